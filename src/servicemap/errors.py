@@ -1,0 +1,31 @@
+"""The exceptions servicemap raises; the CLI turns each into a one-line error."""
+
+from __future__ import annotations
+
+
+class ServicemapError(Exception):
+    """Base class for every error servicemap reports to a user."""
+
+
+class BoundaryFileError(ServicemapError, ValueError):
+    """A boundary file or boundary source could not be read or is not usable."""
+
+
+class DownloadError(ServicemapError):
+    """A download from an official source failed; any earlier cache is left intact."""
+
+
+class ServicesFileError(ServicemapError, ValueError):
+    """A services directory file could not be read or is not a valid table."""
+
+
+class GeocodeError(ServicemapError, ValueError):
+    """Postcodes or coordinates could not be turned into places."""
+
+
+class NeedFileError(ServicemapError, ValueError):
+    """A need table (population figures per force or district) is not usable."""
+
+
+class UnknownForceError(ServicemapError, ValueError):
+    """A police force name or code matched none of the 43 force areas."""
