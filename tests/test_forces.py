@@ -9,7 +9,7 @@ from servicemap.errors import UnknownForceError
 from servicemap.forces import FORCE_COUNT, find_force, load_districts, load_forces
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
-# Barnsley and Sheffield were recoded in 2025 after a boundary change; the 2024 lookup has the old codes.
+# Barnsley and Sheffield were recoded in 2025 (boundary change); the 2024 lookup has old codes.
 RECODED_2025 = {"E08000016": "E08000038", "E08000019": "E08000039"}
 
 

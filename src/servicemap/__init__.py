@@ -1,4 +1,4 @@
-"""servicemap: specialist services for migrant victims of domestic abuse, mapped by police force area."""
+"""servicemap: specialist help for migrant victims of domestic abuse, by police force area."""
 
 from __future__ import annotations
 

