@@ -82,3 +82,8 @@ def forces_command(fmt: str, cache_dir: Path | None) -> None:
         click.echo(json.dumps(table.to_dict(orient="records"), indent=2))
     else:
         click.echo(table.to_string(index=False))
+
+
+@cli.group(name="boundaries")
+def boundaries_group() -> None:
+    """Police force area boundaries: where they come from, export and checks."""

@@ -29,3 +29,7 @@ class NeedFileError(ServicemapError, ValueError):
 
 class UnknownForceError(ServicemapError, ValueError):
     """A police force name or code matched none of the 43 force areas."""
+
+
+class DataQualityWarning(UserWarning):
+    """Input that is usable but doubtful: unknown postcodes, stale entries, rows with no place."""
