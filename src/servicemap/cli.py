@@ -42,6 +42,42 @@ def cache_dir_option(func: F) -> F:
     )(func)
 
 
+def services_option(func: F) -> F:
+    """Add ``--services FILE`` (CSV, XLSX, GeoJSON or Open Referral UK JSON; default: bundled)."""
+    return click.option(
+        "--services",
+        "services_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="Services directory (CSV, XLSX, GeoJSON or Open Referral UK JSON). "
+        "Default: the bundled directory.",
+    )(func)
+
+
+def boundaries_option(func: F) -> F:
+    """Add ``--boundaries derived|official|PATH`` (default: derived, built offline)."""
+    return click.option(
+        "--boundaries",
+        "boundaries_source",
+        default="derived",
+        show_default=True,
+        metavar="derived|official|PATH",
+        help="Force boundaries: 'derived' (offline, from the ONS postcode directory), "
+        "'official' (downloaded with 'servicemap boundaries download') or a file.",
+    )(func)
+
+
+def need_option(func: F) -> F:
+    """Add ``--need FILE`` (a need table keyed by force or district code; default: bundled)."""
+    return click.option(
+        "--need",
+        "need_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="Need table keyed by force or district code. Default: bundled ONS figures.",
+    )(func)
+
+
 def build_settings(cache_dir: Path | None = None, **changes: Any) -> Settings:
     """Return the settings for one command from its options."""
     if cache_dir is not None:

@@ -33,3 +33,11 @@ class UnknownForceError(ServicemapError, ValueError):
 
 class DataQualityWarning(UserWarning):
     """Input that is usable but doubtful: unknown postcodes, stale entries, rows with no place."""
+
+
+class UnknownAreaError(ServicemapError, ValueError):
+    """An area name (force, district, county, region, nation) could not be resolved."""
+
+
+class PlanError(ServicemapError, ValueError):
+    """A planning request (what-if or where-next) has bad arguments."""
