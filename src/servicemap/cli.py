@@ -123,3 +123,38 @@ def forces_command(fmt: str, cache_dir: Path | None) -> None:
 @cli.group(name="boundaries")
 def boundaries_group() -> None:
     """Police force area boundaries: where they come from, export and checks."""
+
+
+# --- downloads & need ---
+
+
+@boundaries_group.command(name="download")
+@click.option(
+    "--vintage",
+    default="2023",
+    show_default=True,
+    metavar="YEAR",
+    help="December edition to download (PFA_DEC_<YEAR>_EW_BUC), e.g. 2023, 2022, 2021, 2020.",
+)
+@click.option(
+    "--url",
+    default=None,
+    metavar="URL",
+    help="ArcGIS FeatureServer layer URL to use instead of the ONS Open Geography Portal's.",
+)
+@cache_dir_option
+@reports_errors
+def boundaries_download_command(vintage: str, url: str | None, cache_dir: Path | None) -> None:
+    """Download the official police force area boundaries (ONS, BUC) into the cache.
+
+    Afterwards '--boundaries official' uses them. A failed download keeps any earlier one.
+
+    \b
+    Example:
+        servicemap boundaries download --vintage 2023
+    """
+    from servicemap._arcgis import download_force_areas
+    from servicemap.forces import FORCE_COUNT
+
+    path = download_force_areas(vintage=vintage, url=url, settings=build_settings(cache_dir))
+    click.echo(f"Saved {FORCE_COUNT} police force areas (December {vintage}) to {path}")
