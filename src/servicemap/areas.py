@@ -29,6 +29,9 @@ Accepted names
   ``"South Glamorgan"``, ``"West Glamorgan"``), and the former county of Avon (1974-1996). A
   ceremonial county includes its unitary authorities (Lincolnshire includes North and North East
   Lincolnshire; Hampshire includes Portsmouth and Southampton but not the Isle of Wight).
+  ``"Greater London"`` is the 33 London authorities *including* the City of London (the area
+  of the Greater London Authority and of the London region), because that is what people mean
+  by it; ceremonially the City is a county of its own, and ``"City of London"`` names it alone.
 * **Regions** (kind ``"region"``): the 9 ONS regions of England: ``"North East"``,
   ``"North West"``, ``"Yorkshire and The Humber"`` (also ``"Yorkshire & Humber"``,
   ``"Yorkshire and Humberside"``, ``"Yorkshire"``), ``"East Midlands"``, ``"West Midlands"``,
