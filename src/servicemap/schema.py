@@ -15,9 +15,10 @@ Field names follow Open Referral UK (HSDS 3.0 UK profile) where they fit. The in
     (a force name expands to all its districts, a region to all of its districts, "England and
     Wales" to all of them); empty tuple when ``areas_served`` is empty;
   - ``served_forces``: tuple of force codes of ``served_districts``, sorted;
-  - ``confidential``: True when ``location_confidential`` is ``yes`` or the only service type
-    is ``refuge``. A confidential service's address, postcode and coordinates never leave the
-    library: see ``services.public_services``;
+  - ``confidential``: True when ``location_confidential`` is ``yes``, or the only service type
+    is ``refuge``, or the service offers ``refuge`` or ``housing`` and ``location_confidential``
+    is not ``no`` (in doubt, private). A confidential service's address, postcode and
+    coordinates never leave the library: see ``services.public_services``;
   - ``geometry``: a Point at (easting, northing), or None.
 """
 

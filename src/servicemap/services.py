@@ -1,0 +1,1776 @@
+"""The services directory: read it, check it, load it, and keep confidential places private.
+
+The directory is kept by people in spreadsheets. :func:`read_services_table` accepts what they
+really have (CSV in UTF-8 or Windows-1252, Excel ``.xlsx``, GeoJSON, Open Referral UK JSON);
+:func:`validate_services` lists every problem at once, each with the row and column a person
+sees in their spreadsheet and a fix; :func:`load_services` builds the canonical frame described
+in :mod:`servicemap.schema`; :func:`public_services` blanks every location of a confidential
+service (refuges, safe houses) and must sit between that frame and any output.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import difflib
+import io
+import json
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from servicemap._data import data_path
+from servicemap._progress import status
+from servicemap.errors import DataQualityWarning, ServicesFileError
+from servicemap.schema import (
+    FIELDS,
+    LIST_FIELDS,
+    REQUIRED,
+    VOCABULARIES,
+    YES_NO_UNKNOWN,
+    split_list,
+)
+from servicemap.settings import DEFAULT_SETTINGS, Settings
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+Severity = Literal["error", "warning"]
+
+#: Column added by :func:`read_services_table`: the spreadsheet row (header = row 1) of each
+#: record, or the record number (1, 2, …) for JSON and GeoJSON.
+ROW = "row"
+
+#: A cell longer than this is an error: almost always an unclosed quote mark that swallowed
+#: the rows after it. The longest note in the bundled directory is about 1,100 characters.
+MAX_CELL_CHARS = 10_000
+
+#: ``last_seen`` older than this many months (before today) is a warning.
+STALE_MONTHS = 18
+
+#: Coordinates further than this from every postcode centroid are "at sea" (metres).
+NEAR_POSTCODE_METRES = 10_000
+
+#: A postcode and coordinates further apart than this (metres) are reported.
+POSTCODE_COORDINATE_METRES = 5_000
+
+# Rough bounds of the United Kingdom in degrees (Scilly to Shetland, Northern Ireland to Kent).
+_UK_LATITUDE = (49.8, 60.9)
+_UK_LONGITUDE = (-8.7, 1.8)
+
+_UK_POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
+_LAST_SEEN = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_SPREADSHEET_ERRORS = frozenset(
+    {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
+)
+# Short or common column names people use for a schema field (matched after normalising).
+_COLUMN_ALIASES = {"lat": "latitude", "lon": "longitude", "lng": "longitude", "long": "longitude"}
+# Hints for common columns that are not fields: where their content belongs.
+_COLUMN_HINTS = {
+    "town": "address",
+    "city": "address",
+    "telephone": "phone",
+    "tel": "phone",
+    "url": "website",
+    "areas": "areas_served",
+    "area": "areas_served",
+    "type": "service_types",
+    "types": "service_types",
+    "description": "notes",
+}
+_YES_NO_SYNONYMS = {"y": "yes", "n": "no", "true": "yes", "false": "no"}
+
+_FIX_ENCODING = (
+    "in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'; "
+    "check accented letters and symbols such as £ and ’ meanwhile."
+)
+_FIX_AREAS = (
+    "use police force, local authority district, county or region names as ONS spells "
+    "them, or 'Wales', 'England', 'England and Wales', separated by ';'."
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a services file, located as a person sees it in their spreadsheet.
+
+    Attributes
+    ----------
+    severity
+        ``"error"`` (the file cannot be used until it is fixed) or ``"warning"`` (usable, but
+        doubtful).
+    file
+        The file, as the user named it.
+    row
+        The spreadsheet row (header = row 1, first record = row 2); for JSON and GeoJSON the
+        record number (first = 1); None for a problem with the whole file.
+    column
+        The schema field (or the column as written) concerned, or None.
+    value
+        The offending value (shortened if very long), or None.
+    message
+        What is wrong, as a sentence.
+    fix
+        How to fix it, as a sentence.
+    code
+        A short stable name of the kind of problem (e.g. ``"unknown-postcode"``).
+    """
+
+    severity: Severity
+    file: str
+    row: int | None
+    column: str | None
+    value: str | None
+    message: str
+    fix: str = ""
+    code: str = ""
+
+    def __str__(self) -> str:
+        where = self.file if self.row is None else f"{self.file}:{self.row}"
+        column = f" column {self.column!r}:" if self.column else ""
+        fix = f" Fix: {self.fix}" if self.fix else ""
+        return f"{where}:{column} {self.message}{fix}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the problem as a plain dict (for JSON and CSV output)."""
+        return asdict(self)
+
+
+class _Report:
+    """Collects problems for one file."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def add(
+        self,
+        severity: Severity,
+        code: str,
+        message: str,
+        fix: str = "",
+        *,
+        row: int | None = None,
+        column: str | None = None,
+        value: str | None = None,
+    ) -> None:
+        shown = None if value is None else _shorten(value, 200)
+        self.problems.append(Problem(severity, self.file, row, column, shown, message, fix, code))
+
+    def error(self, code: str, message: str, fix: str = "", **where: Any) -> None:
+        self.add("error", code, message, fix, **where)
+
+    def warning(self, code: str, message: str, fix: str = "", **where: Any) -> None:
+        self.add("warning", code, message, fix, **where)
+
+
+class _UnreadableError(ServicesFileError):
+    """The file is not a table at all; carries the message and the fix separately."""
+
+    def __init__(self, file: str, message: str, fix: str) -> None:
+        super().__init__(f"Services file {file!r} {message} Fix: {fix}")
+        self.file = file
+        self.message = message
+        self.fix = fix
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _show(text: str) -> str:
+    """Return ``repr`` of a value for a message, shortened so a 10 MB cell stays readable."""
+    text = str(text)
+    if len(text) > 60:
+        return repr(text[:57]) + f"… ({len(text):,} characters)"
+    return repr(text)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading: bytes → (column names, text cells, spreadsheet rows)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _RawTable:
+    """A table as read: its column names as written, cells as text, and row numbers."""
+
+    columns: list[str]
+    cells: pd.DataFrame  # positional columns 0..len(columns)-1, text
+    rows: np.ndarray[Any, np.dtype[np.int64]]
+    kind: str  # "CSV", "Excel", "GeoJSON", "JSON", "Open Referral UK"
+    header_row: int | None  # spreadsheet row of the header; None for JSON
+
+
+def _read_raw(path: Path, report: _Report) -> _RawTable:
+    file = report.file
+    if not path.exists():
+        raise _UnreadableError(file, "does not exist.", "check the path and the file name.")
+    if path.is_dir():
+        raise _UnreadableError(
+            file, "is a folder, not a file.", "give the path of the file inside it."
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _UnreadableError(
+            file, f"cannot be read ({exc.strerror}).", "check the file's permissions."
+        ) from exc
+    suffix = path.suffix.lower()
+    if not data.strip():
+        raise _UnreadableError(
+            file,
+            "is empty.",
+            "save the directory again with a header row and one row per service.",
+        )
+    if data.startswith(b"PK\x03\x04"):
+        return _read_excel(path, data, report)
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise _UnreadableError(
+            file,
+            "is an old Excel 97-2003 (.xls) workbook or a password-protected one.",
+            "open it in Excel and use File > Save As > 'Excel Workbook (.xlsx)' or "
+            "'CSV UTF-8', without a password.",
+        )
+    if data.startswith(b"%PDF"):
+        raise _UnreadableError(
+            file, "is a PDF document, not a table.", "export the table as CSV or .xlsx."
+        )
+    if suffix in {".xlsx", ".xlsm"}:
+        raise _UnreadableError(
+            file,
+            "has an Excel name but is not an Excel workbook.",
+            "open it in Excel and save it again as .xlsx, or rename it to .csv if it is text.",
+        )
+    text = _decode(data, report)
+    head = text.lstrip()[:200].lower()
+    if head.startswith(("{", "[")):
+        return _read_json(path, text, report)
+    if head.startswith(("<!doctype html", "<html", "<head", "<body", "<table", "<?xml", "<")):
+        kind = "XML" if head.startswith("<?xml") else "a web page (HTML)"
+        raise _UnreadableError(
+            file,
+            f"is {kind}, not a table.",
+            "download or export the directory as CSV or .xlsx (in a web browser, 'Save "
+            "page as' saves the page, not the table).",
+        )
+    if suffix in {".json", ".geojson"}:
+        return _read_json(path, text, report)
+    return _read_csv(text, report)
+
+
+def _decode(data: bytes, report: _Report) -> str:
+    file = report.file
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise _UnreadableError(
+                file, "starts like UTF-16 text but is not.", "save it again as CSV UTF-8."
+            ) from exc
+    sample = data[:65536]
+    if b"\x00" in sample:
+        raise _UnreadableError(
+            file,
+            "is not a text table (it holds binary data).",
+            "give a CSV, .xlsx, GeoJSON or Open Referral UK JSON file.",
+        )
+    body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = exc.start
+    try:
+        text = body.decode("cp1252")
+    except UnicodeDecodeError:
+        text = body.decode("latin-1")
+    controls = sum(1 for ch in text[:65536] if ord(ch) < 32 and ch not in "\t\r\n\f")
+    if controls > max(8, len(text[:65536]) // 100):
+        raise _UnreadableError(
+            file,
+            "is not a text table (it holds binary data).",
+            "give a CSV, .xlsx, GeoJSON or Open Referral UK JSON file.",
+        )
+    line = body.count(b"\n", 0, bad) + 1
+    report.warning(
+        "encoding",
+        f"is not UTF-8 (first at line {line}, byte {body[bad]:#04x}); it was read as Windows-1252.",
+        _FIX_ENCODING,
+    )
+    return text
+
+
+@contextmanager
+def _csv_field_limit() -> Iterator[None]:
+    # Python's csv module refuses fields over 128 KiB by default; a 10 MB cell must still be
+    # read so that it can be reported with its row and column.
+    old = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _sniff_delimiter(text: str) -> str:
+    first = text.lstrip("\r\n").split("\n", 1)[0]
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 and counts[best] > counts[","] else ","
+
+
+def _read_csv(text: str, report: _Report) -> _RawTable:
+    delimiter = _sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        with _csv_field_limit():
+            records = list(reader)
+    except csv.Error as exc:
+        raise _UnreadableError(
+            report.file,
+            f"could not be read as CSV at line {reader.line_num} ({exc}).",
+            "open it in a spreadsheet and save it again as CSV UTF-8.",
+        ) from exc
+    return _table_from_records(records, report, kind="CSV")
+
+
+def _table_from_records(records: list[list[str]], report: _Report, *, kind: str) -> _RawTable:
+    """Find the header (first non-empty record) and turn the rest into text cells."""
+    start = next((i for i, rec in enumerate(records) if any(str(c).strip() for c in rec)), None)
+    if start is None:
+        raise _UnreadableError(
+            report.file,
+            "has no header row and no services (every row is empty).",
+            "save the directory again with a header row and one row per service.",
+        )
+    header = [str(c).strip() for c in records[start]]
+    body = records[start + 1 :]
+    rows = np.arange(start + 2, start + 2 + len(body), dtype=np.int64)
+    width = max([len(header), *map(len, body)]) if body else len(header)
+    padded = [rec + [""] * (width - len(rec)) if len(rec) < width else rec for rec in body]
+    cells = pd.DataFrame(padded, columns=range(width), dtype=object) if padded else None
+    if cells is None:
+        cells = pd.DataFrame({i: pd.Series([], dtype=object) for i in range(width)})
+    cells = cells.fillna("").astype(str)
+    empty = (cells.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy()
+    cells = cells.loc[~empty].reset_index(drop=True)
+    rows = rows[~empty]
+    if width > len(header):
+        extra = cells.iloc[:, len(header) :]
+        has_extra = (extra.apply(lambda col: col.str.strip()) != "").any(axis=1).to_numpy()
+        for row, values in zip(rows[has_extra], extra.loc[has_extra].to_numpy(), strict=True):
+            count = len(header) + max(i + 1 for i, v in enumerate(values) if str(v).strip())
+            if kind == "CSV":
+                report.error(
+                    "extra-values",
+                    f"has {count} values but the header has {len(header)} columns, so the "
+                    "values after a stray comma are in the wrong columns.",
+                    "put double quotes around any value that contains a comma, or remove "
+                    "the extra values.",
+                    row=int(row),
+                )
+            else:
+                report.warning(
+                    "unnamed-column",
+                    f"has values in column {count} beyond the last named column; they are ignored.",
+                    "give the column a header or delete the values.",
+                    row=int(row),
+                )
+        cells = cells.iloc[:, : len(header)]
+    return _RawTable(header, cells, rows, kind, start + 1)
+
+
+def _cell_text(value: Any) -> str:
+    """Turn a spreadsheet or JSON value into the text a person typed."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return ""
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ";".join(_cell_text(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _read_excel(path: Path, data: bytes, report: _Report) -> _RawTable:
+    import zipfile
+
+    file = report.file
+    if b"opendocument" in data[:200]:
+        raise _UnreadableError(
+            file,
+            "is an OpenDocument spreadsheet (.ods), not an Excel .xlsx workbook.",
+            "save it as 'Excel 2007-365 (.xlsx)' or as CSV (UTF-8).",
+        )
+    import openpyxl
+
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about unsupported extensions (data validation, conditional
+            # formatting); they do not affect the cell values.
+            warnings.simplefilter("ignore")
+            workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+        raise _UnreadableError(
+            file,
+            f"could not be read as an Excel workbook ({type(exc).__name__}: {exc}).",
+            "open it in Excel and save it again as .xlsx, or export it as CSV UTF-8.",
+        ) from exc
+    try:
+        sheets = workbook.worksheets
+        if not sheets:
+            raise _UnreadableError(file, "has no worksheets.", "add a sheet named 'services'.")
+        named = [ws for ws in sheets if str(ws.title).strip().lower() == "services"]
+        sheet = named[0] if named else sheets[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            records = [
+                [_cell_text(v) for v in values]
+                for values in sheet.iter_rows(min_row=1, values_only=True)
+            ]
+    except _UnreadableError:
+        raise
+    except Exception as exc:  # a damaged workbook can fail in many ways inside openpyxl
+        raise _UnreadableError(
+            file,
+            f"could not be read as an Excel workbook ({type(exc).__name__}: {exc}).",
+            "open it in Excel and save it again as .xlsx, or export it as CSV UTF-8.",
+        ) from exc
+    finally:
+        workbook.close()
+    if not any(any(c.strip() for c in rec) for rec in records):
+        raise _UnreadableError(
+            file,
+            f"has an empty sheet {sheet.title!r}.",
+            "put the directory on the first sheet, or on a sheet named 'services'.",
+        )
+    return _table_from_records(records, report, kind="Excel")
+
+
+def _read_json(path: Path, text: str, report: _Report) -> _RawTable:
+    file = report.file
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _UnreadableError(
+            file,
+            f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
+            "export it again, or check it with a JSON validator.",
+        ) from exc
+    if isinstance(document, dict) and document.get("type") in {"FeatureCollection", "Feature"}:
+        return _read_geojson(document, report)
+    if _is_records_table(document):
+        return _records_table(document, report, kind="JSON")
+    if isinstance(document, list) and not all(isinstance(d, dict) for d in document):
+        kinds = sorted({type(d).__name__ for d in document if not isinstance(d, dict)})
+        raise _UnreadableError(
+            file,
+            f"is a JSON list of {', '.join(_json_kind(k) for k in kinds)}, not a table of "
+            "services.",
+            "give GeoJSON (a FeatureCollection of services), Open Referral UK JSON, or "
+            "a CSV/.xlsx file.",
+        )
+    if isinstance(document, list) and not document:
+        raise _UnreadableError(
+            file,
+            "is an empty JSON list: it holds no services.",
+            "export the directory again with its services.",
+        )
+    if not isinstance(document, dict | list):
+        raise _UnreadableError(
+            file,
+            f"is a single JSON {_json_kind(type(document).__name__)}, not a table of services.",
+            "give GeoJSON (a FeatureCollection of services), Open Referral UK JSON, or "
+            "a CSV/.xlsx file.",
+        )
+    return _read_oruk(path, report)
+
+
+def _json_kind(name: str) -> str:
+    return {
+        "int": "numbers",
+        "float": "numbers",
+        "str": "strings",
+        "bool": "true/false values",
+        "list": "lists",
+        "NoneType": "nulls",
+    }.get(name, name)
+
+
+def _is_records_table(document: Any) -> bool:
+    """Return whether JSON is a plain list of flat records using servicemap's own fields.
+
+    Open Referral UK services are also objects with ``id`` and ``name``; a list is read as a
+    table of servicemap fields only if it uses a field ORUK does not have (e.g. ``scope``).
+    """
+    if not isinstance(document, list) or not document:
+        return False
+    if not all(isinstance(d, dict) for d in document):
+        return False
+    own = {_column_key(f) for f in ("scope", "areas_served", "service_types", "source_url")}
+    keys = {_column_key(str(k)) for d in document for k in d}
+    flat = all(
+        not isinstance(v, dict)
+        and not (isinstance(v, list) and any(isinstance(i, dict | list) for i in v))
+        for d in document
+        for v in d.values()
+    )
+    return flat and bool(keys & own)
+
+
+def _records_table(
+    documents: Sequence[Mapping[str, Any]], report: _Report, *, kind: str
+) -> _RawTable:
+    columns: dict[str, None] = {}
+    for record in documents:
+        columns.update(dict.fromkeys(str(k) for k in record))
+    names = list(columns)
+    cells = pd.DataFrame(
+        [[_cell_text(record.get(name)) for name in names] for record in documents],
+        columns=range(len(names)),
+        dtype=object,
+    ).astype(str)
+    rows = np.arange(1, len(documents) + 1, dtype=np.int64)
+    return _RawTable(names, cells, rows, kind, None)
+
+
+def _read_geojson(document: Mapping[str, Any], report: _Report) -> _RawTable:
+    file = report.file
+    crs = document.get("crs")
+    if isinstance(crs, dict):
+        name = str((crs.get("properties") or {}).get("name", ""))
+        if name and not re.search(r"(CRS84|EPSG:+4326)$", name):
+            raise _UnreadableError(
+                file,
+                f"declares the coordinate system {name!r}; GeoJSON must be longitude/latitude "
+                "(EPSG:4326).",
+                "export it again as GeoJSON in WGS 84 (EPSG:4326).",
+            )
+    if document.get("type") == "Feature":
+        features: Any = [document]
+    else:
+        features = document.get("features")
+    if not isinstance(features, list):
+        raise _UnreadableError(
+            file,
+            "is a GeoJSON FeatureCollection without a 'features' list.",
+            "export it again; each service must be a Feature with a Point geometry.",
+        )
+    if not features:
+        raise _UnreadableError(
+            file, "is a GeoJSON FeatureCollection with no features.", "add the services."
+        )
+    records: list[dict[str, Any]] = []
+    for number, feature in enumerate(features, start=1):
+        record: dict[str, Any] = {}
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            report.error(
+                "bad-feature",
+                "is not a GeoJSON Feature.",
+                "each item of 'features' must be an object with type 'Feature'.",
+                row=number,
+            )
+            records.append(record)
+            continue
+        properties = feature.get("properties") or {}
+        if isinstance(properties, dict):
+            record.update({str(k): v for k, v in properties.items()})
+        else:
+            report.error(
+                "bad-feature",
+                "has 'properties' that are not an object.",
+                "give the service's fields as an object of name: value.",
+                row=number,
+            )
+        geometry = feature.get("geometry")
+        if geometry is None:
+            pass
+        elif not isinstance(geometry, dict) or geometry.get("type") != "Point":
+            shown = geometry.get("type") if isinstance(geometry, dict) else geometry
+            report.error(
+                "bad-geometry",
+                f"has geometry {_show(str(shown))}; a service needs a Point at its location, "
+                "or null if it has none.",
+                "give a Point [longitude, latitude], or null.",
+                row=number,
+                column="geometry",
+                value=str(shown),
+            )
+        else:
+            coords = geometry.get("coordinates")
+            if (
+                isinstance(coords, list)
+                and len(coords) in (2, 3)
+                and all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)
+            ):
+                record["longitude"], record["latitude"] = coords[0], coords[1]
+            else:
+                report.error(
+                    "bad-geometry",
+                    f"has Point coordinates {_show(json.dumps(coords))}, which are not "
+                    "[longitude, latitude] numbers.",
+                    "give the Point as [longitude, latitude], e.g. [-0.1276, 51.5072].",
+                    row=number,
+                    column="geometry",
+                    value=json.dumps(coords),
+                )
+        records.append(record)
+    return _records_table(records, report, kind="GeoJSON")
+
+
+def _read_oruk(path: Path, report: _Report) -> _RawTable:
+    file = report.file
+    try:
+        from servicemap.openreferral import read_oruk
+    except ImportError as exc:
+        raise _UnreadableError(
+            file,
+            f"is JSON but not GeoJSON, and Open Referral UK support is not available ({exc}).",
+            "give GeoJSON or a CSV/.xlsx file.",
+        ) from exc
+    try:
+        frame = read_oruk(path)
+    except _UnreadableError:
+        raise
+    except ServicesFileError as exc:
+        message = str(exc)
+        for prefix in (f"Services file '{path}' ", f"Services file '{path}': ", f"{path}: "):
+            message = message.removeprefix(prefix)
+        raise _UnreadableError(
+            file,
+            message if message.endswith(".") else message + ".",
+            "give GeoJSON, Open Referral UK JSON or a CSV/.xlsx file (see docs/schema.md).",
+        ) from exc
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise _UnreadableError(
+            file,
+            f"is JSON but not GeoJSON or Open Referral UK JSON ({type(exc).__name__}: {exc}).",
+            "give GeoJSON, Open Referral UK JSON (a list of services) or a CSV/.xlsx file.",
+        ) from exc
+    names = [str(c) for c in frame.columns if c != ROW]
+    cells = frame[names].astype(object).where(frame[names].notna(), "").astype(str)
+    cells.columns = range(len(names))
+    if ROW in frame.columns:
+        rows = frame[ROW].to_numpy(dtype=np.int64)
+    else:
+        rows = np.arange(1, len(frame) + 1, dtype=np.int64)
+    return _RawTable(names, cells.reset_index(drop=True), rows, "Open Referral UK", None)
+
+
+# --------------------------------------------------------------------------------------------
+# Columns: names as written → schema fields
+# --------------------------------------------------------------------------------------------
+
+
+def _column_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_FIELD_BY_KEY = {_column_key(f): f for f in FIELDS} | _COLUMN_ALIASES
+
+
+def _fit_columns(raw: _RawTable, report: _Report) -> tuple[pd.DataFrame, set[str]]:
+    """Return the table with exactly FIELDS (+ ROW) as text, and the set of missing fields."""
+    header_row = raw.header_row
+    taken: dict[str, int] = {}
+    unknown: list[str] = []
+    for position, name in enumerate(raw.columns):
+        field = _FIELD_BY_KEY.get(_column_key(name))
+        if field is None:
+            if name or (raw.cells[position] != "").any():
+                unknown.append(name)
+            continue
+        if field in taken:
+            first = raw.columns[taken[field]]
+            report.error(
+                "duplicate-column",
+                f"columns {first!r} and {name!r} are both the field {field!r}; "
+                "servicemap would not know which to use.",
+                "delete or rename one of them.",
+                row=header_row,
+                column=field,
+                value=name,
+            )
+            continue
+        taken[field] = position
+    found = [c for c in raw.columns if c]
+    if not taken and found:
+        report.error(
+            "no-fields",
+            f"has no column servicemap knows (found: {', '.join(found[:12])}"
+            f"{', …' if len(found) > 12 else ''}); the first row must be the header.",
+            f"name the columns {', '.join(FIELDS[:4])}, … as in docs/schema.md.",
+            row=header_row,
+        )
+        missing = set(FIELDS)
+    else:
+        missing = {f for f in FIELDS if f not in taken}
+        for field in REQUIRED:
+            if field in missing:
+                report.error(
+                    "missing-column",
+                    f"missing required column {field!r} (found: {', '.join(found)}).",
+                    f"add a column named {field!r}; see docs/schema.md.",
+                    row=header_row,
+                    column=field,
+                )
+        for name in unknown:
+            key = _column_key(name)
+            hint = _COLUMN_HINTS.get(key)
+            if hint is None:
+                close = difflib.get_close_matches(key, list(_FIELD_BY_KEY), n=1, cutoff=0.75)
+                hint = _FIELD_BY_KEY[close[0]] if close else None
+            what = repr(name) if name else "with no name"
+            report.warning(
+                "unknown-column",
+                f"column {what} is not a servicemap field; it is ignored.",
+                f"if it holds the {hint!r} field, rename it {hint!r}; otherwise delete it or "
+                "move what matters into 'notes'."
+                if hint
+                else "delete it, or move what matters into 'notes'; see docs/schema.md.",
+                row=header_row,
+                column=name or None,
+            )
+    frame = pd.DataFrame(index=range(len(raw.cells)))
+    frame[ROW] = raw.rows
+    for field in FIELDS:
+        if field in taken:
+            frame[field] = raw.cells[taken[field]].to_numpy(dtype=object)
+        else:
+            frame[field] = ""
+    for field in FIELDS:
+        frame[field] = frame[field].astype(str).str.strip()
+    return frame, missing
+
+
+def _read(path: Path | str, report: _Report) -> tuple[pd.DataFrame, set[str], str]:
+    raw = _read_raw(Path(path), report)
+    frame, missing = _fit_columns(raw, report)
+    return frame, missing, raw.kind
+
+
+def read_services_table(path: Path | str) -> pd.DataFrame:
+    """Read a services directory file into a table of text, one row per service.
+
+    Parameters
+    ----------
+    path
+        A CSV file (UTF-8 with or without BOM; Windows-1252 is read with a warning; comma,
+        semicolon or tab separated), an Excel ``.xlsx`` workbook (the sheet named
+        ``services``, else the first sheet), GeoJSON (properties are the fields, a Point
+        geometry gives ``latitude``/``longitude``) or Open Referral UK JSON. Column names match
+        the schema ignoring case, spaces and punctuation; unknown columns are dropped with a
+        warning; missing columns are empty.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Column ``row`` (the spreadsheet row: header = 1, first record = 2; the record number
+        for JSON) and every field of :data:`servicemap.schema.FIELDS` as stripped text
+        (``""`` when empty). Empty rows are skipped.
+
+    Raises
+    ------
+    ServicesFileError
+        If the file does not exist or is not a table (empty, binary, HTML, JSON that is not a
+        services list, a damaged workbook).
+    """
+    report = _Report(str(path))
+    frame, _, _ = _read(path, report)
+    for problem in report.problems:
+        if problem.severity == "warning":
+            warnings.warn(str(problem), DataQualityWarning, stacklevel=2)
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------------
+
+
+def _normalise_vocab(value: str) -> str:
+    return re.sub(r"[\s\-]+", "_", value.strip().lower())
+
+
+def _canonical_term(field: str, value: str) -> str | None:
+    """Return the vocabulary term ``value`` means, or None if it is not one."""
+    term = _normalise_vocab(value)
+    if VOCABULARIES[field] is YES_NO_UNKNOWN:
+        term = _YES_NO_SYNONYMS.get(term, term)
+    return term if term in VOCABULARIES[field] else None
+
+
+def _did_you_mean(value: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(_normalise_vocab(value), list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _check_cells(frame: pd.DataFrame, report: _Report) -> None:
+    """Huge cells, spreadsheet error values and rows swallowed by an unclosed quote."""
+    for field in FIELDS:
+        column = frame[field]
+        lengths = column.str.len()
+        for index in np.flatnonzero((lengths > MAX_CELL_CHARS).to_numpy()):
+            value = column.iat[index]
+            report.error(
+                "huge-cell",
+                f"value is {len(value):,} characters long (limit {MAX_CELL_CHARS:,}); a quote "
+                'mark (") that is not closed may have swallowed the rows after it.',
+                "close the quote, or shorten the value.",
+                row=int(frame[ROW].iat[index]),
+                column=field,
+                value=_shorten(value),
+            )
+        multiline = column.str.contains("\n", regex=False) & (lengths <= MAX_CELL_CHARS)
+        for index in np.flatnonzero(multiline.to_numpy()):
+            value = column.iat[index]
+            if any(line.count(",") >= 4 for line in value.splitlines()[1:]):
+                report.error(
+                    "swallowed-rows",
+                    f"value {_show(value)} spans several lines that look like rows; a quote "
+                    'mark (") that is not closed may have swallowed them.',
+                    "close the quote mark where the value should end.",
+                    row=int(frame[ROW].iat[index]),
+                    column=field,
+                    value=_shorten(value),
+                )
+        for index in np.flatnonzero(column.isin(_SPREADSHEET_ERRORS).to_numpy()):
+            value = column.iat[index]
+            report.error(
+                "spreadsheet-error",
+                f"{value!r} is a spreadsheet error value, not data.",
+                "fix the formula, or type the value in.",
+                row=int(frame[ROW].iat[index]),
+                column=field,
+                value=value,
+            )
+
+
+def _check_required(frame: pd.DataFrame, missing: set[str], report: _Report) -> None:
+    fixes = {
+        "id": "give each service a short unique id, e.g. 'sbs-southall'.",
+        "name": "give the service's name as it is known to the public.",
+        "scope": "give 'local', 'regional' or 'national'.",
+        "source_url": "give the web page that shows the service exists.",
+    }
+    for field in REQUIRED:
+        if field in missing:
+            continue
+        for row in frame.loc[frame[field] == "", ROW]:
+            report.error(
+                "empty-required",
+                "is empty; every service needs one.",
+                fixes.get(field, f"fill in {field!r}."),
+                row=int(row),
+                column=field,
+                value="",
+            )
+
+
+def _check_ids(frame: pd.DataFrame, report: _Report) -> None:
+    ids = frame["id"]
+    keys = ids.str.lower()
+    repeated = keys.duplicated(keep="first") & (ids != "")
+    if not repeated.any():
+        return
+    first_row = frame.loc[(ids != "") & ~keys.duplicated(keep="first")].set_index(keys)[ROW]
+    for index in np.flatnonzero(repeated.to_numpy()):
+        value = ids.iat[index]
+        first = int(first_row[keys.iat[index]])
+        report.error(
+            "duplicate-id",
+            f"id {value!r} is already used on row {first}; ids must be unique.",
+            f"give one of rows {first} and {int(frame[ROW].iat[index])} another id (keep "
+            "the older one, which others may link to).",
+            row=int(frame[ROW].iat[index]),
+            column="id",
+            value=value,
+        )
+
+
+def _check_vocabularies(frame: pd.DataFrame, report: _Report) -> pd.DataFrame:
+    """Report values outside a vocabulary; return the frame with canonical terms."""
+    out = frame.copy()
+    for field, allowed in VOCABULARIES.items():
+        column = frame[field]
+        if field in LIST_FIELDS:
+            out[field] = _check_list_vocab(frame, field, report)
+            continue
+        mapping = {v: _canonical_term(field, v) for v in column.unique() if v != ""}
+        for value, term in mapping.items():
+            if term is not None:
+                continue
+            for row in frame.loc[column == value, ROW]:
+                report.error(
+                    "bad-value",
+                    f"{_show(value)} is not an allowed value.{_did_you_mean(value, allowed)}",
+                    f"use one of: {', '.join(allowed)}.",
+                    row=int(row),
+                    column=field,
+                    value=value,
+                )
+        mapping[""] = ""
+        out[field] = column.map(lambda v, m=mapping: m.get(v) or v)
+    return out
+
+
+def _check_list_vocab(frame: pd.DataFrame, field: str, report: _Report) -> pd.Series:
+    allowed = VOCABULARIES[field]
+    column = frame[field]
+    canonical: dict[str, str] = {}
+    bad: dict[str, list[str]] = {}
+    for value in column.unique():
+        terms: list[str] = []
+        for item in split_list(value):
+            term = _canonical_term(field, item)
+            if term is None:
+                bad.setdefault(value, []).append(item)
+                terms.append(item)
+            elif term not in terms:
+                terms.append(term)
+        canonical[value] = ";".join(terms)
+    for value, items in bad.items():
+        for row in frame.loc[column == value, ROW]:
+            for item in items:
+                report.error(
+                    "bad-value",
+                    f"{_show(item)} is not a service type.{_did_you_mean(item, allowed)}",
+                    f"use one or more of: {', '.join(allowed)}, separated by ';'.",
+                    row=int(row),
+                    column=field,
+                    value=item,
+                )
+    return column.map(canonical)
+
+
+def _month_end(year: int, month: int) -> dt.date:
+    if month == 12:
+        return dt.date(year, 12, 31)
+    return dt.date(year, month + 1, 1) - dt.timedelta(days=1)
+
+
+def _months_before(day: dt.date, months: int) -> dt.date:
+    total = day.year * 12 + (day.month - 1) - months
+    year, month = divmod(total, 12)
+    return min(
+        dt.date(year, month + 1, 1) + dt.timedelta(days=day.day - 1), _month_end(year, month + 1)
+    )
+
+
+def _last_seen_period(value: str) -> tuple[dt.date, dt.date] | None:
+    """Return the first and last day of the period ``value`` names (YYYY, YYYY-MM, YYYY-MM-DD)."""
+    match = _LAST_SEEN.match(value)
+    if not match:
+        return None
+    year, month, day = match.groups()
+    try:
+        if day is not None:
+            date = dt.date(int(year), int(month), int(day))
+            return date, date
+        if month is not None:
+            return dt.date(int(year), int(month), 1), _month_end(int(year), int(month))
+        if int(year) < 1:
+            return None
+        return dt.date(int(year), 1, 1), dt.date(int(year), 12, 31)
+    except ValueError:
+        return None
+
+
+def _check_dates(frame: pd.DataFrame, report: _Report, today: dt.date) -> None:
+    column = frame["last_seen"]
+    cutoff = _months_before(today, STALE_MONTHS)
+    for value in column.unique():
+        if value == "":
+            continue
+        period = _last_seen_period(value)
+        rows = frame.loc[column == value, ROW]
+        if period is None:
+            for row in rows:
+                report.error(
+                    "bad-date",
+                    f"{_show(value)} is not a year, month or date.",
+                    "write it as YYYY, YYYY-MM or YYYY-MM-DD, e.g. '2024' or '2024-09'.",
+                    row=int(row),
+                    column="last_seen",
+                    value=value,
+                )
+        elif period[0] > today:
+            for row in rows:
+                report.error(
+                    "future-date",
+                    f"{value!r} is in the future (today is {today.isoformat()}).",
+                    "give the date of the newest source that shows the service operating.",
+                    row=int(row),
+                    column="last_seen",
+                    value=value,
+                )
+        elif period[1] < cutoff:
+            for row in rows:
+                report.warning(
+                    "stale",
+                    f"{value!r} is more than {STALE_MONTHS} months ago; the service may have "
+                    "ended.",
+                    "check that it still runs and update 'last_seen' (and 'status').",
+                    row=int(row),
+                    column="last_seen",
+                    value=value,
+                )
+
+
+def _check_status(frame: pd.DataFrame, report: _Report) -> None:
+    column = frame["status"]
+    for index in np.flatnonzero(column.isin(["", "unknown"]).to_numpy()):
+        value = column.iat[index]
+        report.warning(
+            "status-unknown",
+            "is empty, so it is not known whether the service still runs."
+            if value == ""
+            else "'unknown': it is not known whether the service still runs.",
+            "set 'active' when a recent source shows it operating, or 'ended' if it closed.",
+            row=int(frame[ROW].iat[index]),
+            column="status",
+            value=value,
+        )
+
+
+def _check_urls(frame: pd.DataFrame, report: _Report) -> None:
+    source = frame["source_url"]
+    bad = (source != "") & ~source.str.match(r"^https?://\S+$")
+    for index in np.flatnonzero(bad.to_numpy()):
+        report.warning(
+            "bad-url",
+            f"{_show(source.iat[index])} is not a web address (http:// or https://).",
+            "give the full address of the page that shows the service, starting https://.",
+            row=int(frame[ROW].iat[index]),
+            column="source_url",
+            value=source.iat[index],
+        )
+    website = frame["website"]
+    bad = (website != "") & ~website.str.match(r"^(https?://)?[^\s/]+\.[^\s]+$")
+    for index in np.flatnonzero(bad.to_numpy()):
+        report.warning(
+            "bad-url",
+            f"{_show(website.iat[index])} does not look like a web address.",
+            "give the service's website, e.g. 'example.org.uk' or 'https://example.org.uk'.",
+            row=int(frame[ROW].iat[index]),
+            column="website",
+            value=website.iat[index],
+        )
+
+
+def _normalise_postcode(value: str) -> str:
+    compact = re.sub(r"\s+", "", value.upper())
+    return compact if len(compact) < 5 else f"{compact[:-3]} {compact[-3:]}"
+
+
+def _geocode(
+    postcodes: Sequence[str], *, settings: Settings, lookup: Callable[..., Any] | None
+) -> pd.DataFrame:
+    from servicemap.geocode import geocode_postcodes
+
+    return geocode_postcodes(list(postcodes), settings=settings, lookup=lookup, warn=False)
+
+
+def _check_postcodes(
+    frame: pd.DataFrame,
+    report: _Report,
+    *,
+    has_coordinates: pd.Series,
+    settings: Settings,
+    lookup: Callable[..., Any] | None,
+) -> pd.DataFrame:
+    """Check postcodes; return per-row easting, northing, force_code (NaN/"" if not located)."""
+    column = frame["postcode"]
+    normal = column.map(_normalise_postcode)
+    located = pd.DataFrame(
+        {"easting": np.nan, "northing": np.nan, "force_code": ""}, index=frame.index
+    )
+    wellformed = {p for p in normal.unique() if p and _UK_POSTCODE.match(p)}
+    for index in np.flatnonzero(((column != "") & ~normal.isin(wellformed)).to_numpy()):
+        value = column.iat[index]
+        report.error(
+            "bad-postcode",
+            f"{_show(value)} is not a valid UK postcode (a postcode looks like 'SW1A 1AA').",
+            "correct it, or leave it empty and give latitude/longitude.",
+            row=int(frame[ROW].iat[index]),
+            column="postcode",
+            value=value,
+        )
+    if not wellformed:
+        return located
+    status("Checking postcodes…")
+    unique = sorted(wellformed)
+    found = _geocode(unique, settings=settings, lookup=lookup).reset_index(drop=True)
+    found.index = pd.Index(unique)
+    by_row = found.reindex(normal.to_numpy())
+    by_row.index = frame.index
+    state = by_row["status"].fillna("")
+    ok = state == "ok"
+    located.loc[ok, "easting"] = by_row.loc[ok, "easting"].astype(float)
+    located.loc[ok, "northing"] = by_row.loc[ok, "northing"].astype(float)
+    located.loc[ok, "force_code"] = by_row.loc[ok, "force_code"].fillna("").astype(str)
+    outside = state == "outside_england_wales"
+    located.loc[outside, "easting"] = by_row.loc[outside, "easting"].astype(float)
+    located.loc[outside, "northing"] = by_row.loc[outside, "northing"].astype(float)
+    messages = {
+        "unknown": (
+            "error",
+            "unknown-postcode",
+            "is not a known postcode.",
+            "check it against the letter or Royal Mail's finder, or leave it empty and give "
+            "latitude/longitude.",
+        ),
+        "malformed": (
+            "error",
+            "bad-postcode",
+            "is not a valid UK postcode (a postcode looks like 'SW1A 1AA').",
+            "correct it, or leave it empty and give latitude/longitude.",
+        ),
+        "no_location": (
+            "warning",
+            "postcode-no-location",
+            "is a real postcode but has no grid reference (often a PO Box or large-user "
+            "postcode), so the service has no location.",
+            "give the office's street postcode, or latitude/longitude.",
+        ),
+        "outside_england_wales": (
+            "warning",
+            "outside-england-wales",
+            "is outside England and Wales, so the service is in no police force area.",
+            "check the postcode; services outside England and Wales count only through "
+            "'areas_served'.",
+        ),
+    }
+    for index in np.flatnonzero(((column != "") & ~ok & normal.isin(wellformed)).to_numpy()):
+        kind = messages.get(state.iat[index], messages["unknown"])
+        severity, code, message, fix = kind
+        if has_coordinates.iat[index] and severity == "warning":
+            continue  # the coordinates give the location
+        value = column.iat[index]
+        report.add(
+            "error" if severity == "error" else "warning",
+            code,
+            f"{_show(value)} {message}",
+            fix,
+            row=int(frame[ROW].iat[index]),
+            column="postcode",
+            value=value,
+        )
+    return located
+
+
+def _in_uk(lat: np.ndarray[Any, Any], lon: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return (
+        (lat >= _UK_LATITUDE[0])
+        & (lat <= _UK_LATITUDE[1])
+        & (lon >= _UK_LONGITUDE[0])
+        & (lon <= _UK_LONGITUDE[1])
+    )
+
+
+def _check_coordinates(frame: pd.DataFrame, report: _Report) -> tuple[pd.Series, pd.Series]:
+    """Check latitude/longitude; return them as floats, NaN where not usable."""
+    numbers = {}
+    for field in ("latitude", "longitude"):
+        text = frame[field]
+        value = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
+        bad = (text != "") & ~np.isfinite(value)
+        for index in np.flatnonzero(bad.to_numpy()):
+            shown = text.iat[index]
+            comma = " (use a point, not a comma, for decimals)" if "," in shown else ""
+            report.error(
+                "bad-coordinate",
+                f"{_show(shown)} is not a number{comma}.",
+                "give decimal degrees, e.g. latitude 51.5072, longitude -0.1276.",
+                row=int(frame[ROW].iat[index]),
+                column=field,
+                value=shown,
+            )
+        numbers[field] = value.where(~bad)
+    lat, lon = numbers["latitude"], numbers["longitude"]
+    text_lat, text_lon = frame["latitude"], frame["longitude"]
+    for one, other, field, given in (
+        (text_lat, text_lon, "longitude", "latitude"),
+        (text_lon, text_lat, "latitude", "longitude"),
+    ):
+        for index in np.flatnonzero(((one != "") & (other == "")).to_numpy()):
+            report.error(
+                "one-coordinate",
+                f"is empty but {given!r} is given; a location needs both.",
+                "give both latitude and longitude, or neither (and a postcode).",
+                row=int(frame[ROW].iat[index]),
+                column=field,
+                value="",
+            )
+    both = lat.notna() & lon.notna()
+    lat_a, lon_a = lat.to_numpy(), lon.to_numpy()
+    inside = _in_uk(lat_a, lon_a)
+    for index in np.flatnonzero((both & ~inside).to_numpy()):
+        y, x = float(lat_a[index]), float(lon_a[index])
+        if _in_uk(np.array([x]), np.array([y]))[0]:
+            hint = (
+                "they look swapped (in the UK latitude is about 50 to 61, longitude about -8 to 2)."
+            )
+            fix = "swap the latitude and longitude values."
+        elif _in_uk(np.array([y]), np.array([-x]))[0]:
+            hint = (
+                "the longitude looks like it has lost its minus sign (west of Greenwich is "
+                "negative)."
+            )
+            fix = "write the longitude with a minus sign."
+        elif min(x, y) >= 0 and max(x, y) <= 1_300_000 and max(x, y) > 1_000:
+            hint = "they look like British National Grid eastings/northings in metres, not degrees."
+            fix = "convert them to latitude/longitude (WGS 84), or give the postcode instead."
+        else:
+            hint = "that is outside the UK."
+            fix = "check the values: give decimal degrees (WGS 84), or give the postcode instead."
+        report.error(
+            "outside-uk",
+            f"latitude {y:g}, longitude {x:g}: {hint}",
+            fix,
+            row=int(frame[ROW].iat[index]),
+            column="latitude",
+            value=frame["latitude"].iat[index],
+        )
+    usable = both & inside
+    return lat.where(usable), lon.where(usable)
+
+
+def _coordinates_to_grid(
+    lat: pd.Series, lon: pd.Series
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    easting = np.full(len(lat), np.nan)
+    northing = np.full(len(lat), np.nan)
+    mask = (lat.notna() & lon.notna()).to_numpy()
+    if mask.any():
+        from servicemap.geocode import bng_from_wgs84
+
+        e, n = bng_from_wgs84(lon.to_numpy()[mask], lat.to_numpy()[mask])
+        easting[mask] = np.asarray(e, dtype=float)
+        northing[mask] = np.asarray(n, dtype=float)
+    return easting, northing
+
+
+@lru_cache(maxsize=2)
+def _postcode_tree(cache_dir: str) -> tuple[Any, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    from scipy.spatial import cKDTree
+
+    from servicemap._onspd import load_postcode_table
+
+    table = load_postcode_table(settings=DEFAULT_SETTINGS.with_changes(cache_dir=Path(cache_dir)))
+    located = table.has_location
+    points = np.column_stack([table.easting[located], table.northing[located]]).astype(float)
+    force_codes = np.append(table.force_codes.astype(str), "")
+    return cKDTree(points), table.force[located], force_codes
+
+
+def _forces_at(
+    easting: np.ndarray[Any, Any], northing: np.ndarray[Any, Any], *, settings: Settings
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Return the force code of the nearest postcode to each point, and the distance to it.
+
+    A point further than :data:`NEAR_POSTCODE_METRES` from any postcode gets ``""``; a point
+    nearest a postcode outside England and Wales gets ``""`` too.
+    """
+    codes = np.full(len(easting), "", dtype=object)
+    distance = np.full(len(easting), np.nan)
+    mask = np.isfinite(easting) & np.isfinite(northing)
+    if not mask.any():
+        return codes, distance
+    status("Finding the police force of each coordinate…")
+    tree, force_index, force_codes = _postcode_tree(str(settings.cache_dir))
+    dist, nearest = tree.query(np.column_stack([easting[mask], northing[mask]]))
+    force = np.asarray(force_index[nearest], dtype=np.int64)
+    found = np.where((force >= 0) & (dist <= NEAR_POSTCODE_METRES), force, len(force_codes) - 1)
+    codes[mask] = force_codes[found]
+    distance[mask] = dist
+    return codes, distance
+
+
+def _check_locations(
+    frame: pd.DataFrame,
+    report: _Report,
+    *,
+    settings: Settings,
+    lookup: Callable[..., Any] | None,
+) -> pd.DataFrame:
+    """Check postcodes and coordinates; return the location columns of the canonical frame."""
+    lat, lon = _check_coordinates(frame, report)
+    has_coordinates = lat.notna() & lon.notna()
+    by_postcode = _check_postcodes(
+        frame, report, has_coordinates=has_coordinates, settings=settings, lookup=lookup
+    )
+    c_east, c_north = _coordinates_to_grid(lat, lon)
+    force_at, distance = _forces_at(c_east, c_north, settings=settings)
+    for index in np.flatnonzero(has_coordinates.to_numpy()):
+        row = int(frame[ROW].iat[index])
+        value = f"{lat.iat[index]:g}, {lon.iat[index]:g}"
+        if not distance[index] <= NEAR_POSTCODE_METRES:
+            report.warning(
+                "far-from-postcodes",
+                f"latitude/longitude {value} is {distance[index] / 1000:.0f} km from the "
+                "nearest postcode (at sea?), so the service is in no police force area.",
+                "check the coordinates.",
+                row=row,
+                column="latitude",
+                value=frame["latitude"].iat[index],
+            )
+        elif force_at[index] == "":
+            report.warning(
+                "outside-england-wales",
+                f"latitude/longitude {value} is outside England and Wales, so the service is "
+                "in no police force area.",
+                "check the coordinates; services outside England and Wales count only "
+                "through 'areas_served'.",
+                row=row,
+                column="latitude",
+                value=frame["latitude"].iat[index],
+            )
+        apart = float(
+            np.hypot(
+                c_east[index] - by_postcode["easting"].iat[index],
+                c_north[index] - by_postcode["northing"].iat[index],
+            )
+        )
+        if apart > POSTCODE_COORDINATE_METRES:
+            report.warning(
+                "postcode-far-from-coordinates",
+                f"latitude/longitude {value} is {apart / 1000:.0f} km from postcode "
+                f"{frame['postcode'].iat[index]!r}; the coordinates are used.",
+                "correct whichever of the two is wrong.",
+                row=row,
+                column="postcode",
+                value=frame["postcode"].iat[index],
+            )
+    use_coordinates = has_coordinates.to_numpy()
+    out = pd.DataFrame(index=frame.index)
+    out["latitude"] = lat.to_numpy()
+    out["longitude"] = lon.to_numpy()
+    out["easting"] = np.where(use_coordinates, c_east, by_postcode["easting"].to_numpy())
+    out["northing"] = np.where(use_coordinates, c_north, by_postcode["northing"].to_numpy())
+    out["force_code"] = np.where(use_coordinates, force_at, by_postcode["force_code"].to_numpy())
+    by_pc = by_postcode["easting"].notna().to_numpy()
+    out["location_source"] = np.where(
+        use_coordinates, "coordinates", np.where(by_pc, "postcode", "")
+    )
+    return out
+
+
+def _check_areas(frame: pd.DataFrame, report: _Report) -> tuple[pd.Series, pd.Series]:
+    """Resolve ``areas_served``; report unknown names; return served districts and forces."""
+    from servicemap.areas import resolve_areas_served, served_districts, served_forces
+
+    column = frame["areas_served"]
+    districts: dict[str, tuple[str, ...]] = {"": ()}
+    forces: dict[str, tuple[str, ...]] = {"": ()}
+    for value in column.unique():
+        if value == "":
+            continue
+        areas, unresolved = resolve_areas_served(value)
+        districts[value] = tuple(served_districts(areas))
+        forces[value] = tuple(served_forces(areas))
+        for item, suggestions in unresolved:
+            close = list(suggestions)[:3]
+            hint = " Did you mean " + " or ".join(repr(s) for s in close) + "?" if close else ""
+            for row in frame.loc[column == value, ROW]:
+                report.error(
+                    "unknown-area",
+                    f"{_show(item)} is not an area servicemap knows.{hint}",
+                    _FIX_AREAS,
+                    row=int(row),
+                    column="areas_served",
+                    value=item,
+                )
+    return column.map(districts), column.map(forces)
+
+
+def _check_placement(frame: pd.DataFrame, report: _Report) -> None:
+    """Warn about services that cannot be placed, and accommodation withheld by default."""
+    nowhere = (
+        (frame["postcode"] == "")
+        & (frame["latitude"] == "")
+        & (frame["longitude"] == "")
+        & (frame["areas_served"] == "")
+    )
+    for index in np.flatnonzero(nowhere.to_numpy()):
+        report.warning(
+            "no-place",
+            "the service has neither a location (postcode or latitude/longitude) nor "
+            "'areas_served', so it is on no map and counts in no police force area.",
+            "give the areas it serves (or a public office postcode).",
+            row=int(frame[ROW].iat[index]),
+            column="areas_served",
+            value="",
+        )
+    located = (frame["address"] != "") | (frame["postcode"] != "") | (frame["latitude"] != "")
+    undecided = ~frame["location_confidential"].map(_yes_no).isin(["yes", "no"])
+    withheld = located & undecided & _offers_accommodation(frame)
+    for index in np.flatnonzero(withheld.to_numpy()):
+        value = frame["location_confidential"].iat[index]
+        report.warning(
+            "accommodation-withheld",
+            f"is {_show(value) if value else 'empty'} for a service offering refuge or "
+            "housing, so its address and location are treated as confidential and never "
+            "published.",
+            "set 'no' if the address is a public office (not a refuge or safe house), or "
+            "'yes' to confirm it must stay private.",
+            row=int(frame[ROW].iat[index]),
+            column="location_confidential",
+            value=value,
+        )
+
+
+def _yes_no(value: Any) -> str:
+    term = _normalise_vocab(str(value)) if isinstance(value, str) else ""
+    return _YES_NO_SYNONYMS.get(term, term)
+
+
+def _offers_accommodation(frame: pd.DataFrame) -> pd.Series:
+    return (
+        frame["service_types"]
+        .astype(str)
+        .map(lambda v: bool({"refuge", "housing"} & {_normalise_vocab(t) for t in split_list(v)}))
+    )
+
+
+def _confidential(frame: pd.DataFrame) -> pd.Series:
+    """Return True where a service's location must never be published (see schema).
+
+    Confidential: ``location_confidential`` is ``yes``; or the only service type is
+    ``refuge``; or the service offers refuge or housing and ``location_confidential`` is not
+    an explicit ``no`` (empty or ``unknown`` means "in doubt", and in doubt it stays private).
+    """
+    decision = frame["location_confidential"].map(_yes_no)
+    types = (
+        frame["service_types"]
+        .astype(str)
+        .map(lambda v: [_normalise_vocab(t) for t in split_list(v)])
+    )
+    only_refuge = types.map(lambda t: t == ["refuge"])
+    return (decision == "yes") | only_refuge | (_offers_accommodation(frame) & (decision != "no"))
+
+
+def _validate(
+    path: Path | str,
+    *,
+    settings: Settings,
+    lookup: Callable[..., Any] | None,
+    today: dt.date | None,
+) -> tuple[list[Problem], pd.DataFrame | None]:
+    """Run every check; return the problems and (if the file is a table) the checked frame."""
+    report = _Report(str(path))
+    try:
+        frame, missing, _ = _read(path, report)
+    except _UnreadableError as exc:
+        report.error("unreadable", exc.message, exc.fix)
+        return report.problems, None
+    if frame.empty:
+        report.error(
+            "no-services",
+            "has a header row but no services.",
+            "add one row per service below the header.",
+        )
+        return _sorted(report.problems), None
+    _check_cells(frame, report)
+    _check_required(frame, missing, report)
+    _check_ids(frame, report)
+    canonical = _check_vocabularies(frame, report)
+    _check_dates(frame, report, today or dt.date.today())
+    _check_status(canonical, report)
+    _check_urls(frame, report)
+    locations = _check_locations(frame, report, settings=settings, lookup=lookup)
+    districts, forces = _check_areas(frame, report)
+    _check_placement(canonical, report)
+    checked = canonical.copy()
+    for name in locations.columns:
+        checked[name] = locations[name]
+    checked["served_districts"] = districts
+    checked["served_forces"] = forces
+    return _sorted(report.problems), checked
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    order = {"error": 0, "warning": 1}
+    return sorted(
+        problems,
+        key=lambda p: (order[p.severity], p.row if p.row is not None else -1),
+    )
+
+
+def validate_services(
+    path: Path | str,
+    *,
+    settings: Settings = DEFAULT_SETTINGS,
+    lookup: Callable[..., Any] | None = None,
+    today: dt.date | None = None,
+) -> list[Problem]:
+    """Check a services directory file and list every problem in it at once.
+
+    Parameters
+    ----------
+    path
+        The file (CSV, ``.xlsx``, GeoJSON or Open Referral UK JSON; see
+        :func:`read_services_table`).
+    settings
+        Where the postcode table is cached (``settings.cache_dir``).
+    lookup
+        Passed to :func:`servicemap.geocode.geocode_postcodes` (e.g. a fake for tests, or an
+        online lookup); None uses the bundled ONS postcode directory.
+    today
+        The date that ``last_seen`` is compared with; default today.
+
+    Returns
+    -------
+    list of Problem
+        Errors first, then warnings, each in row order. Empty when the file is clean. A file
+        that cannot be read at all gives one error (never an exception).
+    """
+    problems, _ = _validate(path, settings=settings, lookup=lookup, today=today)
+    return problems
+
+
+def format_problems(problems: Sequence[Problem], *, file: str, fmt: str = "text") -> str:
+    """Return problems as text (one per line and a summary), CSV or JSON.
+
+    Parameters
+    ----------
+    problems
+        From :func:`validate_services`.
+    file
+        The file name used in the summary line.
+    fmt
+        ``"text"``, ``"csv"`` or ``"json"``.
+
+    Returns
+    -------
+    str
+        The formatted problems, ending with a newline.
+    """
+    errors = sum(p.severity == "error" for p in problems)
+    summary = f"{_plural(errors, 'error')}, {_plural(len(problems) - errors, 'warning')} in {file}"
+    if fmt == "json":
+        document = {
+            "file": file,
+            "errors": errors,
+            "warnings": len(problems) - errors,
+            "problems": [p.to_dict() for p in problems],
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        names = list(Problem.__dataclass_fields__)
+        writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(p.to_dict() for p in problems)
+        return buffer.getvalue()
+    if fmt != "text":
+        raise ValueError(f"Unknown format {fmt!r}; use 'text', 'csv' or 'json'.")
+    lines = [f"{p.severity}: {p}" for p in problems]
+    return "\n".join([*lines, summary]) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and safeguarding
+# --------------------------------------------------------------------------------------------
+
+
+def bundled_services_path() -> Path:
+    """Return the path of the bundled services directory (``data/services/services.csv``)."""
+    return data_path("services", "services.csv")
+
+
+def _raise_for_errors(problems: Sequence[Problem], file: str) -> None:
+    errors = [p for p in problems if p.severity == "error"]
+    if not errors:
+        return
+    shown = "\n".join(f"  {p}" for p in errors[:3])
+    more = f"\n  … and {len(errors) - 3} more." if len(errors) > 3 else ""
+    raise ServicesFileError(
+        f"Services file {file!r} has {_plural(len(errors), 'error')}:\n{shown}{more}\n"
+        f"Run 'servicemap validate {file}' to see them all."
+    )
+
+
+def _warn_grouped(problems: Sequence[Problem], file: str) -> None:
+    """Warn once per kind of problem, so a directory with 60 unknown statuses warns once."""
+    groups: dict[str, list[Problem]] = {}
+    for problem in problems:
+        if problem.severity == "warning":
+            groups.setdefault(problem.code or problem.message, []).append(problem)
+    for group in groups.values():
+        if len(group) == 1:
+            message = str(group[0])
+        else:
+            rows = [str(p.row) for p in group if p.row is not None]
+            where = f" (rows {', '.join(rows[:8])}{', …' if len(rows) > 8 else ''})"
+            message = (
+                f"{file}: {len(group)} warnings like this one{where}: {group[0]} "
+                f"Run 'servicemap validate {file}' to see them all."
+            )
+        warnings.warn(message, DataQualityWarning, stacklevel=3)
+
+
+def load_services(
+    path: Path | str | None = None,
+    *,
+    settings: Settings = DEFAULT_SETTINGS,
+    lookup: Callable[..., Any] | None = None,
+    today: dt.date | None = None,
+    warn: bool = True,
+) -> gpd.GeoDataFrame:
+    """Load a services directory as the canonical services frame.
+
+    Parameters
+    ----------
+    path
+        The directory file (see :func:`read_services_table`); default the bundled directory.
+    settings
+        ``settings.crs`` is the frame's CRS; ``settings.cache_dir`` holds the postcode table.
+    lookup
+        Postcode lookup passed to :func:`servicemap.geocode.geocode_postcodes`; None uses the
+        bundled ONS postcode directory.
+    today
+        The date that ``last_seen`` is compared with; default today.
+    warn
+        Emit the file's warnings (one ``DataQualityWarning`` per kind of problem).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The frame described in :mod:`servicemap.schema`: every field (text; ``latitude`` and
+        ``longitude`` floats), the derived columns and a Point geometry in ``settings.crs``
+        (None where a service has no location). Vocabulary values are in their canonical
+        spelling. Confidential services still carry their location here: pass the frame
+        through :func:`public_services` before any output.
+
+    Raises
+    ------
+    ServicesFileError
+        If the file cannot be read or has any error; the message gives the count, the first
+        few and says to run ``servicemap validate FILE``.
+    """
+    import geopandas as gpd
+    import shapely
+
+    target = bundled_services_path() if path is None else Path(path)
+    file = str(target)
+    problems, checked = _validate(target, settings=settings, lookup=lookup, today=today)
+    _raise_for_errors(problems, file)
+    assert checked is not None  # no errors means the file was read  # noqa: S101
+    if warn:
+        _warn_grouped(problems, file)
+    services = pd.DataFrame(index=range(len(checked)))
+    for field in FIELDS:
+        services[field] = checked[field].to_numpy()
+    services["latitude"] = checked["latitude"].to_numpy(dtype=float)
+    services["longitude"] = checked["longitude"].to_numpy(dtype=float)
+    services["easting"] = checked["easting"].to_numpy(dtype=float)
+    services["northing"] = checked["northing"].to_numpy(dtype=float)
+    services["location_source"] = checked["location_source"].to_numpy()
+    services["force_code"] = checked["force_code"].astype(str).to_numpy()
+    services["served_districts"] = list(checked["served_districts"])
+    services["served_forces"] = list(checked["served_forces"])
+    services["confidential"] = _confidential(services).to_numpy(dtype=bool)
+    east = services["easting"].to_numpy()
+    north = services["northing"].to_numpy()
+    geometry = np.full(len(services), None, dtype=object)
+    has_point = np.isfinite(east) & np.isfinite(north)
+    geometry[has_point] = shapely.points(east[has_point], north[has_point])
+    return gpd.GeoDataFrame(services, geometry=geometry, crs=settings.crs)
+
+
+#: Columns blanked for a confidential service by :func:`public_services`.
+PRIVATE_COLUMNS: tuple[str, ...] = (
+    "address",
+    "postcode",
+    "latitude",
+    "longitude",
+    "easting",
+    "northing",
+)
+
+
+def public_services(services: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Return a copy safe to publish: confidential services lose every trace of their location.
+
+    A service is confidential when its ``confidential`` column is True or when the schema's
+    rule says so (``location_confidential`` is ``yes``; the only service type is ``refuge``;
+    or it offers refuge or housing and ``location_confidential`` is not ``no``). The rule is
+    re-applied here, so a frame edited after loading is still safe. Its ``address`` and
+    ``postcode`` become ``""``, ``latitude``, ``longitude``, ``easting`` and ``northing``
+    become NaN, ``location_source`` becomes ``""`` and its geometry None. It keeps
+    ``areas_served``, ``served_districts``, ``served_forces`` and ``force_code``, so it still
+    counts in coverage at area level.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame from :func:`load_services` (or any frame with some of its
+        columns).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A new frame; the input is not changed.
+    """
+    import geopandas as gpd
+
+    public = services.copy()
+    mask = pd.Series(False, index=public.index)
+    if "confidential" in public.columns:
+        mask |= public["confidential"].fillna(False).astype(bool)
+    if "location_confidential" in public.columns and "service_types" in public.columns:
+        mask |= _confidential(
+            public.fillna({"location_confidential": "", "service_types": ""})
+        ).to_numpy(dtype=bool)
+    elif "location_confidential" in public.columns:
+        mask |= public["location_confidential"].astype(str).str.strip().str.lower() == "yes"
+    if "confidential" in public.columns:
+        public["confidential"] = mask.to_numpy()
+    for column in PRIVATE_COLUMNS:
+        if column not in public.columns:
+            continue
+        if column in {"address", "postcode"}:
+            public[column] = public[column].astype(object)
+            public.loc[mask, column] = ""
+        else:
+            public[column] = public[column].astype(float)
+            public.loc[mask, column] = np.nan
+    if "location_source" in public.columns:
+        public.loc[mask, "location_source"] = ""
+    if isinstance(public, gpd.GeoDataFrame) and public.geometry.name in public.columns:
+        geometry = public.geometry.copy()
+        geometry[mask.to_numpy()] = None
+        public = public.set_geometry(geometry)
+        return public
+    return gpd.GeoDataFrame(public)
