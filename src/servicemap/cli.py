@@ -158,3 +158,220 @@ def boundaries_download_command(vintage: str, url: str | None, cache_dir: Path |
 
     path = download_force_areas(vintage=vintage, url=url, settings=build_settings(cache_dir))
     click.echo(f"Saved {FORCE_COUNT} police force areas (December {vintage}) to {path}")
+
+
+# --- services directory ---
+
+
+@cli.command(name="validate")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "csv", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format: one problem per line, CSV or JSON.",
+)
+@cache_dir_option
+@reports_errors
+def validate_command(file: Path, fmt: str, cache_dir: Path | None) -> None:
+    """Check a services directory and list every problem in it, errors first.
+
+    FILE is a CSV, .xlsx, GeoJSON or Open Referral UK JSON file (see docs/schema.md). Exit
+    status is 1 if there are errors, 0 if there are only warnings or none.
+
+    \b
+    Example:
+        servicemap validate my_directory.xlsx
+    """
+    from servicemap.services import format_problems, validate_services
+
+    problems = validate_services(file, settings=build_settings(cache_dir))
+    click.echo(format_problems(problems, file=str(file), fmt=fmt), nl=False)
+    if any(problem.severity == "error" for problem in problems):
+        raise SystemExit(1)
+
+
+# --- coverage ---
+
+
+def _radius_option(func: F) -> F:
+    """Add ``--radius-km`` (repeatable): distances for the in-person access shares."""
+    return click.option(
+        "--radius-km",
+        "radii",
+        type=click.FloatRange(min=0, min_open=True),
+        multiple=True,
+        default=(10.0, 25.0),
+        show_default=True,
+        help="Distance for the in-person access shares; repeat for several.",
+    )(func)
+
+
+@cli.command(name="coverage")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "markdown", "gpkg"]),
+    default="table",
+    show_default=True,
+    help="table and markdown show the main columns; csv, json and gpkg have all of them.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (replaced atomically); default: standard output. Needed for gpkg.",
+)
+@click.option(
+    "--sort",
+    "sort_by",
+    default=None,
+    metavar="COLUMN",
+    help="Sort by a column; '-' first: descending.",
+)
+@_radius_option
+@services_option
+@need_option
+@boundaries_option
+@cache_dir_option
+@reports_errors
+def coverage_command(
+    fmt: str,
+    output: Path | None,
+    sort_by: str | None,
+    radii: tuple[float, ...],
+    services_path: Path | None,
+    need_path: Path | None,
+    boundaries_source: str,
+    cache_dir: Path | None,
+) -> None:
+    """Score every police force area: services serving it, need, access, gap score and rank.
+
+    \b
+    Example:
+        servicemap coverage --format csv -o coverage.csv --radius-km 10 --radius-km 25
+    """
+    from servicemap.coverage import (
+        TABLE_COLUMNS,
+        coverage_by_force,
+        format_table,
+        sort_coverage,
+        write_coverage,
+    )
+    from servicemap.need import load_need
+    from servicemap.services import load_services
+
+    if fmt == "gpkg" and output is None:
+        raise click.UsageError("--format gpkg writes a file: add -o FILE.gpkg.")
+    settings = build_settings(cache_dir)
+    services = load_services(services_path, settings=settings)
+    table = coverage_by_force(
+        services, need=load_need(need_path), radii_km=radii, settings=settings
+    )
+    try:
+        table = sort_coverage(table, sort_by) if sort_by else table
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sort") from exc
+    areas = None
+    if fmt == "gpkg":
+        from servicemap.boundaries import load_force_areas
+
+        areas = load_force_areas(boundaries_source, settings=settings)
+    if output is None:
+        click.echo(format_table(table, fmt, columns=TABLE_COLUMNS), nl=False)
+        return
+    write_coverage(table, output, fmt=fmt, force_areas=areas)
+    click.echo(f"Wrote coverage for {len(table)} police force areas to {output}", err=True)
+
+
+@cli.command(name="force")
+@click.argument("name")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@_radius_option
+@services_option
+@need_option
+@cache_dir_option
+@reports_errors
+def force_command(
+    name: str,
+    fmt: str,
+    radii: tuple[float, ...],
+    services_path: Path | None,
+    need_path: Path | None,
+    cache_dir: Path | None,
+) -> None:
+    """Profile one police force area: who serves it and how, its gaps, its rank, help nearby.
+
+    NAME is the force's name or ONS code (e.g. "Thames Valley", "E23000035").
+
+    \b
+    Example:
+        servicemap force "West Midlands"
+    """
+    from servicemap.coverage import coverage_by_force, force_profile, format_force_profile
+    from servicemap.forces import find_force
+    from servicemap.need import load_need
+    from servicemap.services import load_services
+
+    code = find_force(name)
+    settings = build_settings(cache_dir)
+    services = load_services(services_path, settings=settings)
+    table = coverage_by_force(
+        services, need=load_need(need_path), radii_km=radii, settings=settings
+    )
+    profile = force_profile(code, services, table, settings=settings)
+    if fmt == "json":
+        click.echo(json.dumps(profile.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_force_profile(profile), nl=False)
+
+
+@cli.command(name="near")
+@click.argument("postcode")
+@click.option(
+    "--radius-km",
+    type=click.FloatRange(min=0, min_open=True),
+    default=25.0,
+    show_default=True,
+    help="How far to look for in-person services.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@services_option
+@cache_dir_option
+@reports_errors
+def near_command(
+    postcode: str, radius_km: float, fmt: str, services_path: Path | None, cache_dir: Path | None
+) -> None:
+    """List who can help someone at a postcode: services serving it, then in-person ones nearby.
+
+    Refuges and other confidential services show as "serves this area", never with a place or
+    a distance.
+
+    \b
+    Example:
+        servicemap near "UB1 3BL" --radius-km 10
+    """
+    from servicemap.coverage import format_near, services_near
+    from servicemap.services import load_services
+
+    settings = build_settings(cache_dir)
+    services = load_services(services_path, settings=settings)
+    near = services_near(postcode, services, radius_km=radius_km, settings=settings)
+    click.echo(format_near(near, fmt), nl=False)
