@@ -160,6 +160,64 @@ def boundaries_download_command(vintage: str, url: str | None, cache_dir: Path |
     click.echo(f"Saved {FORCE_COUNT} police force areas (December {vintage}) to {path}")
 
 
+@cli.group(name="need")
+def need_group() -> None:
+    """Need per police force area: residents, people born outside the UK, women aged 16+."""
+
+
+@need_group.command(name="download")
+@click.option(
+    "--url",
+    default=None,
+    metavar="URL",
+    help="Base URL of the Nomis API, instead of https://www.nomisweb.co.uk/api/v01.",
+)
+@cache_dir_option
+@reports_errors
+def need_download_command(url: str | None, cache_dir: Path | None) -> None:
+    """Refresh Census 2021 country-of-birth figures from Nomis into a need table in the cache.
+
+    The bundled figures are never changed; pass the saved table with --need to use it.
+
+    \b
+    Example:
+        servicemap need download
+    """
+    from servicemap.forces import FORCE_COUNT
+    from servicemap.need import download_need
+
+    path = download_need(url=url, settings=build_settings(cache_dir))
+    click.echo(f"Saved Census 2021 need figures for {FORCE_COUNT} police force areas to {path}")
+    click.echo(f"Use them with: --need {path}")
+
+
+@need_group.command(name="show")
+@need_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@reports_errors
+def need_show_command(need_path: Path | None, fmt: str) -> None:
+    """Show the need table per force (bundled, or --need FILE summed to forces) with totals.
+
+    \b
+    Example:
+        servicemap need show --need my_districts.xlsx --format csv
+    """
+    from servicemap.need import load_need, need_with_totals
+
+    table = need_with_totals(load_need(need_path)).reset_index()
+    if fmt == "csv":
+        click.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
+    else:
+        click.echo(table.to_string(index=False))
+
+
 # --- services directory ---
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+import zipfile
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from servicemap._data import data_path
+from servicemap.errors import DataQualityWarning, DownloadError, NeedFileError
+from servicemap.forces import load_districts, load_forces
+from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 NEED_COLUMNS = [
     "usual_residents_2021",
@@ -14,6 +22,323 @@ NEED_COLUMNS = [
     "population_mid2023",
     "females_16plus_mid2023",
 ]
+CENSUS_COLUMNS = ["usual_residents_2021", "born_outside_uk_2021"]
+
+# Column names are compared after lower-casing and turning runs of other characters into "_".
+_FORCE_KEY = re.compile(r"^(force_code|pfa_code|pfa\d\dcd)$")
+_DISTRICT_KEY = re.compile(r"^(district_code|lad_code|ltla_code|lad\d\dcd|ltla\d\dcd)$")
+_ANY_KEY = re.compile(r"^(code|area_code|geography_code)$")
+_FORCE_CODE = re.compile(r"^(E23|W15)\d{6}$")
+# Countries, regions and counties are sums of districts: adding them too would count people twice.
+_AGGREGATE_CODE = re.compile(r"^(K02|K03|K04|E92|W92|E12|E10|E11|E13)\d{6}$")
+_SHOWN = 8  # how many codes an error message lists before "and N more"
+
+
+def _column_key(name: object) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _listing(items: list[str]) -> str:
+    shown = ", ".join(items[:_SHOWN])
+    return shown + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
+
+
+@lru_cache(maxsize=1)
+def _read_successors() -> pd.DataFrame:
+    return pd.read_csv(
+        data_path("need", "district_successors.csv"), dtype=str, keep_default_na=False
+    )
+
+
+def load_district_successors() -> pd.DataFrame:
+    """Return the table of abolished district codes and the district that replaced each.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``old_code``, ``old_name``, ``new_code``, ``new_name``, ``since`` (ISO date) and
+        ``legislation`` (the Structural Changes or Boundary Change Order). A fresh copy.
+    """
+    return _read_successors().copy()
+
+
+def _current_codes() -> dict[str, str]:
+    """Map every accepted district code (current or abolished) to its current code."""
+    successors = dict(
+        zip(_read_successors()["old_code"], _read_successors()["new_code"], strict=True)
+    )
+    current = {code: code for code in load_districts()["code"]}
+    for old in successors:
+        new = successors[old]
+        while new in successors:  # a successor that was itself replaced later
+            new = successors[new]
+        current[old] = new
+    return current
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    name = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".txt", ".xlsx", ".xlsm"):
+        raise NeedFileError(
+            f"Need file {name!r} is not a CSV or XLSX file (suffix {suffix!r}); "
+            "save it as .csv or .xlsx."
+        )
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            table = pd.read_excel(path, dtype=str, keep_default_na=False)
+        else:
+            try:
+                table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            except UnicodeDecodeError:  # a spreadsheet exported as "CSV" in the Windows code page
+                table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="cp1252")
+    except FileNotFoundError as exc:
+        raise NeedFileError(f"Need file {name!r} does not exist; check the --need path.") from exc
+    except (OSError, ValueError, zipfile.BadZipFile, pd.errors.ParserError) as exc:
+        kind = "an Excel workbook" if suffix.startswith(".xls") else "CSV"
+        raise NeedFileError(
+            f"Need file {name!r} could not be read as {kind} ({exc}); "
+            "save it again as CSV (UTF-8) or XLSX with one header row."
+        ) from exc
+    return table.fillna("").astype(str)
+
+
+def _parse_count(text: str) -> tuple[int | None, str]:
+    """Return (value, "") for a whole non-negative number, else (None, what is wrong)."""
+    cleaned = text.strip().replace(",", "").replace(" ", "")
+    if not cleaned:
+        return None, "is empty"
+    try:
+        number = float(cleaned)
+    except ValueError:
+        return None, "is not a number"
+    if not np.isfinite(number):
+        return None, "is not a number"
+    if number < 0:
+        return None, "is negative"
+    if number != int(number):
+        return None, "is not a whole number"
+    return (int(cleaned) if cleaned.isdigit() else int(number)), ""
+
+
+def _key_column(table: pd.DataFrame, source: str) -> tuple[str, str | None]:
+    """Return the code column and its level ("force", "district", or None to infer)."""
+    columns = [str(c) for c in table.columns]
+    for pattern, level in ((_DISTRICT_KEY, "district"), (_FORCE_KEY, "force"), (_ANY_KEY, None)):
+        found = [c for c in columns if pattern.match(_column_key(c))]
+        if found:
+            return found[0], level
+    raise NeedFileError(
+        f"{source} has no code column (found: {', '.join(columns) or 'none'}); name the column "
+        "of police force codes 'force_code' (E23…/W15…) or of district codes 'district_code'."
+    )
+
+
+def _need_by_force(
+    table: pd.DataFrame, *, source: str
+) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Validate a table keyed by force or district code and sum it to the 43 forces.
+
+    Returns the need frame, the need columns the table lacks, and the skipped aggregate codes.
+    """
+    table = table.reset_index(drop=True).fillna("").astype(str)
+    key, level = _key_column(table, source)
+    by_key = {_column_key(c): str(c) for c in table.columns}
+    present = {column: by_key[column] for column in NEED_COLUMNS if column in by_key}
+    if not present:
+        raise NeedFileError(
+            f"{source} has none of the need columns {', '.join(NEED_COLUMNS)} "
+            f"(found: {', '.join(map(str, table.columns))}); rename the columns to these names."
+        )
+    missing = [c for c in NEED_COLUMNS if c not in present]
+    codes = table[key].str.strip().str.upper()
+    blank = (table.apply(lambda column: column.str.strip()) == "").all(axis=1)
+    aggregate = codes.str.match(_AGGREGATE_CODE.pattern)
+    rows = table.index[~blank & ~aggregate]
+    skipped = sorted(set(codes[aggregate & ~blank]))
+    if level is None:
+        given = codes[rows]
+        level = "force" if len(given) and given.str.match(_FORCE_CODE.pattern).all() else "district"
+
+    forces = load_forces()
+    force_names = dict(zip(forces["code"], forces["name"], strict=True))
+    if level == "force":
+        known = {code: code for code in forces["code"]}
+        kind = "a police force area code (E23…/W15…; see 'servicemap forces')"
+    else:
+        known = _current_codes()
+        kind = (
+            "a local authority district code (2025 codes, or the 2021–2023 codes of districts "
+            "merged since)"
+        )
+
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    values: dict[str, list[int]] = {column: [] for column in present}
+    kept: list[str] = []
+    for index in rows:
+        row = int(index) + 2  # as a spreadsheet counts: the header is row 1
+        code = codes[index]
+        where = f"row {row}, column {key!r}"
+        if not code:
+            problems.append(f"{where} is empty; fill in the code or delete the row")
+            continue
+        if code not in known:
+            fix = "correct or delete the row"
+            if level == "district" and _FORCE_CODE.match(code):
+                fix = "it is a police force code: put force figures in a table of their own " + (
+                    "keyed by a 'force_code' column, or " + fix
+                )
+            problems.append(f"{where}: {code!r} is not {kind}; {fix}")
+            continue
+        if code in seen:
+            problems.append(
+                f"{where}: {code!r} appears again (first on row {seen[code]}); "
+                "keep one row per code"
+            )
+            continue
+        seen[code] = row
+        parsed: dict[str, int] = {}
+        for column, original in present.items():
+            number, wrong = _parse_count(table.at[index, original])
+            if number is None:
+                problems.append(
+                    f"row {row}, column {original!r}: {table.at[index, original]!r} {wrong}; "
+                    "enter a whole number of people (0 or more)"
+                )
+            else:
+                parsed[column] = number
+        if len(parsed) == len(present):
+            kept.append(code)
+            for column, number in parsed.items():
+                values[column].append(number)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise NeedFileError(f"{source}, {problems[0]}{more}.")
+
+    counts = pd.DataFrame(values, index=pd.Index(kept, name="code"), dtype="int64")
+    if level == "force":
+        absent = [c for c in forces["code"] if c not in seen]
+        if absent:
+            raise NeedFileError(
+                f"{source} has no rows for {_count(len(absent), 'police force area')}: "
+                f"{_listing([f'{c} {force_names[c]}' for c in absent])}; add a row for each."
+            )
+        by_force = counts
+    else:
+        by_force = _districts_to_forces(counts, seen=seen, current=known, source=source)
+
+    need = pd.DataFrame(index=pd.Index(forces["code"], name="force_code"))
+    need["force_name"] = forces["name"].to_numpy()
+    for column in NEED_COLUMNS:
+        if column in present:
+            need[column] = by_force[column].reindex(need.index).astype("int64")
+        else:
+            need[column] = np.nan
+    return need, missing, skipped
+
+
+def _districts_to_forces(
+    counts: pd.DataFrame, *, seen: dict[str, int], current: dict[str, str], source: str
+) -> pd.DataFrame:
+    districts = load_districts()
+    names = dict(zip(districts["code"], districts["name"], strict=True))
+    old_names = dict(
+        zip(_read_successors()["old_code"], _read_successors()["old_name"], strict=True)
+    )
+    parts: dict[str, list[str]] = {}
+    for old, new in current.items():
+        if old != new:
+            parts.setdefault(new, []).append(old)
+    absent: list[str] = []
+    for code in districts["code"]:
+        given = [p for p in parts.get(code, []) if p in seen]
+        if code in seen and given:
+            raise NeedFileError(
+                f"{source}, row {seen[given[0]]}: {given[0]!r} {old_names[given[0]]} is part of "
+                f"{code!r} {names[code]}, which has its own row {seen[code]}; "
+                "keep one or the other, not both (people would be counted twice)"
+            )
+        if code in seen:
+            continue
+        if given and len(given) < len(parts[code]):
+            lacking = [f"{p} {old_names[p]}" for p in parts[code] if p not in seen]
+            raise NeedFileError(
+                f"{source} has rows for some of the districts that became {code!r} "
+                f"{names[code]} but not for {_listing(lacking)}; add them, or one row for {code!r}."
+            )
+        if not given:
+            absent.append(code)
+    if absent:
+        forces = dict(zip(districts["code"], districts["force_code"], strict=True))
+        affected = sorted({forces[c] for c in absent})
+        raise NeedFileError(
+            f"{source} has no rows for {_count(len(absent), 'district')}: "
+            f"{_listing([f'{c} {names[c]}' for c in absent])} (in "
+            f"{_count(len(affected), 'police force area')}: {_listing(affected)}); add them, "
+            "or give one row per force with a 'force_code' column."
+        )
+    force_of = dict(zip(districts["code"], districts["force_code"], strict=True))
+    keys = [force_of[current[code]] for code in counts.index]
+    return counts.groupby(keys).sum()
+
+
+def _warn_about(source: str, *, missing: list[str], skipped: list[str]) -> None:
+    # stacklevel 3: point at the caller of load_need / need_from_table, not at this helper.
+    if skipped:
+        warnings.warn(
+            f"{source}: skipped {_count(len(skipped), 'row')} for countries, regions or counties "
+            f"({_listing(skipped)}), which are sums of districts.",
+            DataQualityWarning,
+            stacklevel=3,
+        )
+    if missing:
+        warnings.warn(
+            f"{source} has no column {', '.join(repr(c) for c in missing)}; left empty (NaN), so "
+            "figures that need it are not computed. Add the column to use it.",
+            DataQualityWarning,
+            stacklevel=3,
+        )
+
+
+def need_from_table(table: pd.DataFrame, *, source: str = "Need table") -> pd.DataFrame:
+    """Return the need per force from a table keyed by force code or district code.
+
+    The code column is found by name: ``force_code`` or ``PFAyyCD`` (forces), ``district_code``
+    or ``LADyyCD`` (districts), or ``code`` (either, told apart by the codes). District rows are
+    summed to forces; district codes abolished since Census 2021 are mapped to their successors
+    (:func:`load_district_successors`). Rows for countries, regions or counties are skipped.
+    Need columns the table lacks are left empty (NaN) with a warning: rates that need them
+    cannot be computed, while the other columns stay usable.
+
+    Parameters
+    ----------
+    table
+        One row per force or per district; need columns named as ``NEED_COLUMNS`` (case,
+        spaces and punctuation ignored), holding whole numbers (commas allowed).
+    source
+        How to name the table in messages, e.g. ``"Need file 'need.csv'"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``force_code`` (all 43 forces, sorted); ``force_name`` from the register, and
+        the ``NEED_COLUMNS``: int64 where given, float NaN where the table lacks them.
+
+    Raises
+    ------
+    NeedFileError
+        On an unknown, empty or repeated code, a value that is not a whole number of people or is
+        negative, or missing forces or districts; the message names the row (header is row 1),
+        column and value.
+    """
+    need, missing, skipped = _need_by_force(table, source=source)
+    _warn_about(source, missing=missing, skipped=skipped)
+    return need
 
 
 def load_need(path: Path | None = None) -> pd.DataFrame:
@@ -22,14 +347,143 @@ def load_need(path: Path | None = None) -> pd.DataFrame:
     Parameters
     ----------
     path
-        A user's own table keyed by force or district code; ``None`` for the bundled ONS figures
-        (``data/need/force_need.csv``).
+        A user's own table (CSV or XLSX, first sheet) keyed by force or district code, e.g. the
+        one ``servicemap need download`` writes; ``None`` for the bundled ONS figures
+        (``data/need/force_need.csv``). See :func:`need_from_table` for what it may hold.
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``force_code``; columns ``force_name`` and the integer ``NEED_COLUMNS``.
+        Indexed by ``force_code`` (43 rows); columns ``force_name`` and the ``NEED_COLUMNS``
+        (int64; float NaN for a column a user's table lacks, with a ``DataQualityWarning``).
+
+    Raises
+    ------
+    NeedFileError
+        If the file cannot be read or is not a valid need table; the message says where and how
+        to fix it.
     """
-    source = path or data_path("need", "force_need.csv")
-    need = pd.read_csv(source, dtype={"force_code": str, "force_name": str})
-    return need.set_index("force_code")
+    source = Path(path) if path is not None else data_path("need", "force_need.csv")
+    name = f"Need file {str(source)!r}"
+    need, missing, skipped = _need_by_force(_read_table(source), source=name)
+    _warn_about(name, missing=missing, skipped=skipped)
+    return need
+
+
+def need_totals(need: pd.DataFrame) -> pd.Series:
+    """Return the England and Wales total of each need column.
+
+    Parameters
+    ----------
+    need
+        A need table from :func:`load_need`.
+
+    Returns
+    -------
+    pandas.Series
+        One total per ``NEED_COLUMNS`` entry, named ``"England and Wales"``; NaN for an empty
+        column.
+    """
+    totals = need[NEED_COLUMNS].sum(min_count=1)
+    totals.name = "England and Wales"
+    return totals
+
+
+def need_with_totals(need: pd.DataFrame) -> pd.DataFrame:
+    """Return the need table with a final ``K04000001`` England and Wales row.
+
+    Parameters
+    ----------
+    need
+        A need table from :func:`load_need`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame: the 43 forces, then the total row (``force_name`` "England and Wales").
+    """
+    totals = need_totals(need)
+    row = pd.DataFrame(
+        [{"force_name": totals.name, **totals.to_dict()}],
+        index=pd.Index(["K04000001"], name="force_code"),
+    )
+    table = pd.concat([need, row])
+    for column in NEED_COLUMNS:
+        if need[column].notna().all():
+            table[column] = table[column].astype("int64")
+    return table
+
+
+def downloaded_need_path(*, settings: Settings = DEFAULT_SETTINGS) -> Path:
+    """Return where ``servicemap need download`` keeps its refreshed need table.
+
+    Parameters
+    ----------
+    settings
+        ``settings.cache_dir`` is the folder (under ``need/``).
+
+    Returns
+    -------
+    Path
+        ``<cache_dir>/need/force_need.csv`` (not checked for existence); never the bundled file.
+    """
+    return settings.cache_dir / "need" / "force_need.csv"
+
+
+def download_need(*, url: str | None = None, settings: Settings = DEFAULT_SETTINGS) -> Path:
+    """Refresh the Census 2021 country-of-birth figures from Nomis and save a need table.
+
+    Fetches TS004 (dataset ``NM_2024_1``) per local authority district, sums districts to forces
+    (mapping abolished districts to their successors), checks every force is there and the totals
+    are sane, and writes the bundled table with its two census columns replaced, atomically, to
+    :func:`downloaded_need_path`. Use it with ``--need PATH``. A failed download leaves any
+    earlier file unchanged.
+
+    Parameters
+    ----------
+    url
+        Base URL of the Nomis API, instead of ``settings.nomis_url``.
+    settings
+        Nomis URL, cache folder, timeout, retries and backoff.
+
+    Returns
+    -------
+    Path
+        The saved CSV (same columns as the bundled ``force_need.csv``).
+
+    Raises
+    ------
+    DownloadError
+        If Nomis could not be reached or sent figures that do not cover all 43 forces.
+    """
+    from servicemap._atomic import atomic_write_text
+    from servicemap._nomis import fetch_country_of_birth
+
+    target = downloaded_need_path(settings=settings)
+    kept = (
+        f"The earlier download {str(target)!r} is unchanged."
+        if target.exists()
+        else "Nothing was saved."
+    )
+    advice = (
+        " Check your internet connection or proxy, or pass the Nomis API address with --url; "
+        f"the bundled figures (used without --need) are unaffected. {kept}"
+    )
+    try:
+        districts = fetch_country_of_birth(url=url, settings=settings)
+        census, _, _ = _need_by_force(districts, source="The Nomis download")
+    except (DownloadError, NeedFileError) as exc:
+        raise DownloadError(f"{str(exc).rstrip('.')}.{advice}") from exc
+    need = load_need()
+    need[CENSUS_COLUMNS] = census[CENSUS_COLUMNS]
+    residents = int(need["usual_residents_2021"].sum())
+    wrong = need.index[need["born_outside_uk_2021"] > need["usual_residents_2021"]].tolist()
+    if wrong or not 50_000_000 <= residents <= 70_000_000:
+        raise DownloadError(
+            f"The Nomis download does not add up: {residents:,} usual residents in England and "
+            f"Wales (expected about 59.6 million)"
+            + (f", more born outside the UK than residents in {', '.join(wrong)}" if wrong else "")
+            + f".{advice}"
+        )
+    atomic_write_text(target, need.reset_index().to_csv(index=False, lineterminator="\n"))
+    return target
