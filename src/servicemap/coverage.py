@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +91,9 @@ class _Geography:
     force_count: npt.NDArray[np.float64]  # located postcodes per force
     district_index: dict[str, int]
     force_index: dict[str, int]
+    resident_xy: npt.NDArray[np.float64]  # located E&W postcodes, grouped by force
+    resident_force: npt.NDArray[np.intp]  # their force, ascending
+    force_bounds: npt.NDArray[np.intp]  # force k's postcodes are [bounds[k], bounds[k + 1])
 
     @property
     def n_districts(self) -> int:
@@ -100,7 +104,21 @@ class _Geography:
         return len(self.table.force_codes)
 
 
+# The last geography built, keyed by the postcode table's identity: the ONS table is itself
+# cached, so a process that computes coverage and then a profile builds this once.
+_LAST_GEOGRAPHY: list[tuple[weakref.ref[PostcodeTable], _Geography]] = []
+
+
 def _geography(table: PostcodeTable) -> _Geography:
+    for ref, geography in _LAST_GEOGRAPHY:
+        if ref() is table:
+            return geography
+    geography = _build_geography(table)
+    _LAST_GEOGRAPHY[:] = [(weakref.ref(table), geography)]
+    return geography
+
+
+def _build_geography(table: PostcodeTable) -> _Geography:
     located = table.has_location & (table.force >= 0)
     district = table.district[located].astype(np.intp)
     n_districts = len(table.district_codes)
@@ -113,6 +131,14 @@ def _geography(table: PostcodeTable) -> _Geography:
         weights=count[table.district_force >= 0],
         minlength=len(table.force_codes),
     )
+    # Residents' postcodes grouped by force, so a force's postcodes are one slice.
+    force = table.force[located].astype(np.intp)
+    order = np.argsort(force, kind="stable")
+    resident_force = force[order]
+    resident_xy = np.column_stack(
+        [table.easting[located][order], table.northing[located][order]]
+    ).astype(np.float64)
+    bounds = np.searchsorted(resident_force, np.arange(len(table.force_codes) + 1))
     return _Geography(
         table=table,
         located=located,
@@ -121,6 +147,9 @@ def _geography(table: PostcodeTable) -> _Geography:
         force_count=force_count.astype(np.float64),
         district_index={str(c): i for i, c in enumerate(table.district_codes)},
         force_index={str(c): i for i, c in enumerate(table.force_codes)},
+        resident_xy=resident_xy,
+        resident_force=resident_force,
+        force_bounds=bounds,
     )
 
 
@@ -400,10 +429,26 @@ def _share_by_force(
 # --- coverage per force -------------------------------------------------------------------
 
 
+NEED_COLUMNS: tuple[str, ...] = (
+    "usual_residents_2021",
+    "born_outside_uk_2021",
+    "population_mid2023",
+    "females_16plus_mid2023",
+)
+
+
+def _counts(values: pd.Series) -> npt.NDArray[Any]:
+    """Return whole numbers as int64, or float64 with NaN where a user's table has gaps."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all():
+        ints: npt.NDArray[Any] = numeric.to_numpy(dtype=np.int64)
+        return ints
+    floats: npt.NDArray[Any] = numeric.to_numpy(dtype=np.float64)
+    return floats
+
+
 def _check_need(need: pd.DataFrame, force_codes: list[str]) -> pd.DataFrame:
-    wanted = ["usual_residents_2021", "born_outside_uk_2021"]
-    wanted += ["population_mid2023", "females_16plus_mid2023"]
-    missing = [c for c in wanted if c not in need.columns]
+    missing = [c for c in NEED_COLUMNS if c not in need.columns]
     if missing:
         raise NeedFileError(
             f"The need table is missing column(s) {', '.join(map(repr, missing))} "
@@ -447,10 +492,8 @@ def _access(
     radii_km: tuple[float, ...],
 ) -> dict[str, npt.NDArray[np.float64]]:
     """Shares of each force's residents within each radius of an in-person service."""
-    table = geography.table
-    located = geography.located
-    xy = np.column_stack([table.easting[located], table.northing[located]]).astype(np.float64)
-    force = table.force[located].astype(np.intp)
+    xy = geography.resident_xy
+    force = geography.resident_force
     out: dict[str, npt.NDArray[np.float64]] = {}
     groups = {
         "in_person": prepared.in_person,
@@ -465,21 +508,15 @@ def _access(
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[f"{name}_within_{_radius_label(radius)}km"] = within / geography.force_count
         if name == "in_person":
-            out["median_km_to_in_person"] = _median_by_group(km, force, geography.n_forces)
-    return out
-
-
-def _median_by_group(
-    values: npt.NDArray[np.float64], group: npt.NDArray[np.intp], n_groups: int
-) -> npt.NDArray[np.float64]:
-    order = np.lexsort((values, group))
-    sorted_values = values[order]
-    starts = np.searchsorted(group[order], np.arange(n_groups))
-    ends = np.searchsorted(group[order], np.arange(n_groups), side="right")
-    out = np.full(n_groups, np.nan)
-    for g in range(n_groups):
-        if ends[g] > starts[g]:
-            out[g] = float(np.median(sorted_values[starts[g] : ends[g]]))
+            bounds = geography.force_bounds
+            out["median_km_to_in_person"] = np.array(
+                [
+                    float(np.median(km[bounds[k] : bounds[k + 1]]))
+                    if bounds[k + 1] > bounds[k]
+                    else np.nan
+                    for k in range(geography.n_forces)
+                ]
+            )
     return out
 
 
@@ -574,10 +611,8 @@ def coverage_by_force(
             columns[f"_{kind}_{level_name}"] = _count_by_force(prepared, flags & has_kind) > 0
     columns["by_and_for_local"] = _count_by_force(prepared, local & prepared.by_and_for)
     columns["nrpf_local"] = _count_by_force(prepared, local & prepared.nrpf)
-    for column in ("usual_residents_2021", "born_outside_uk_2021"):
-        columns[column] = need_rows[column].to_numpy(dtype=np.int64)
-    columns["population_mid2023"] = need_rows["population_mid2023"].to_numpy(dtype=np.int64)
-    columns["females_16plus_mid2023"] = need_rows["females_16plus_mid2023"].to_numpy(dtype=np.int64)
+    for column in NEED_COLUMNS:
+        columns[column] = _counts(need_rows[column])
     born = columns["born_outside_uk_2021"].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         columns["share_born_outside_uk"] = born / columns["usual_residents_2021"]
@@ -658,6 +693,8 @@ class ForceProfile:
     nearest_outside
         The nearest public in-person services based outside the force, with ``km_from_force``:
         the distance to the force's nearest postcode.
+    forces
+        How many forces the rank is out of.
     """
 
     code: str
@@ -666,12 +703,14 @@ class ForceProfile:
     services: pd.DataFrame
     gaps: list[str]
     nearest_outside: pd.DataFrame
+    forces: int = 43
 
     def to_dict(self) -> dict[str, Any]:
         """Return the profile as JSON-ready plain data."""
         return {
             "code": self.code,
             "name": self.name,
+            "forces": self.forces,
             "summary": _plain(self.summary),
             "gaps": list(self.gaps),
             "services": _records(self.services),
@@ -805,6 +844,7 @@ def force_profile(
         services=service_table,
         gaps=gaps,
         nearest_outside=nearest_outside,
+        forces=len(coverage),
     )
 
 
@@ -844,22 +884,26 @@ def _gap_statements(
         share = summary[f"{kind}_local_share"]
         if level == "none":
             gaps.append(f"{label}: none at any level.")
+        elif kind in REMOTE_KINDS:
+            continue  # a regional or national phone line is as good as a local one
         elif level != "local":
             gaps.append(f"{label}: {level} services only, none local.")
-        elif share < 0.999:
+        elif share < 0.995:
             reached = _districts_reached(prepared, local & prepared.kinds[kind])
-            missing = table.district_codes[in_force & ~reached]
-            listed = ", ".join(names.get(str(d), str(d)) for d in missing)
-            gaps.append(f"{label}: local services reach {share:.0%} of residents; not in {listed}.")
+            gaps.append(
+                f"{label}: local services reach {share:.0%} of residents; "
+                f"{_where(table.district_codes, in_force, reached, names)}."
+            )
     radius_columns = [c for c in summary if c.startswith("in_person_within_")]
     for column in radius_columns[-1:]:
-        radius = column.removeprefix("in_person_within_")
+        suffix = column.removeprefix("in_person_within_")
+        radius = suffix.removesuffix("km") + " km"
         outside = 1.0 - float(summary[column])
         if outside > 0.005:
             gaps.append(
                 f"{outside:.0%} of residents live more than {radius} from an in-person service."
             )
-        outside_bf = 1.0 - float(summary[f"by_and_for_within_{radius}"])
+        outside_bf = 1.0 - float(summary[f"by_and_for_within_{suffix}"])
         if outside_bf > 0.005:
             gaps.append(
                 f"{outside_bf:.0%} of residents live more than {radius} from an in-person "
@@ -876,6 +920,24 @@ def _gap_statements(
     return gaps
 
 
+def _where(
+    codes: npt.NDArray[np.str_],
+    in_force: npt.NDArray[np.bool_],
+    reached: npt.NDArray[np.bool_],
+    names: dict[str, str],
+    most: int = 6,
+) -> str:
+    """Say which of a force's districts are (not) reached, keeping the list short."""
+    missing = [names.get(str(d), str(d)) for d in codes[in_force & ~reached]]
+    covered = [names.get(str(d), str(d)) for d in codes[in_force & reached]]
+    total = len(missing) + len(covered)
+    if len(missing) <= most:
+        return "not in " + ", ".join(missing)
+    if len(covered) <= most:
+        return f"only in {', '.join(covered)} ({len(covered)} of {total} districts)"
+    return f"not in {len(missing)} of {total} districts, e.g. {', '.join(missing[:most])}"
+
+
 def _nearest_outside(
     services: pd.DataFrame,
     prepared: _Prepared,
@@ -888,14 +950,14 @@ def _nearest_outside(
     from scipy.spatial import cKDTree
 
     table = geography.table
-    located = geography.located & (table.force == k)
+    residents = geography.resident_xy[geography.force_bounds[k] : geography.force_bounds[k + 1]]
     columns = ["name", "organisation", "based_in", "km_from_force", "by_and_for", "serves_force"]
     candidates = np.flatnonzero(
         prepared.in_person & ~prepared.confidential & (prepared.location_force != k)
     )
-    if not located.any() or len(candidates) == 0 or nearest <= 0:
+    if len(residents) == 0 or len(candidates) == 0 or nearest <= 0:
         return pd.DataFrame(columns=columns)
-    tree = cKDTree(np.column_stack([table.easting[located], table.northing[located]]))
+    tree = cKDTree(residents)
     distance, _ = tree.query(prepared.xy[candidates], k=1, workers=-1)
     order = np.argsort(distance, kind="stable")[:nearest]
     chosen = candidates[order]
@@ -1125,21 +1187,6 @@ def sort_coverage(coverage: pd.DataFrame, column: str) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def _spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells a spreadsheet would run as a formula (=, +, -, @, tab, CR) with '."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(
-                lambda v: (
-                    "'" + v
-                    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r")
-                    else v
-                )
-            )
-    return out
-
-
 def _markdown(frame: pd.DataFrame) -> str:
     def cell(value: Any) -> str:
         if isinstance(value, float):
@@ -1171,7 +1218,9 @@ def format_table(frame: pd.DataFrame, fmt: str, *, columns: tuple[str, ...] = ()
     """
     shown = [c for c in columns if c in frame.columns] or list(frame.columns)
     if fmt == "csv":
-        text: str = _spreadsheet_safe(frame).to_csv(index=False, lineterminator="\n")
+        from servicemap.export import spreadsheet_safe
+
+        text: str = spreadsheet_safe(frame).to_csv(index=False, lineterminator="\n")
         return text
     if fmt == "json":
         import json
@@ -1205,7 +1254,7 @@ def format_force_profile(profile: ForceProfile) -> str:
     lines = [
         f"{profile.name} ({profile.code})",
         f"Gap score {s['gap_score']:.1f}/100 ({s['gap_class']}), rank {s['gap_rank']} of "
-        "the forces (1 = largest gap).",
+        f"{profile.forces} (1 = largest gap).",
         f"Residents born outside the UK: {s['born_outside_uk_2021']:,} "
         f"({s['share_born_outside_uk']:.0%}); women aged 16+: {s['females_16plus_mid2023']:,}.",
         f"Services serving the force: {s['services_serving']} "
@@ -1228,3 +1277,109 @@ def format_force_profile(profile: ForceProfile) -> str:
     else:
         lines.append(profile.nearest_outside.to_string(index=False))
     return "\n".join(lines) + "\n"
+
+
+NEAR_COLUMNS: tuple[str, ...] = ("relation", "name", "scope", "distance_km", "phone", "website")
+"""Columns shown by the ``table`` format of :func:`format_near`."""
+
+
+def format_near(near: pd.DataFrame, fmt: str) -> str:
+    """Render :func:`services_near` as ``table`` (with a heading), ``csv`` or ``json`` text.
+
+    Parameters
+    ----------
+    near
+        From :func:`services_near`.
+    fmt
+        One of ``table``, ``csv``, ``json``.
+
+    Returns
+    -------
+    str
+        The rendered text, ending with a newline.
+    """
+    if fmt != "table":
+        return format_table(near, fmt)
+    attrs = near.attrs
+    heading = (
+        f"{attrs.get('place', '')} ({attrs.get('district', '')}, {attrs.get('force', '')}): "
+        f"services serving this area, and in-person services within "
+        f"{attrs.get('radius_km', 0):g} km."
+    )
+    if near.empty:
+        return heading + "\nNo services found.\n"
+    shown = near[list(NEAR_COLUMNS)].copy()
+    shown["distance_km"] = [
+        "" if not np.isfinite(v) else f"{v:.1f}" for v in shown["distance_km"].astype(float)
+    ]
+    return heading + "\n" + str(shown.to_string(index=False)) + "\n"
+
+
+COVERAGE_FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown", "gpkg")
+"""Formats :func:`write_coverage` writes."""
+
+
+def coverage_areas(coverage: pd.DataFrame, force_areas: pd.DataFrame) -> Any:
+    """Return the coverage table joined to force polygons, as a GeoDataFrame.
+
+    Parameters
+    ----------
+    coverage
+        From :func:`coverage_by_force`.
+    force_areas
+        Force polygons with a ``code`` (or ``force_code``) column
+        (``servicemap.boundaries.load_force_areas``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per force in ``coverage`` order, with every coverage column and the polygon.
+    """
+    import geopandas as gpd
+
+    key = "force_code" if "force_code" in force_areas.columns else "code"
+    if key not in force_areas.columns:
+        raise ValueError(
+            f"Force areas need a 'code' or 'force_code' column (found: "
+            f"{', '.join(map(str, force_areas.columns))})."
+        )
+    shapes = force_areas.set_index(key).geometry
+    geometry = shapes.reindex(coverage["force_code"]).to_numpy()
+    return gpd.GeoDataFrame(coverage.copy(), geometry=geometry, crs=force_areas.crs)
+
+
+def write_coverage(
+    coverage: pd.DataFrame,
+    path: Any,
+    *,
+    fmt: str,
+    force_areas: pd.DataFrame | None = None,
+) -> None:
+    """Write the coverage table to a file atomically (the old file survives a failure).
+
+    Parameters
+    ----------
+    coverage
+        From :func:`coverage_by_force`.
+    path
+        The file to write.
+    fmt
+        One of :data:`COVERAGE_FORMATS`; ``gpkg`` needs ``force_areas``.
+    force_areas
+        Force polygons for ``gpkg`` (layer ``coverage``, in their own CRS).
+
+    Returns
+    -------
+    None
+        The file is written.
+    """
+    from servicemap._atomic import atomic_path, atomic_write_text
+
+    if fmt != "gpkg":
+        atomic_write_text(path, format_table(coverage, fmt, columns=TABLE_COLUMNS))
+        return
+    if force_areas is None:
+        raise ValueError("The gpkg format needs force_areas (the force polygons).")
+    areas = coverage_areas(coverage, force_areas)
+    with atomic_path(path) as tmp:
+        areas.to_file(tmp, driver="GPKG", layer="coverage")
