@@ -218,6 +218,60 @@ def need_show_command(need_path: Path | None, fmt: str) -> None:
         click.echo(table.to_string(index=False))
 
 
+# --- open referral & export ---
+
+EXPORT_FORMATS = ("csv", "geojson", "gpkg", "oruk", "xlsx")  # = servicemap.export.FORMATS
+
+
+@cli.command(name="export")
+@services_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(EXPORT_FORMATS),
+    required=True,
+    help="csv and xlsx (spreadsheet-safe), geojson (EPSG:4326), gpkg (EPSG:27700) or "
+    "oruk (Open Referral UK JSON).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write (replaced atomically).",
+)
+@cache_dir_option
+@reports_errors
+def export_command(
+    services_path: Path | None, fmt: str, output: Path, cache_dir: Path | None
+) -> None:
+    """Write the services directory with confidential locations withheld.
+
+    Refuges and services marked location_confidential are written without address, postcode
+    or coordinates; they still appear with their areas served.
+
+    \b
+    Example:
+        servicemap export --format oruk -o services.json
+    """
+    from servicemap.export import write_services
+    from servicemap.services import load_services
+
+    services = load_services(services_path, settings=build_settings(cache_dir))
+    try:
+        summary = write_services(services, output, format=fmt)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(
+            f"Cannot write '{output}': {reason}. Choose another file with -o."
+        ) from exc
+    click.echo(
+        f"Wrote {summary.services} services to {output}: {summary.with_public_location} with "
+        f"a public location, {summary.withheld} confidential with location withheld.",
+        err=True,
+    )
+
+
 # --- services directory ---
 
 
@@ -433,3 +487,55 @@ def near_command(
     services = load_services(services_path, settings=settings)
     near = services_near(postcode, services, radius_km=radius_km, settings=settings)
     click.echo(format_near(near, fmt), nl=False)
+
+
+# --- geocoding ---
+
+
+@cli.command(name="geocode")
+@click.argument("csv_path", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--column", default="postcode", show_default=True, help="The column holding postcodes."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    required=True,
+    help="CSV file to write: every input row and column, plus the geocode columns.",
+)
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Ask postcodes.io (newer postcodes) instead of the bundled ONS postcode directory.",
+)
+@cache_dir_option
+@reports_errors
+def geocode_command(
+    csv_path: Path, column: str, output: Path, online: bool, cache_dir: Path | None
+) -> None:
+    """Add postcode status, grid reference, latitude/longitude, district and force to a CSV.
+
+    Adds postcode, status (ok, malformed, unknown, no_location, outside_england_wales),
+    easting, northing, latitude, longitude, district_code, force_code and force_name; a name
+    the file already uses gets a 'geocoded_' prefix. A summary goes to stderr.
+
+    \b
+    Example:
+        servicemap geocode services.csv --column Postcode -o services-geocoded.csv
+    """
+    from functools import partial
+
+    from servicemap import geocode
+    from servicemap._csv import read_csv_text, write_csv
+    from servicemap._postcodes import lookup_postcodes
+    from servicemap.errors import GeocodeError
+
+    settings = build_settings(cache_dir)
+    table = read_csv_text(csv_path, error=GeocodeError)
+    postcodes = geocode.postcode_column(table, column, source=f"File {str(csv_path)!r}")
+    lookup = partial(lookup_postcodes, settings=settings) if online else None
+    geocoded = geocode.geocode_postcodes(postcodes, settings=settings, lookup=lookup, warn=False)
+    write_csv(geocode.add_geocode_columns(table, geocoded), output)
+    click.echo(f"Wrote {output} ({len(table)} rows).", err=True)
+    click.echo(geocode.summarise_geocoding(geocoded, postcodes), err=True)
