@@ -1,0 +1,271 @@
+"""Write a services directory to CSV, XLSX, GeoJSON, GeoPackage or Open Referral UK JSON.
+
+Every writer first passes the frame through ``services.public_services`` and then blanks, once
+more, the address, postcode, coordinates, grid reference and geometry of every confidential
+service: a refuge's location never reaches a file, whatever the format. The service itself is
+still written (name, organisation, areas served, types, contact details).
+
+Formats
+-------
+``csv``
+    UTF-8, one row per service, columns :data:`EXPORT_COLUMNS`. Text cells that a spreadsheet
+    would run as a formula (starting ``=``, ``+``, ``-``, ``@``, tab or carriage return, unless
+    the whole cell is a plain number such as ``-2``) get a leading ``'``: see
+    :func:`servicemap._csv.spreadsheet_safe`, re-exported here as :func:`spreadsheet_safe`.
+``xlsx``
+    The same table as one worksheet ``services``, also neutralised.
+``geojson``
+    RFC 7946 FeatureCollection in EPSG:4326; properties are :data:`EXPORT_COLUMNS`; a service
+    without a public location has ``"geometry": null``.
+``gpkg``
+    GeoPackage layer ``services`` in the frame's CRS (``Settings.crs``, EPSG:27700 by default,
+    so GIS measurements are in metres); same columns; null geometry without a public location.
+``oruk``
+    Open Referral UK JSON, see :mod:`servicemap.openreferral`.
+
+The derived tuple columns ``served_forces`` and ``served_districts`` are written as
+``";"``-joined codes; ``easting``, ``northing``, ``location_source`` and ``confidential`` are
+not written (the geometry and ``location_confidential`` carry them). Open Referral UK output
+carries only the schema fields.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from servicemap._atomic import atomic_path, atomic_write_text
+from servicemap._csv import spreadsheet_safe as spreadsheet_safe  # re-exported
+from servicemap._csv import write_csv
+from servicemap.openreferral import write_oruk
+from servicemap.schema import FIELDS
+
+FORMATS: tuple[str, ...] = ("csv", "geojson", "gpkg", "oruk", "xlsx")
+
+# Derived columns written (";"-joined when they hold tuples) after the schema fields.
+EXPORT_DERIVED: tuple[str, ...] = ("force_code", "served_forces", "served_districts")
+EXPORT_COLUMNS: tuple[str, ...] = (*FIELDS, *EXPORT_DERIVED)
+
+_NUMERIC_LOCATION = ("latitude", "longitude", "easting", "northing")
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What one export wrote.
+
+    Attributes
+    ----------
+    path
+        The file written.
+    format
+        One of :data:`FORMATS`.
+    services
+        Services written (every service, confidential ones included).
+    with_public_location
+        Services written with an address, postcode, coordinates or point.
+    withheld
+        Confidential services whose location was known but withheld.
+    """
+
+    path: Path
+    format: str
+    services: int
+    with_public_location: int
+    withheld: int
+
+
+def public_frame(services: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of the services frame that is safe to publish.
+
+    Applies ``services.public_services`` (which re-applies the confidentiality rule), then
+    blanks again every location column of confidential services (``address``, ``postcode``,
+    ``latitude``, ``longitude``, ``easting``, ``northing`` and the geometry), so that no writer
+    depends on a single guard.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame (``services.load_services``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same rows and columns (a GeoDataFrame if the input is one).
+
+    Raises
+    ------
+    ValueError
+        The frame lacks schema columns.
+    """
+    from servicemap.services import public_services
+
+    missing = [column for column in FIELDS if column not in services.columns]
+    if missing:
+        raise ValueError(
+            f"Cannot export services: the frame lacks column(s) {', '.join(missing)}; pass the "
+            "frame from servicemap.services.load_services."
+        )
+    if "confidential" not in services.columns:
+        # public_services re-applies the rule and records it in this column.
+        services = services.assign(confidential=False)
+    public = public_services(services).copy()
+    confidential = public["confidential"].fillna(False).astype(bool).to_numpy()
+    if not confidential.any():
+        return public
+    for column in ("address", "postcode"):
+        public[column] = public[column].astype(object)
+        public.loc[confidential, column] = ""
+    for column in _NUMERIC_LOCATION:
+        if column in public.columns:
+            public[column] = pd.to_numeric(public[column], errors="coerce").astype(float)
+            public.loc[confidential, column] = np.nan
+    if isinstance(public, gpd.GeoDataFrame) and public.geometry.name in public.columns:
+        geometry = public.geometry.copy()
+        geometry[confidential] = None
+        public = public.set_geometry(geometry)
+    return public
+
+
+def has_location(services: pd.DataFrame) -> pd.Series:
+    """Return True for services with an address, postcode, coordinates or a point.
+
+    Parameters
+    ----------
+    services
+        A services frame.
+
+    Returns
+    -------
+    pandas.Series
+        Booleans aligned with ``services``.
+    """
+    found = pd.Series(False, index=services.index)
+    for column in ("address", "postcode"):
+        found |= services[column].fillna("").astype(str).str.strip() != ""
+    for column in ("latitude", "longitude"):
+        found |= pd.to_numeric(services[column], errors="coerce").notna()
+    if isinstance(services, gpd.GeoDataFrame) and services.geometry.name in services.columns:
+        geometry = services.geometry
+        found |= geometry.notna() & ~geometry.is_empty.fillna(True).astype(bool)
+    return found
+
+
+def export_table(services: pd.DataFrame) -> pd.DataFrame:
+    """Return the published table: :data:`EXPORT_COLUMNS`, tuples joined with ``";"``.
+
+    Parameters
+    ----------
+    services
+        A services frame already made public (:func:`public_frame`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text columns (``""`` for empty) plus float ``latitude`` and ``longitude``.
+    """
+    table = pd.DataFrame(index=services.index)
+    for column in EXPORT_COLUMNS:
+        values = services[column] if column in services.columns else pd.Series("", services.index)
+        if column in ("latitude", "longitude"):
+            table[column] = pd.to_numeric(values, errors="coerce").astype(float)
+        else:
+            table[column] = values.map(_joined).astype(object)
+    return table.reset_index(drop=True)
+
+
+def _joined(value: Any) -> str:
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return ";".join(str(item) for item in value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def write_services(services: pd.DataFrame, path: Path | str, *, format: str) -> ExportSummary:
+    """Write the services directory, confidential locations withheld, atomically.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame (``services.load_services``).
+    path
+        The file to write; its folder is created if missing.
+    format
+        One of :data:`FORMATS`: ``csv``, ``geojson``, ``gpkg``, ``oruk`` or ``xlsx``.
+
+    Returns
+    -------
+    ExportSummary
+        How many services were written, with a public location, and withheld.
+
+    Raises
+    ------
+    ValueError
+        An unknown format, or a frame that is not the canonical services frame.
+    OSError
+        The file cannot be written (nothing is left behind, an older file is untouched).
+    """
+    if format not in FORMATS:
+        raise ValueError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
+    target = Path(path)
+    _check_target(target)
+    public = public_frame(services)
+    if format == "oruk":
+        write_oruk(public, target)
+    elif format in ("csv", "xlsx"):
+        if format == "csv":
+            write_csv(export_table(public), target)
+        else:
+            with atomic_path(target) as tmp:
+                spreadsheet_safe(export_table(public)).to_excel(
+                    tmp, index=False, sheet_name="services", engine="openpyxl"
+                )
+    else:
+        _write_geo(public, target, format)
+    confidential = public["confidential"].fillna(False).astype(bool).to_numpy()
+    withheld = confidential & has_location(services).to_numpy()
+    return ExportSummary(
+        path=target,
+        format=format,
+        services=len(public),
+        with_public_location=int(has_location(public).sum()),
+        withheld=int(withheld.sum()),
+    )
+
+
+def _check_target(target: Path) -> None:
+    """Raise a clear OSError early for a target that is a folder or lies below a file."""
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file", str(target))
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    errno.ENOTDIR, f"'{parent}' is a file, not a folder", str(target)
+                )
+            return
+
+
+def _write_geo(public: pd.DataFrame, target: Path, format: str) -> None:
+    if not isinstance(public, gpd.GeoDataFrame) or public.crs is None:
+        raise ValueError(
+            f"Cannot write {format}: the services frame has no geometry with a CRS; pass the "
+            "frame from servicemap.services.load_services."
+        )
+    crs = "EPSG:4326" if format == "geojson" else public.crs
+    geometry = public.geometry.to_crs(crs).reset_index(drop=True)
+    features = gpd.GeoDataFrame(export_table(public), geometry=geometry, crs=crs)
+    if format == "geojson":
+        atomic_write_text(target, features.to_json(na="null", drop_id=True) + "\n")
+    else:
+        with atomic_path(target) as tmp:
+            features.to_file(
+                tmp, driver="GPKG", layer="services", engine="pyogrio", geometry_type="Point"
+            )

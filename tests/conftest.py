@@ -1,0 +1,54 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from pyproj import Transformer
+from shapely.geometry import Point
+
+from servicemap.schema import FIELDS
+
+
+def _canonical_services(rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
+    """Build a canonical services frame (schema.py docstring) by hand, without geocoding.
+
+    Each row gives schema fields (missing ones are empty), optionally ``easting``/``northing``
+    (else computed from latitude/longitude), ``force_code`` and ``served_districts``.
+    """
+    to_grid = Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {field: row.get(field, "") for field in FIELDS}
+        record["latitude"] = float(row.get("latitude", np.nan))
+        record["longitude"] = float(row.get("longitude", np.nan))
+        easting, northing = row.get("easting", np.nan), row.get("northing", np.nan)
+        source = "postcode" if not np.isnan(easting) else ""
+        if not np.isnan(record["latitude"]):
+            easting, northing = to_grid.transform(record["longitude"], record["latitude"])
+            source = "coordinates"
+        record["easting"], record["northing"] = float(easting), float(northing)
+        record["location_source"] = source
+        record["force_code"] = row.get("force_code", "")
+        record["served_districts"] = tuple(row.get("served_districts", ()))
+        record["served_forces"] = tuple(sorted(set(row.get("served_forces", ()))))
+        types = [t.strip() for t in record["service_types"].split(";") if t.strip()]
+        record["confidential"] = record["location_confidential"] == "yes" or types == ["refuge"]
+        records.append(record)
+    frame = pd.DataFrame.from_records(records)
+    geometry = [
+        Point(e, n) if not np.isnan(e) else None
+        for e, n in zip(frame["easting"], frame["northing"], strict=True)
+    ]
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:27700")
+
+
+@pytest.fixture
+def canonical_services() -> Callable[[list[dict[str, Any]]], gpd.GeoDataFrame]:
+    """Return a factory for hand-built canonical services frames (no geocoding needed)."""
+    return _canonical_services
