@@ -111,7 +111,23 @@ ATTRIBUTION = (
 METRIC_LABELS: dict[str, str] = {
     "gap_score": "Gap score (0 = best served, 100 = nothing found)",
     "gap_class": "Gap class",
-    "rank": "Rank (1 = biggest gap)",
+    "gap_rank": "Gap rank (1 = biggest gap)",
+    "local_services": "Local services",
+    "regional_services": "Regional services",
+    "national_services": "National services",
+    "services_serving": "Services serving the area",
+    "services_based": "Services based in the area",
+    "local_coverage_share": "Residents reached by a local service",
+    "share_born_outside_uk": "Residents born outside the UK",
+    "born_outside_uk_2021": "Residents born outside the UK (2021)",
+    "local_services_per_100k_born_abroad": "Local services per 100,000 born outside the UK",
+    "median_km_to_in_person": "Median distance to in-person help (km)",
+    "by_and_for_local": "Local 'by and for' services",
+    "nrpf_local": "Local services supporting NRPF",
+    "postcodes": "Located postcodes",
+    "usual_residents_2021": "Usual residents (2021)",
+    "population_mid2023": "Population (mid-2023)",
+    "females_16plus_mid2023": "Women and girls aged 16+ (mid-2023)",
 }
 
 DEFAULT_TITLE = "Specialist help for migrant victims of domestic abuse"
@@ -167,15 +183,41 @@ def format_value(value: object) -> str:
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
+        number = float(value)
+        if math.isnan(number):
             return "no data"
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+        if number.is_integer():
+            return f"{number:,.0f}"
+        return f"{number:,.2f}" if abs(number) < 1 else f"{number:,.1f}"
     return _text(value)
 
 
 def metric_label(metric: str) -> str:
     """Return a readable label for a coverage column."""
-    return METRIC_LABELS.get(metric, metric.replace("_", " ").capitalize())
+    if metric in METRIC_LABELS:
+        return METRIC_LABELS[metric]
+    within = re.fullmatch(r"(in_person|by_and_for)_within_([0-9.]+)km", metric)
+    if within:
+        what = "an in-person service" if within[1] == "in_person" else "a 'by and for' service"
+        return f"Residents within {within[2]} km of {what}"
+    for kind, label in KIND_LABELS.items():
+        if metric == f"{kind}_level":
+            return f"{label}: best level"
+        if metric == f"{kind}_local_share":
+            return f"{label}: residents reached locally"
+    return metric.replace("_", " ").capitalize()
+
+
+def is_share(column: str) -> bool:
+    """Return True for coverage columns holding a share (0–1) shown as a percentage."""
+    return column.endswith("_share") or column.startswith("share_") or "_within_" in column
+
+
+def format_measure(column: str, value: object) -> str:
+    """Format one coverage value for people, as a percentage when the column is a share."""
+    if is_share(column) and isinstance(value, (int, float, np.integer, np.floating)):
+        return "no data" if math.isnan(float(value)) else f"{100 * float(value):.0f}%"
+    return format_value(value)
 
 
 # --- force areas --------------------------------------------------------------------------------
@@ -293,7 +335,9 @@ def classify_metric(values: pd.Series, *, metric: str) -> Classes:
         nclass = len(edges) - 1
         colours = _spread(nclass)
         labels = tuple(
-            f"{format_value(lo)}–{format_value(hi)}" if hi != lo else format_value(lo)
+            f"{format_measure(metric, lo)}–{format_measure(metric, hi)}"
+            if hi != lo
+            else format_measure(metric, lo)
             for lo, hi in zip(edges[:-1], edges[1:], strict=True)
         )
         index = []
@@ -332,14 +376,21 @@ def _spread(n: int) -> tuple[str, ...]:
 
 
 def _coverage_by_code(coverage: pd.DataFrame) -> pd.DataFrame:
+    """Return coverage indexed by force code, accepting ``code`` or ``force_code``."""
     if "code" in coverage.columns:
-        return coverage.set_index("code", drop=False)
-    if coverage.index.name in ("code", "force_code"):
-        return coverage.assign(code=coverage.index).set_index("code", drop=False)
-    raise MapError(
-        "The coverage table has no 'code' column (found: "
-        f"{', '.join(map(str, coverage.columns))}); pass the frame from coverage_by_force."
-    )
+        codes = coverage["code"]
+    elif "force_code" in coverage.columns:
+        codes = coverage["force_code"]
+    elif coverage.index.name in ("code", "force_code"):
+        codes = pd.Series(coverage.index, index=coverage.index)
+    else:
+        raise MapError(
+            "The coverage table has no 'force_code' column (found: "
+            f"{', '.join(map(str, coverage.columns))}); pass the frame from coverage_by_force."
+        )
+    out = coverage.drop(columns=[c for c in ("code",) if c in coverage.columns])
+    out.index = pd.Index(codes.astype(str).to_numpy(), name="code")
+    return out
 
 
 def force_map_frame(
@@ -376,7 +427,12 @@ def force_map_frame(
         )
     by_code = _coverage_by_code(coverage)
     if metric not in by_code.columns:
-        choices = [c for c in by_code.columns if c not in ("code", "name")]
+        choices = [
+            c
+            for c in by_code.columns
+            if c not in ("name", "force_code", "force_name")
+            and (pd.api.types.is_numeric_dtype(by_code[c]) or c == "gap_class")
+        ]
         raise MapError(
             f"Unknown coverage measure {metric!r}; choose --metric from: {', '.join(choices)}."
         )
@@ -386,6 +442,12 @@ def force_map_frame(
     )
     joined = gpd.GeoDataFrame(joined, geometry="geometry", crs=forces.crs)
     values = by_code[metric].reindex(joined["code"])
+    if metric == "gap_class":
+        # Colour the classes from best (light) to worst (dark), not alphabetically.
+        values = pd.Series(
+            pd.Categorical(values, categories=_gap_class_order(), ordered=True),
+            index=values.index,
+        )
     classes = classify_metric(values.reset_index(drop=True), metric=metric)
     register = load_forces()
     slugs = dict(zip(register["code"], register["slug"], strict=True))
@@ -402,25 +464,32 @@ def force_map_frame(
     return joined
 
 
+def _gap_class_order() -> list[str]:
+    from servicemap.coverage import GAP_CLASSES
+
+    return list(reversed(GAP_CLASSES))
+
+
 def _slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "force"
 
 
-_SUMMARY_COLUMNS: tuple[str, ...] = ("gap_score", "gap_class", "rank")
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "gap_score",
+    "gap_class",
+    "gap_rank",
+    "local_services",
+    "regional_services",
+    "national_services",
+)
+"""Coverage columns shown in each force's tooltip (those present), after the mapped measure."""
 
 
 def _force_summary_rows(row: Mapping[str, Any], metric: str) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = [(metric_label(metric), format_value(row.get("value")))]
-    for column in _SUMMARY_COLUMNS:
+    rows = [(metric_label(metric), format_measure(metric, row.get("value")))]
+    for column in SUMMARY_COLUMNS:
         if column != metric and column in row:
-            rows.append((metric_label(column), format_value(row[column])))
-    for column, label in (
-        ("local_services", "Local services"),
-        ("regional_services", "Regional services"),
-        ("national_services", "National services"),
-    ):
-        if column in row:
-            rows.append((label, format_value(row[column])))
+            rows.append((metric_label(column), format_measure(column, row[column])))
     return rows
 
 
@@ -824,13 +893,13 @@ def _legend_html(frame: gpd.GeoDataFrame, markers: pd.DataFrame, metric: str) ->
     )
     items = [
         f"<li><span class='sm-swatch' style='background:{colour}'></span>"
-        f"{_e(label)} ({int(counts.get(i, 0))} forces)</li>"
+        f"{_e(label)} ({_forces(int(counts.get(i, 0)))})</li>"
         for i, (label, colour) in enumerate(zip(classes.labels, classes.colours, strict=True))
     ]
     if (counts.get(-1, 0)) > 0:
         items.append(
             f"<li><span class='sm-swatch' style='background:{NO_DATA_COLOUR}'></span>"
-            f"no data ({int(counts[-1])} forces)</li>"
+            f"no data ({_forces(int(counts[-1]))})</li>"
         )
     kinds = [k for k in MARKER_KIND_ORDER if k in set(markers["kind"])]
     dots = "".join(
@@ -852,6 +921,10 @@ def _legend_html(frame: gpd.GeoDataFrame, markers: pd.DataFrame, metric: str) ->
         "the directory is partial.</p>"
         f"{services}"
     )
+
+
+def _forces(n: int) -> str:
+    return f"{n} force" if n == 1 else f"{n} forces"
 
 
 def _national_html(national: pd.DataFrame) -> str:
@@ -940,7 +1013,7 @@ def coverage_map(
         location=[(miny + maxy) / 2, (minx + maxx) / 2],
         zoom_start=6,
         tiles=None,
-        control_scale=True,
+        control_scale=False,
         prefer_canvas=False,
     )
     m.default_js, m.default_css = [], []
