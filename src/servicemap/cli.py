@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from servicemap import __version__
-from servicemap.errors import ServicemapError
+from servicemap.errors import DataQualityWarning, ServicemapError
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -24,10 +25,22 @@ def reports_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ServicemapError as exc:
-            raise click.ClickException(str(exc)) from exc
+        # Data-quality warnings are for the user, not a Python warning line: show them as
+        # "Warning: …" on stderr, after the command has run (or failed).
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataQualityWarning)
+            try:
+                return func(*args, **kwargs)
+            except ServicemapError as exc:
+                raise click.ClickException(str(exc)) from exc
+            finally:
+                for warning in caught:
+                    if issubclass(warning.category, DataQualityWarning):
+                        click.echo(f"Warning: {warning.message}", err=True)
+                    else:
+                        warnings.warn_explicit(
+                            warning.message, warning.category, warning.filename, warning.lineno
+                        )
 
     return wrapper  # type: ignore[return-value]
 
