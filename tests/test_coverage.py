@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
-from servicemap._onspd import PostcodeTable
+from servicemap._onspd import PostcodeTable, load_postcode_table
+from servicemap.cli import cli
 from servicemap.coverage import (
     GAP_CLASSES,
     GAP_WEIGHTS,
@@ -681,3 +683,195 @@ def test_markdown_and_json(coverage: pd.DataFrame) -> None:
 # --- real data ------------------------------------------------------------------------------
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
+
+
+def reference_totals(file: str, code: str, column: str) -> tuple[int, int]:
+    """Return (sum over local authorities, published England and Wales figure)."""
+    table = pd.read_csv(REFERENCE / "need" / file)
+    districts = table[code].str.match(r"^(E0[6-9]|W06)")
+    published = int(table.loc[table[code] == "K04000001", column].iloc[0])
+    return int(table.loc[districts, column].sum()), published
+
+
+# A three-service directory with real postcodes: Southall Black Sisters (by and for, in Ealing,
+# Hounslow and Hillingdon), a confidential refuge in Ealing, and a national helpline.
+DIRECTORY_ROWS = [
+    "id,name,organisation,scope,areas_served,service_types,delivery,by_and_for,nrpf_support,"
+    "postcode,address,location_confidential,status,source_url,phone",
+    "sbs,Southall Black Sisters,SBS,local,Ealing;Hounslow;Hillingdon,"
+    "advocacy;casework;immigration_advice,both,yes,yes,UB1 3BL,21 Avenue Road,no,active,"
+    "https://southallblacksisters.org.uk,020 8571 9595",
+    "ref,Ealing Refuge,Refuge org,local,Ealing,refuge,in_person,no,yes,UB1 1AA,1 Hidden Way,yes,"
+    "active,https://example.org,",
+    "nat,National Helpline,Nat,national,England and Wales,helpline,remote,no,unknown,,,no,active,"
+    "https://example.org,0808 2000 247",
+]
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    path = tmp_path / "directory.csv"
+    path.write_text("\n".join(DIRECTORY_ROWS) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def real_services(directory: Path) -> pd.DataFrame:
+    from servicemap.services import load_services
+
+    return load_services(directory)
+
+
+def test_real_coverage_has_every_force_and_measure(real_services: pd.DataFrame) -> None:
+    table = coverage_by_force(real_services)
+    assert len(table) == 43
+    assert table["force_code"].is_unique
+    measures = table.drop(columns=["median_km_to_in_person"])
+    assert not measures.isna().any().any()
+    assert table["national_services"].tolist() == [1] * 43
+    ealing = table.set_index("force_code").loc["E23000001"]
+    assert ealing["local_services"] == 2
+    assert 0 < ealing["local_coverage_share"] < 0.2
+
+
+def test_real_need_sums_to_england_and_wales(real_services: pd.DataFrame) -> None:
+    table = coverage_by_force(real_services)
+    census = "census2021_ts004_country_of_birth_3a_lad21_ew.csv"
+    mid2023 = "mye2023_population_lad23_ew.csv"
+    sources = {
+        "usual_residents_2021": (census, "Geography code", "Total"),
+        "born_outside_uk_2021": (census, "Geography code", "Born outside the UK"),
+        "population_mid2023": (mid2023, "Code", "All ages"),
+        "females_16plus_mid2023": (mid2023, "Code", "Females: Aged 16 and over"),
+    }
+    for column, source in sources.items():
+        over_districts, published = reference_totals(*source)
+        # every district counted once; Census figures are perturbed per area, so the sum of
+        # districts differs from the published England and Wales figure by under 0.001%
+        assert int(table[column].sum()) == over_districts, column
+        assert abs(over_districts - published) <= published * 1e-5, column
+
+
+def test_real_access_matches_brute_force(real_services: pd.DataFrame) -> None:
+    # City of London: every postcode's distance to the nearer of Southall Black Sisters and the
+    # confidential refuge, which counts at the mean position of Ealing's postcodes.
+    table = load_postcode_table()
+    city = table.force_codes.tolist().index("E23000034")
+    mask = (table.force == city) & table.has_location
+    ealing = (table.district == table.district_codes.tolist().index("E09000009")) & (
+        table.has_location
+    )
+    refuge = (table.easting[ealing].mean(), table.northing[ealing].mean())
+    sbs = real_services.loc[real_services["id"] == "sbs"].iloc[0]
+    km = np.minimum(
+        np.hypot(table.easting[mask] - sbs["easting"], table.northing[mask] - sbs["northing"]),
+        np.hypot(table.easting[mask] - refuge[0], table.northing[mask] - refuge[1]),
+    )
+    coverage = coverage_by_force(real_services, radii_km=(16, 25)).set_index("force_code")
+    row = coverage.loc["E23000034"]
+    share = np.mean(km / 1000 <= 16)
+    assert 0.1 < share < 0.9  # the radius cuts through the City
+    assert row["in_person_within_16km"] == pytest.approx(share)
+    assert row["in_person_within_25km"] == pytest.approx(np.mean(km / 1000 <= 25))
+    assert row["median_km_to_in_person"] == pytest.approx(np.median(km) / 1000)
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def test_cli_near_lists_who_serves_the_postcode(directory: Path) -> None:
+    result = CliRunner().invoke(cli, ["near", "ub1 3bl", "--services", str(directory)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        "UB1 3BL (Ealing, Metropolitan Police): services serving this area, and in-person "
+        "services within 25 km."
+    )
+    assert any(
+        line.split()[:5] == ["serves", "this", "area", "Southall", "Black"] for line in lines
+    )
+    assert "Ealing Refuge" in result.output
+    assert "Hidden Way" not in result.output and "UB1 1AA" not in result.output
+
+
+def test_cli_near_json_hides_confidential_location(directory: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["near", "UB1 3BL", "--format", "json", "--services", str(directory)]
+    )
+    assert result.exit_code == 0, result.output
+    records = {r["name"]: r for r in json.loads(result.output)}
+    assert records["Ealing Refuge"]["distance_km"] is None
+    assert records["Ealing Refuge"]["postcode"] == ""
+    assert records["Southall Black Sisters"]["distance_km"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("postcode", "error"),
+    [
+        (
+            "XX1",
+            "Error: 'XX1' is not a UK postcode; give one like 'UB1 3BL' (letters, digits, "
+            "then digit-letter-letter).",
+        ),
+        (
+            "EH1 1YZ",
+            "Error: Postcode 'EH1 1YZ' is outside England and Wales; servicemap covers "
+            "the 43 police force areas of England and Wales.",
+        ),
+    ],
+)
+def test_cli_near_bad_postcode(directory: Path, postcode: str, error: str) -> None:
+    result = CliRunner().invoke(cli, ["near", postcode, "--services", str(directory)])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == error
+
+
+def test_cli_coverage_csv_file(directory: Path, tmp_path: Path) -> None:
+    out = tmp_path / "coverage.csv"
+    args = ["coverage", "--services", str(directory), "--format", "csv", "-o", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--sort", "-born_outside_uk_2021"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert len(table) == 43
+    assert table["force_name"].iloc[0] == "Metropolitan Police"
+    assert {"in_person_within_10km", "in_person_within_25km", "gap_score"} <= set(table.columns)
+
+
+def test_cli_coverage_radius(directory: Path) -> None:
+    args = ["coverage", "--services", str(directory), "--format", "json", "--radius-km", "5"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)[0]
+    assert "in_person_within_5km" in record and "in_person_within_25km" not in record
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--sort", "nope"], "Error: Invalid value for --sort: Unknown column 'nope' for --sort;"),
+        (["--format", "gpkg"], "Error: --format gpkg writes a file: add -o FILE.gpkg."),
+        (
+            ["--radius-km", "0"],
+            "Error: Invalid value for '--radius-km': 0.0 is not in the range x>0.",
+        ),
+    ],
+)
+def test_cli_coverage_bad_options(directory: Path, args: list[str], error: str) -> None:
+    result = CliRunner().invoke(cli, ["coverage", "--services", str(directory), *args])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1].startswith(error)
+
+
+def test_cli_force_profile(directory: Path) -> None:
+    result = CliRunner().invoke(cli, ["force", "thames valley", "--services", str(directory)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "Thames Valley (E23000029)"
+    assert "  - No local specialist service serves any part of the force." in lines
+    assert "Southall Black Sisters" in result.output  # nearest in-person service outside
+
+
+def test_cli_force_unknown(directory: Path) -> None:
+    result = CliRunner().invoke(cli, ["force", "Atlantis", "--services", str(directory)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: No police force area called 'Atlantis'.")
