@@ -215,6 +215,7 @@ class _RawTable:
     rows: np.ndarray[Any, np.dtype[np.int64]]
     kind: str  # "CSV", "Excel", "GeoJSON", "JSON", "Open Referral UK"
     header_row: int | None  # spreadsheet row of the header; None for JSON
+    shifted: frozenset[int] = frozenset()  # rows whose values are in the wrong columns
 
 
 def _read_raw(path: Path, report: _Report) -> _RawTable:
@@ -350,49 +351,54 @@ def _read_csv(text: str, report: _Report) -> _RawTable:
 
 
 def _table_from_records(records: list[list[str]], report: _Report, *, kind: str) -> _RawTable:
-    """Find the header (first non-empty record) and turn the rest into text cells."""
-    start = next((i for i, rec in enumerate(records) if any(str(c).strip() for c in rec)), None)
+    """Find the header (first non-empty record) and turn the rest into stripped text cells."""
+    stripped = [[c.strip() for c in rec] for rec in records]
+    start = next((i for i, rec in enumerate(stripped) if any(rec)), None)
     if start is None:
         raise _UnreadableError(
             report.file,
             "has no header row and no services (every row is empty).",
             "save the directory again with a header row and one row per service.",
         )
-    header = [str(c).strip() for c in records[start]]
-    body = records[start + 1 :]
-    rows = np.arange(start + 2, start + 2 + len(body), dtype=np.int64)
-    width = max([len(header), *map(len, body)]) if body else len(header)
-    padded = [rec + [""] * (width - len(rec)) if len(rec) < width else rec for rec in body]
-    cells = pd.DataFrame(padded, columns=range(width), dtype=object) if padded else None
-    if cells is None:
-        cells = pd.DataFrame({i: pd.Series([], dtype=object) for i in range(width)})
-    cells = cells.fillna("").astype(str)
-    empty = (cells.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy()
-    cells = cells.loc[~empty].reset_index(drop=True)
-    rows = rows[~empty]
-    if width > len(header):
-        extra = cells.iloc[:, len(header) :]
-        has_extra = (extra.apply(lambda col: col.str.strip()) != "").any(axis=1).to_numpy()
-        for row, values in zip(rows[has_extra], extra.loc[has_extra].to_numpy(), strict=True):
-            count = len(header) + max(i + 1 for i, v in enumerate(values) if str(v).strip())
-            if kind == "CSV":
-                report.error(
-                    "extra-values",
-                    f"has {count} values but the header has {len(header)} columns, so the "
-                    "values after a stray comma are in the wrong columns.",
-                    "put double quotes around any value that contains a comma, or remove "
-                    "the extra values.",
-                    row=int(row),
-                )
-            else:
-                report.warning(
-                    "unnamed-column",
-                    f"has values in column {count} beyond the last named column; they are ignored.",
-                    "give the column a header or delete the values.",
-                    row=int(row),
-                )
-        cells = cells.iloc[:, : len(header)]
-    return _RawTable(header, cells, rows, kind, start + 1)
+    header = stripped[start]
+    width = len(header)
+    body: list[list[str]] = []
+    rows: list[int] = []
+    shifted: set[int] = set()
+    for number, record in enumerate(stripped[start + 1 :], start=start + 2):
+        if not any(record):
+            continue  # blank lines and rows of empty cells
+        if len(record) > width:
+            extra = record[width:]
+            if any(extra):
+                count = width + max(i + 1 for i, v in enumerate(extra) if v)
+                if kind == "CSV":
+                    shifted.add(number)
+                    report.error(
+                        "extra-values",
+                        f"has {count} values but the header has {width} columns, so the "
+                        "values after a stray comma are in the wrong columns.",
+                        "put double quotes around any value that contains a comma, or "
+                        "remove the extra values.",
+                        row=number,
+                    )
+                else:
+                    report.warning(
+                        "unnamed-column",
+                        f"has a value in column {count}, beyond the last named column; it is "
+                        "ignored.",
+                        "give the column a header or delete the values.",
+                        row=number,
+                    )
+            record = record[:width]
+        elif len(record) < width:
+            record = record + [""] * (width - len(record))
+        body.append(record)
+        rows.append(number)
+    cells = pd.DataFrame(body, columns=range(width), dtype=object)
+    return _RawTable(
+        header, cells, np.asarray(rows, dtype=np.int64), kind, start + 1, frozenset(shifted)
+    )
 
 
 def _cell_text(value: Any) -> str:
@@ -556,10 +562,10 @@ def _records_table(
         columns.update(dict.fromkeys(str(k) for k in record))
     names = list(columns)
     cells = pd.DataFrame(
-        [[_cell_text(record.get(name)) for name in names] for record in documents],
+        [[_cell_text(record.get(name)).strip() for name in names] for record in documents],
         columns=range(len(names)),
         dtype=object,
-    ).astype(str)
+    )
     rows = np.arange(1, len(documents) + 1, dtype=np.int64)
     return _RawTable(names, cells, rows, kind, None)
 
@@ -678,8 +684,11 @@ def _read_oruk(path: Path, report: _Report) -> _RawTable:
             "give GeoJSON, Open Referral UK JSON (a list of services) or a CSV/.xlsx file.",
         ) from exc
     names = [str(c) for c in frame.columns if c != ROW]
-    cells = frame[names].astype(object).where(frame[names].notna(), "").astype(str)
-    cells.columns = range(len(names))
+    cells = pd.DataFrame(
+        [[_cell_text(v).strip() for v in record] for record in frame[names].to_numpy()],
+        columns=range(len(names)),
+        dtype=object,
+    )
     if ROW in frame.columns:
         rows = frame[ROW].to_numpy(dtype=np.int64)
     else:
@@ -750,10 +759,11 @@ def _fit_columns(raw: _RawTable, report: _Report) -> tuple[pd.DataFrame, set[str
             if hint is None:
                 close = difflib.get_close_matches(key, list(_FIELD_BY_KEY), n=1, cutoff=0.75)
                 hint = _FIELD_BY_KEY[close[0]] if close else None
-            what = repr(name) if name else "with no name"
             report.warning(
                 "unknown-column",
-                f"column {what} is not a servicemap field; it is ignored.",
+                "is not a servicemap field; it is ignored."
+                if name
+                else "a column with no name holds values; it is ignored.",
                 f"if it holds the {hint!r} field, rename it {hint!r}; otherwise delete it or "
                 "move what matters into 'notes'."
                 if hint
@@ -761,22 +771,20 @@ def _fit_columns(raw: _RawTable, report: _Report) -> tuple[pd.DataFrame, set[str
                 row=header_row,
                 column=name or None,
             )
-    frame = pd.DataFrame(index=range(len(raw.cells)))
-    frame[ROW] = raw.rows
+    count = len(raw.cells)
+    columns: dict[str, Any] = {ROW: raw.rows}
     for field in FIELDS:
         if field in taken:
-            frame[field] = raw.cells[taken[field]].to_numpy(dtype=object)
+            columns[field] = raw.cells[taken[field]].to_numpy(dtype=object)
         else:
-            frame[field] = ""
-    for field in FIELDS:
-        frame[field] = frame[field].astype(str).str.strip()
-    return frame, missing
+            columns[field] = np.full(count, "", dtype=object)
+    return pd.DataFrame(columns, index=range(count)), missing
 
 
-def _read(path: Path | str, report: _Report) -> tuple[pd.DataFrame, set[str], str]:
+def _read(path: Path | str, report: _Report) -> tuple[pd.DataFrame, set[str], frozenset[int]]:
     raw = _read_raw(Path(path), report)
     frame, missing = _fit_columns(raw, report)
-    return frame, missing, raw.kind
+    return frame, missing, raw.shifted
 
 
 def read_services_table(path: Path | str) -> pd.DataFrame:
@@ -837,43 +845,39 @@ def _did_you_mean(value: str, choices: Iterable[str]) -> str:
 
 def _check_cells(frame: pd.DataFrame, report: _Report) -> None:
     """Huge cells, spreadsheet error values and rows swallowed by an unclosed quote."""
+    rows = frame[ROW].to_numpy()
     for field in FIELDS:
-        column = frame[field]
-        lengths = column.str.len()
-        for index in np.flatnonzero((lengths > MAX_CELL_CHARS).to_numpy()):
-            value = column.iat[index]
-            report.error(
-                "huge-cell",
-                f"value is {len(value):,} characters long (limit {MAX_CELL_CHARS:,}); a quote "
-                'mark (") that is not closed may have swallowed the rows after it.',
-                "close the quote, or shorten the value.",
-                row=int(frame[ROW].iat[index]),
-                column=field,
-                value=_shorten(value),
-            )
-        multiline = column.str.contains("\n", regex=False) & (lengths <= MAX_CELL_CHARS)
-        for index in np.flatnonzero(multiline.to_numpy()):
-            value = column.iat[index]
-            if any(line.count(",") >= 4 for line in value.splitlines()[1:]):
+        values = frame[field].to_numpy(dtype=object)
+        for index, value in enumerate(values):
+            if len(value) > MAX_CELL_CHARS:
+                report.error(
+                    "huge-cell",
+                    f"value is {len(value):,} characters long (limit {MAX_CELL_CHARS:,}); a "
+                    'quote mark (") that is not closed may have swallowed the rows after it.',
+                    "close the quote, or shorten the value.",
+                    row=int(rows[index]),
+                    column=field,
+                    value=_shorten(value),
+                )
+            elif "\n" in value and any(line.count(",") >= 4 for line in value.splitlines()[1:]):
                 report.error(
                     "swallowed-rows",
                     f"value {_show(value)} spans several lines that look like rows; a quote "
                     'mark (") that is not closed may have swallowed them.',
                     "close the quote mark where the value should end.",
-                    row=int(frame[ROW].iat[index]),
+                    row=int(rows[index]),
                     column=field,
                     value=_shorten(value),
                 )
-        for index in np.flatnonzero(column.isin(_SPREADSHEET_ERRORS).to_numpy()):
-            value = column.iat[index]
-            report.error(
-                "spreadsheet-error",
-                f"{value!r} is a spreadsheet error value, not data.",
-                "fix the formula, or type the value in.",
-                row=int(frame[ROW].iat[index]),
-                column=field,
-                value=value,
-            )
+            elif value in _SPREADSHEET_ERRORS:
+                report.error(
+                    "spreadsheet-error",
+                    f"{value!r} is a spreadsheet error value, not data.",
+                    "fix the formula, or type the value in.",
+                    row=int(rows[index]),
+                    column=field,
+                    value=value,
+                )
 
 
 def _check_required(frame: pd.DataFrame, missing: set[str], report: _Report) -> None:
@@ -903,7 +907,8 @@ def _check_ids(frame: pd.DataFrame, report: _Report) -> None:
     repeated = keys.duplicated(keep="first") & (ids != "")
     if not repeated.any():
         return
-    first_row = frame.loc[(ids != "") & ~keys.duplicated(keep="first")].set_index(keys)[ROW]
+    firsts = (ids != "") & ~keys.duplicated(keep="first")
+    first_row = dict(zip(keys[firsts], frame.loc[firsts, ROW], strict=True))
     for index in np.flatnonzero(repeated.to_numpy()):
         value = ids.iat[index]
         first = int(first_row[keys.iat[index]])
@@ -926,8 +931,10 @@ def _check_vocabularies(frame: pd.DataFrame, report: _Report) -> pd.DataFrame:
         if field in LIST_FIELDS:
             out[field] = _check_list_vocab(frame, field, report)
             continue
-        mapping = {v: _canonical_term(field, v) for v in column.unique() if v != ""}
-        for value, term in mapping.items():
+        mapping: dict[str, str] = {}
+        for value in column.unique():
+            term = _canonical_term(field, value) if value != "" else ""
+            mapping[value] = value if term is None else term
             if term is not None:
                 continue
             for row in frame.loc[column == value, ROW]:
@@ -939,8 +946,7 @@ def _check_vocabularies(frame: pd.DataFrame, report: _Report) -> pd.DataFrame:
                     column=field,
                     value=value,
                 )
-        mapping[""] = ""
-        out[field] = column.map(lambda v, m=mapping: m.get(v) or v)
+        out[field] = column.map(mapping)
     return out
 
 
@@ -1048,44 +1054,51 @@ def _check_dates(frame: pd.DataFrame, report: _Report, today: dt.date) -> None:
 
 
 def _check_status(frame: pd.DataFrame, report: _Report) -> None:
-    column = frame["status"]
-    for index in np.flatnonzero(column.isin(["", "unknown"]).to_numpy()):
-        value = column.iat[index]
+    values = frame["status"].to_numpy(dtype=object)
+    rows = frame[ROW].to_numpy()
+    for index in np.flatnonzero(frame["status"].isin(["", "unknown"]).to_numpy()):
+        value = values[index]
         report.warning(
             "status-unknown",
             "is empty, so it is not known whether the service still runs."
             if value == ""
             else "'unknown': it is not known whether the service still runs.",
             "set 'active' when a recent source shows it operating, or 'ended' if it closed.",
-            row=int(frame[ROW].iat[index]),
+            row=int(rows[index]),
             column="status",
             value=value,
         )
 
 
 def _check_urls(frame: pd.DataFrame, report: _Report) -> None:
-    source = frame["source_url"]
-    bad = (source != "") & ~source.str.match(r"^https?://\S+$")
-    for index in np.flatnonzero(bad.to_numpy()):
-        report.warning(
-            "bad-url",
-            f"{_show(source.iat[index])} is not a web address (http:// or https://).",
+    rows = frame[ROW].to_numpy()
+    checks = (
+        (
+            "source_url",
+            r"^https?://\S+$",
+            "is not a web address (http:// or https://).",
             "give the full address of the page that shows the service, starting https://.",
-            row=int(frame[ROW].iat[index]),
-            column="source_url",
-            value=source.iat[index],
-        )
-    website = frame["website"]
-    bad = (website != "") & ~website.str.match(r"^(https?://)?[^\s/]+\.[^\s]+$")
-    for index in np.flatnonzero(bad.to_numpy()):
-        report.warning(
-            "bad-url",
-            f"{_show(website.iat[index])} does not look like a web address.",
+        ),
+        (
+            "website",
+            r"^(https?://)?[^\s/]+\.\S+$",
+            "does not look like a web address.",
             "give the service's website, e.g. 'example.org.uk' or 'https://example.org.uk'.",
-            row=int(frame[ROW].iat[index]),
-            column="website",
-            value=website.iat[index],
-        )
+        ),
+    )
+    for field, pattern, message, fix in checks:
+        column = frame[field]
+        values = column.to_numpy(dtype=object)
+        bad = (column != "") & ~column.str.match(pattern)
+        for index in np.flatnonzero(bad.to_numpy()):
+            report.warning(
+                "bad-url",
+                f"{_show(values[index])} {message}",
+                fix,
+                row=int(rows[index]),
+                column=field,
+                value=values[index],
+            )
 
 
 def _normalise_postcode(value: str) -> str:
@@ -1111,18 +1124,20 @@ def _check_postcodes(
 ) -> pd.DataFrame:
     """Check postcodes; return per-row easting, northing, force_code (NaN/"" if not located)."""
     column = frame["postcode"]
-    normal = column.map(_normalise_postcode)
+    rows = frame[ROW].to_numpy()
+    values = column.to_numpy(dtype=object)
+    normal = pd.Series(_per_value(column, _normalise_postcode), index=frame.index)
     located = pd.DataFrame(
         {"easting": np.nan, "northing": np.nan, "force_code": ""}, index=frame.index
     )
     wellformed = {p for p in normal.unique() if p and _UK_POSTCODE.match(p)}
     for index in np.flatnonzero(((column != "") & ~normal.isin(wellformed)).to_numpy()):
-        value = column.iat[index]
+        value = values[index]
         report.error(
             "bad-postcode",
             f"{_show(value)} is not a valid UK postcode (a postcode looks like 'SW1A 1AA').",
             "correct it, or leave it empty and give latitude/longitude.",
-            row=int(frame[ROW].iat[index]),
+            row=int(rows[index]),
             column="postcode",
             value=value,
         )
@@ -1171,18 +1186,20 @@ def _check_postcodes(
             "'areas_served'.",
         ),
     }
+    states = state.to_numpy(dtype=object)
+    coordinates = has_coordinates.to_numpy(dtype=bool)
     for index in np.flatnonzero(((column != "") & ~ok & normal.isin(wellformed)).to_numpy()):
-        kind = messages.get(state.iat[index], messages["unknown"])
+        kind = messages.get(states[index], messages["unknown"])
         severity, code, message, fix = kind
-        if has_coordinates.iat[index] and severity == "warning":
+        if coordinates[index] and severity == "warning":
             continue  # the coordinates give the location
-        value = column.iat[index]
+        value = values[index]
         report.add(
             "error" if severity == "error" else "warning",
             code,
             f"{_show(value)} {message}",
             fix,
-            row=int(frame[ROW].iat[index]),
+            row=int(rows[index]),
             column="postcode",
             value=value,
         )
@@ -1416,6 +1433,7 @@ def _check_areas(frame: pd.DataFrame, report: _Report) -> tuple[pd.Series, pd.Se
 
 def _check_placement(frame: pd.DataFrame, report: _Report) -> None:
     """Warn about services that cannot be placed, and accommodation withheld by default."""
+    rows = frame[ROW].to_numpy()
     nowhere = (
         (frame["postcode"] == "")
         & (frame["latitude"] == "")
@@ -1428,15 +1446,16 @@ def _check_placement(frame: pd.DataFrame, report: _Report) -> None:
             "the service has neither a location (postcode or latitude/longitude) nor "
             "'areas_served', so it is on no map and counts in no police force area.",
             "give the areas it serves (or a public office postcode).",
-            row=int(frame[ROW].iat[index]),
+            row=int(rows[index]),
             column="areas_served",
             value="",
         )
     located = (frame["address"] != "") | (frame["postcode"] != "") | (frame["latitude"] != "")
-    undecided = ~frame["location_confidential"].map(_yes_no).isin(["yes", "no"])
-    withheld = located & undecided & _offers_accommodation(frame)
+    decision = pd.Series(_per_value(frame["location_confidential"], _yes_no), index=frame.index)
+    withheld = located & ~decision.isin(["yes", "no"]) & _offers_accommodation(frame)
+    values = frame["location_confidential"].to_numpy(dtype=object)
     for index in np.flatnonzero(withheld.to_numpy()):
-        value = frame["location_confidential"].iat[index]
+        value = values[index]
         report.warning(
             "accommodation-withheld",
             f"is {_show(value) if value else 'empty'} for a service offering refuge or "
@@ -1444,7 +1463,7 @@ def _check_placement(frame: pd.DataFrame, report: _Report) -> None:
             "published.",
             "set 'no' if the address is a public office (not a refuge or safe house), or "
             "'yes' to confirm it must stay private.",
-            row=int(frame[ROW].iat[index]),
+            row=int(rows[index]),
             column="location_confidential",
             value=value,
         )
@@ -1455,12 +1474,18 @@ def _yes_no(value: Any) -> str:
     return _YES_NO_SYNONYMS.get(term, term)
 
 
+def _per_value(values: pd.Series, func: Callable[[str], Any]) -> list[Any]:
+    """Apply ``func`` once per distinct value (columns repeat a few values many times)."""
+    codes, uniques = pd.factorize(values.astype(str))
+    results = [func(u) for u in uniques]
+    return [results[c] for c in codes]
+
+
 def _offers_accommodation(frame: pd.DataFrame) -> pd.Series:
-    return (
-        frame["service_types"]
-        .astype(str)
-        .map(lambda v: bool({"refuge", "housing"} & {_normalise_vocab(t) for t in split_list(v)}))
-    )
+    def offers(value: str) -> bool:
+        return bool({"refuge", "housing"} & {_normalise_vocab(t) for t in split_list(value)})
+
+    return pd.Series(_per_value(frame["service_types"], offers), index=frame.index, dtype=bool)
 
 
 def _confidential(frame: pd.DataFrame) -> pd.Series:
@@ -1470,14 +1495,19 @@ def _confidential(frame: pd.DataFrame) -> pd.Series:
     ``refuge``; or the service offers refuge or housing and ``location_confidential`` is not
     an explicit ``no`` (empty or ``unknown`` means "in doubt", and in doubt it stays private).
     """
-    decision = frame["location_confidential"].map(_yes_no)
-    types = (
-        frame["service_types"]
-        .astype(str)
-        .map(lambda v: [_normalise_vocab(t) for t in split_list(v)])
+    decision = pd.Series(
+        _per_value(frame["location_confidential"].fillna(""), _yes_no), index=frame.index
     )
-    only_refuge = types.map(lambda t: t == ["refuge"])
-    return (decision == "yes") | only_refuge | (_offers_accommodation(frame) & (decision != "no"))
+    only_refuge = pd.Series(
+        _per_value(
+            frame["service_types"].fillna(""),
+            lambda v: [_normalise_vocab(t) for t in split_list(v)] == ["refuge"],
+        ),
+        index=frame.index,
+        dtype=bool,
+    )
+    accommodation = _offers_accommodation(frame.fillna({"service_types": ""}))
+    return (decision == "yes") | only_refuge | (accommodation & (decision != "no"))
 
 
 def _validate(
@@ -1490,7 +1520,7 @@ def _validate(
     """Run every check; return the problems and (if the file is a table) the checked frame."""
     report = _Report(str(path))
     try:
-        frame, missing, _ = _read(path, report)
+        frame, missing, shifted = _read(path, report)
     except _UnreadableError as exc:
         report.error("unreadable", exc.message, exc.fix)
         return report.problems, None
@@ -1501,6 +1531,8 @@ def _validate(
             "add one row per service below the header.",
         )
         return _sorted(report.problems), None
+    # A row with values in the wrong columns would give one error per column: report it once.
+    frame = frame.loc[~frame[ROW].isin(shifted)].reset_index(drop=True)
     _check_cells(frame, report)
     _check_required(frame, missing, report)
     _check_ids(frame, report)

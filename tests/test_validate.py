@@ -1,0 +1,258 @@
+"""The malformed-files corpus: each file gives exactly the problem a person needs to see."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from servicemap.cli import cli
+from servicemap.services import Problem, validate_services
+
+CORPUS_DIR = Path(__file__).parent / "data" / "malformed"
+BUNDLED = Path(__file__).resolve().parents[1] / "data" / "services" / "services.csv"
+
+# file, severity, code, row, column, value, words the message must contain.
+CORPUS = [
+    ("missing_column.csv", "error", "missing-column", 1, "scope", None,
+     "missing required column 'scope' (found: id, name, areas_served, status, source_url)"),
+    ("duplicate_id.csv", "error", "duplicate-id", 4, "id", "alpha",
+     "id 'alpha' is already used on row 2"),
+    ("bad_scope.csv", "error", "bad-value", 2, "scope", "county",
+     "'county' is not an allowed value"),
+    ("bad_service_type.csv", "error", "bad-value", 3, "service_types", "refuges",
+     "'refuges' is not a service type. Did you mean 'refuge'?"),
+    ("bad_yes_no.csv", "error", "bad-value", 2, "location_confidential", "maybe",
+     "'maybe' is not an allowed value"),
+    ("bad_postcode.csv", "error", "bad-postcode", 2, "postcode", "SW1A1Z",
+     "'SW1A1Z' is not a valid UK postcode"),
+    ("unknown_postcode.csv", "error", "unknown-postcode", 4, "postcode", "SW1A 1ZZ",
+     "'SW1A 1ZZ' is not a known postcode."),
+    ("coordinates_outside_uk.csv", "error", "outside-uk", 2, "latitude", "40.4168",
+     "latitude 40.4168, longitude -3.7038: that is outside the UK"),
+    ("swapped_coordinates.csv", "error", "outside-uk", 2, "latitude", "-0.1276",
+     "they look swapped"),
+    ("geojson_swapped_point.geojson", "error", "outside-uk", 1, "latitude", "-0.1276",
+     "they look swapped"),
+    ("longitude_without_minus.csv", "error", "outside-uk", 2, "latitude", "52.6",
+     "lost its minus sign"),
+    ("grid_references_as_coordinates.csv", "error", "outside-uk", 2, "latitude", "182000",
+     "British National Grid"),
+    ("latitude_only.csv", "error", "one-coordinate", 2, "longitude", "",
+     "is empty but 'latitude' is given"),
+    ("coordinate_not_a_number.csv", "error", "bad-coordinate", 2, "latitude", "51,5072",
+     "'51,5072' is not a number (use a point, not a comma, for decimals)"),
+    ("unknown_area.csv", "error", "unknown-area", 2, "areas_served", "Londn",
+     "'Londn' is not an area servicemap knows. Did you mean 'London'"),
+    ("records_bad_area.json", "error", "unknown-area", 2, "areas_served", "Hackny",
+     "Did you mean 'Hackney'"),
+    ("bad_date.csv", "error", "bad-date", 2, "last_seen", "09/2023",
+     "'09/2023' is not a year, month or date"),
+    ("future_date.csv", "error", "future-date", 2, "last_seen", "2999-01",
+     "'2999-01' is in the future"),
+    ("empty_name.csv", "error", "empty-required", 3, "name", "", "is empty"),
+    ("open_referral_without_scope.json", "error", "empty-required", 1, "scope", "",
+     "is empty"),
+    ("spreadsheet_error.csv", "error", "spreadsheet-error", 2, "name", "#N/A",
+     "'#N/A' is a spreadsheet error value"),
+    ("extra_values.csv", "error", "extra-values", 3, None, None,
+     "has 13 values but the header has 12 columns"),
+    ("unclosed_quote.csv", "error", "swallowed-rows", 2, "notes", None,
+     "a quote mark (\") that is not closed"),
+    ("huge_cell.csv", "error", "huge-cell", 2, "notes", None,
+     "value is 20,000 characters long (limit 10,000)"),
+    ("duplicate_column.csv", "error", "duplicate-column", 1, "postcode", "Post Code",
+     "columns 'postcode' and 'Post Code' are both the field 'postcode'"),
+    ("bad_value.xlsx", "error", "bad-value", 3, "scope", "Countywide",
+     "'Countywide' is not an allowed value"),
+    ("semicolon_separated.csv", "error", "bad-value", 2, "scope", "citywide",
+     "'citywide' is not an allowed value"),
+    ("excel_unicode_text.txt", "error", "bad-value", 2, "scope", "town",
+     "'town' is not an allowed value"),
+    ("polygon_geometry.geojson", "error", "bad-geometry", 2, "geometry", "Polygon",
+     "has geometry 'Polygon'; a service needs a Point"),
+    ("geojson_in_grid_metres.geojson", "error", "unreadable", None, None, None,
+     "declares the coordinate system 'urn:ogc:def:crs:EPSG::27700'"),
+    ("header_only.csv", "error", "no-services", None, None, None,
+     "has a header row but no services"),
+    ("empty.csv", "error", "unreadable", None, None, None, "is empty"),
+    ("blank_lines_only.csv", "error", "unreadable", None, None, None, "is empty"),
+    ("binary.csv", "error", "unreadable", None, None, None, "holds binary data"),
+    ("web_page.csv", "error", "unreadable", None, None, None, "is a web page (HTML)"),
+    ("old_excel.xls", "error", "unreadable", None, None, None,
+     "old Excel 97-2003 (.xls) workbook"),
+    ("damaged.xlsx", "error", "unreadable", None, None, None,
+     "could not be read as an Excel workbook"),
+    ("not_json.json", "error", "unreadable", None, None, None,
+     "is not valid JSON (line 2, column 18"),
+    ("numbers.json", "error", "unreadable", None, None, None, "is a JSON list of numbers"),
+    ("not_open_referral.json", "error", "unreadable", None, None, None,
+     "is not an Open Referral UK document"),
+    ("stale_date.csv", "warning", "stale", 2, "last_seen", "2015",
+     "'2015' is more than 18 months ago"),
+    ("status_unknown.csv", "warning", "status-unknown", 2, "status", "unknown",
+     "not known whether the service still runs"),
+    ("no_place.csv", "warning", "no-place", 2, "areas_served", "",
+     "neither a location (postcode or latitude/longitude) nor 'areas_served'"),
+    ("refuge_undecided.csv", "warning", "accommodation-withheld", 2, "location_confidential",
+     "", "treated as confidential and never published"),
+    ("source_not_a_url.csv", "warning", "bad-url", 2, "source_url",
+     "leaflet from the GP surgery", "is not a web address"),
+    ("unknown_column.csv", "warning", "unknown-column", 1, "Town", None,
+     "is not a servicemap field; it is ignored"),
+    ("windows_1252.csv", "warning", "encoding", None, None, None,
+     "is not UTF-8 (first at line 2, byte 0xe9); it was read as Windows-1252"),
+]  # fmt: skip
+
+
+def test_corpus_has_every_file_and_at_least_25():
+    files = {p.name for p in CORPUS_DIR.iterdir() if p.suffix != ".py"}
+    listed = {entry[0] for entry in CORPUS} | {"utf8_bom.csv"}
+    assert files == listed
+    assert len(files) >= 25
+
+
+@pytest.mark.parametrize(
+    ("name", "severity", "code", "row", "column", "value", "words"),
+    CORPUS,
+    ids=[entry[0] for entry in CORPUS],
+)
+def test_corpus_file_gives_exactly_its_problem(name, severity, code, row, column, value, words):
+    path = CORPUS_DIR / name
+    problems = validate_services(path)
+    assert len(problems) == 1, [str(p) for p in problems]
+    problem = problems[0]
+    assert (problem.severity, problem.code, problem.row, problem.column) == (
+        severity,
+        code,
+        row,
+        column,
+    )
+    if value is not None:
+        assert problem.value == value
+    assert words in problem.message
+    assert problem.file == str(path)
+    assert problem.fix.endswith(".")
+    where = str(path) if row is None else f"{path}:{row}"
+    prefix = f"{where}: column {column!r}: " if column else f"{where}: "
+    assert str(problem).startswith(prefix)
+    assert f" Fix: {problem.fix}" in str(problem)
+
+
+@pytest.mark.parametrize(
+    ("name", "severity", "row"),
+    [(entry[0], entry[1], entry[3]) for entry in CORPUS],
+    ids=[entry[0] for entry in CORPUS],
+)
+def test_cli_prints_the_problem_and_exits_by_severity(name, severity, row):
+    path = CORPUS_DIR / name
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert "Traceback" not in result.output
+    assert result.exit_code == (1 if severity == "error" else 0), result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    where = str(path) if row is None else f"{path}:{row}"
+    assert lines[0].startswith(f"{severity}: {where}:")
+    errors = "1 error" if severity == "error" else "0 errors"
+    warnings = "1 warning" if severity == "warning" else "0 warnings"
+    assert lines[1] == f"{errors}, {warnings} in {path}"
+
+
+def test_bom_file_is_clean():
+    path = CORPUS_DIR / "utf8_bom.csv"
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert validate_services(path) == []
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0
+    assert result.output == f"0 errors, 0 warnings in {path}\n"
+
+
+def test_problem_string_reads_like_a_compiler_message():
+    problem = Problem(
+        "error",
+        "dir.csv",
+        7,
+        "postcode",
+        "SW1A 1ZZ",
+        "'SW1A 1ZZ' is not a known postcode.",
+        "check it against the letter or Royal Mail's finder, or leave it empty and give "
+        "latitude/longitude.",
+    )
+    assert str(problem) == (
+        "dir.csv:7: column 'postcode': 'SW1A 1ZZ' is not a known postcode. Fix: check it "
+        "against the letter or Royal Mail's finder, or leave it empty and give "
+        "latitude/longitude."
+    )
+    whole_file = Problem("error", "dir.csv", None, None, None, "is empty.", "add rows.")
+    assert str(whole_file) == "dir.csv: is empty. Fix: add rows."
+
+
+def test_every_problem_is_listed_at_once_errors_first(tmp_path):
+    path = tmp_path / "several.csv"
+    path.write_text(
+        "id,name,scope,areas_served,postcode,status,last_seen,source_url\n"
+        "a,Alpha,local,Camden,,unknown,,https://example.org/a\n"
+        "b,Beta,county,Camden,SW1A1Z,active,2024-13,https://example.org/b\n"
+        "a,Gamma,local,Londn,,active,,https://example.org/c\n",
+        encoding="utf-8",
+    )
+    problems = validate_services(path)
+    found = {(p.row, p.code) for p in problems}
+    assert found == {
+        (2, "status-unknown"),
+        (3, "bad-value"),
+        (3, "bad-postcode"),
+        (3, "bad-date"),
+        (4, "duplicate-id"),
+        (4, "unknown-area"),
+    }
+    severities = [p.severity for p in problems]
+    assert severities == sorted(severities)  # "error" sorts before "warning"
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == f"5 errors, 1 warning in {path}"
+
+
+def test_cli_csv_and_json_formats(tmp_path):
+    path = CORPUS_DIR / "duplicate_id.csv"
+    as_csv = CliRunner().invoke(cli, ["validate", str(path), "--format", "csv"])
+    assert as_csv.exit_code == 1
+    rows = list(csv.DictReader(io.StringIO(as_csv.output)))
+    assert [(r["severity"], r["row"], r["column"], r["value"]) for r in rows] == [
+        ("error", "4", "id", "alpha")
+    ]
+    as_json = CliRunner().invoke(cli, ["validate", str(path), "--format", "json"])
+    assert as_json.exit_code == 1
+    document = json.loads(as_json.output)
+    assert (document["errors"], document["warnings"]) == (1, 0)
+    assert document["problems"][0]["code"] == "duplicate-id"
+
+
+@pytest.mark.parametrize("target", ["missing.csv", "folder"])
+def test_cli_unreadable_path_is_one_line_and_exit_1(tmp_path, target):
+    (tmp_path / "folder").mkdir()
+    path = tmp_path / target
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith(f"error: {path}: ")
+    assert ("does not exist" in first) or ("is a folder" in first)
+
+
+def test_bundled_directory_has_no_errors():
+    problems = validate_services(BUNDLED)
+    assert [str(p) for p in problems if p.severity == "error"] == []
+    result = CliRunner().invoke(cli, ["validate", str(BUNDLED)])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[-1].startswith(f"0 errors, {len(problems)} warnings in ")
+
+
+def test_validate_help_has_an_example():
+    result = CliRunner().invoke(cli, ["validate", "-h"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output and "servicemap validate" in result.output
