@@ -552,3 +552,150 @@ def geocode_command(
     write_csv(geocode.add_geocode_columns(table, geocoded), output)
     click.echo(f"Wrote {output} ({len(table)} rows).", err=True)
     click.echo(geocode.summarise_geocoding(geocoded, postcodes), err=True)
+
+
+# --- maps & report ---
+
+
+def _metric_option(func: F) -> F:
+    """Add ``--metric COLUMN``: the coverage column that colours the force areas."""
+    return click.option(
+        "--metric",
+        default="gap_score",
+        show_default=True,
+        metavar="COLUMN",
+        help="Coverage column that colours the force areas, e.g. gap_score, gap_class, "
+        "local_services, in_person_within_25km.",
+    )(func)
+
+
+def _tiles_option(func: F) -> F:
+    """Add ``--tiles NAME``: an online base map (default none: the map works offline)."""
+    return click.option(
+        "--tiles",
+        default=None,
+        metavar="NAME",
+        help="Add an online base map, e.g. OpenStreetMap or 'CartoDB positron' (needs the "
+        "internet when the map is opened). Default: none; the map works offline.",
+    )(func)
+
+
+@cli.command(name="map")
+@_metric_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("maps/coverage.html"),
+    show_default=True,
+    help="HTML file to write (replaced atomically).",
+)
+@_tiles_option
+@services_option
+@boundaries_option
+@need_option
+@cache_dir_option
+@reports_errors
+def map_command(
+    metric: str,
+    output: Path,
+    tiles: str | None,
+    services_path: Path | None,
+    boundaries_source: str,
+    need_path: Path | None,
+    cache_dir: Path | None,
+) -> None:
+    """Draw the coverage map: one self-contained HTML page that works offline.
+
+    \b
+    Example:
+        servicemap map --metric local_services -o maps/local.html
+    """
+    import time
+
+    from servicemap.maps import coverage_map, save_map
+    from servicemap.report import load_inputs
+    from servicemap.services import public_services
+
+    started = time.perf_counter()
+    settings = build_settings(cache_dir)
+    inputs = load_inputs(
+        services_path=services_path,
+        boundaries_source=boundaries_source,
+        need_path=need_path,
+        settings=settings,
+    )
+    public = public_services(inputs.services)
+    m = coverage_map(
+        inputs.forces, inputs.coverage, public, metric=metric, tiles=tiles, settings=settings
+    )
+    save_map(m, output)
+    size = output.stat().st_size / 1e6
+    seconds = time.perf_counter() - started
+    click.echo(f"Wrote the map to {output} ({size:.1f} MB) in {seconds:.1f} s")
+
+
+@cli.command(name="report")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("maps"),
+    show_default=True,
+    help="Folder to write the report into (its report files are replaced; others are kept).",
+)
+@_metric_option
+@_tiles_option
+@services_option
+@boundaries_option
+@need_option
+@cache_dir_option
+@reports_errors
+def report_command(
+    out_dir: Path,
+    metric: str,
+    tiles: str | None,
+    services_path: Path | None,
+    boundaries_source: str,
+    need_path: Path | None,
+    cache_dir: Path | None,
+) -> None:
+    """Write the coverage report: index page, map, one page per force, CSV and picture.
+
+    Open index.html in any browser; it works offline and prints cleanly.
+
+    \b
+    Example:
+        servicemap report -o maps/
+    """
+    import time
+
+    from servicemap._progress import progress
+    from servicemap.report import build_report, load_inputs
+
+    started = time.perf_counter()
+    settings = build_settings(cache_dir)
+    inputs = load_inputs(
+        services_path=services_path,
+        boundaries_source=boundaries_source,
+        need_path=need_path,
+        settings=settings,
+    )
+    summary = build_report(
+        inputs.forces,
+        inputs.coverage,
+        inputs.services,
+        out_dir=out_dir,
+        metric=metric,
+        tiles=tiles,
+        boundary_source=inputs.boundary_source,
+        services_source=inputs.services_source,
+        progress=lambda codes: progress(codes, label="Force profiles"),
+        settings=settings,
+    )
+    seconds = time.perf_counter() - started
+    click.echo(
+        f"Wrote the report ({len(summary.files)} files, {summary.forces} force profiles) to "
+        f"{out_dir / 'index.html'} in {seconds:.1f} s"
+    )

@@ -600,6 +600,12 @@ def service_popup_html(service: Mapping[str, Any]) -> str:
                 f"<a href='{_e(url)}' target='_blank' rel='noopener noreferrer'>{_e(url)}</a>",
             )
         )
+    if not _is_confidential(service.get("confidential")):
+        address = ", ".join(
+            part for part in (_text(service.get("address")), _text(service.get("postcode"))) if part
+        )
+        if address:
+            items.append(("Address", _e(address)))
     notes = _text(service.get("notes"))
     if notes:
         items.append(("Notes", _e(notes)))
@@ -1177,6 +1183,11 @@ def geojson_of(m: folium.Map) -> dict[str, Any]:
         if isinstance(child, folium.GeoJson):
             return dict(child.data)
     raise MapError("This map has no force-area layer.")
+
+
+def map_panels(m: folium.Map) -> dict[str, str]:
+    """Return the HTML of the map's panels (``Title``, ``Legend``, ``National``) by name."""
+    return {c._name: c.html for c in m._children.values() if isinstance(c, _Control)}
 
 
 def marker_rows(m: folium.Map) -> list[dict[str, Any]]:

@@ -1,0 +1,454 @@
+"""The coverage map: data going into it, escaping, confidentiality, self-containment, size."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from servicemap import maps
+from servicemap.coverage import GAP_CLASSES
+from servicemap.errors import DataQualityWarning
+from servicemap.forces import load_forces
+from servicemap.maps import (
+    ATTRIBUTION,
+    KIND_COLOURS,
+    NO_DATA_COLOUR,
+    PALETTE,
+    MapError,
+    classify_metric,
+    coverage_map,
+    external_references,
+    geojson_of,
+    map_panels,
+    map_services,
+    marker_rows,
+    render_map,
+    save_map,
+    service_popup_html,
+    simplify_force_areas,
+)
+from servicemap.services import public_services
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
+REGISTER = load_forces()
+CODES = list(REGISTER["code"][:4])
+NAMES = list(REGISTER["name"][:4])
+SLUGS = list(REGISTER["slug"][:4])
+
+
+def make_forces(n: int = 4) -> gpd.GeoDataFrame:
+    """``n`` touching 50 km x 60 km boxes in a row (a valid coverage), real force codes."""
+    register = load_forces().head(n)
+    boxes = [
+        shapely.box(300_000 + i * 50_000, 200_000, 350_000 + i * 50_000, 260_000) for i in range(n)
+    ]
+    return gpd.GeoDataFrame(
+        {"code": register["code"].to_numpy(), "name": register["name"].to_numpy()},
+        geometry=boxes,
+        crs="EPSG:27700",
+    )
+
+
+def make_coverage(forces: gpd.GeoDataFrame, scores: list[float] | None = None) -> pd.DataFrame:
+    n = len(forces)
+    scores = scores if scores is not None else [10.0, 35.0, 65.0, 95.0][:n]
+    classes = [GAP_CLASSES[2], GAP_CLASSES[1], GAP_CLASSES[1], GAP_CLASSES[0]][:n]
+    return pd.DataFrame(
+        {
+            "force_code": forces["code"].to_numpy(),
+            "force_name": forces["name"].to_numpy(),
+            "local_services": [3, 2, 1, 0][:n],
+            "regional_services": [1, 1, 0, 0][:n],
+            "national_services": [1] * n,
+            "in_person_within_25km": [0.9, 0.5, 0.25, 0.0][:n],
+            "gap_score": scores,
+            "gap_class": classes,
+            "gap_rank": pd.Series(scores)
+            .rank(ascending=False, method="min")
+            .astype(int)
+            .to_numpy(),
+        }
+    )
+
+
+HOSTILE_NAME = "<script>alert(1)</script>"
+HOSTILE_NOTE = '" onmouseover="alert(2)'
+
+
+def make_services(factory):
+    """Six services: placed local/regional ones, a confidential one, a refuge, a national one."""
+    rows = [
+        {
+            "id": "s1",
+            "name": "Safe Steps & Co",
+            "scope": "local",
+            "service_types": "advocacy;legal_advice",
+            "phone": "0161 000 0000",
+            "website": "https://example.org/a?x=1&y=2",
+            "languages": "Polish; Urdu",
+            "communities": "Eastern European",
+            "address": "1 Public Street",
+            "postcode": "AB1 2CD",
+            "easting": 310_000.0,
+            "northing": 210_000.0,
+        },
+        {
+            "id": "s2",
+            "name": HOSTILE_NAME,
+            "notes": HOSTILE_NOTE,
+            "scope": "local",
+            "service_types": "counselling",
+            "website": "javascript:alert(3)",
+            "easting": 360_000.0,
+            "northing": 230_000.0,
+        },
+        {
+            "id": "s3",
+            "name": "Hidden advocacy project",
+            "scope": "local",
+            "service_types": "advocacy",
+            "location_confidential": "yes",
+            "address": "17 Quietwater Close",
+            "postcode": "ZZ9 9ZZ",
+            "easting": 321_234.0,
+            "northing": 222_222.0,
+        },
+        {
+            "id": "s4",
+            "name": "Refuge only",
+            "scope": "local",
+            "service_types": "refuge",
+            "address": "9 Larkspur Mews",
+            "easting": 365_432.0,
+            "northing": 233_333.0,
+        },
+        {
+            "id": "s5",
+            "name": "Regional legal ${alert(4)} `x` \\u",
+            "scope": "regional",
+            "service_types": "immigration_advice",
+            "easting": 410_000.0,
+            "northing": 240_000.0,
+        },
+        {
+            "id": "s6",
+            "name": "National helpline <b>",
+            "scope": "national",
+            "service_types": "helpline",
+            "phone": "0808 2000 247",
+            "website": "https://www.example.org",
+            "easting": 420_000.0,
+            "northing": 250_000.0,
+        },
+    ]
+    return factory(rows)
+
+
+@pytest.fixture
+def forces():
+    return make_forces()
+
+
+@pytest.fixture
+def coverage(forces):
+    return make_coverage(forces)
+
+
+@pytest.fixture
+def services(canonical_services):
+    return public_services(make_services(canonical_services))
+
+
+@pytest.fixture
+def m(forces, coverage, services):
+    return coverage_map(forces, coverage, services)
+
+
+# --- force areas ------------------------------------------------------------------------------
+
+
+def test_one_feature_per_force_with_code_and_profile_link(m):
+    data = geojson_of(m)
+    assert [f["id"] for f in data["features"]] == CODES
+    assert [f["properties"]["name"] for f in data["features"]] == NAMES
+    for feature, slug in zip(data["features"], SLUGS, strict=True):
+        assert f"href='forces/{slug}.html'" in feature["properties"]["popup"]
+
+
+def test_gap_score_uses_fixed_classes_of_twenty(m):
+    colours = [f["properties"]["colour"] for f in geojson_of(m)["features"]]
+    # 10 -> 0–20, 35 -> 20–40, 65 -> 60–80, 95 -> 80–100
+    assert colours == [PALETTE[0], PALETTE[1], PALETTE[3], PALETTE[4]]
+    labels = [f["properties"]["class_label"] for f in geojson_of(m)["features"]]
+    assert labels == ["0–20", "20–40", "60–80", "80–100"]
+
+
+def test_tooltip_shows_the_measures(m):
+    tooltip = geojson_of(m)["features"][1]["properties"]["tooltip"]
+    assert NAMES[1] in html.unescape(tooltip)
+    assert "<td>35</td>" in tooltip
+    assert f"<td>{html.escape(GAP_CLASSES[1])}</td>" in tooltip
+    assert "Local services" in tooltip
+
+
+def test_force_names_are_escaped_in_tooltips(forces, coverage, services):
+    renamed = forces.assign(name=["<img src=x onerror=alert(1)>", *forces["name"][1:]])
+    data = geojson_of(coverage_map(renamed, coverage, services))
+    tooltip = data["features"][0]["properties"]["tooltip"]
+    assert "<img" not in tooltip
+    assert "&lt;img src=x onerror=alert(1)&gt;" in tooltip
+
+
+def test_other_numeric_measures_use_quintiles():
+    values = pd.Series([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    classes = classify_metric(values, metric="local_services")
+    assert len(classes.labels) == 5
+    assert classes.colours == PALETTE
+    assert classes.index == (0, 0, 1, 1, 2, 2, 3, 3, 4, 4)
+
+
+def test_missing_values_are_no_data(forces, coverage, services):
+    with_gap = coverage.assign(gap_score=[10.0, np.nan, 65.0, 95.0])
+    data = geojson_of(coverage_map(forces, with_gap, services))
+    second = data["features"][1]["properties"]
+    assert second["colour"] == NO_DATA_COLOUR
+    assert second["class_label"] == "no data"
+    assert second["value"] is None
+
+
+def test_gap_class_is_coloured_from_covered_to_none(forces, coverage, services):
+    data = geojson_of(coverage_map(forces, coverage, services, metric="gap_class"))
+    colours = {f["properties"]["class_label"]: f["properties"]["colour"] for f in data["features"]}
+    assert colours[GAP_CLASSES[2]] == PALETTE[0]  # covered: lightest
+    assert colours[GAP_CLASSES[0]] == PALETTE[-1]  # no local provision: darkest
+
+
+def test_shares_are_shown_as_percentages(forces, coverage, services):
+    data = geojson_of(coverage_map(forces, coverage, services, metric="in_person_within_25km"))
+    assert "<td>90%</td>" in data["features"][0]["properties"]["tooltip"]
+
+
+def test_unknown_measure_names_the_choices(forces, coverage, services):
+    with pytest.raises(
+        MapError, match=r"Unknown coverage measure 'nope'; choose --metric from: .*gap_score"
+    ):
+        coverage_map(forces, coverage, services, metric="nope")
+
+
+def test_too_many_categories_raise():
+    with pytest.raises(MapError, match="has 6 categories"):
+        classify_metric(pd.Series(list("abcdef")), metric="letters")
+
+
+def test_boundaries_without_crs_raise(forces, coverage, services):
+    with pytest.raises(MapError, match="no CRS"):
+        coverage_map(forces.set_crs(None, allow_override=True), coverage, services)
+
+
+def test_inputs_are_not_changed(forces, coverage, services):
+    before = (forces.copy(), coverage.copy(), services.copy())
+    coverage_map(forces, coverage, services)
+    pd.testing.assert_frame_equal(forces, before[0])
+    pd.testing.assert_frame_equal(coverage, before[1])
+    pd.testing.assert_frame_equal(services, before[2])
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+def test_markers_leave_out_confidential_and_national_services(m):
+    rows = marker_rows(m)
+    assert sorted(r["tooltip"] for r in rows) == sorted(
+        [
+            "Safe Steps &amp; Co",
+            html.escape(HOSTILE_NAME),
+            html.escape("Regional legal ${alert(4)} `x` \\u"),
+        ]
+    )
+
+
+def test_confidential_services_are_left_out_even_without_public_services(canonical_services):
+    raw = make_services(canonical_services)  # locations still present
+    placed = map_services(raw)
+    assert set(placed["id"]) == {"s1", "s2", "s5"}
+
+
+def test_markers_are_coloured_by_their_scarcest_kind(m):
+    by_layer = {r["layer"]: r["colour"] for r in marker_rows(m)}
+    assert by_layer == {
+        "Legal and immigration advice (local)": KIND_COLOURS["legal_immigration"],
+        "Counselling and group support (local)": KIND_COLOURS["counselling"],
+        "Legal and immigration advice (regional)": KIND_COLOURS["legal_immigration"],
+    }
+
+
+def test_one_layer_per_kind_and_scope_in_the_layer_control(m):
+    render_map(m)
+    control = next(c for c in m._children.values() if isinstance(c, folium.LayerControl))
+    names = [re.sub(r"<[^>]+>", "", name).strip() for name in control.overlays]
+    assert names == [
+        "Force areas: Gap score (0 = best served, 100 = nothing found)",
+        "Legal and immigration advice (local)",
+        "Legal and immigration advice (regional)",
+        "Counselling and group support (local)",
+    ]
+
+
+def test_popup_escapes_every_text_and_keeps_only_http_links(m):
+    popups = {r["tooltip"]: r["popup"] for r in marker_rows(m)}
+    hostile = popups[html.escape(HOSTILE_NAME)]
+    assert "<script>" not in hostile
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hostile
+    assert "&quot; onmouseover=&quot;alert(2)" in hostile
+    assert "javascript:" not in hostile
+    safe = popups["Safe Steps &amp; Co"]
+    assert "href='https://example.org/a?x=1&amp;y=2'" in safe
+    assert "href='tel:01610000000'" in safe
+    assert "Polish, Urdu" in safe
+    assert "1 Public Street, AB1 2CD" in safe
+
+
+@pytest.mark.parametrize(
+    "website",
+    ["javascript:alert(1)", "data:text/html,<b>", "ftp://example.org", "//example.org", "http://"],
+)
+def test_only_http_websites_become_links(website):
+    popup = service_popup_html({"name": "x", "website": website})
+    assert "href" not in popup
+
+
+def test_national_services_are_listed_in_a_panel(m):
+    panel = map_panels(m)["National"]
+    assert "National services (1)" in panel
+    assert "<strong>National helpline &lt;b&gt;</strong>" in panel
+    assert "href='tel:08082000247'" in panel
+    assert "National helpline <b>" not in render_map(m)
+
+
+def test_confidential_locations_never_reach_the_page(forces, coverage, canonical_services):
+    raw = make_services(canonical_services)
+    page = render_map(coverage_map(forces, coverage, public_services(raw)))
+    hidden = raw.loc[raw["id"].isin(["s3", "s4"])].to_crs("EPSG:4326")
+    for point in hidden.geometry:
+        for decimals in (3, 4, 5):
+            assert f"{point.y:.{decimals}f}" not in page
+            assert f"{point.x:.{decimals}f}" not in page
+    for text in ("17 Quietwater Close", "ZZ9 9ZZ", "9 Larkspur Mews"):
+        assert text not in page
+    public = raw.loc[raw["id"] == "s1"].to_crs("EPSG:4326").geometry.iloc[0]
+    assert f"{public.y:.4f}" in page  # the same search finds a public location
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
+def test_legend_says_what_the_colours_mean(m):
+    page = map_panels(m)["Legend"]
+    assert "Gap score (0 = best served, 100 = nothing found)" in page
+    for label in ("0–20 (1 force)", "40–60 (0 forces)", "80–100 (1 force)"):
+        assert label in page
+    assert "Darker = bigger gap" in page
+    assert "Confidential addresses (refuges) are never shown" in page
+
+
+def test_attribution_is_on_the_map(m):
+    page = render_map(m)
+    assert html.escape(ATTRIBUTION) in page.replace("\\u00a9", "©")
+
+
+def test_page_has_no_external_scripts_or_styles(m):
+    page = render_map(m)
+    assert external_references(page) == []
+    assert "L.markerClusterGroup" in page
+    assert "leaflet.markercluster" not in page.split("<script>")[0]  # inlined, not linked
+    assert re.search(r"<script[^>]*\bsrc=", page) is None
+    assert re.search(r"<link[^>]*stylesheet", page) is None
+    assert "tile.openstreetmap.org" not in page
+
+
+def test_external_reference_check_finds_cdn_links():
+    default_page = folium.Map().get_root().render()
+    found = external_references(default_page)
+    assert any("leaflet" in snippet for snippet in found)
+
+
+def test_tiles_add_a_base_map(forces, coverage, services):
+    page = render_map(coverage_map(forces, coverage, services, tiles="OpenStreetMap"))
+    assert "tile.openstreetmap.org" in page
+    assert external_references(page) == []  # tiles are images, not scripts
+
+
+def test_save_map_writes_the_page_atomically(m, tmp_path):
+    target = tmp_path / "maps" / "coverage.html"
+    assert save_map(m, target) == target
+    page = target.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert '<html lang="en">' in page
+    assert sorted(p.name for p in target.parent.iterdir()) == ["coverage.html"]
+
+
+def test_missing_leaflet_package_is_explained(monkeypatch, m):
+    real = maps.resources.files
+
+    def files(package):
+        if package.startswith("xstatic"):
+            raise ModuleNotFoundError(package)
+        return real(package)
+
+    monkeypatch.setattr(maps.resources, "files", files)
+    with pytest.raises(MapError, match="reinstall servicemap"):
+        coverage_map(make_forces(), make_coverage(make_forces()), map_services(gpd.GeoDataFrame()))
+
+
+# --- simplification and size on real boundaries -----------------------------------------------
+
+
+def _reference_forces() -> gpd.GeoDataFrame:
+    path = REFERENCE / "boundaries" / "pfa_dec2023_ew_bsc" / "PFA_DEC_2023_EW_BSC.shp"
+    frame = gpd.read_file(path).rename(columns={"PFA23CD": "code", "PFA23NM": "name"})
+    return frame[["code", "name", "geometry"]]
+
+
+def test_simplified_forces_keep_shared_borders():
+    forces = _reference_forces()
+    simplified = simplify_force_areas(forces, max_vertices=15_000)
+    assert int(shapely.get_num_coordinates(simplified.geometry.values).sum()) <= 15_000
+    projected = simplified.to_crs("EPSG:27700")
+    total = projected.area.sum()
+    union = shapely.union_all(shapely.make_valid(projected.geometry.values)).area
+    # Neighbours simplified together: no overlaps appear (sum of areas = area of the union).
+    assert abs(total - union) / union < 1e-3
+    original = forces.to_crs("EPSG:27700").area.sum()
+    assert abs(total - original) / original < 0.01
+
+
+def test_overlapping_boundaries_warn_and_still_simplify():
+    overlapping = gpd.GeoDataFrame(
+        {"code": ["a", "b"], "name": ["A", "B"]},
+        geometry=[shapely.box(0, 0, 10_000, 10_000), shapely.box(5_000, 0, 15_000, 10_000)],
+        crs="EPSG:27700",
+    )
+    with pytest.warns(DataQualityWarning, match="overlap"):
+        simplified = simplify_force_areas(overlapping)
+    assert len(simplified) == 2
+
+
+def test_map_of_the_43_real_forces_is_at_most_2_5_mb(tmp_path, services):
+    forces = _reference_forces()
+    assert len(forces) == 43
+    coverage = pd.DataFrame(
+        {"force_code": forces["code"], "gap_score": np.linspace(0, 100, len(forces))}
+    )
+    path = save_map(coverage_map(forces, coverage, services), tmp_path / "coverage.html")
+    size = path.stat().st_size
+    print(f"map of 43 forces: {size / 1e6:.2f} MB")
+    assert size <= 2_500_000
+    assert len(geojson_of(coverage_map(forces, coverage, services))["features"]) == 43

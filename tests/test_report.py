@@ -1,0 +1,346 @@
+"""The coverage report folder: files, accessible table, profiles, CSV, atomic replacement, CLI."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from servicemap import report as report_module
+from servicemap.cli import cli
+from servicemap.coverage import GAP_WEIGHTS, ForceProfile
+from servicemap.maps import ATTRIBUTION
+from servicemap.report import REPORT_FILES, ReportError, ReportInputs, build_report
+from test_maps import (
+    HOSTILE_NAME,
+    REFERENCE,
+    SLUGS,
+    _reference_forces,
+    make_coverage,
+    make_forces,
+    make_services,
+)
+
+PROFILE_COLUMNS = [
+    "name",
+    "organisation",
+    "level",
+    "serves",
+    "based_in_force",
+    "service_types",
+    "delivery",
+    "by_and_for",
+    "nrpf_support",
+    "phone",
+    "website",
+    "address",
+    "postcode",
+]
+
+
+def make_profiles(coverage: pd.DataFrame) -> dict[str, ForceProfile]:
+    """One hand-made profile per force; the first lists a hostile service name."""
+    profiles = {}
+    for i, row in enumerate(coverage.to_dict(orient="records")):
+        services = pd.DataFrame(
+            [
+                {
+                    "name": HOSTILE_NAME if i == 0 else "Safe Steps",
+                    "organisation": "Safe Steps Trust",
+                    "level": "local",
+                    "serves": "whole force",
+                    "based_in_force": True,
+                    "service_types": "advocacy;idva",
+                    "delivery": "in_person",
+                    "by_and_for": "yes",
+                    "nrpf_support": "yes",
+                    "phone": "0161 000 0000",
+                    "website": "javascript:alert(1)" if i == 0 else "https://example.org",
+                    "address": "1 Public Street",
+                    "postcode": "AB1 2CD",
+                }
+            ],
+            columns=PROFILE_COLUMNS,
+        )
+        nearest = pd.DataFrame(
+            [
+                {
+                    "name": "Next door help",
+                    "based_in": "Elsewhere",
+                    "km_from_force": 12.3,
+                    "by_and_for": "no",
+                    "serves_force": False,
+                }
+            ]
+        )
+        profiles[row["force_code"]] = ForceProfile(
+            code=row["force_code"],
+            name=row["force_name"],
+            summary=row,
+            services=services,
+            gaps=[f"Gap statement for {row['force_name']} <b>"],
+            nearest_outside=nearest,
+        )
+    return profiles
+
+
+@pytest.fixture
+def inputs(canonical_services):
+    forces = make_forces()
+    coverage = make_coverage(forces)
+    return forces, coverage, make_services(canonical_services), make_profiles(coverage)
+
+
+@pytest.fixture
+def built(inputs, tmp_path):
+    forces, coverage, services, profiles = inputs
+    out = tmp_path / "site"
+    summary = build_report(forces, coverage, services, out_dir=out, profiles=profiles)
+    return out, summary
+
+
+def _table_rows(page: str) -> list[str]:
+    table = page.split('<table id="forces-table"', 1)[1].split("</table>", 1)[0]
+    body = table.split("<tbody>", 1)[1]
+    return re.findall(r"<tr>.*?</tr>", body, flags=re.S)
+
+
+def test_report_writes_every_file(built):
+    out, summary = built
+    for name in REPORT_FILES:
+        assert (out / name).exists(), name
+    assert sorted(p.name for p in (out / "forces").iterdir()) == sorted(f"{s}.html" for s in SLUGS)
+    assert summary.forces == 4
+    assert summary.map_bytes == (out / "map.html").stat().st_size
+    assert (out / "coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_index_has_an_accessible_table_of_every_force(built):
+    out, _ = built
+    page = (out / "index.html").read_text(encoding="utf-8")
+    rows = _table_rows(page)
+    assert len(rows) == 4
+    assert "<caption>Coverage for the 4 police force areas" in page
+    header = page.split('<table id="forces-table"', 1)[1].split("</thead>", 1)[0]
+    assert header.count('scope="col"') == header.count("<th ")
+    assert 'aria-sort="ascending">Rank</th>' in header  # sorted by rank without JavaScript
+    assert all('<th scope="row"' in row for row in rows)
+    assert 'role="status"' in page  # sort changes are announced
+
+
+def test_table_is_sorted_by_gap_rank_without_javascript(built, inputs):
+    out, _ = built
+    _, coverage, _, _ = inputs
+    rows = _table_rows((out / "index.html").read_text(encoding="utf-8"))
+    expected = coverage.sort_values("gap_rank")["force_name"].tolist()
+    assert [re.search(r'data-sort="([^"]+)"', r)[1] for r in rows] == expected
+
+
+def test_index_has_figures_largest_gaps_map_and_methodology(built):
+    out, _ = built
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert '<iframe class="mapframe no-print" src="map.html"' in page
+    assert '<img class="print-only" src="coverage.png"' in page
+    assert "The five largest gaps" in page
+    assert "services in the directory" in page
+    assert "“Nothing found” is not the same as “nothing exists”" in page
+    for weight in GAP_WEIGHTS.values():
+        assert f'<td class="num">{weight:.2f}</td>' in page
+    assert html.escape(ATTRIBUTION, quote=False) in page
+    assert "@media print" in page
+
+
+def test_national_services_are_listed_on_the_index(built):
+    out, _ = built
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<strong>National helpline &lt;b&gt;</strong>" in page
+
+
+def test_profiles_escape_text_and_drop_unsafe_links(built):
+    out, _ = built
+    page = (out / "forces" / f"{SLUGS[0]}.html").read_text(encoding="utf-8")
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "javascript:" not in page
+    assert "Gap statement for" in page and "&lt;b&gt;" in page
+    other = (out / "forces" / f"{SLUGS[1]}.html").read_text(encoding="utf-8")
+    assert 'href="https://example.org"' in other
+
+
+def test_profile_compares_the_force_with_its_neighbours(built, inputs):
+    out, _ = built
+    forces, *_ = inputs
+    page = (out / "forces" / f"{SLUGS[1]}.html").read_text(encoding="utf-8")
+    compare = page.split('id="neighbours"', 1)[1].split("</table>", 1)[0]
+    # The boxes touch in a row: force 1 borders forces 0 and 2 only.
+    assert f'href="{SLUGS[0]}.html"' in compare
+    assert f'href="{SLUGS[2]}.html"' in compare
+    assert f'href="{SLUGS[3]}.html"' not in compare
+    assert 'class="this-force"' in compare
+    assert "England and Wales" in compare
+    assert '<svg class="minimap"' in page and 'role="img"' in page
+
+
+def test_csv_is_spreadsheet_safe(inputs, tmp_path):
+    forces, coverage, services, profiles = inputs
+    hostile = coverage.assign(force_name=['=HYPERLINK("x")', *coverage["force_name"][1:]])
+    build_report(forces, hostile, services, out_dir=tmp_path / "site", profiles=profiles)
+    text = (tmp_path / "site" / "coverage.csv").read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 4
+    assert '\'=HYPERLINK("x")' in [r["force_name"] for r in rows]
+    assert rows[0]["gap_rank"] == "1"
+
+
+def test_rerunning_replaces_the_report_and_keeps_other_files(inputs, tmp_path):
+    forces, coverage, services, profiles = inputs
+    out = tmp_path / "maps"
+    out.mkdir()
+    (out / "coverage.html").write_text("made by servicemap map", encoding="utf-8")
+    build_report(forces, coverage, services, out_dir=out, profiles=profiles)
+    stale = out / "forces" / "stale-force.html"
+    stale.write_text("old", encoding="utf-8")
+    build_report(forces.head(3), coverage.head(3), services, out_dir=out, profiles=profiles)
+    assert not stale.exists()
+    assert len(list((out / "forces").iterdir())) == 3
+    assert (out / "coverage.html").read_text(encoding="utf-8") == "made by servicemap map"
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "maps"]
+    assert leftovers == []
+    assert [
+        p.name for p in out.iterdir() if p.name.startswith(".") and p.name != ".servicemap-report"
+    ] == []
+
+
+def test_a_failed_build_leaves_the_old_report(inputs, tmp_path, monkeypatch):
+    forces, coverage, services, profiles = inputs
+    out = tmp_path / "site"
+    build_report(forces, coverage, services, out_dir=out, profiles=profiles)
+    before = (out / "index.html").read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report_module, "write_static_map", broken)
+    with pytest.raises(OSError, match="disk full"):
+        build_report(forces, coverage, services, out_dir=out, profiles=profiles)
+    assert (out / "index.html").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
+
+
+def test_output_that_is_a_file_is_refused(inputs, tmp_path):
+    forces, coverage, services, profiles = inputs
+    target = tmp_path / "report.html"
+    target.write_text("x", encoding="utf-8")
+    with pytest.raises(ReportError, match=r"it is a file\. Choose a folder with -o"):
+        build_report(forces, coverage, services, out_dir=target, profiles=profiles)
+
+
+def test_report_on_the_43_real_forces(canonical_services, tmp_path):
+    """Real boundaries, real coverage (ONS postcode table), real force profiles."""
+    from servicemap.coverage import coverage_by_force
+    from servicemap.forces import load_districts
+
+    assert REFERENCE.exists()
+    districts = load_districts()
+    met = tuple(districts.loc[districts["force_code"] == "E23000001", "code"])
+    services = canonical_services(
+        [
+            {
+                "id": "a",
+                "name": "Southall advocacy",
+                "scope": "local",
+                "service_types": "advocacy;legal_advice",
+                "latitude": 51.509,
+                "longitude": -0.376,
+                "delivery": "in_person",
+                "served_districts": met,
+                "served_forces": ("E23000001",),
+                "force_code": "E23000001",
+                "status": "active",
+            }
+        ]
+    )
+    coverage = coverage_by_force(services)
+    summary = build_report(_reference_forces(), coverage, services, out_dir=tmp_path / "site")
+    page = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert len(_table_rows(page)) == 43
+    assert summary.forces == 43
+    assert len(list((tmp_path / "site" / "forces").iterdir())) == 43
+    met_page = (tmp_path / "site" / "forces" / "metropolitan.html").read_text(encoding="utf-8")
+    assert "Southall advocacy" in met_page
+    print(f"report map.html: {summary.map_bytes / 1e6:.2f} MB")
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_inputs(inputs, monkeypatch):
+    forces, coverage, services, profiles = inputs
+    loaded = ReportInputs(
+        forces=forces,
+        coverage=coverage,
+        services=services,
+        boundary_source="test boxes",
+        services_source="test services",
+    )
+    monkeypatch.setattr(report_module, "load_inputs", lambda **kwargs: loaded)
+    monkeypatch.setattr(
+        "servicemap.coverage.force_profile",
+        lambda code, *args, **kwargs: profiles[code],
+    )
+    monkeypatch.setattr("servicemap._onspd.load_postcode_table", lambda **kwargs: None)
+    return loaded
+
+
+def test_map_command_writes_the_map(fake_inputs, tmp_path):
+    target = tmp_path / "maps" / "coverage.html"
+    result = CliRunner().invoke(cli, ["map", "-o", str(target), "--metric", "local_services"])
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(
+        rf"Wrote the map to {re.escape(str(target))} \(\d+\.\d MB\) in \d+\.\d s\n", result.output
+    )
+    assert "Local services" in target.read_text(encoding="utf-8")
+
+
+def test_map_command_explains_an_unknown_measure(fake_inputs, tmp_path):
+    result = CliRunner().invoke(cli, ["map", "-o", str(tmp_path / "m.html"), "--metric", "nope"])
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: Unknown coverage measure 'nope'; choose --metric from: "
+    )
+    assert not (tmp_path / "m.html").exists()
+
+
+def test_report_command_writes_the_site(fake_inputs, tmp_path):
+    out = tmp_path / "maps"
+    result = CliRunner().invoke(cli, ["report", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(
+        rf"Wrote the report \(8 files, 4 force profiles\) to {re.escape(str(out / 'index.html'))}"
+        r" in \d+\.\d s\n",
+        result.output,
+    )
+    assert "test boxes" in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_report_command_refuses_a_file(fake_inputs, tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["report", "-o", str(target)])
+    assert result.exit_code != 0
+    assert "file" in result.output
+    assert target.read_text(encoding="utf-8") == "x"
+
+
+def test_readme_documents_the_commands():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"^\| `servicemap ([a-z-]+)", readme, flags=re.M)
+    assert "map" in commands
+    assert "report" in commands
