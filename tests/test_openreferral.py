@@ -549,3 +549,23 @@ def test_missing_file_raises(tmp_path):
 
 def test_read_returns_a_plain_frame(tmp_path):
     assert type(read_oruk(_write(tmp_path, FLAT_DOCUMENT))) is pd.DataFrame
+
+
+def test_the_bundled_directory_round_trips_through_load_services(tmp_path):
+    from servicemap.services import load_services, public_services
+
+    original = public_services(load_services(warn=False)).reset_index(drop=True)
+    write_oruk(original, tmp_path / "bundled.json")
+    again = load_services(tmp_path / "bundled.json", warn=False).reset_index(drop=True)
+    assert len(again) == len(original) > 50
+    for field in FIELDS:
+        for n in range(len(original)):
+            expected, actual = original.loc[n, field], again.loc[n, field]
+            if field in ("latitude", "longitude"):
+                assert (math.isnan(expected) and math.isnan(actual)) or expected == actual
+            elif field in LIST_FIELDS:
+                assert split_list(expected) == split_list(actual), (field, n)
+            else:
+                assert expected == actual, (field, n)
+    for column in ("force_code", "served_districts", "served_forces", "confidential"):
+        assert list(again[column]) == list(original[column]), column
