@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 from pathlib import Path
 
@@ -126,12 +127,33 @@ def read_csv_text(path: Path | str, *, error: type[ServicemapError]) -> pd.DataF
     if not text.strip():
         raise error(f"File {name!r} is empty; it needs a header row and one row per record.")
     try:
-        return pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, sep=","
-        ).astype(object)
-    except (pd.errors.ParserError, ValueError) as exc:
-        detail = " ".join(str(exc).split())
+        rows = [row for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row]
+    except csv.Error as exc:
         raise error(
-            f"File {name!r} is not a valid CSV file ({detail}); check that every row has "
-            "as many comma-separated cells as the header and quotes are closed."
+            f"File {name!r} is not a valid CSV file ({exc}); check that quotes are closed, "
+            "or save it again from the spreadsheet as 'CSV UTF-8'."
         ) from exc
+    header = _unique_names(rows[0])
+    records = []
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) > len(header):
+            if any(cell.strip() for cell in row[len(header) :]):
+                raise error(
+                    f"File {name!r} is not a valid CSV file (row {number} has {len(row)} cells "
+                    f"but the header has {len(header)}); check that every row has as many "
+                    "comma-separated cells as the header and quotes are closed."
+                )
+            row = row[: len(header)]  # trailing empty cells, as spreadsheets often add
+        records.append(row + [""] * (len(header) - len(row)))
+    return pd.DataFrame(records, columns=header, dtype=object)
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """Keep header names, suffixing repeats ``.1``, ``.2`` … as pandas does."""
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        count = seen.get(name, 0)
+        unique.append(name if count == 0 else f"{name}.{count}")
+        seen[name] = count + 1
+    return unique
