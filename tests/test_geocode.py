@@ -308,6 +308,15 @@ def test_a_lookup_without_districts_takes_the_nearest_directory_postcodes_distri
     assert (place["district_code"], place["force_code"]) == ("W06000015", "W15000003")
 
 
+def test_a_lookup_may_spell_postcodes_its_own_way() -> None:
+    def lookup(postcodes: Sequence[str]) -> pd.DataFrame:
+        rows = {"ub13bl": (512838, 180174), "UB1 3BL": (0, 0), "junk": (1, 1), None: (2, 2)}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=["easting", "northing"])
+
+    place = geocode_postcodes(["UB1 3BL"], lookup=lookup).iloc[0]
+    assert (place["easting"], place["district_code"]) == (512838, "E09000009")
+
+
 def test_a_lookup_that_returns_the_wrong_thing_is_an_error() -> None:
     with pytest.raises(GeocodeError, match="returned dict, not a DataFrame"):
         geocode_postcodes(["UB1 3BL"], lookup=lambda p: {})  # type: ignore[arg-type,return-value]

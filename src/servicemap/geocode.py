@@ -251,10 +251,12 @@ def _places_from_lookup(
             "The postcode lookup's frame needs columns 'easting' and 'northing' or 'latitude' "
             f"and 'longitude' (found: {', '.join(map(str, answer.columns))}); fix the lookup."
         )
-    answer = answer[~answer.index.duplicated()]
-    index = pd.Index(normalise_postcodes(pd.Series(answer.index, dtype=object)))
-    answer = answer.set_axis(index).reindex(pd.Index(wanted))
-    found = np.asarray(pd.Index(wanted).isin(index), dtype=bool)
+    # The lookup may spell postcodes its own way; match them in standard form, first one wins.
+    index = pd.Index(normalise_postcodes(pd.Series(answer.index, dtype=object)), dtype=object)
+    answer = answer.set_axis(index)
+    answer = answer[index.notna() & ~index.duplicated()]
+    found = np.asarray(pd.Index(wanted).isin(answer.index), dtype=bool)
+    answer = answer.reindex(pd.Index(wanted, dtype=object))
     lon, lat = _column(answer, "longitude"), _column(answer, "latitude")
     east, north = _column(answer, "easting"), _column(answer, "northing")
     # Prefer latitude/longitude when given: postcodes.io, like ONS, sends Irish Grid eastings
@@ -281,16 +283,23 @@ def _places_from_lookup(
     return _Places(found=found, easting=east, northing=north, district=district)
 
 
-def _nearest_districts(
-    easting: npt.NDArray[np.float64], northing: npt.NDArray[np.float64], *, settings: Settings
-) -> npt.NDArray[np.object_]:
+@lru_cache(maxsize=1)
+def _located_postcodes(settings: Settings) -> tuple[Any, npt.NDArray[np.object_]]:
+    """Return a k-d tree of every located postcode and their districts (built once, ~2 s)."""
     from scipy.spatial import cKDTree
 
     table = load_postcode_table(settings=settings)
     located = np.flatnonzero(table.has_location)
     tree = cKDTree(np.column_stack([table.easting[located], table.northing[located]]))
+    return tree, table.district_codes.astype(object)[table.district[located]]
+
+
+def _nearest_districts(
+    easting: npt.NDArray[np.float64], northing: npt.NDArray[np.float64], *, settings: Settings
+) -> npt.NDArray[np.object_]:
+    tree, districts = _located_postcodes(settings)
     _, nearest = tree.query(np.column_stack([easting, northing]))
-    return np.asarray(table.district_codes.astype(object)[table.district[located[nearest]]])
+    return np.asarray(districts[nearest])
 
 
 def _describe(rows: pd.DataFrame, *, first_row: int, phrase: tuple[str, str]) -> str:
