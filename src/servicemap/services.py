@@ -55,6 +55,9 @@ ROW = "row"
 #: the rows after it. The longest note in the bundled directory is about 1,100 characters.
 MAX_CELL_CHARS = 10_000
 
+# How many rows from the top may hold a title or notes above the header row.
+_HEADER_SEARCH_ROWS = 20
+
 #: ``last_seen`` older than this many months (before today) is a warning.
 STALE_MONTHS = 18
 
@@ -351,14 +354,26 @@ def _read_csv(text: str, report: _Report) -> _RawTable:
 
 
 def _table_from_records(records: list[list[str]], report: _Report, *, kind: str) -> _RawTable:
-    """Find the header (first non-empty record) and turn the rest into stripped text cells."""
+    """Find the header row and turn the rows below it into stripped text cells.
+
+    The header is the first non-empty row, unless a title or note sits above it: then it is
+    the first of the top rows that names at least two servicemap fields.
+    """
     stripped = [[c.strip() for c in rec] for rec in records]
-    start = next((i for i, rec in enumerate(stripped) if any(rec)), None)
-    if start is None:
+    filled = [i for i, rec in enumerate(stripped[:_HEADER_SEARCH_ROWS]) if any(rec)]
+    if not filled:
         raise _UnreadableError(
             report.file,
             "has no header row and no services (every row is empty).",
             "save the directory again with a header row and one row per service.",
+        )
+    start = next((i for i in filled if _known_fields(stripped[i]) >= 2), filled[0])
+    if start != filled[0]:
+        report.warning(
+            "rows-above-header",
+            f"the header is row {start + 1}; the rows above it are ignored.",
+            "make the header the first row, or leave the rows above it as they are.",
+            row=filled[0] + 1,
         )
     header = stripped[start]
     width = len(header)
@@ -399,6 +414,10 @@ def _table_from_records(records: list[list[str]], report: _Report, *, kind: str)
     return _RawTable(
         header, cells, np.asarray(rows, dtype=np.int64), kind, start + 1, frozenset(shifted)
     )
+
+
+def _known_fields(cells: Sequence[str]) -> int:
+    return len({_FIELD_BY_KEY[k] for k in map(_column_key, cells) if k in _FIELD_BY_KEY})
 
 
 def _cell_text(value: Any) -> str:
@@ -738,7 +757,8 @@ def _fit_columns(raw: _RawTable, report: _Report) -> tuple[pd.DataFrame, set[str
             "no-fields",
             f"has no column servicemap knows (found: {', '.join(found[:12])}"
             f"{', …' if len(found) > 12 else ''}); the first row must be the header.",
-            f"name the columns {', '.join(FIELDS[:4])}, … as in docs/schema.md.",
+            "put a header row first, naming the columns as in docs/schema.md (id, name, "
+            "scope, source_url, …).",
             row=header_row,
         )
         missing = set(FIELDS)
@@ -1531,6 +1551,8 @@ def _validate(
             "add one row per service below the header.",
         )
         return _sorted(report.problems), None
+    if missing == set(FIELDS):
+        return _sorted(report.problems), None  # no header: checking the rows would be noise
     # A row with values in the wrong columns would give one error per column: report it once.
     frame = frame.loc[~frame[ROW].isin(shifted)].reset_index(drop=True)
     _check_cells(frame, report)

@@ -93,6 +93,12 @@ def main() -> None:
     )
     csv_file("unknown_column.csv", row() + ",Camden Town", header=HEADER + ",Town")
     csv_file("header_only.csv")
+    (HERE / "title_above_header.csv").write_text(
+        "Directory of services (May 2024),,\n\n" + HEADER + "\n" + row() + "\n", encoding="utf-8"
+    )
+    (HERE / "no_header_row.csv").write_text(
+        row() + "\n" + row("beta", name="Beta Project") + "\n", encoding="utf-8"
+    )
     (HERE / "empty.csv").write_bytes(b"")
     (HERE / "blank_lines_only.csv").write_text("\n\n  \n", encoding="utf-8")
     csv_file(
