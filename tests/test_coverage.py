@@ -875,3 +875,59 @@ def test_cli_force_unknown(directory: Path) -> None:
     result = CliRunner().invoke(cli, ["force", "Atlantis", "--services", str(directory)])
     assert result.exit_code == 1
     assert result.output.startswith("Error: No police force area called 'Atlantis'.")
+
+
+# --- the bundled directory ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundled() -> pd.DataFrame:
+    from servicemap.services import load_services
+
+    return load_services(warn=False)
+
+
+@pytest.fixture(scope="module")
+def bundled_coverage(bundled: pd.DataFrame) -> pd.DataFrame:
+    return coverage_by_force(bundled)
+
+
+def test_bundled_coverage_has_all_43_forces_and_every_measure(
+    bundled_coverage: pd.DataFrame,
+) -> None:
+    from servicemap.forces import load_forces
+
+    assert sorted(bundled_coverage["force_code"]) == sorted(load_forces()["code"])
+    assert not bundled_coverage.isna().any().any()
+    assert bundled_coverage["gap_score"].between(0, 100).all()
+    assert set(bundled_coverage["gap_class"]) <= set(GAP_CLASSES)
+    assert bundled_coverage["gap_rank"].min() == 1
+
+
+def test_bundled_need_matches_the_need_table(bundled_coverage: pd.DataFrame) -> None:
+    from servicemap.need import load_need
+
+    need = load_need()
+    for column in ("born_outside_uk_2021", "females_16plus_mid2023", "usual_residents_2021"):
+        assert bundled_coverage[column].sum() == need[column].sum()
+
+
+def test_bundled_national_services_count_once_per_force(
+    bundled: pd.DataFrame, bundled_coverage: pd.DataFrame
+) -> None:
+    active = bundled["status"] != "ended"
+    national = bundled[active & (bundled["scope"] == "national")]
+    expected = {code: 0 for code in bundled_coverage["force_code"]}
+    for forces in national["served_forces"]:
+        # a national service that names no area serves England and Wales (README rule)
+        for code in set(forces) or set(expected):
+            expected[code] += 1
+    got = bundled_coverage.set_index("force_code")["national_services"].to_dict()
+    assert got == expected
+
+
+def test_bundled_near_southall_lists_southall_black_sisters() -> None:
+    result = CliRunner().invoke(cli, ["near", "UB1 3BL"])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if "Southall Black Sisters" in line]
+    assert rows and rows[0].startswith("serves this area")

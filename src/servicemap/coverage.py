@@ -120,7 +120,7 @@ def _geography(table: PostcodeTable) -> _Geography:
 
 def _build_geography(table: PostcodeTable) -> _Geography:
     located = table.has_location & (table.force >= 0)
-    district = table.district[located].astype(np.intp)
+    district = table.district[located]
     n_districts = len(table.district_codes)
     count = np.bincount(district, minlength=n_districts).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -132,9 +132,9 @@ def _build_geography(table: PostcodeTable) -> _Geography:
         minlength=len(table.force_codes),
     )
     # Residents' postcodes grouped by force, so a force's postcodes are one slice.
-    force = table.force[located].astype(np.intp)
-    order = np.argsort(force, kind="stable")
-    resident_force = force[order]
+    force = table.force[located]
+    order = np.argsort(force, kind="stable")  # int16: a radix sort
+    resident_force = force[order].astype(np.intp)
     resident_xy = np.column_stack(
         [table.easting[located][order], table.northing[located][order]]
     ).astype(np.float64)
@@ -398,15 +398,16 @@ def _per_area(prepared: _Prepared, flags: npt.NDArray[np.bool_]) -> npt.NDArray[
 
 def _count_by_force(prepared: _Prepared, flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     """Count the flagged services serving each force (a service counts once per force)."""
-    counts = _per_area(prepared, flags) @ prepared.area_forces.astype(np.float64)
+    per_area = _per_area(prepared, flags)
+    used = np.flatnonzero(per_area)
+    counts = per_area[used] @ prepared.area_forces[used].astype(np.float64)
     return np.rint(counts).astype(np.int64)
 
 
 def _districts_reached(prepared: _Prepared, flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """Districts served by at least one flagged service."""
-    reached: npt.NDArray[np.bool_] = (
-        _per_area(prepared, flags) @ prepared.area_districts.astype(np.float64)
-    ) > 0
+    used = np.flatnonzero(_per_area(prepared, flags))
+    reached: npt.NDArray[np.bool_] = np.any(prepared.area_districts[used], axis=0)
     return reached
 
 
@@ -473,17 +474,24 @@ def _force_names(force_codes: list[str], need: pd.DataFrame) -> list[str]:
 
 
 def _nearest_km(
-    points: npt.NDArray[np.float64], xy: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """Distance in km from each of ``xy`` to the nearest of ``points`` (inf when none)."""
+    points: npt.NDArray[np.float64],
+    xy: npt.NDArray[np.float64],
+    *,
+    within_km: float = np.inf,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+    """Return the distance in km from each of ``xy`` to the nearest of ``points``, and which.
+
+    Distances beyond ``within_km`` (and all of them when there are no points) are inf, with
+    index ``len(points)``.
+    """
     from scipy.spatial import cKDTree
 
-    points = points[np.isfinite(points).all(axis=1)]
-    if len(points) == 0:
-        return np.full(len(xy), np.inf)
-    distance, _ = cKDTree(points).query(xy, k=1, workers=-1)
+    if len(points) == 0 or len(xy) == 0:
+        return np.full(len(xy), np.inf), np.zeros(len(xy), dtype=np.intp)
+    bound = within_km * 1000.0 * (1 + 1e-9) if np.isfinite(within_km) else np.inf
+    distance, index = cKDTree(points).query(xy, k=1, workers=-1, distance_upper_bound=bound)
     km: npt.NDArray[np.float64] = np.asarray(distance, dtype=np.float64) / 1000.0
-    return km
+    return km, np.asarray(index, dtype=np.intp)
 
 
 def _access(
@@ -494,21 +502,26 @@ def _access(
     """Shares of each force's residents within each radius of an in-person service."""
     xy = geography.resident_xy
     force = geography.resident_force
+    bounds = geography.force_bounds
+    chosen = np.flatnonzero(prepared.in_person)
+    km, nearest = _nearest_km(prepared.access_xy[chosen], xy)
+    # By and for: where the nearest in-person service is one, that is the distance; elsewhere
+    # it is at least the in-person distance, so only postcodes with an in-person service within
+    # the widest radius need a second (bounded) search.
+    is_bf = np.append(prepared.by_and_for[chosen], False)
+    bf_km = np.where(is_bf[np.minimum(nearest, len(chosen))], km, np.inf)
+    todo = ~is_bf[np.minimum(nearest, len(chosen))] & (km <= max(radii_km))
+    bf_points = prepared.access_xy[chosen[prepared.by_and_for[chosen]]]
+    bf_km[todo] = _nearest_km(bf_points, xy[todo], within_km=max(radii_km))[0]
     out: dict[str, npt.NDArray[np.float64]] = {}
-    groups = {
-        "in_person": prepared.in_person,
-        "by_and_for": prepared.in_person & prepared.by_and_for,
-    }
-    for name, flags in groups.items():
-        km = _nearest_km(prepared.access_xy[flags], xy)
+    for name, distance in (("in_person", km), ("by_and_for", bf_km)):
         for radius in radii_km:
             within = np.bincount(
-                force, weights=(km <= radius).astype(np.float64), minlength=geography.n_forces
+                force, weights=(distance <= radius).astype(np.float64), minlength=geography.n_forces
             )
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[f"{name}_within_{_radius_label(radius)}km"] = within / geography.force_count
         if name == "in_person":
-            bounds = geography.force_bounds
             out["median_km_to_in_person"] = np.array(
                 [
                     float(np.median(km[bounds[k] : bounds[k + 1]]))
@@ -568,7 +581,8 @@ def coverage_by_force(
     -------
     pandas.DataFrame
         One row per force (every force in the postcode table, all 43 for the ONS one), sorted by
-        ``gap_rank`` (1 = largest gap).
+        ``gap_rank`` (1 = largest gap; ties share a rank and are listed by residents born
+        outside the UK, most first).
     """
     radii = _check_radii(radii_km)
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
@@ -669,7 +683,12 @@ def _score(coverage: pd.DataFrame, radii: tuple[float, ...]) -> pd.DataFrame:
         gap_class=gap_class,
         gap_rank=score.rank(ascending=False, method="min").astype(np.int64),
     )
-    return scored.sort_values(["gap_rank", "force_code"], kind="stable").reset_index(drop=True)
+    # Ties share a rank; within a tie, the force with more residents born abroad comes first.
+    return scored.sort_values(
+        ["gap_rank", "born_outside_uk_2021", "force_code"],
+        ascending=[True, False, True],
+        kind="stable",
+    ).reset_index(drop=True)
 
 
 # --- one force ----------------------------------------------------------------------------
@@ -1237,6 +1256,12 @@ def format_table(frame: pd.DataFrame, fmt: str, *, columns: tuple[str, ...] = ()
     raise ValueError(f"Unknown format {fmt!r}; use table, csv, json or markdown.")
 
 
+def _clip(text: object, width: int = 60) -> str:
+    """Shorten long text for a terminal table (CSV and JSON keep it whole)."""
+    value = str(text)
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
 def format_force_profile(profile: ForceProfile) -> str:
     """Render a force profile as plain text for a terminal or an email.
 
@@ -1270,12 +1295,17 @@ def format_force_profile(profile: ForceProfile) -> str:
     if profile.services.empty:
         lines.append("  (none)")
     else:
-        lines.append(profile.services[shown].to_string(index=False))
+        table = profile.services[shown].copy()
+        table["name"] = table["name"].map(_clip)
+        table["serves"] = table["serves"].map(_clip)
+        lines.append(table.to_string(index=False))
     lines += ["", "Nearest in-person services outside the force:"]
     if profile.nearest_outside.empty:
         lines.append("  (none)")
     else:
-        lines.append(profile.nearest_outside.to_string(index=False))
+        nearest = profile.nearest_outside.copy()
+        nearest["name"] = nearest["name"].map(_clip)
+        lines.append(nearest.to_string(index=False))
     return "\n".join(lines) + "\n"
 
 
@@ -1309,6 +1339,7 @@ def format_near(near: pd.DataFrame, fmt: str) -> str:
     if near.empty:
         return heading + "\nNo services found.\n"
     shown = near[list(NEAR_COLUMNS)].copy()
+    shown["name"] = shown["name"].map(_clip)
     shown["distance_km"] = [
         "" if not np.isfinite(v) else f"{v:.1f}" for v in shown["distance_km"].astype(float)
     ]
