@@ -41,3 +41,7 @@ class UnknownAreaError(ServicemapError, ValueError):
 
 class PlanError(ServicemapError, ValueError):
     """A planning request (what-if or where-next) has bad arguments."""
+
+
+class OutputError(ServicemapError, OSError):
+    """An output file or folder could not be written (permissions, missing drive, full disk)."""
