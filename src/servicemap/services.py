@@ -534,7 +534,8 @@ def _read_json(path: Path, text: str, report: _Report) -> _RawTable:
     if not isinstance(document, dict | list):
         raise _UnreadableError(
             file,
-            f"is a single JSON {_json_kind(type(document).__name__)}, not a table of services.",
+            f"is a single JSON value ({_shorten(json.dumps(document), 40)}), not a table of "
+            "services.",
             "give GeoJSON (a FeatureCollection of services), Open Referral UK JSON, or "
             "a CSV/.xlsx file.",
         )
