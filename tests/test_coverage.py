@@ -680,6 +680,40 @@ def test_markdown_and_json(coverage: pd.DataFrame) -> None:
     assert records[2]["force_code"] == "F1" and records[2]["advocacy_level"] == "local"
 
 
+def test_write_coverage_gpkg(coverage: pd.DataFrame, tmp_path: Path) -> None:
+    import geopandas as gpd
+    from shapely import box
+
+    from servicemap.coverage import write_coverage
+
+    areas = gpd.GeoDataFrame(
+        {"code": ["F3", "F1", "F2"]},
+        geometry=[
+            box(40000, -5000, 100000, 5000),
+            box(0, -5000, 20000, 5000),
+            box(20000, -5000, 40000, 5000),
+        ],
+        crs="EPSG:27700",
+    )
+    out = tmp_path / "coverage.gpkg"
+    write_coverage(coverage.reset_index(), out, fmt="gpkg", force_areas=areas)
+    written = gpd.read_file(out, layer="coverage")
+    assert written.crs.to_epsg() == 27700
+    assert written["force_code"].tolist() == ["F3", "F2", "F1"]
+    assert written.geometry.bounds["minx"].tolist() == [40000, 20000, 0]
+    assert written.loc[2, "gap_score"] == pytest.approx(15.0)
+
+
+def test_write_coverage_replaces_the_file(coverage: pd.DataFrame, tmp_path: Path) -> None:
+    from servicemap.coverage import write_coverage
+
+    out = tmp_path / "coverage.csv"
+    out.write_text("old", encoding="utf-8")
+    write_coverage(coverage.reset_index(), out, fmt="csv")
+    assert pd.read_csv(out)["force_code"].tolist() == ["F3", "F2", "F1"]
+    assert [p.name for p in tmp_path.iterdir()] == ["coverage.csv"]
+
+
 # --- real data ------------------------------------------------------------------------------
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import warnings
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -170,7 +170,6 @@ class _Prepared:
     xy: npt.NDArray[np.float64]  # true location (NaN where none); never output for confidential
     access_xy: npt.NDArray[np.float64]  # xy, but confidential ones moved to their district
     location_force: npt.NDArray[np.intp]  # force index of the location, -1 when none
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _text(services: pd.DataFrame, column: str) -> pd.Series:
@@ -275,6 +274,7 @@ def _prepare(services: pd.DataFrame, geography: _Geography) -> _Prepared:
     access_xy = xy.copy()
     snap = confidential & in_person
     snap_ok = snap & (home_district >= 0)
+    snap_ok &= geography.district_count[np.maximum(home_district, 0)] > 0
     access_xy[snap_ok] = geography.district_xy[home_district[snap_ok]]
     in_person = in_person & ~(snap & ~snap_ok)
     access_xy[~in_person] = np.nan
