@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from servicemap._onspd import PostcodeTable, load_postcode_table
+from servicemap._progress import status
 from servicemap.errors import (
     DataQualityWarning,
     GeocodeError,
@@ -631,6 +632,10 @@ def coverage_by_force(
     with np.errstate(invalid="ignore", divide="ignore"):
         columns["share_born_outside_uk"] = born / columns["usual_residents_2021"]
         columns["local_services_per_100k_born_abroad"] = columns["local_services"] / born * 1e5
+    status(
+        f"Measuring distances from {len(geography.resident_xy):,} postcodes to "
+        f"{int(prepared.in_person.sum()):,} in-person services…"
+    )
     columns.update(_access(geography, prepared, radii))
     coverage = pd.DataFrame(columns)
     return _score(coverage, radii)
