@@ -699,3 +699,126 @@ def report_command(
         f"Wrote the report ({len(summary.files)} files, {summary.forces} force profiles) to "
         f"{out_dir / 'index.html'} in {seconds:.1f} s"
     )
+
+
+# --- planning ---
+
+
+@cli.command(name="plan")
+@click.option("--force", "force", default=None, metavar="NAME", help="Police force area.")
+@click.option(
+    "--with",
+    "with_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Proposed services, in the directory's format: what would funding them change?",
+)
+@click.option("--add", type=int, default=None, metavar="N", help="Propose N new sites.")
+@click.option(
+    "--kind",
+    default=None,
+    help="With --add: advocacy, nrpf_accommodation, legal_immigration, counselling or helpline.",
+)
+@click.option("--radius-km", type=float, default=None, help="With --add: catchment [10].")
+@click.option(
+    "--weight", default=None, help="With --add: born_outside_uk, women_16plus or residents."
+)
+@click.option(
+    "--candidates",
+    "candidates_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With --add: CSV of extra candidate sites (postcode or latitude/longitude, name).",
+)
+@click.option("--exact", is_flag=True, help="With --add: solve exactly, not greedily.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format; csv is spreadsheet-safe.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (replaced atomically); default: standard output.",
+)
+@click.option(
+    "--map",
+    "map_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --add: also draw the sites on an offline HTML map.",
+)
+@services_option
+@need_option
+@cache_dir_option
+@reports_errors
+def plan_command(
+    force: str | None,
+    with_path: Path | None,
+    add: int | None,
+    kind: str | None,
+    radius_km: float | None,
+    weight: str | None,
+    candidates_path: Path | None,
+    exact: bool,
+    fmt: str,
+    output: Path | None,
+    map_path: Path | None,
+    services_path: Path | None,
+    need_path: Path | None,
+    cache_dir: Path | None,
+) -> None:
+    """Plan a funding round: what funding services would change, or where N new ones reach most.
+
+    --with FILE adds proposed services (same format as the directory) and shows every coverage
+    measure before and after. --add N proposes N sites for new in-person services that bring
+    the most residents (--weight) not yet within --radius-km of one within reach.
+
+    \b
+    Example:
+        servicemap plan --force Kent --add 2 --kind advocacy --map plan.html
+        servicemap plan --force Kent --with proposed.csv --format csv -o what-if.csv
+    """
+    from servicemap import plan
+    from servicemap.forces import find_force
+    from servicemap.need import load_need
+    from servicemap.services import load_services
+
+    add_only: dict[str, object] = {"--kind": kind, "--radius-km": radius_km, "--weight": weight}
+    add_only |= {"--exact": exact, "--candidates": candidates_path, "--map": map_path}
+    plan.check_plan_request(
+        with_path=with_path, add=add, kind=kind, radius_km=radius_km, weight=weight,
+        add_only=add_only,
+    )  # fmt: skip
+    code = find_force(force) if force else None
+    settings = build_settings(cache_dir)
+    services, need = load_services(services_path, settings=settings), load_need(need_path)
+    if with_path is not None:
+        proposed = plan.load_candidate_services(with_path, settings=settings)
+        table = plan.what_if(services, proposed, force_codes=[code] if code else None, need=need)
+        text = plan.format_what_if(table, fmt)
+    else:
+        sites = plan.read_candidate_sites(candidates_path) if candidates_path else None
+        proposal = plan.propose_sites(
+            services, n=add or 0, force_code=code, kind=kind, radius_km=radius_km or 10,
+            weight=weight or "born_outside_uk", candidates=sites, need=need,
+            method="exact" if exact else "greedy", settings=settings,
+        )  # fmt: skip
+        text = plan.format_proposal(proposal, fmt)
+        if map_path is not None:
+            from servicemap.maps import save_map
+
+            save_map(plan.proposal_map(proposal, services), map_path)
+            click.echo(f"Wrote the map to {map_path}", err=True)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        from servicemap._atomic import atomic_write_text
+
+        atomic_write_text(output, text)
+        click.echo(f"Wrote the plan to {output}", err=True)
