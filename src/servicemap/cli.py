@@ -797,9 +797,9 @@ def plan_command(
     )  # fmt: skip
     code = find_force(force) if force else None
     settings = build_settings(cache_dir)
+    proposed = plan.load_candidate_services(with_path, settings=settings) if with_path else None
     services, need = load_services(services_path, settings=settings), load_need(need_path)
-    if with_path is not None:
-        proposed = plan.load_candidate_services(with_path, settings=settings)
+    if proposed is not None:
         table = plan.what_if(services, proposed, force_codes=[code] if code else None, need=need)
         text = plan.format_what_if(table, fmt)
     else:

@@ -200,7 +200,9 @@ def check_plan_request(
     if with_path is not None:
         given = [flag for flag, value in (add_only or {}).items() if value not in (None, False)]
         if given:
-            raise PlanError(f"{', '.join(given)} only go(es) with --add N, not with --with FILE.")
+            listed = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
+            verb = "works" if len(given) == 1 else "work"
+            raise PlanError(f"{listed} only {verb} with --add N, not with --with FILE.")
         return
     _check_count(add)
     _check_kind(kind)
