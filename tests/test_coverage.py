@@ -896,6 +896,20 @@ def test_cli_coverage_bad_options(directory: Path, args: list[str], error: str) 
     assert result.output.splitlines()[-1].startswith(error)
 
 
+def test_cli_coverage_gpkg_with_boundary_file(directory: Path, tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    boundaries = REFERENCE / "boundaries" / "pfa_dec2023_ew_bsc.geojson"
+    out = tmp_path / "coverage.gpkg"
+    args = ["coverage", "--services", str(directory), "--format", "gpkg", "-o", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--boundaries", str(boundaries)])
+    assert result.exit_code == 0, result.output
+    written = gpd.read_file(out, layer="coverage")
+    assert len(written) == 43 and written.geometry.notna().all()
+    assert written.crs.to_epsg() == 27700
+    assert {"gap_score", "in_person_within_25km", "advocacy_level"} <= set(written.columns)
+
+
 def test_cli_force_profile(directory: Path) -> None:
     result = CliRunner().invoke(cli, ["force", "thames valley", "--services", str(directory)])
     assert result.exit_code == 0, result.output
