@@ -1,0 +1,276 @@
+"""End to end in a real browser: the report and the map open with NO network at all.
+
+Debian's chromium (``apt-get install -y chromium``), driven by Playwright's Python package; never
+``playwright install``. Every request that is not ``file:``/``data:``/``about:`` is recorded and
+aborted, and each test asserts there were none. The directory holds hostile text
+(``<script>alert(1)</script>``, ``" onmouseover="…``, ``<img onerror=…>``) in service names, notes
+and a force name: no dialog may open and no injected code may run. Screenshots are saved under
+the test's ``tmp_path`` and their paths printed (``pytest -s`` shows them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import _canonical_services
+from servicemap.report import build_report
+from test_maps import HOSTILE_NAME, SLUGS, make_coverage, make_forces, make_services
+from test_report import make_profiles
+
+CHROMIUM = Path(os.environ.get("SERVICEMAP_CHROMIUM", "/usr/bin/chromium"))
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOCAL = ("file:", "data:", "about:", "blob:")
+HOSTILE_FORCE = '<img src=x onerror="window.pwned=1">Hostile force'
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        pytest.fail(
+            f"Chromium is missing at {CHROMIUM}: install Debian's package with "
+            "'apt-get update && apt-get install -y chromium' (or set SERVICEMAP_CHROMIUM to a "
+            "Chromium binary). The browser test never downloads a browser."
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("The playwright package is missing: pip install -e '.[test]'.")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    forces = make_forces()
+    forces = forces.assign(name=[HOSTILE_FORCE, *forces["name"][1:]])
+    coverage = make_coverage(forces)
+    services = make_services(_canonical_services)
+    out = tmp_path_factory.mktemp("browser") / "site"
+    build_report(forces, coverage, services, out_dir=out, profiles=make_profiles(coverage))
+    return out
+
+
+@dataclass
+class Watch:
+    """What a page did that it must not: network requests, errors, dialogs."""
+
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def assert_clean(self, page: Any) -> None:
+        assert self.requests == [], f"network requests attempted: {self.requests}"
+        assert self.errors == [], f"JavaScript errors: {self.errors}"
+        assert self.dialogs == [], f"dialogs opened (script ran): {self.dialogs}"
+        assert page.evaluate("window.pwned") is None
+
+
+@pytest.fixture
+def offline(browser) -> Iterator[Any]:
+    """Return ``open(path) -> (page, watch)``: a page opened with every network request blocked."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    watch = Watch()
+
+    def route(route: Any) -> None:
+        if route.request.url.startswith(LOCAL):
+            route.continue_()
+        else:
+            watch.requests.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", route)
+    context.on(
+        "request",
+        lambda request: (
+            None if request.url.startswith(LOCAL) else watch.requests.append(request.url)
+        ),
+    )
+
+    def open_page(path: Path) -> tuple[Any, Watch]:
+        page = context.new_page()
+        page.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: watch.errors.append(str(e)))
+
+        def on_dialog(dialog: Any) -> None:
+            watch.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        return page, watch
+
+    yield open_page
+    context.close()
+
+
+def _screenshot(page: Any, path: Path) -> None:
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+
+
+def _wait_until_still(page: Any) -> None:
+    """Wait for zoom and cluster animations to finish (markers fade in and out meanwhile)."""
+    page.wait_for_function(
+        "!servicemap.map._animatingZoom && !servicemap.cluster._inZoomAnimation", timeout=10_000
+    )
+    page.wait_for_timeout(500)
+
+
+def _visible_markers(page: Any) -> int:
+    """Markers a person sees: numbers in cluster bubbles plus single service dots."""
+    _wait_until_still(page)
+    counts = page.eval_on_selector_all(
+        ".marker-cluster span", "spans => spans.map(s => parseInt(s.textContent, 10))"
+    )
+    dots = page.eval_on_selector_all(
+        "path.sm-service", "paths => paths.filter(p => getComputedStyle(p).opacity > 0).length"
+    )
+    return sum(counts) + int(dots)
+
+
+def test_map_draws_every_force_and_marker_with_no_network(site, offline, tmp_path):
+    page, watch = offline(site / "map.html")
+    page.wait_for_function("window.servicemap !== undefined")
+    assert page.locator("path.sm-force").count() == 4
+    assert page.evaluate("servicemap.forces.getLayers().length") == 4
+    # s1, s2 and s5 are placed; the confidential, refuge-only and national ones are not.
+    assert page.evaluate("servicemap.cluster.getLayers().length") == 3
+    assert page.evaluate("servicemap.services") == 3
+    assert _visible_markers(page) == 3
+    page.evaluate("servicemap.map.setZoom(5, {animate: false})")  # zoomed out: clustered
+    assert _visible_markers(page) == 3
+    assert page.locator(".marker-cluster").count() >= 1
+    page.evaluate("servicemap.map.fitBounds(servicemap.forces.getBounds(), {animate: false})")
+    assert page.locator(".leaflet-control-layers-overlays label").count() == 4
+    legend = page.locator(".sm-legend").inner_text()
+    assert "Gap score" in legend and "80–100" in legend
+    assert (
+        "Office for National Statistics"
+        in page.locator(".leaflet-control-attribution").inner_text()
+    )
+    _screenshot(page, tmp_path / "map.png")
+    watch.assert_clean(page)
+
+
+def test_service_popup_opens_on_click_and_shows_escaped_text(site, offline, tmp_path):
+    page, watch = offline(site / "map.html")
+    page.wait_for_function("window.servicemap !== undefined")
+    page.evaluate(
+        """() => {
+            window.target = servicemap.cluster.getLayers()
+                .find(m => m.getTooltip().getContent().includes("alert(1)"));
+            servicemap.map.setView(window.target.getLatLng(), 12, {animate: false});
+        }"""
+    )
+    # Zoomed in, the marker leaves its cluster and is drawn as a dot of its own.
+    page.wait_for_function("window.target._map && window.target.getElement()", timeout=10_000)
+    page.evaluate("window.target.getElement().setAttribute('data-test', 'hostile')")
+    page.click("path[data-test=hostile]")
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    text = popup.inner_text()
+    assert HOSTILE_NAME in text  # shown as text...
+    assert '" onmouseover="alert(2)' in text
+    assert popup.locator("script").count() == 0  # ...never as markup
+    assert "&lt;script&gt;" in popup.inner_html()
+    assert popup.locator("a[href^='javascript']").count() == 0
+    popup.hover()
+    page.mouse.move(5, 5)
+    _screenshot(page, tmp_path / "popup.png")
+    watch.assert_clean(page)
+
+
+def test_force_popup_links_to_its_profile(site, offline, tmp_path):
+    page, watch = offline(site / "map.html")
+    page.wait_for_function("window.servicemap !== undefined")
+    box = page.locator("path.sm-force").nth(2).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.2)
+    link = page.locator(".leaflet-popup-content a")
+    link.wait_for()
+    assert link.get_attribute("href") == f"forces/{SLUGS[2]}.html"
+    link.click()
+    page.wait_for_url(re.compile(rf"forces/{SLUGS[2]}\.html$"))
+    assert page.locator("h1").inner_text() == make_forces()["name"][2]
+    watch.assert_clean(page)
+
+
+def test_hostile_force_name_is_text_everywhere(site, offline, tmp_path):
+    page, watch = offline(site / "map.html")
+    page.wait_for_function("window.servicemap !== undefined")
+    page.locator("path.sm-force").first.hover()
+    tooltip = page.locator(".leaflet-tooltip")
+    tooltip.wait_for()
+    assert HOSTILE_FORCE in tooltip.inner_text()
+    assert tooltip.locator("img").count() == 0
+    watch.assert_clean(page)
+    profile, watch = offline(site / "forces" / f"{SLUGS[0]}.html")
+    assert profile.locator("h1").inner_text() == HOSTILE_FORCE
+    assert profile.locator("main img").count() == 0
+    watch.assert_clean(profile)
+
+
+def test_index_opens_offline_with_the_map_and_a_keyboard_sortable_table(site, offline, tmp_path):
+    page, watch = offline(site / "index.html")
+    frame = page.frame_locator("iframe.mapframe")
+    frame.locator("path.sm-force").first.wait_for()
+    assert frame.locator("path.sm-force").count() == 4
+    rows = page.locator("#forces-table tbody tr")
+    assert rows.count() == 4
+    header = page.locator("#forces-table thead th", has_text="Gap score")
+    assert header.get_attribute("aria-sort") == "none"
+    button = header.locator("button")
+    button.focus()
+    page.keyboard.press("Enter")
+    assert header.get_attribute("aria-sort") == "ascending"
+    scores = page.eval_on_selector_all(
+        "#forces-table tbody tr", "rows => rows.map(r => parseFloat(r.cells[2].dataset.sort))"
+    )
+    assert scores == sorted(scores)
+    page.keyboard.press("Enter")
+    assert header.get_attribute("aria-sort") == "descending"
+    scores = page.eval_on_selector_all(
+        "#forces-table tbody tr", "rows => rows.map(r => parseFloat(r.cells[2].dataset.sort))"
+    )
+    assert scores == sorted(scores, reverse=True)
+    assert page.locator("#forces-table-status").inner_text() == "Sorted by Gap score, descending."
+    _screenshot(page, tmp_path / "index.png")
+    watch.assert_clean(page)
+
+
+def test_print_shows_the_picture_instead_of_the_live_map(site, offline, tmp_path):
+    page, watch = offline(site / "index.html")
+    page.emulate_media(media="print")
+    assert not page.locator("iframe.mapframe").is_visible()
+    picture = page.locator("img.print-only")
+    assert picture.is_visible()
+    assert page.evaluate("document.querySelector('img.print-only').naturalWidth") > 0
+    watch.assert_clean(page)
+
+
+def test_every_report_page_runs_no_injected_code(site, offline):
+    pages = [site / "index.html", site / "map.html", *sorted((site / "forces").glob("*.html"))]
+    assert len(pages) == 6
+    for path in pages:
+        page, watch = offline(path)
+        page.mouse.move(400, 400)
+        watch.assert_clean(page)
+        page.close()
