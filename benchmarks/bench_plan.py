@@ -1,0 +1,64 @@
+"""Benchmark the where-next planner on the bundled data: greedy against the exact optimum.
+
+For a few real forces and N = 1, 2, 3 new in-person services (10 km, weighted by residents born
+outside the UK, every existing in-person service held fixed) it prints the greedy value, the
+exact value (integer programme over the same candidates and demand cells, HiGHS), their ratio,
+the data bounds and the times, as ``name: value`` lines. Then England and Wales (greedy and its
+bounds; exact with a time limit) and the end-to-end time of ``propose_sites``.
+
+Run: python benchmarks/bench_plan.py
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+from servicemap import plan
+from servicemap.errors import DataQualityWarning
+from servicemap.services import load_services
+
+FORCES = ("Kent", "Dyfed-Powys", "West Midlands", "Cumbria", "Metropolitan Police")
+COUNTS = (1, 2, 3)
+
+
+def main() -> None:
+    warnings.simplefilter("ignore", DataQualityWarning)
+    services = load_services(warn=False)
+    plan.site_problem(services, force_code="Kent")  # warm the postcode table and caches
+    areas: list[str | None] = [*FORCES, None]
+    for force in areas:
+        key = (force or "England and Wales").lower().replace(" ", "_").replace("-", "_")
+        started = time.perf_counter()
+        problem = plan.site_problem(services, force_code=force)
+        print(f"{key}.build_seconds: {time.perf_counter() - started:.2f}")
+        print(f"{key}.candidates: {problem.cover.shape[0]}")
+        print(f"{key}.demand_cells: {problem.cover.shape[1]}")
+        for n in COUNTS:
+            greedy = plan.greedy_max_cover(problem.cover, problem.weights, n)
+            print(f"{key}.n{n}.greedy_value: {greedy.value:.1f}")
+            print(f"{key}.n{n}.greedy_seconds: {greedy.seconds:.4f}")
+            print(f"{key}.n{n}.greedy_online_bound: {greedy.upper_bound:.1f}")
+            started = time.perf_counter()
+            lp = plan.lp_upper_bound(problem.cover, problem.weights, n)
+            print(f"{key}.n{n}.lp_bound: {lp:.1f}")
+            print(f"{key}.n{n}.lp_seconds: {time.perf_counter() - started:.2f}")
+            exact = plan.exact_max_cover(
+                problem.cover, problem.weights, n, time_limit=None if force else 300
+            )
+            print(f"{key}.n{n}.exact_value: {exact.value:.1f}")
+            print(f"{key}.n{n}.exact_proven_optimal: {exact.optimal}")
+            print(f"{key}.n{n}.exact_seconds: {exact.seconds:.2f}")
+            ratio = greedy.value / exact.value if exact.value else 1.0
+            print(f"{key}.n{n}.greedy_over_exact: {ratio:.4f}")
+    for force, n in (("Kent", 2), (None, 3)):
+        key = (force or "England and Wales").lower().replace(" ", "_")
+        started = time.perf_counter()
+        proposal = plan.propose_sites(services, n=n, force_code=force)
+        print(f"{key}.propose_sites_n{n}_seconds: {time.perf_counter() - started:.2f}")
+        newly = proposal.reach_after - proposal.reach_before
+        print(f"{key}.propose_sites_n{n}_newly_within_reach: {newly:.0f}")
+
+
+if __name__ == "__main__":
+    main()
