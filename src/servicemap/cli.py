@@ -822,3 +822,84 @@ def plan_command(
 
         atomic_write_text(output, text)
         click.echo(f"Wrote the plan to {output}", err=True)
+
+
+# --- boundaries ---
+
+
+@boundaries_group.command(name="info")
+@boundaries_option
+@cache_dir_option
+@reports_errors
+def boundaries_info_command(boundaries_source: str, cache_dir: Path | None) -> None:
+    """Say which force boundaries are in use: source, file, build date, CRS and feature count.
+
+    Derived boundaries are built first if they are not cached yet (about 20 seconds).
+
+    \b
+    Example:
+        servicemap boundaries info --boundaries official
+    """
+    from servicemap.boundaries import describe_force_areas
+
+    info = describe_force_areas(boundaries_source, settings=build_settings(cache_dir))
+    for key, value in info.items():
+        click.echo(f"{key}: {value}")
+
+
+@boundaries_group.command(name="export")
+@click.option(
+    "--source",
+    default="derived",
+    show_default=True,
+    metavar="derived|official|PATH",
+    help="Boundaries to export: 'derived', 'official' or a boundary file.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write: .geojson (EPSG:4326, properties code and name) or .gpkg.",
+)
+@cache_dir_option
+@reports_errors
+def boundaries_export_command(source: str, output: Path, cache_dir: Path | None) -> None:
+    """Write the force boundaries for the web: EPSG:4326 with properties code and name only.
+
+    \b
+    Example:
+        servicemap boundaries export --source derived -o forces.geojson
+    """
+    from servicemap.boundaries import load_force_areas, write_force_areas
+
+    forces = load_force_areas(source, settings=build_settings(cache_dir))
+    write_force_areas(forces, output)
+    click.echo(f"Wrote {len(forces)} police force areas to {output}", err=True)
+
+
+@boundaries_group.command(name="check")
+@click.option(
+    "--against",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Reference boundary file (GeoJSON, GeoPackage or (zipped) shapefile).",
+)
+@boundaries_option
+@cache_dir_option
+@reports_errors
+def boundaries_check_command(against: Path, boundaries_source: str, cache_dir: Path | None) -> None:
+    """Compare force boundaries with a reference file: IoU per force, the median and the lowest.
+
+    IoU (intersection over union) is 1 where the two polygons of a force are identical.
+
+    \b
+    Example:
+        servicemap boundaries check --against PFA_DEC_2023_EW_BSC.shp --boundaries derived
+    """
+    from servicemap.boundaries import compare_force_areas, format_comparison, load_force_areas
+
+    settings = build_settings(cache_dir)
+    candidate = load_force_areas(boundaries_source, settings=settings)
+    reference = load_force_areas(against, settings=settings)
+    click.echo(format_comparison(compare_force_areas(candidate, reference)), nl=False)
