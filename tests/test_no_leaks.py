@@ -144,8 +144,8 @@ WRITERS: list[tuple[str, Writer]] = [
     ("coverage-json", _command("coverage", "--format", "json")),
     ("coverage-csv", _command("coverage", "--format", "csv")),
     ("export-cli-geojson", _command_writing("export", "--format", "geojson")),
-    # Once servicemap.boundaries lands: ("map", _command_writing("map")) and
-    # ("report", _command_writing("report")) (a folder: every file in it is searched).
+    ("map", _command_writing("map")),
+    ("report", _command_writing("report")),  # a folder: every file in it is searched
 ]
 EXPORT_WRITERS = WRITERS[:5]
 # Outputs that list only some services (by id); every other output lists both hidden ones.
@@ -157,6 +157,7 @@ LISTS_ONLY: dict[str, set[str]] = {
     "force-refuge-text": {"refuge-1"},
     "coverage-json": set(),
     "coverage-csv": set(),
+    "map": set(),  # confidential services are never placed; only national ones are listed
 }
 # Outputs that show no service places at all (the public ones' locations are not expected).
 NO_PLACES = {"coverage-json", "coverage-csv", "near-conf-text", "force-refuge-text"}

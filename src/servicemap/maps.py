@@ -233,7 +233,9 @@ def simplify_force_areas(
 
     Neighbouring forces are simplified together (``GeoSeries.simplify_coverage``) so shared
     borders stay shared. The tolerance starts at 50 m and doubles until the polygons have at most
-    ``max_vertices`` vertices. Coordinates are rounded to 4 decimal places (about 10 m).
+    ``max_vertices`` vertices. Coordinates are rounded to 3 decimal places (about 100 m, the
+    order of the simplification itself): shared vertices round alike, so borders stay shared,
+    and the page stays small.
 
     Parameters
     ----------
@@ -279,7 +281,7 @@ def simplify_force_areas(
             break
         tolerance *= 2
     out = projected.set_geometry(simplified).to_crs("EPSG:4326")
-    rounded = shapely.transform(out.geometry.values, lambda xy: np.round(xy, 4))
+    rounded = shapely.transform(out.geometry.values, lambda xy: np.round(xy, 3))
     return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs="EPSG:4326"))
 
 
