@@ -16,6 +16,7 @@ import io
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -732,7 +733,8 @@ def test_command_kent_add_two(tmp_path: Path) -> None:
     assert document["within_reach_after"] > document["within_reach_before"]
     assert 0.63 <= document["at_least_share_of_best"] <= 1.0
     html = page.read_text(encoding="utf-8")
-    assert html.count("sm-plan-site") == 3  # the style and two numbered markers
+    assert re.findall(r'"rank": (\d+)', html) == ["1", "2"]  # two numbered sites
+    assert "sm-plan-force" in html  # force outlines for orientation
     from servicemap.maps import external_references
 
     assert external_references(html) == []
@@ -746,3 +748,74 @@ def test_command_what_if_csv(tmp_path: Path) -> None:
     rows = pd.read_csv(out)
     assert list(rows["force_name"]) == ["Dyfed-Powys"]
     assert rows.loc[0, "gap_score_change"] == 0
+
+
+# --- the map in a real browser ------------------------------------------------------------------
+
+HOSTILE = '<img src=x onerror="window.pwned=1">Hall'
+
+
+def test_plan_map_opens_offline_in_a_browser(
+    world: pd.DataFrame, need: pd.DataFrame, postcodes: PostcodeTable, tmp_path: Path
+) -> None:
+    import os
+    import shutil
+
+    from servicemap.maps import save_map
+
+    chromium = Path(os.environ.get("SERVICEMAP_CHROMIUM", "/usr/bin/chromium"))
+    if shutil.which(str(chromium)) is None:
+        pytest.fail(f"Chromium is missing at {chromium}: apt-get install -y chromium.")
+    from playwright.sync_api import sync_playwright
+
+    from servicemap.geocode import wgs84_from_bng
+
+    # At x = 15.9 km with a 14.5 km radius the site reaches AA1 and two of AA2: the best site.
+    lon, lat = wgs84_from_bng([15900.0], [100000.0])
+    csv_path = tmp_path / "sites.csv"
+    pd.DataFrame({"name": [HOSTILE], "latitude": lat, "longitude": lon}).to_csv(csv_path)
+    sites = plan.read_candidate_sites(csv_path)
+    proposal = plan.propose_sites(
+        world,
+        n=1,
+        force_code="F1",
+        kind="counselling",
+        radius_km=14.5,
+        candidates=sites,
+        need=need,
+        postcodes=postcodes,
+    )
+    assert HOSTILE in set(proposal.sites["name"])
+    path = save_map(plan.proposal_map(proposal, world), tmp_path / "plan.html")
+    requests: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+
+        def route(route: Any) -> None:
+            if route.request.url.startswith(("file:", "data:", "about:", "blob:")):
+                route.continue_()
+            else:
+                requests.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", route)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        assert page.locator(".sm-plan-site").all_inner_texts() == ["1"]
+        # One catchment circle and one existing public service dot (the refuge is not placed).
+        assert page.locator("path.leaflet-interactive").count() == 2
+        page.locator(".sm-plan-site").first.click()
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for()
+        assert HOSTILE in popup.inner_text()  # shown as text, never as markup
+        assert popup.locator("img").count() == 0
+        assert page.evaluate("window.pwned") is None
+        browser.close()
+    assert requests == []
+    assert errors == []

@@ -800,7 +800,9 @@ def plan_command(
     proposed = plan.load_candidate_services(with_path, settings=settings) if with_path else None
     services, need = load_services(services_path, settings=settings), load_need(need_path)
     if proposed is not None:
-        table = plan.what_if(services, proposed, force_codes=[code] if code else None, need=need)
+        table = plan.what_if(
+            services, proposed, force_codes=[code] if code else None, need=need, settings=settings
+        )
         text = plan.format_what_if(table, fmt)
     else:
         sites = plan.read_candidate_sites(candidates_path) if candidates_path else None
@@ -811,9 +813,11 @@ def plan_command(
         )  # fmt: skip
         text = plan.format_proposal(proposal, fmt)
         if map_path is not None:
+            from servicemap.boundaries import load_force_areas
             from servicemap.maps import save_map
 
-            save_map(plan.proposal_map(proposal, services), map_path)
+            areas = load_force_areas("derived", settings=settings)
+            save_map(plan.proposal_map(proposal, services, force_areas=areas), map_path)
             click.echo(f"Wrote the map to {map_path}", err=True)
     if output is None:
         click.echo(text, nl=False)

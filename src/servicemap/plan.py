@@ -1751,7 +1751,71 @@ def format_proposal(proposal: Proposal, fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def proposal_map(proposal: Proposal, services: pd.DataFrame) -> folium.Map:
+def _plan_layers_class() -> Any:
+    """Return the MacroElement class that draws the plan's layers (folium imported lazily)."""
+    from branca.element import MacroElement
+    from folium.template import Template
+
+    class _PlanLayers(MacroElement):
+        """Existing services, catchment circles and numbered sites, drawn from JSON rows.
+
+        Popups are bound with Leaflet's own ``bindPopup`` (folium's ``Popup`` needs jQuery,
+        which the offline page does not carry). Every text is escaped before it gets here and
+        ``tojson`` escapes ``<``, ``>`` and ``&`` again inside the script.
+        """
+
+        _template = Template(
+            """
+            {% macro script(this, kwargs) %}
+            (function () {
+                var services = {{ this.services|tojson }};
+                services.forEach(function (r) {
+                    L.circleMarker([r.lat, r.lon], {
+                        radius: 6, color: "#ffffff", weight: 2, fillColor: r.colour,
+                        fillOpacity: 0.9, className: "sm-service"
+                    }).bindPopup(r.popup, {maxWidth: 320}).bindTooltip(r.tooltip)
+                      .addTo({{ this.services_layer.get_name() }});
+                });
+                var sites = {{ this.sites|tojson }};
+                sites.forEach(function (r) {
+                    L.circle([r.lat, r.lon], {
+                        radius: r.radius, color: "#d95f02", weight: 2, fillOpacity: 0.12,
+                        className: "sm-plan-catchment"
+                    }).bindTooltip(r.label).addTo({{ this.catchments.get_name() }});
+                    L.marker([r.lat, r.lon], {
+                        icon: L.divIcon({
+                            html: "<div class='sm-plan-site'>" + r.rank + "</div>",
+                            className: "", iconSize: [28, 28], iconAnchor: [14, 14]
+                        }),
+                        keyboard: true, title: r.rank + ""
+                    }).bindPopup(r.label, {maxWidth: 320}).bindTooltip(r.label)
+                      .addTo({{ this.proposals.get_name() }});
+                });
+                window.servicemapPlan = {
+                    map: {{ this.map.get_name() }}, sites: sites.length,
+                    services: services.length
+                };
+            })();
+            {% endmacro %}
+            """
+        )
+
+        def __init__(self, **layers: Any) -> None:
+            super().__init__()  # type: ignore[no-untyped-call]
+            self._name = "PlanLayers"
+            for name, value in layers.items():
+                setattr(self, name, value)
+
+    return _PlanLayers
+
+
+def proposal_map(
+    proposal: Proposal,
+    services: pd.DataFrame,
+    *,
+    force_areas: gpd.GeoDataFrame | None = None,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> folium.Map:
     """Draw the proposed sites, their catchment circles and the existing public services.
 
     Confidential services are never placed: ``services`` goes through
@@ -1764,6 +1828,11 @@ def proposal_map(proposal: Proposal, services: pd.DataFrame) -> folium.Map:
         From :func:`propose_sites`.
     services
         The canonical services frame (the directory).
+    force_areas
+        Force polygons (``code``, ``name``; ``servicemap.boundaries.load_force_areas``) drawn
+        as outlines for orientation, the planned force in bold; ``None`` for none.
+    settings
+        ``settings.crs``, for simplifying the outlines.
 
     Returns
     -------
@@ -1783,54 +1852,6 @@ def proposal_map(proposal: Proposal, services: pd.DataFrame) -> folium.Map:
     title = f"Proposed sites in {p.area_name}"
     page = _Page(title=title)
     page.header.add_child(folium.Element(_inline_assets()), name="servicemap_assets")
-    m = folium.Map(location=[52.5, -1.5], zoom_start=7, tiles=None, control_scale=True)
-    m.default_js, m.default_css = [], []
-    m.options.update(max_zoom=18, min_zoom=5)
-    page.add_child(m)
-    services_layer = folium.FeatureGroup(name="Existing services (public locations)")
-    for row in existing.itertuples(index=False):
-        folium.CircleMarker(
-            location=[row.lat, row.lon],
-            radius=6,
-            color="#ffffff",
-            weight=2,
-            fill=True,
-            fill_color=row.colour,
-            fill_opacity=0.9,
-            popup=folium.Popup(row.popup, max_width=320),
-            tooltip=html.escape(row.name),
-        ).add_to(services_layer)
-    services_layer.add_to(m)
-    catchments = folium.FeatureGroup(name=f"Catchments ({p.radius_km:g} km)")
-    proposals = folium.FeatureGroup(name="Proposed sites")
-    who = WEIGHT_LABELS[p.weight]
-    for row in sites.itertuples(index=False):
-        label = html.escape(
-            f"{row.rank}. {row.name or row.postcode_district} ({row.local_authority}, "
-            f"{row.force_name}): +{row.newly_within_reach:,.0f} {who} within "
-            f"{p.radius_km:g} km"
-        )
-        folium.Circle(
-            location=[row.latitude, row.longitude],
-            radius=p.radius_km * 1000.0,
-            color="#d95f02",
-            weight=2,
-            fill=True,
-            fill_opacity=0.12,
-            tooltip=label,
-        ).add_to(catchments)
-        folium.Marker(
-            location=[row.latitude, row.longitude],
-            icon=folium.DivIcon(
-                html=f"<div class='sm-plan-site'>{int(row.rank)}</div>",
-                icon_size=(28, 28),
-                icon_anchor=(14, 14),
-            ),
-            tooltip=label,
-            popup=folium.Popup(label, max_width=320),
-        ).add_to(proposals)
-    catchments.add_to(m)
-    proposals.add_to(m)
     page.header.add_child(
         folium.Element(
             "<style>.sm-plan-site{width:28px;height:28px;border-radius:14px;"
@@ -1839,6 +1860,64 @@ def proposal_map(proposal: Proposal, services: pd.DataFrame) -> folium.Map:
         ),
         name="servicemap_plan_style",
     )
+    m = folium.Map(location=[52.5, -1.5], zoom_start=7, tiles=None, control_scale=True)
+    m.default_js, m.default_css = [], []
+    m.options.update(max_zoom=18, min_zoom=5)
+    page.add_child(m)
+    outlines: gpd.GeoDataFrame | None = None
+    if force_areas is not None and len(force_areas):
+        from servicemap.maps import simplify_force_areas
+
+        outlines = simplify_force_areas(force_areas, max_vertices=20_000, settings=settings)
+        code_column = "code" if "code" in outlines.columns else "force_code"
+        outlines = outlines.assign(
+            planned=outlines[code_column] == p.area_code,
+            label=outlines["name"].astype(str).map(html.escape),
+        )[["planned", "label", "geometry"]]
+        folium.GeoJson(
+            outlines.to_json(),
+            name="Police force areas",
+            style_function=lambda feature: {
+                "fill": False,
+                "color": "#333333",
+                "weight": 3 if feature["properties"]["planned"] else 1,
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
+            className="sm-plan-force",
+        ).add_to(m)
+    layers = {
+        "services_layer": folium.FeatureGroup(name="Existing services (public locations)"),
+        "catchments": folium.FeatureGroup(name=f"Catchments ({p.radius_km:g} km)"),
+        "proposals": folium.FeatureGroup(name="Proposed sites"),
+    }
+    for layer in layers.values():
+        layer.add_to(m)
+    who = WEIGHT_LABELS[p.weight]
+    site_rows = [
+        {
+            "rank": int(row.rank),
+            "lat": float(row.latitude),
+            "lon": float(row.longitude),
+            "radius": p.radius_km * 1000.0,
+            "label": html.escape(
+                f"{row.rank}. {row.name or row.postcode_district} ({row.local_authority}, "
+                f"{row.force_name}): +{row.newly_within_reach:,.0f} {who} within "
+                f"{p.radius_km:g} km"
+            ),
+        }
+        for row in sites.itertuples(index=False)
+    ]
+    service_rows = [
+        {
+            "lat": float(r.lat),
+            "lon": float(r.lon),
+            "colour": r.colour,
+            "popup": r.popup,
+            "tooltip": html.escape(r.name),
+        }
+        for r in existing.itertuples(index=False)
+    ]
+    m.add_child(_plan_layers_class()(map=m, services=service_rows, sites=site_rows, **layers))
     summary = (
         f"<h2>{html.escape(title)}</h2><p>{len(sites)} new in-person "
         f"{html.escape(p.kind or '')} service(s) chosen to bring the most "
@@ -1846,12 +1925,22 @@ def proposal_map(proposal: Proposal, services: pd.DataFrame) -> folium.Map:
         "dots show existing services with a public location (refuges and other confidential "
         "services are never placed).</p>"
     )
-    m.add_child(_Control(summary, position="topleft", css_class="sm-box sm-title", name="Title"))
+    m.add_child(_Control(summary, position="bottomleft", css_class="sm-box sm-title", name="Title"))
     folium.LayerControl(collapsed=False).add_to(m)
+    south, west, north, east = math.inf, math.inf, -math.inf, -math.inf
     if len(sites):
         pad = p.radius_km / 111.0
         lat, lon = sites["latitude"].to_numpy(float), sites["longitude"].to_numpy(float)
-        m.fit_bounds(
-            [[lat.min() - pad, lon.min() - pad * 1.6], [lat.max() + pad, lon.max() + pad * 1.6]]
+        south, west = lat.min() - pad, lon.min() - pad * 1.6
+        north, east = lat.max() + pad, lon.max() + pad * 1.6
+    if outlines is not None and outlines["planned"].any():
+        minx, miny, maxx, maxy = outlines.loc[outlines["planned"]].total_bounds
+        south, west, north, east = (
+            min(south, miny),
+            min(west, minx),
+            max(north, maxy),
+            max(east, maxx),
         )
+    if math.isfinite(south):
+        m.fit_bounds([[south, west], [north, east]])
     return m
