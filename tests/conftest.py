@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyproj import Transformer
-from shapely.geometry import Point
+from shapely.geometry import Point, box
 
 from servicemap.schema import FIELDS
 
@@ -52,3 +52,20 @@ def _canonical_services(rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
 def canonical_services() -> Callable[[list[dict[str, Any]]], gpd.GeoDataFrame]:
     """Return a factory for hand-built canonical services frames (no geocoding needed)."""
     return _canonical_services
+
+
+@pytest.fixture
+def force_boxes() -> gpd.GeoDataFrame:
+    """Three square force areas in EPSG:27700 with real codes and ONS names (no overlaps)."""
+    return gpd.GeoDataFrame(
+        {
+            "code": ["E23000001", "E23000034", "W15000001"],
+            "name": ["Metropolitan Police", "London, City of", "North Wales"],
+        },
+        geometry=[
+            box(510_000, 170_000, 530_000, 190_000),
+            box(531_000, 180_500, 533_500, 182_000),
+            box(250_000, 340_000, 290_000, 380_000),
+        ],
+        crs="EPSG:27700",
+    )
