@@ -525,6 +525,22 @@ def test_proposal_map_is_offline_and_never_places_a_confidential_service(
     assert "Proposed sites in England and Wales" in page
 
 
+def test_no_output_reveals_the_confidential_refuge(
+    world: pd.DataFrame, need: pd.DataFrame, postcodes: PostcodeTable, canonical_services: Factory
+) -> None:
+    # The refuge in person this time, so it counts for reach (at its district's centre).
+    in_person = canonical_services([ADVOCACY, HELPLINE, REFUGE | {"delivery": "in_person"}])
+    proposal = plan.propose_sites(in_person, n=2, need=need, postcodes=postcodes)
+    outputs = [plan.format_proposal(proposal, fmt) for fmt in ("table", "csv", "json")]
+    outputs += [
+        plan.format_what_if(proposal.coverage_change, fmt) for fmt in ("table", "csv", "json")
+    ]
+    for text in outputs:
+        assert "Secret Road" not in text
+        assert "49.91" not in text and "-6.30" not in text
+        assert "Hidden Refuge" not in text
+
+
 # --- what if --------------------------------------------------------------------------------
 
 

@@ -1720,7 +1720,8 @@ def format_proposal(proposal: Proposal, fmt: str) -> str:
         proof = (
             f"on this data it is the best possible (proved by the {s.bound} bound)."
             if s.optimal
-            else f"on this data at least {s.ratio_floor:.1%} of it ({s.bound} bound)."
+            else f"on this data at least {s.ratio_floor:.1%} of it ({s.bound} bound); "
+            "--exact finds the best."
         )
         lines.append(
             f"Chosen greedily: guaranteed at least {GREEDY_GUARANTEE:.0%} of the best possible "
