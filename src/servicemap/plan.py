@@ -943,11 +943,10 @@ def _locate_sites(sites: pd.DataFrame, postcodes: PostcodeTable) -> pd.DataFrame
     lons = pd.to_numeric(text("longitude").replace("", None), errors="coerce")
     rows = sites["row"] if "row" in sites.columns else pd.Series(sites.index + 2, sites.index)
     located = geography.located
-    pxy = np.column_stack([postcodes.easting[located], postcodes.northing[located]]).astype(float)
-    located_rows = np.flatnonzero(located)
     normal = codes.str.upper().str.replace(r"\s+", "", regex=True)
-    records = []
+    places: list[tuple[float, float, int, str]] = []
     for i in range(len(sites)):
+        own, index = False, -1
         where = f"{source}:{int(rows.iat[i])}"
         lat, lon = lats.iat[i], lons.iat[i]
         if np.isfinite(lat) and np.isfinite(lon):
@@ -977,26 +976,58 @@ def _locate_sites(sites: pd.DataFrame, postcodes: PostcodeTable) -> pd.DataFrame
                     "longitude."
                 )
             x, y = float(postcodes.easting[index]), float(postcodes.northing[index])
+            own = True
         else:
             raise PlanError(
                 f"{where}: the site has neither a postcode nor latitude and longitude; give "
                 "one of them (or delete the row)."
             )
-        d2 = (pxy[:, 0] - x) ** 2 + (pxy[:, 1] - y) ** 2
-        nearest = int(np.argmin(d2))
-        if d2[nearest] > 10_000.0**2:
+        places.append((x, y, int(index) if own else -1, where))
+    return _site_records(places, names, postcodes, located)
+
+
+def _site_records(
+    places: list[tuple[float, float, int, str]],
+    names: pd.Series,
+    postcodes: PostcodeTable,
+    located: npt.NDArray[np.bool_],
+) -> pd.DataFrame:
+    """Give located sites their postcode (own, or the nearest), district and force."""
+    from scipy.spatial import cKDTree
+
+    xy = np.array([(x, y) for x, y, _, _ in places], dtype=np.float64).reshape(-1, 2)
+    located_rows = np.flatnonzero(located)
+    px = postcodes.easting[located].astype(np.float64)
+    py = postcodes.northing[located].astype(np.float64)
+    # Only postcodes near the sites: a tree over all 2.4 million would cost more than the query.
+    near = (
+        (px >= xy[:, 0].min() - 20_000)
+        & (px <= xy[:, 0].max() + 20_000)
+        & (py >= xy[:, 1].min() - 20_000)
+        & (py <= xy[:, 1].max() + 20_000)
+    )
+    distance = np.full(len(xy), np.inf)
+    nearest = np.zeros(len(xy), dtype=np.intp)
+    if near.any():
+        found, which = cKDTree(np.column_stack([px[near], py[near]])).query(xy, k=1)
+        distance = np.asarray(found, dtype=np.float64)
+        nearest = located_rows[np.flatnonzero(near)[np.asarray(which, dtype=np.intp)]]
+    records = []
+    for i, (x, y, own, where) in enumerate(places):
+        if not distance[i] <= 10_000.0:
+            shown = "more than 20" if not np.isfinite(distance[i]) else f"{distance[i] / 1000:.0f}"
             raise PlanError(
-                f"{where}: the site is {math.sqrt(d2[nearest]) / 1000:.0f} km from the nearest "
-                "postcode in England and Wales; check its latitude and longitude."
+                f"{where}: the site is {shown} km from the nearest postcode in England and "
+                "Wales; check its latitude and longitude."
             )
-        row = located_rows[nearest]
+        row = own if own >= 0 else int(nearest[i])
         district = int(postcodes.district[row])
-        nearest_code = str(postcodes.postcodes[row].decode())
+        code = str(postcodes.postcodes[row].decode())
         records.append(
             {
-                "postcode_district": nearest_code[:-3],
+                "postcode_district": code[:-3],
                 "name": names.iat[i],
-                "site_postcode": f"{nearest_code[:-3]} {nearest_code[-3:]}",
+                "site_postcode": f"{code[:-3]} {code[-3:]}",
                 "easting": x,
                 "northing": y,
                 "district_code": str(postcodes.district_codes[district]),
