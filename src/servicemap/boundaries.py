@@ -45,7 +45,7 @@ from servicemap.forces import FORCE_COUNT, load_districts, load_forces
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 # Bump whenever the derivation below changes, so cached derived boundaries are rebuilt.
-DERIVED_VERSION = "1"
+DERIVED_VERSION = "2"
 
 _NO_OFFICIAL = (
     "No official boundaries downloaded yet: run 'servicemap boundaries download' "
@@ -69,7 +69,7 @@ _OPEN_SEA = 1_500.0
 # the nearest postcode (clipped to the range below): close to a town's last houses, farther
 # out from sparse farms. The sea may creep at most `_COAST_REACH` inland from the open sea, so
 # moorland far from the coast stays land however empty it is.
-_COAST_FACTOR = 0.8
+_COAST_FACTOR = 1.0
 _COAST_MIN = 250.0
 _COAST_MAX = 1_200.0
 _COAST_REACH = 1_350.0
