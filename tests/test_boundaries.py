@@ -414,6 +414,31 @@ def test_official_reads_the_downloaded_file(tmp_path: Path, force_boxes: gpd.Geo
     assert list(forces["code"]) == ["E23000001", "E23000034", "W15000001"]
 
 
+def test_official_after_a_download_from_a_local_server(tmp_path: Path) -> None:
+    from localserver import LocalServer, Reply, Request
+    from servicemap._arcgis import download_force_areas
+
+    features = json.loads(BSC_2023.read_text())["features"]
+
+    def answer(request: Request) -> Reply:
+        offset = int(request.query.get("resultOffset", "0"))
+        page = {"type": "FeatureCollection", "features": features[offset : offset + 2000]}
+        return Reply(json=page)
+
+    with LocalServer(answer) as server:
+        settings = Settings(
+            cache_dir=tmp_path,
+            retries=0,
+            boundaries_url=server.url + "/arcgis/rest/services/PFA_DEC_2023_EW_BUC/FeatureServer/0",
+        )
+        download_force_areas(settings=settings)
+    official = load_force_areas("official", settings=settings)
+    assert list(official["code"]) == sorted(load_forces()["code"])
+    assert official.crs.to_epsg() == 27700
+    # the download is the same data as the reference file, so the two agree closely
+    assert compare_force_areas(official, read_force_areas(BSC_2023))["iou"].min() > 0.999
+
+
 # --- comparing ---
 
 
