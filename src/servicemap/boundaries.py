@@ -57,7 +57,6 @@ _SOURCES_HINT = (
     "shapefile or zipped shapefile"
 )
 _CODE_COLUMN = re.compile(r"^pfa\d\dcd$", re.IGNORECASE)
-_FORCE_CODE = re.compile(r"^(E23|W15)\d{6}$")
 
 # --- derivation constants (British National Grid metres) ---
 # The grid covers England and Wales and a strip of southern Scotland, whose postcodes keep
@@ -583,6 +582,7 @@ class _Derivation:
     districts: gpd.GeoDataFrame = field(init=False)
 
     def stages(self) -> list[Callable[[], None]]:
+        """Return the stages in order; each fills in some of the fields above."""
         return [
             self.place_points,
             self.label_cells,
