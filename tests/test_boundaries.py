@@ -186,6 +186,17 @@ def test_missing_cache_is_built_and_written(tmp_path: Path, fake_build: Callable
     assert fake_build() == 1
 
 
+def test_stale_builds_are_removed_after_a_build(
+    tmp_path: Path, fake_build: Callable[[], int]
+) -> None:
+    stale = tmp_path / "force-areas-2025.1.0-0123456789-d1.gpkg"
+    stale.write_bytes(b"an older build")
+    other = tmp_path / "postcodes-2025.1.0.npz"
+    other.write_bytes(b"not ours")
+    load_force_areas(settings=Settings(cache_dir=tmp_path))
+    assert not stale.exists() and other.exists()
+
+
 def test_damaged_cache_is_rebuilt(tmp_path: Path, fake_build: Callable[[], int]) -> None:
     settings = Settings(cache_dir=tmp_path)
     derived_cache_path(settings).write_bytes(b"not a geopackage")

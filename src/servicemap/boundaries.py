@@ -429,6 +429,9 @@ def _load_derived(settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFram
     with atomic_path(path) as tmp:
         forces.to_file(tmp, driver="GPKG", layer=_FORCE_LAYER)
         districts.to_file(tmp, driver="GPKG", layer=_DISTRICT_LAYER)
+    for stale in path.parent.glob("force-areas-*.gpkg"):
+        if stale != path:  # built from an older postcode package or derivation
+            stale.unlink(missing_ok=True)
     return forces.to_crs(settings.crs), districts.to_crs(settings.crs)
 
 
