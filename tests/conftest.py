@@ -38,7 +38,15 @@ def _canonical_services(rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
         record["served_districts"] = tuple(row.get("served_districts", ()))
         record["served_forces"] = tuple(sorted(set(row.get("served_forces", ()))))
         types = [t.strip() for t in record["service_types"].split(";") if t.strip()]
-        record["confidential"] = record["location_confidential"] == "yes" or types == ["refuge"]
+        # The schema's rule: explicitly confidential, refuge only, or refuge/housing not
+        # explicitly public.
+        record["confidential"] = (
+            record["location_confidential"] == "yes"
+            or types == ["refuge"]
+            or (
+                bool({"refuge", "housing"} & set(types)) and record["location_confidential"] != "no"
+            )
+        )
         records.append(record)
     frame = pd.DataFrame.from_records(records)
     geometry = [

@@ -54,6 +54,8 @@ def test_register_names_match_the_official_lookup():
         ("Devon and Cornwall", "E23000035"),
         ("W15000004", "W15000004"),
         ("city of london", "E23000034"),
+        ("Met", "E23000001"),
+        ("TVP", "E23000029"),
     ],
 )
 def test_find_force_accepts_names_slugs_and_codes(text, code):

@@ -125,6 +125,22 @@ def _command_writing(*args: str) -> Writer:
     return write
 
 
+def _plan(*args: str, to: str) -> Writer:
+    """``servicemap plan`` on the directory file, writing to ``to`` (``-o`` or ``--map``)."""
+
+    def write(services: object, source: Path, out: Path) -> None:
+        extra: list[str] = []
+        if "--with" in args:  # a proposal file with no rows: the what-if of the directory itself
+            proposals = out.parent / f"{out.name}.proposals.csv"
+            proposals.write_text(COLUMNS + "\n", encoding="utf-8")
+            extra = [str(proposals)]
+        command = ["plan", *args, *extra, "--services", str(source), to, str(out)]
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 0, result.output
+
+    return write
+
+
 # Postcodes ~70 m and ~150 m from the two hidden places: a search from next door.
 NEAR_CONF = "B3 3PW"
 NEAR_REFUGE = "BS1 4LH"
@@ -146,6 +162,9 @@ WRITERS: list[tuple[str, Writer]] = [
     ("export-cli-geojson", _command_writing("export", "--format", "geojson")),
     ("map", _command_writing("map")),
     ("report", _command_writing("report")),  # a folder: every file in it is searched
+    ("plan-add-map", _plan("--force", "West Midlands", "--add", "1", to="--map")),
+    ("plan-add-csv", _plan("--force", "West Midlands", "--add", "1", "--format", "csv", to="-o")),
+    ("plan-with-json", _plan("--force", "E23000036", "--format", "json", "--with", to="-o")),
 ]
 EXPORT_WRITERS = WRITERS[:5]
 # Outputs that list only some services (by id); every other output lists both hidden ones.
@@ -158,9 +177,19 @@ LISTS_ONLY: dict[str, set[str]] = {
     "coverage-json": set(),
     "coverage-csv": set(),
     "map": set(),  # confidential services are never placed; only national ones are listed
+    "plan-add-map": set(),  # proposals and public services only
+    "plan-add-csv": set(),
+    "plan-with-json": set(),
 }
 # Outputs that show no service places at all (the public ones' locations are not expected).
-NO_PLACES = {"coverage-json", "coverage-csv", "near-conf-text", "force-refuge-text"}
+NO_PLACES = {
+    "coverage-json",
+    "coverage-csv",
+    "near-conf-text",
+    "force-refuge-text",
+    "plan-add-csv",
+    "plan-with-json",
+}
 # The public service whose place an output shows (default pub-1): proof the search can see.
 SHOWS_PUBLIC = {
     "near-conf-json": "pub-2",

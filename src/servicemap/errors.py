@@ -45,3 +45,11 @@ class PlanError(ServicemapError, ValueError):
 
 class OutputError(ServicemapError, OSError):
     """An output file or folder could not be written (permissions, missing drive, full disk)."""
+
+
+class MapError(ServicemapError, ValueError):
+    """A map cannot be drawn with the arguments given (unknown measure, missing columns)."""
+
+
+class ReportError(ServicemapError, ValueError):
+    """A report cannot be written with the inputs or folder given."""

@@ -78,6 +78,16 @@ def find_force(name_or_code: str) -> str:
         keys |= {k.removesuffix(" police").removesuffix(" constabulary") for k in list(keys)}
         if wanted in keys:
             return str(row.code)
+    # The gazetteer knows more short forms ("Met", "TVP", "Avon & Somerset", Welsh names).
+    from servicemap.areas import resolve_area
+    from servicemap.errors import UnknownAreaError
+
+    try:
+        area = resolve_area(f"{name_or_code} police")
+    except UnknownAreaError:
+        area = None
+    if area is not None and area.kind == "force" and len(area.force_codes) == 1:
+        return area.force_codes[0]
     import difflib
 
     names = list(forces["name"])

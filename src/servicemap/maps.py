@@ -32,7 +32,7 @@ from branca.element import Element, Figure, MacroElement
 from folium.template import Template
 from folium.utilities import JsCode
 
-from servicemap.errors import DataQualityWarning, ServicemapError
+from servicemap.errors import DataQualityWarning, MapError
 from servicemap.schema import PROVISION_KINDS, split_list
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -54,10 +54,6 @@ __all__ = [
     "service_popup_html",
     "simplify_force_areas",
 ]
-
-
-class MapError(ServicemapError, ValueError):
-    """A map cannot be drawn with the arguments given (unknown measure, missing columns)."""
 
 
 # ColorBrewer YlOrRd, 5 classes: sequential and marked colour-blind safe by ColorBrewer. Light =

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from servicemap import __version__
-from servicemap.errors import ServicemapError
+from servicemap.errors import ReportError
 from servicemap.maps import (
     ATTRIBUTION,
     NO_DATA_COLOUR,
@@ -109,10 +109,6 @@ def _short_label(column: str) -> str:
     if column.startswith("in_person_within_"):
         return f"Within {column.removeprefix('in_person_within_')[:-2]} km of in-person help"
     return metric_label(column)
-
-
-class ReportError(ServicemapError, ValueError):
-    """A report cannot be written with the inputs or folder given."""
 
 
 class ProfileLike(Protocol):

@@ -1460,6 +1460,9 @@ def _check_placement(frame: pd.DataFrame, report: _Report) -> None:
         & (frame["latitude"] == "")
         & (frame["longitude"] == "")
         & (frame["areas_served"] == "")
+        # A national service that names no area serves all of England and Wales (the rule
+        # coverage.py applies), so it is placed after all.
+        & (frame["scope"].str.strip().str.lower() != "national")
     )
     for index in np.flatnonzero(nowhere.to_numpy()):
         report.warning(
