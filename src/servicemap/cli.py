@@ -91,6 +91,72 @@ def need_option(func: F) -> F:
     )(func)
 
 
+def format_option(
+    *choices: str, default: str | None = None, help: str = "Output format."
+) -> Callable[[F], F]:
+    """Return a decorator adding ``--format`` (parameter ``fmt``): one of ``choices``.
+
+    Parameters
+    ----------
+    *choices
+        The formats the command can write.
+    default
+        The format when the option is not given, shown in the help; ``None`` makes the option
+        required.
+    help
+        The option's help text.
+
+    Returns
+    -------
+    Callable
+        The decorator.
+    """
+    attrs: dict[str, Any] = (
+        {"required": True} if default is None else {"default": default, "show_default": True}
+    )
+
+    def decorator(func: F) -> F:
+        return click.option("--format", "fmt", type=click.Choice(choices), help=help, **attrs)(func)
+
+    return decorator
+
+
+def output_option(
+    *,
+    help: str,
+    default: Path | None = None,
+    required: bool = False,
+    writable: bool = False,
+) -> Callable[[F], F]:
+    """Return a decorator adding ``-o/--output FILE`` (parameter ``output``).
+
+    Parameters
+    ----------
+    help
+        The option's help text.
+    default
+        The file when the option is not given, shown in the help; ``None`` for none.
+    required
+        Whether the option must be given.
+    writable
+        Whether an existing file must be writable (checked before the command runs).
+
+    Returns
+    -------
+    Callable
+        The decorator.
+    """
+    attrs: dict[str, Any] = {"default": default, "required": required}
+    if default is not None:
+        attrs["show_default"] = True
+    path = click.Path(dir_okay=False, writable=writable, path_type=Path)
+
+    def decorator(func: F) -> F:
+        return click.option("-o", "--output", type=path, help=help, **attrs)(func)
+
+    return decorator
+
+
 def build_settings(cache_dir: Path | None = None, **changes: Any) -> Settings:
     """Return the settings for one command from its options."""
     if cache_dir is not None:
@@ -105,14 +171,7 @@ def cli() -> None:
 
 
 @cli.command(name="forces")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("table", "csv", "json", default="table")
 @cache_dir_option
 @reports_errors
 def forces_command(fmt: str, cache_dir: Path | None) -> None:
@@ -206,14 +265,7 @@ def need_download_command(url: str | None, cache_dir: Path | None) -> None:
 
 @need_group.command(name="show")
 @need_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("table", "csv", default="table")
 @reports_errors
 def need_show_command(need_path: Path | None, fmt: str) -> None:
     """Show the need table per force (bundled, or --need FILE summed to forces) with totals.
@@ -238,21 +290,12 @@ EXPORT_FORMATS = ("csv", "geojson", "gpkg", "oruk", "xlsx")  # = servicemap.expo
 
 @cli.command(name="export")
 @services_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(EXPORT_FORMATS),
-    required=True,
+@format_option(
+    *EXPORT_FORMATS,
     help="csv and xlsx (spreadsheet-safe), geojson (EPSG:4326), gpkg (EPSG:27700) or "
     "oruk (Open Referral UK JSON).",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="File to write (replaced atomically).",
-)
+@output_option(required=True, help="File to write (replaced atomically).")
 @cache_dir_option
 @reports_errors
 def export_command(
@@ -290,13 +333,8 @@ def export_command(
 
 @cli.command(name="validate")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "csv", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format: one problem per line, CSV or JSON.",
+@format_option(
+    "text", "csv", "json", default="text", help="Output format: one problem per line, CSV or JSON."
 )
 @cache_dir_option
 @reports_errors
@@ -335,20 +373,17 @@ def _radius_option(func: F) -> F:
 
 
 @cli.command(name="coverage")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json", "markdown", "gpkg"]),
+@format_option(
+    "table",
+    "csv",
+    "json",
+    "markdown",
+    "gpkg",
     default="table",
-    show_default=True,
     help="table and markdown show the main columns; csv, json and gpkg have all of them.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="File to write (replaced atomically); default: standard output. Needed for gpkg.",
+@output_option(
+    help="File to write (replaced atomically); default: standard output. Needed for gpkg."
 )
 @click.option(
     "--sort",
@@ -414,14 +449,7 @@ def coverage_command(
 
 @cli.command(name="force")
 @click.argument("name")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("text", "json", default="text")
 @_radius_option
 @services_option
 @need_option
@@ -470,14 +498,7 @@ def force_command(
     show_default=True,
     help="How far to look for in-person services.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("table", "csv", "json", default="table")
 @services_option
 @cache_dir_option
 @reports_errors
@@ -510,11 +531,9 @@ def near_command(
 @click.option(
     "--column", default="postcode", show_default=True, help="The column holding postcodes."
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+@output_option(
     required=True,
+    writable=True,
     help="CSV file to write: every input row and column, plus the geocode columns.",
 )
 @click.option(
@@ -582,14 +601,7 @@ def _tiles_option(func: F) -> F:
 
 @cli.command(name="map")
 @_metric_option
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("maps/coverage.html"),
-    show_default=True,
-    help="HTML file to write (replaced atomically).",
-)
+@output_option(default=Path("maps/coverage.html"), help="HTML file to write (replaced atomically).")
 @_tiles_option
 @services_option
 @boundaries_option
@@ -731,21 +743,10 @@ def report_command(
     help="With --add: CSV of extra candidate sites (postcode or latitude/longitude, name).",
 )
 @click.option("--exact", is_flag=True, help="With --add: solve exactly, not greedily.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format; csv is spreadsheet-safe.",
+@format_option(
+    "table", "csv", "json", default="table", help="Output format; csv is spreadsheet-safe."
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="File to write (replaced atomically); default: standard output.",
-)
+@output_option(help="File to write (replaced atomically); default: standard output.")
 @click.option(
     "--map",
     "map_path",
@@ -859,11 +860,8 @@ def boundaries_info_command(boundaries_source: str, cache_dir: Path | None) -> N
     metavar="derived|official|PATH",
     help="Boundaries to export: 'derived', 'official' or a boundary file.",
 )
-@click.option(
-    "-o",
-    "--output",
+@output_option(
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
     help="File to write: .geojson (EPSG:4326, properties code and name) or .gpkg.",
 )
 @cache_dir_option
