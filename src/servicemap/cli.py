@@ -181,15 +181,11 @@ def forces_command(fmt: str, cache_dir: Path | None) -> None:
     Example:
         servicemap forces --format csv
     """
+    from servicemap.coverage import format_table
     from servicemap.geocode import forces_with_postcode_counts
 
     table = forces_with_postcode_counts(settings=build_settings(cache_dir))
-    if fmt == "csv":
-        click.echo(table.to_csv(index=False), nl=False)
-    elif fmt == "json":
-        click.echo(json.dumps(table.to_dict(orient="records"), indent=2))
-    else:
-        click.echo(table.to_string(index=False))
+    click.echo(format_table(table, fmt), nl=False)
 
 
 @cli.group(name="boundaries")
@@ -274,13 +270,9 @@ def need_show_command(need_path: Path | None, fmt: str) -> None:
     Example:
         servicemap need show --need my_districts.xlsx --format csv
     """
-    from servicemap.need import load_need, need_with_totals
+    from servicemap.need import format_need, load_need
 
-    table = need_with_totals(load_need(need_path)).reset_index()
-    if fmt == "csv":
-        click.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
-    else:
-        click.echo(table.to_string(index=False))
+    click.echo(format_need(load_need(need_path), fmt), nl=False)
 
 
 # --- open referral & export ---
@@ -372,6 +364,24 @@ def _radius_option(func: F) -> F:
     )(func)
 
 
+def _services_and_coverage(
+    services_path: Path | None,
+    need_path: Path | None,
+    radii: tuple[float, ...],
+    settings: Settings,
+) -> tuple[Any, Any]:
+    """Load the services directory and the need table; return the services and their coverage."""
+    from servicemap.coverage import coverage_by_force
+    from servicemap.need import load_need
+    from servicemap.services import load_services
+
+    services = load_services(services_path, settings=settings)
+    table = coverage_by_force(
+        services, need=load_need(need_path), radii_km=radii, settings=settings
+    )
+    return services, table
+
+
 @cli.command(name="coverage")
 @format_option(
     "table",
@@ -414,35 +424,24 @@ def coverage_command(
     Example:
         servicemap coverage --format csv -o coverage.csv --radius-km 10 --radius-km 25
     """
-    from servicemap.coverage import (
-        TABLE_COLUMNS,
-        coverage_by_force,
-        format_table,
-        sort_coverage,
-        write_coverage,
-    )
-    from servicemap.need import load_need
-    from servicemap.services import load_services
+    from servicemap.coverage import TABLE_COLUMNS, format_table, sort_coverage, write_coverage
 
     if fmt == "gpkg" and output is None:
         raise click.UsageError("--format gpkg writes a file: add -o FILE.gpkg.")
     settings = build_settings(cache_dir)
-    services = load_services(services_path, settings=settings)
-    table = coverage_by_force(
-        services, need=load_need(need_path), radii_km=radii, settings=settings
-    )
+    _, table = _services_and_coverage(services_path, need_path, radii, settings)
     try:
         table = sort_coverage(table, sort_by) if sort_by else table
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--sort") from exc
+    if output is None:
+        click.echo(format_table(table, fmt, columns=TABLE_COLUMNS), nl=False)
+        return
     areas = None
     if fmt == "gpkg":
         from servicemap.boundaries import load_force_areas
 
         areas = load_force_areas(boundaries_source, settings=settings)
-    if output is None:
-        click.echo(format_table(table, fmt, columns=TABLE_COLUMNS), nl=False)
-        return
     write_coverage(table, output, fmt=fmt, force_areas=areas)
     click.echo(f"Wrote coverage for {len(table)} police force areas to {output}", err=True)
 
@@ -471,17 +470,12 @@ def force_command(
     Example:
         servicemap force "West Midlands"
     """
-    from servicemap.coverage import coverage_by_force, force_profile, format_force_profile
+    from servicemap.coverage import force_profile, format_force_profile
     from servicemap.forces import find_force
-    from servicemap.need import load_need
-    from servicemap.services import load_services
 
     code = find_force(name)
     settings = build_settings(cache_dir)
-    services = load_services(services_path, settings=settings)
-    table = coverage_by_force(
-        services, need=load_need(need_path), radii_km=radii, settings=settings
-    )
+    services, table = _services_and_coverage(services_path, need_path, radii, settings)
     profile = force_profile(code, services, table, settings=settings)
     if fmt == "json":
         click.echo(json.dumps(profile.to_dict(), indent=2, ensure_ascii=False))
@@ -599,6 +593,25 @@ def _tiles_option(func: F) -> F:
     )(func)
 
 
+def _report_inputs(
+    services_path: Path | None,
+    boundaries_source: str,
+    need_path: Path | None,
+    cache_dir: Path | None,
+) -> tuple[Any, Settings]:
+    """Return the map and report inputs (``servicemap.report.load_inputs``) and the settings."""
+    from servicemap.report import load_inputs
+
+    settings = build_settings(cache_dir)
+    inputs = load_inputs(
+        services_path=services_path,
+        boundaries_source=boundaries_source,
+        need_path=need_path,
+        settings=settings,
+    )
+    return inputs, settings
+
+
 @cli.command(name="map")
 @_metric_option
 @output_option(default=Path("maps/coverage.html"), help="HTML file to write (replaced atomically).")
@@ -626,17 +639,10 @@ def map_command(
     import time
 
     from servicemap.maps import coverage_map, save_map
-    from servicemap.report import load_inputs
     from servicemap.services import public_services
 
     started = time.perf_counter()
-    settings = build_settings(cache_dir)
-    inputs = load_inputs(
-        services_path=services_path,
-        boundaries_source=boundaries_source,
-        need_path=need_path,
-        settings=settings,
-    )
+    inputs, settings = _report_inputs(services_path, boundaries_source, need_path, cache_dir)
     public = public_services(inputs.services)
     m = coverage_map(
         inputs.forces, inputs.coverage, public, metric=metric, tiles=tiles, settings=settings
@@ -684,16 +690,10 @@ def report_command(
     import time
 
     from servicemap._progress import progress
-    from servicemap.report import build_report, load_inputs
+    from servicemap.report import build_report
 
     started = time.perf_counter()
-    settings = build_settings(cache_dir)
-    inputs = load_inputs(
-        services_path=services_path,
-        boundaries_source=boundaries_source,
-        need_path=need_path,
-        settings=settings,
-    )
+    inputs, settings = _report_inputs(services_path, boundaries_source, need_path, cache_dir)
     summary = build_report(
         inputs.forces,
         inputs.coverage,
@@ -790,11 +790,9 @@ def plan_command(
     from servicemap.need import load_need
     from servicemap.services import load_services
 
-    add_only: dict[str, object] = {"--kind": kind, "--radius-km": radius_km, "--weight": weight}
-    add_only |= {"--exact": exact, "--candidates": candidates_path, "--map": map_path}
     plan.check_plan_request(
         with_path=with_path, add=add, kind=kind, radius_km=radius_km, weight=weight,
-        add_only=add_only,
+        exact=exact, candidates_path=candidates_path, map_path=map_path,
     )  # fmt: skip
     code = find_force(force) if force else None
     settings = build_settings(cache_dir)
@@ -814,12 +812,7 @@ def plan_command(
         )  # fmt: skip
         text = plan.format_proposal(proposal, fmt)
         if map_path is not None:
-            from servicemap.boundaries import load_force_areas
-            from servicemap.maps import save_map
-
-            areas = load_force_areas("derived", settings=settings)
-            save_map(plan.proposal_map(proposal, services, force_areas=areas), map_path)
-            click.echo(f"Wrote the map to {map_path}", err=True)
+            _save_proposal_map(proposal, services, map_path, settings)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -827,6 +820,17 @@ def plan_command(
 
         atomic_write_text(output, text)
         click.echo(f"Wrote the plan to {output}", err=True)
+
+
+def _save_proposal_map(proposal: Any, services: Any, map_path: Path, settings: Settings) -> None:
+    """Draw ``servicemap plan --add``'s sites over the derived force outlines and save the map."""
+    from servicemap.boundaries import load_force_areas
+    from servicemap.maps import save_map
+    from servicemap.plan import proposal_map
+
+    areas = load_force_areas("derived", settings=settings)
+    save_map(proposal_map(proposal, services, force_areas=areas), map_path)
+    click.echo(f"Wrote the map to {map_path}", err=True)
 
 
 # --- boundaries ---

@@ -414,6 +414,29 @@ def need_with_totals(need: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def format_need(need: pd.DataFrame, fmt: str) -> str:
+    """Render a need table, with its England and Wales total row, as ``table`` or ``csv`` text.
+
+    Parameters
+    ----------
+    need
+        A need table from :func:`load_need`.
+    fmt
+        ``table`` (aligned columns) or ``csv``.
+
+    Returns
+    -------
+    str
+        One row per force and the total row (:func:`need_with_totals`), ending with a newline.
+    """
+    table = need_with_totals(need).reset_index()
+    if fmt == "csv":
+        return str(table.to_csv(index=False, lineterminator="\n"))
+    if fmt == "table":
+        return str(table.to_string(index=False)) + "\n"
+    raise ValueError(f"Unknown format {fmt!r}; use table or csv.")
+
+
 def downloaded_need_path(*, settings: Settings = DEFAULT_SETTINGS) -> Path:
     """Return where ``servicemap need download`` keeps its refreshed need table.
 

@@ -29,7 +29,7 @@ import math
 import re
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,7 +165,9 @@ def check_plan_request(
     kind: str | None = None,
     radius_km: object = None,
     weight: str | None = None,
-    add_only: Mapping[str, object] | None = None,
+    exact: bool = False,
+    candidates_path: object = None,
+    map_path: object = None,
 ) -> None:
     """Check a ``servicemap plan`` request before any data is loaded.
 
@@ -175,11 +177,10 @@ def check_plan_request(
         The ``--with`` file, or None.
     add
         The ``--add`` count, or None.
-    kind, radius_km, weight
-        The ``--add`` options as given (None when not given).
-    add_only
-        Options that only make sense with ``--add``, by flag, with their values (None, False
-        or empty when not given).
+    kind, radius_km, weight, exact, candidates_path, map_path
+        The options that only make sense with ``--add`` (``--kind``, ``--radius-km``,
+        ``--weight``, ``--exact``, ``--candidates``, ``--map``) as given: None (False for
+        ``exact``) when not given.
 
     Raises
     ------
@@ -198,7 +199,10 @@ def check_plan_request(
             "(where would N new services reach most?)."
         )
     if with_path is not None:
-        given = [flag for flag, value in (add_only or {}).items() if value not in (None, False)]
+        add_only: dict[str, object] = {"--kind": kind, "--radius-km": radius_km}
+        add_only |= {"--weight": weight, "--exact": exact}
+        add_only |= {"--candidates": candidates_path, "--map": map_path}
+        given = [flag for flag, value in add_only.items() if value not in (None, False)]
         if given:
             listed = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
             verb = "works" if len(given) == 1 else "work"
