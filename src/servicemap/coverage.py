@@ -82,35 +82,78 @@ _SCOPE_CODE = {"local": 0, "regional": 1, "national": 2}
 
 
 @dataclass(frozen=True)
-class _Geography:
-    """Districts and forces of a postcode table, with located-postcode counts and centroids."""
+class Geography:
+    """Districts and forces of a postcode table, with located-postcode counts and centroids.
+
+    Build it with :func:`geography_from_postcodes`. Residents are spread over the located
+    postcodes of their force, so the resident arrays are the located postcodes of England and
+    Wales.
+
+    Attributes
+    ----------
+    table
+        The postcode table.
+    located
+        Per postcode: located and in England and Wales.
+    district_count
+        Located England and Wales postcodes per district.
+    district_xy
+        Mean position (BNG metres) of each district's located postcodes; NaN when none.
+    force_count
+        Located postcodes per force.
+    district_index, force_index
+        Row of each district code and force code in the table's code arrays.
+    resident_xy
+        The located England and Wales postcodes (BNG metres), grouped by force.
+    resident_force
+        Their force index, ascending.
+    force_bounds
+        Force ``k``'s postcodes are ``resident_xy[force_bounds[k] : force_bounds[k + 1]]``.
+    """
 
     table: PostcodeTable
-    located: npt.NDArray[np.bool_]  # per postcode: located and in England and Wales
-    district_count: npt.NDArray[np.float64]  # located E&W postcodes per district
-    district_xy: npt.NDArray[np.float64]  # mean position of each district's postcodes
-    force_count: npt.NDArray[np.float64]  # located postcodes per force
+    located: npt.NDArray[np.bool_]
+    district_count: npt.NDArray[np.float64]
+    district_xy: npt.NDArray[np.float64]
+    force_count: npt.NDArray[np.float64]
     district_index: dict[str, int]
     force_index: dict[str, int]
-    resident_xy: npt.NDArray[np.float64]  # located E&W postcodes, grouped by force
-    resident_force: npt.NDArray[np.intp]  # their force, ascending
-    force_bounds: npt.NDArray[np.intp]  # force k's postcodes are [bounds[k], bounds[k + 1])
+    resident_xy: npt.NDArray[np.float64]
+    resident_force: npt.NDArray[np.intp]
+    force_bounds: npt.NDArray[np.intp]
 
     @property
     def n_districts(self) -> int:
+        """Number of districts in the postcode table."""
         return len(self.table.district_codes)
 
     @property
     def n_forces(self) -> int:
+        """Number of forces in the postcode table."""
         return len(self.table.force_codes)
 
 
 # The last geography built, keyed by the postcode table's identity: the ONS table is itself
 # cached, so a process that computes coverage and then a profile builds this once.
-_LAST_GEOGRAPHY: list[tuple[weakref.ref[PostcodeTable], _Geography]] = []
+_LAST_GEOGRAPHY: list[tuple[weakref.ref[PostcodeTable], Geography]] = []
 
 
-def _geography(table: PostcodeTable) -> _Geography:
+def geography_from_postcodes(table: PostcodeTable) -> Geography:
+    """Return the districts and forces of a postcode table, with counts and centroids.
+
+    The last one built is kept (keyed by the table's identity), so computing coverage, a
+    profile and a plan on the same table builds it once.
+
+    Parameters
+    ----------
+    table
+        The postcode table (``servicemap._onspd.load_postcode_table``).
+
+    Returns
+    -------
+    Geography
+        Located-postcode counts, centroids and resident positions per district and force.
+    """
     for ref, geography in _LAST_GEOGRAPHY:
         if ref() is table:
             return geography
@@ -119,7 +162,7 @@ def _geography(table: PostcodeTable) -> _Geography:
     return geography
 
 
-def _build_geography(table: PostcodeTable) -> _Geography:
+def _build_geography(table: PostcodeTable) -> Geography:
     located = table.has_location & (table.force >= 0)
     district = table.district[located]
     n_districts = len(table.district_codes)
@@ -140,7 +183,7 @@ def _build_geography(table: PostcodeTable) -> _Geography:
         [table.easting[located][order], table.northing[located][order]]
     ).astype(np.float64)
     bounds = np.searchsorted(resident_force, np.arange(len(table.force_codes) + 1))
-    return _Geography(
+    return Geography(
         table=table,
         located=located,
         district_count=count,
@@ -155,22 +198,51 @@ def _build_geography(table: PostcodeTable) -> _Geography:
 
 
 @dataclass(frozen=True)
-class _Prepared:
-    """Per-service flags and served areas, as arrays aligned with the services frame's rows."""
+class PreparedServices:
+    """Per-service flags and served areas, as arrays aligned with the services frame's rows.
 
-    area: npt.NDArray[np.intp]  # index into the unique served areas, -1 when none
-    area_districts: npt.NDArray[np.bool_]  # unique areas x districts
-    area_forces: npt.NDArray[np.bool_]  # unique areas x forces
-    level: npt.NDArray[np.int8]  # 0 local, 1 regional, 2 national
+    Build it with :func:`prepare_services`; every measure of the coverage table, the profiles
+    and the plans is computed from these arrays, so they all apply the same rules.
+
+    Attributes
+    ----------
+    area
+        Index into the unique served areas; -1 when none.
+    area_districts, area_forces
+        Unique areas x districts and unique areas x forces: which each area covers.
+    level
+        0 local, 1 regional, 2 national.
+    active
+        Not ended.
+    kinds
+        Per kind of provision (:data:`servicemap.schema.PROVISION_KINDS`): offers it.
+    by_and_for, nrpf, confidential
+        By and for the communities it serves; supports women with no recourse to public funds;
+        location confidential.
+    in_person
+        Active, located and reachable in person.
+    xy
+        True location in BNG metres (NaN where none); never output for confidential services.
+    access_xy
+        ``xy``, but confidential services moved to the centre of their district; NaN unless
+        ``in_person``.
+    location_force
+        Force index of the location; -1 when none.
+    """
+
+    area: npt.NDArray[np.intp]
+    area_districts: npt.NDArray[np.bool_]
+    area_forces: npt.NDArray[np.bool_]
+    level: npt.NDArray[np.int8]
     active: npt.NDArray[np.bool_]
     kinds: dict[str, npt.NDArray[np.bool_]]
     by_and_for: npt.NDArray[np.bool_]
     nrpf: npt.NDArray[np.bool_]
     confidential: npt.NDArray[np.bool_]
-    in_person: npt.NDArray[np.bool_]  # active, located and reachable in person
-    xy: npt.NDArray[np.float64]  # true location (NaN where none); never output for confidential
-    access_xy: npt.NDArray[np.float64]  # xy, but confidential ones moved to their district
-    location_force: npt.NDArray[np.intp]  # force index of the location, -1 when none
+    in_person: npt.NDArray[np.bool_]
+    xy: npt.NDArray[np.float64]
+    access_xy: npt.NDArray[np.float64]
+    location_force: npt.NDArray[np.intp]
 
 
 def _text(services: pd.DataFrame, column: str) -> pd.Series:
@@ -202,7 +274,7 @@ def _postcode_rows(table: PostcodeTable, codes: npt.NDArray[np.bytes_]) -> npt.N
     return np.where(found, rows, -1).astype(np.intp)
 
 
-def _nearest_district(geography: _Geography, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+def _nearest_district(geography: Geography, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
     """Return the district whose postcode centroid is nearest each point (-1 for NaN points)."""
     from scipy.spatial import cKDTree
 
@@ -225,8 +297,26 @@ def _check_columns(services: pd.DataFrame) -> None:
         )
 
 
-def _prepare(services: pd.DataFrame, geography: _Geography) -> _Prepared:
-    """Turn the canonical services frame into arrays the coverage measures are built from."""
+def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedServices:
+    """Turn the canonical services frame into arrays the coverage measures are built from.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame (``servicemap.services.load_services``). Not modified.
+    geography
+        From :func:`geography_from_postcodes`.
+
+    Returns
+    -------
+    PreparedServices
+        Flags, served areas and locations, one entry per row of ``services``.
+
+    Raises
+    ------
+    ServicesFileError
+        If the frame lacks a column the measures need.
+    """
     _check_columns(services)
     table = geography.table
     n = len(services)
@@ -279,7 +369,7 @@ def _prepare(services: pd.DataFrame, geography: _Geography) -> _Prepared:
     access_xy[snap_ok] = geography.district_xy[home_district[snap_ok]]
     in_person = in_person & ~(snap & ~snap_ok)
     access_xy[~in_person] = np.nan
-    return _Prepared(
+    return PreparedServices(
         area=area,
         area_districts=area_districts,
         area_forces=area_forces,
@@ -298,7 +388,7 @@ def _prepare(services: pd.DataFrame, geography: _Geography) -> _Prepared:
 
 def _served_areas(
     services: pd.DataFrame,
-    geography: _Geography,
+    geography: Geography,
     scope: pd.Series,
     home_district: npt.NDArray[np.intp],
     location_force: npt.NDArray[np.intp],
@@ -386,7 +476,7 @@ def _is_seq(value: object) -> bool:
     return isinstance(value, (tuple, list, np.ndarray))
 
 
-def _per_area(prepared: _Prepared, flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+def _per_area(prepared: PreparedServices, flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
     """Sum a per-service flag over each unique served area."""
     ok = prepared.area >= 0
     sums: npt.NDArray[np.float64] = np.bincount(
@@ -397,7 +487,9 @@ def _per_area(prepared: _Prepared, flags: npt.NDArray[np.bool_]) -> npt.NDArray[
     return sums
 
 
-def _count_by_force(prepared: _Prepared, flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+def _count_by_force(
+    prepared: PreparedServices, flags: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.int64]:
     """Count the flagged services serving each force (a service counts once per force)."""
     per_area = _per_area(prepared, flags)
     used = np.flatnonzero(per_area)
@@ -405,7 +497,9 @@ def _count_by_force(prepared: _Prepared, flags: npt.NDArray[np.bool_]) -> npt.ND
     return np.rint(counts).astype(np.int64)
 
 
-def _districts_reached(prepared: _Prepared, flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+def _districts_reached(
+    prepared: PreparedServices, flags: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
     """Districts served by at least one flagged service."""
     used = np.flatnonzero(_per_area(prepared, flags))
     reached: npt.NDArray[np.bool_] = np.any(prepared.area_districts[used], axis=0)
@@ -413,7 +507,7 @@ def _districts_reached(prepared: _Prepared, flags: npt.NDArray[np.bool_]) -> npt
 
 
 def _share_by_force(
-    geography: _Geography, reached: npt.NDArray[np.bool_]
+    geography: Geography, reached: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.float64]:
     """Share of each force's located postcodes (its residents) that lie in reached districts."""
     district_force = geography.table.district_force.astype(np.intp)
@@ -496,8 +590,8 @@ def _nearest_km(
 
 
 def _access(
-    geography: _Geography,
-    prepared: _Prepared,
+    geography: Geography,
+    prepared: PreparedServices,
     radii_km: tuple[float, ...],
 ) -> dict[str, npt.NDArray[np.float64]]:
     """Shares of each force's residents within each radius of an in-person service."""
@@ -591,10 +685,10 @@ def coverage_by_force(
         from servicemap.need import load_need
 
         need = load_need()
-    geography = _geography(table)
+    geography = geography_from_postcodes(table)
     force_codes = [str(c) for c in table.force_codes]
     need_rows = _check_need(need, force_codes)
-    prepared = _prepare(services, geography)
+    prepared = prepare_services(services, geography)
     active = prepared.active
     local = active & (prepared.level == 0)
     regional = active & (prepared.level == 1)
@@ -737,8 +831,8 @@ class ForceProfile:
             "forces": self.forces,
             "summary": _plain(self.summary),
             "gaps": list(self.gaps),
-            "services": _records(self.services),
-            "nearest_outside": _records(self.nearest_outside),
+            "services": json_records(self.services),
+            "nearest_outside": json_records(self.nearest_outside),
         }
 
 
@@ -754,7 +848,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return a frame's rows as JSON-ready dicts (plain numbers, None for NaN and inf).
+
+    Parameters
+    ----------
+    frame
+        The rows.
+
+    Returns
+    -------
+    list of dict
+        One dict per row; floats rounded to 4 decimal places.
+    """
     return [_plain(dict(row)) for row in frame.to_dict(orient="records")]
 
 
@@ -807,7 +913,7 @@ def force_profile(
         The force's summary row, services, gaps and nearest in-person services outside it.
     """
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
-    geography = _geography(table)
+    geography = geography_from_postcodes(table)
     code = force if force in geography.force_index else _find_force(force)
     rows = coverage.loc[coverage["force_code"] == code]
     if rows.empty:
@@ -817,7 +923,7 @@ def force_profile(
         )
     summary = rows.iloc[0].to_dict()
     k = geography.force_index[code]
-    prepared = _prepare(services, geography)
+    prepared = prepare_services(services, geography)
     district_force = table.district_force.astype(np.intp)
     in_force = (district_force == k) & (geography.district_count > 0)
     names = _district_names()
@@ -892,8 +998,8 @@ def _force_name_map(coverage: pd.DataFrame) -> dict[str, str]:
 def _gap_statements(
     summary: dict[str, Any],
     coverage: pd.DataFrame,
-    prepared: _Prepared,
-    geography: _Geography,
+    prepared: PreparedServices,
+    geography: Geography,
     k: int,
     names: dict[str, str],
 ) -> list[str]:
@@ -964,8 +1070,8 @@ def _where(
 
 def _nearest_outside(
     services: pd.DataFrame,
-    prepared: _Prepared,
-    geography: _Geography,
+    prepared: PreparedServices,
+    geography: Geography,
     k: int,
     *,
     nearest: int,
@@ -1009,7 +1115,7 @@ def _nearest_outside(
 
 
 def _resolve_place(
-    place: str | tuple[float, float], geography: _Geography
+    place: str | tuple[float, float], geography: Geography
 ) -> tuple[float, float, int, str]:
     """Return easting, northing, district index and a label for a postcode or a BNG point."""
     table = geography.table
@@ -1098,9 +1204,9 @@ def services_near(
     if not np.isfinite(radius_km) or radius_km <= 0:
         raise ValueError(f"radius_km must be a positive distance in km, got {radius_km!r}.")
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
-    geography = _geography(table)
+    geography = geography_from_postcodes(table)
     x, y, district, label = _resolve_place(place, geography)
-    prepared = _prepare(services, geography)
+    prepared = prepare_services(services, geography)
     area = prepared.area
     serves = prepared.active & (area >= 0)
     serves &= prepared.area_districts[np.maximum(area, 0), district]
@@ -1249,7 +1355,7 @@ def format_table(frame: pd.DataFrame, fmt: str, *, columns: tuple[str, ...] = ()
     if fmt == "json":
         import json
 
-        return json.dumps(_records(frame), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(json_records(frame), indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
         return _markdown(frame[shown])
     if fmt == "table":

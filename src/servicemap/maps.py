@@ -48,8 +48,10 @@ __all__ = [
     "coverage_map",
     "external_references",
     "force_map_frame",
+    "HtmlControl",
     "map_services",
     "national_services",
+    "offline_map",
     "save_map",
     "service_popup_html",
     "simplify_force_areas",
@@ -794,8 +796,20 @@ class _Page(Figure):
     )
 
 
-class _Control(MacroElement):
-    """A Leaflet control holding ready-escaped HTML."""
+class HtmlControl(MacroElement):
+    """A Leaflet control (a box in a corner of the map) holding ready-escaped HTML.
+
+    Parameters
+    ----------
+    html_fragment
+        The box's content, already escaped.
+    position
+        Leaflet corner: ``topleft``, ``topright``, ``bottomleft`` or ``bottomright``.
+    css_class
+        CSS classes of the box (``sm-box`` and one more, styled by the inlined map.css).
+    name
+        The element's name in the page.
+    """
 
     _template = Template(
         """
@@ -961,6 +975,49 @@ def _layer_label(kind: str, scope: str) -> str:
     )
 
 
+def offline_map(
+    *,
+    title: str,
+    location: tuple[float, float],
+    zoom_start: int,
+    control_scale: bool = False,
+    head: str = "",
+) -> folium.Map:
+    """Return an empty map on its own self-contained page: Leaflet inlined, no base map.
+
+    Parameters
+    ----------
+    title
+        The page title.
+    location
+        Latitude and longitude of the first view's centre.
+    zoom_start
+        The first view's zoom level.
+    control_scale
+        Whether to show a scale bar.
+    head
+        More HTML for the page's head, after the inlined code (e.g. a ``<style>`` element).
+
+    Returns
+    -------
+    folium.Map
+        The map, already on its page (``m.get_root()``, whose header holds the inlined Leaflet
+        and marker-cluster code); save it with :func:`save_map`.
+    """
+    page = _Page(title=title)
+    page.header.add_child(Element(_inline_assets()), name="servicemap_assets")
+    if head:
+        page.header.add_child(Element(head), name="servicemap_head")
+    m = folium.Map(
+        location=list(location), zoom_start=zoom_start, tiles=None, control_scale=control_scale
+    )
+    m.default_js, m.default_css = [], []
+    # Without a tile layer the map has no zoom range, which marker clustering needs.
+    m.options.update(max_zoom=18, min_zoom=5)
+    page.add_child(m)
+    return m
+
+
 def coverage_map(
     forces: gpd.GeoDataFrame,
     coverage: pd.DataFrame,
@@ -1010,20 +1067,8 @@ def coverage_map(
     markers = map_services(services)
     national = national_services(services)
 
-    page = _Page(title=title)
-    page.header.add_child(Element(_inline_assets()), name="servicemap_assets")
     minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)
-    m = folium.Map(
-        location=[(miny + maxy) / 2, (minx + maxx) / 2],
-        zoom_start=6,
-        tiles=None,
-        control_scale=False,
-        prefer_canvas=False,
-    )
-    m.default_js, m.default_css = [], []
-    # Without a tile layer the map has no zoom range, which marker clustering needs.
-    m.options.update(max_zoom=18, min_zoom=5)
-    page.add_child(m)
+    m = offline_map(title=title, location=((miny + maxy) / 2, (minx + maxx) / 2), zoom_start=6)
     if tiles:
         folium.TileLayer(tiles, name="Base map", control=False).add_to(m)
 
@@ -1073,7 +1118,7 @@ def coverage_map(
     m.add_child(_ServiceMarkers(rows, groups))
 
     m.add_child(
-        _Control(
+        HtmlControl(
             f"<h2>{_e(title)}</h2><p>Police force areas of England and Wales. Click an area or a "
             "service for details.</p>",
             position="topleft",
@@ -1082,7 +1127,7 @@ def coverage_map(
         )
     )
     m.add_child(
-        _Control(
+        HtmlControl(
             _legend_html(simplified, markers, metric),
             position="bottomright",
             css_class="sm-box sm-legend",
@@ -1092,7 +1137,7 @@ def coverage_map(
     national_html = _national_html(national)
     if national_html:
         m.add_child(
-            _Control(
+            HtmlControl(
                 national_html,
                 position="bottomleft",
                 css_class="sm-box sm-national",
@@ -1185,7 +1230,7 @@ def geojson_of(m: folium.Map) -> dict[str, Any]:
 
 def map_panels(m: folium.Map) -> dict[str, str]:
     """Return the HTML of the map's panels (``Title``, ``Legend``, ``National``) by name."""
-    return {c._name: c.html for c in m._children.values() if isinstance(c, _Control)}
+    return {c._name: c.html for c in m._children.values() if isinstance(c, HtmlControl)}
 
 
 def marker_rows(m: folium.Map) -> list[dict[str, Any]]:

@@ -41,15 +41,16 @@ import pandas as pd
 from servicemap._onspd import PostcodeTable, load_postcode_table
 from servicemap._progress import status
 
-# Private helpers of coverage.py, reused on purpose so that planning applies exactly the same
-# in-person rule, placement of confidential services and resident weighting as the coverage
-# table (they are not part of coverage.py's public interface).
+# Planning uses coverage.py's geography and prepared services, so that it applies exactly the
+# same in-person rule, placement of confidential services and resident weighting as the
+# coverage table.
 from servicemap.coverage import (
-    _Geography,
-    _geography,
-    _prepare,
+    Geography,
     coverage_by_force,
     format_table,
+    geography_from_postcodes,
+    json_records,
+    prepare_services,
 )
 from servicemap.errors import PlanError, UnknownForceError
 from servicemap.schema import DERIVED, FIELDS, PROVISION_KINDS
@@ -102,7 +103,7 @@ _KEY_MEASURES: tuple[str, ...] = (
 # --- checking arguments -------------------------------------------------------------------
 
 
-def _resolve_force(force: str, geography: _Geography) -> str:
+def _resolve_force(force: str, geography: Geography) -> str:
     """Return the force code for a code or a name; PlanError-compatible UnknownForceError."""
     if force in geography.force_index:
         return force
@@ -400,7 +401,7 @@ def what_if(
         of the capacity component, so many forces' gap scores and ranks can move a little.
     """
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
-    geography = _geography(table)
+    geography = geography_from_postcodes(table)
     codes = [_resolve_force(f, geography) for f in (force_codes or ())]
     if need is None:
         from servicemap.need import load_need
@@ -832,7 +833,7 @@ def district_sites(postcodes: PostcodeTable) -> pd.DataFrame:
     for ref, sites in _LAST_SITES:
         if ref() is postcodes:
             return sites.copy()
-    geography = _geography(postcodes)
+    geography = geography_from_postcodes(postcodes)
     located = geography.located
     codes = postcodes.postcodes[located]
     x = postcodes.easting[located].astype(np.float64)
@@ -935,7 +936,7 @@ def _locate_sites(sites: pd.DataFrame, postcodes: PostcodeTable) -> pd.DataFrame
     from servicemap.geocode import bng_from_wgs84
 
     source = str(sites.attrs.get("source", "candidate sites"))
-    geography = _geography(postcodes)
+    geography = geography_from_postcodes(postcodes)
 
     def text(column: str) -> pd.Series:
         if column not in sites.columns:
@@ -1188,7 +1189,7 @@ def site_problem(
     radius = _check_radius(radius_km)
     weight = _check_weight(weight)
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
-    geography = _geography(table)
+    geography = geography_from_postcodes(table)
     code = _resolve_force(force_code, geography) if force_code is not None else None
     if need is None:
         from servicemap.need import load_need
@@ -1225,7 +1226,7 @@ def site_problem(
         per_postcode = np.nan_to_num(per_force / geography.force_count)
     resident_weight = per_postcode[force].astype(np.float64)
 
-    prepared = _prepare(services, geography)
+    prepared = prepare_services(services, geography)
     existing = prepared.in_person & (prepared.kinds[kind] if kind else True)
     points = prepared.access_xy[existing]
     points = points[np.isfinite(points).all(axis=1)]
@@ -1355,8 +1356,6 @@ class Proposal:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the proposal as JSON-ready plain data."""
-        from servicemap.coverage import _records
-
         p = self.problem
         return {
             "area": {"code": p.area_code, "name": p.area_name},
@@ -1379,8 +1378,8 @@ class Proposal:
             "proven_best": self.solution.optimal,
             "at_least_share_of_best": round(self.solution.ratio_floor, 4),
             "greedy_guarantee": round(GREEDY_GUARANTEE, 4),
-            "sites": _records(self.sites),
-            "coverage_change": _records(self.coverage_change),
+            "sites": json_records(self.sites),
+            "coverage_change": json_records(self.coverage_change),
             "notes": list(self.notes),
         }
 
@@ -1877,29 +1876,22 @@ def proposal_map(
     """
     import folium
 
-    # Private page helpers of maps.py (inlined Leaflet, page template, HTML control), reused
-    # so the plan map is self-contained and looks like the coverage map.
-    from servicemap.maps import _Control, _inline_assets, _Page, map_services
+    # The coverage map's page and controls, so the plan map is self-contained and looks alike.
+    from servicemap.maps import HtmlControl, map_services, offline_map
     from servicemap.services import public_services
 
     p = proposal.problem
     sites = proposal.sites
     existing = map_services(public_services(services))
     title = f"Proposed sites in {p.area_name}"
-    page = _Page(title=title)
-    page.header.add_child(folium.Element(_inline_assets()), name="servicemap_assets")
-    page.header.add_child(
-        folium.Element(
-            "<style>.sm-plan-site{width:28px;height:28px;border-radius:14px;"
-            "background:#d95f02;color:#fff;font:bold 15px/28px sans-serif;text-align:center;"
-            "border:2px solid #fff;box-shadow:0 0 3px #000}</style>"
-        ),
-        name="servicemap_plan_style",
+    style = (
+        "<style>.sm-plan-site{width:28px;height:28px;border-radius:14px;"
+        "background:#d95f02;color:#fff;font:bold 15px/28px sans-serif;text-align:center;"
+        "border:2px solid #fff;box-shadow:0 0 3px #000}</style>"
     )
-    m = folium.Map(location=[52.5, -1.5], zoom_start=7, tiles=None, control_scale=True)
-    m.default_js, m.default_css = [], []
-    m.options.update(max_zoom=18, min_zoom=5)
-    page.add_child(m)
+    m = offline_map(
+        title=title, location=(52.5, -1.5), zoom_start=7, control_scale=True, head=style
+    )
     outlines: gpd.GeoDataFrame | None = None
     if force_areas is not None and len(force_areas):
         from servicemap.maps import simplify_force_areas
@@ -1961,7 +1953,9 @@ def proposal_map(
         "dots show existing services with a public location (refuges and other confidential "
         "services are never placed).</p>"
     )
-    m.add_child(_Control(summary, position="bottomleft", css_class="sm-box sm-title", name="Title"))
+    m.add_child(
+        HtmlControl(summary, position="bottomleft", css_class="sm-box sm-title", name="Title")
+    )
     folium.LayerControl(collapsed=False).add_to(m)
     south, west, north, east = math.inf, math.inf, -math.inf, -math.inf
     if len(sites):
