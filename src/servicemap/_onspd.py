@@ -75,6 +75,26 @@ class PostcodeTable:
     def __len__(self) -> int:
         return int(self.postcodes.shape[0])
 
+    def rows(self, codes: npt.NDArray[np.bytes_]) -> npt.NDArray[np.intp]:
+        """Return the row of each postcode in the table, -1 where it is not there.
+
+        Parameters
+        ----------
+        codes
+            Upper-case postcodes without spaces, as ``S7`` bytes; ``b""`` is never found.
+
+        Returns
+        -------
+        numpy.ndarray
+            Row indices into the table's arrays, one per code.
+        """
+        if len(codes) == 0:
+            return np.zeros(0, dtype=np.intp)
+        rows = np.searchsorted(self.postcodes, codes)
+        rows = np.minimum(rows, len(self.postcodes) - 1)
+        found = (self.postcodes[rows] == codes) & (codes != b"")
+        return np.where(found, rows, -1).astype(np.intp)
+
 
 def postcode_keys(postcodes: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:
     """Return each space-free ``S7`` postcode as a big-endian integer (same sort order).

@@ -27,6 +27,8 @@ from servicemap.errors import (
     ServicesFileError,
     UnknownForceError,
 )
+from servicemap.forces import district_names, find_force, force_names
+from servicemap.need import load_need
 from servicemap.schema import DELIVERY, LOCATION_FIELDS, PROVISION_KINDS
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -264,16 +266,6 @@ def _normalise_postcodes(values: pd.Series) -> npt.NDArray[np.bytes_]:
     return codes
 
 
-def _postcode_rows(table: PostcodeTable, codes: npt.NDArray[np.bytes_]) -> npt.NDArray[np.intp]:
-    """Return the row of each postcode in ``table`` (-1 when not found)."""
-    if len(codes) == 0:
-        return np.zeros(0, dtype=np.intp)
-    rows = np.searchsorted(table.postcodes, codes)
-    rows = np.minimum(rows, len(table.postcodes) - 1)
-    found = (table.postcodes[rows] == codes) & (codes != b"")
-    return np.where(found, rows, -1).astype(np.intp)
-
-
 def _nearest_district(geography: Geography, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
     """Return the district whose postcode centroid is nearest each point (-1 for NaN points)."""
     from scipy.spatial import cKDTree
@@ -339,7 +331,7 @@ def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedSe
     )
     has_xy = np.isfinite(xy).all(axis=1)
     # The district a service is based in: from its postcode, else the nearest district centroid.
-    rows = _postcode_rows(table, _normalise_postcodes(_text(services, "postcode")))
+    rows = table.rows(_normalise_postcodes(_text(services, "postcode")))
     home_district = np.where(rows >= 0, table.district[np.maximum(rows, 0)], -1).astype(np.intp)
     guess = (home_district < 0) & has_xy
     if guess.any():
@@ -561,9 +553,7 @@ def _check_need(need: pd.DataFrame, force_codes: list[str]) -> pd.DataFrame:
 
 
 def _force_names(force_codes: list[str], need: pd.DataFrame) -> list[str]:
-    from servicemap.forces import load_forces
-
-    register = dict(zip(load_forces()["code"], load_forces()["name"], strict=True))
+    register = force_names()
     from_need = need["force_name"].to_dict() if "force_name" in need.columns else {}
     return [str(register.get(c) or from_need.get(c) or c) for c in force_codes]
 
@@ -681,10 +671,7 @@ def coverage_by_force(
     """
     radii = _check_radii(radii_km)
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
-    if need is None:
-        from servicemap.need import load_need
-
-        need = load_need()
+    need = load_need() if need is None else need
     geography = geography_from_postcodes(table)
     force_codes = [str(c) for c in table.force_codes]
     need_rows = _check_need(need, force_codes)
@@ -864,13 +851,6 @@ def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [_plain(dict(row)) for row in frame.to_dict(orient="records")]
 
 
-def _district_names() -> dict[str, str]:
-    from servicemap.forces import load_districts
-
-    districts = load_districts()
-    return dict(zip(districts["code"], districts["name"], strict=True))
-
-
 def _public_fields(services: pd.DataFrame, confidential: npt.NDArray[np.bool_]) -> pd.DataFrame:
     """Return a copy with location fields blanked for confidential services."""
     out = services.copy()
@@ -914,7 +894,7 @@ def force_profile(
     """
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
     geography = geography_from_postcodes(table)
-    code = force if force in geography.force_index else _find_force(force)
+    code = force if force in geography.force_index else find_force(force)
     rows = coverage.loc[coverage["force_code"] == code]
     if rows.empty:
         raise UnknownForceError(
@@ -926,7 +906,7 @@ def force_profile(
     prepared = prepare_services(services, geography)
     district_force = table.district_force.astype(np.intp)
     in_force = (district_force == k) & (geography.district_count > 0)
-    names = _district_names()
+    names = district_names()
 
     serving = prepared.active & (prepared.area >= 0)
     serving &= prepared.area_forces[np.maximum(prepared.area, 0), k]
@@ -976,12 +956,6 @@ def force_profile(
         nearest_outside=nearest_outside,
         forces=len(coverage),
     )
-
-
-def _find_force(name: str) -> str:
-    from servicemap.forces import find_force
-
-    return find_force(name)
 
 
 def _column(frame: pd.DataFrame, column: str) -> npt.NDArray[Any]:
@@ -1126,7 +1100,7 @@ def _resolve_place(
                 f"{place!r} is not a UK postcode; give one like 'UB1 3BL' (letters, digits, "
                 "then digit-letter-letter)."
             )
-        row = _postcode_rows(table, np.array([code], dtype="S7"))[0]
+        row = table.rows(np.array([code], dtype="S7"))[0]
         if row < 0:
             raise GeocodeError(
                 f"Postcode {place!r} is not in the ONS postcode directory; check it for typos "
@@ -1259,19 +1233,11 @@ def services_near(
     force_code = str(table.force_codes[table.district_force[district]])
     result.attrs.update(
         place=label,
-        district=_district_names().get(district_code, district_code),
-        force=_force_name(force_code),
+        district=district_names().get(district_code, district_code),
+        force=force_names().get(force_code, force_code),
         radius_km=float(radius_km),
     )
     return result
-
-
-def _force_name(code: str) -> str:
-    from servicemap.forces import load_forces
-
-    forces = load_forces()
-    match = forces.loc[forces["code"] == code, "name"]
-    return str(match.iloc[0]) if len(match) else code
 
 
 # --- output -------------------------------------------------------------------------------

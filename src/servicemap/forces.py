@@ -47,6 +47,30 @@ def load_districts() -> pd.DataFrame:
     return _read_districts().copy()
 
 
+def force_names() -> dict[str, str]:
+    """Return the ONS name of each force, by code.
+
+    Returns
+    -------
+    dict
+        ``{code: name}`` for the 43 police force areas.
+    """
+    forces = _read_forces()
+    return dict(zip(forces["code"], forces["name"], strict=True))
+
+
+def district_names() -> dict[str, str]:
+    """Return the name of each local authority district, by 2025 code.
+
+    Returns
+    -------
+    dict
+        ``{code: name}`` for every district in the register.
+    """
+    districts = _read_districts()
+    return dict(zip(districts["code"], districts["name"], strict=True))
+
+
 def _key(text: str) -> str:
     text = text.lower().replace("&", " and ")
     return re.sub(r"[^a-z0-9]+", " ", text).strip()

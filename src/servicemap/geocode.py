@@ -14,7 +14,7 @@ import pandas as pd
 
 from servicemap._onspd import PostcodeTable, load_postcode_table, postcode_keys
 from servicemap.errors import DataQualityWarning, GeocodeError
-from servicemap.forces import load_districts, load_forces
+from servicemap.forces import force_names, load_districts, load_forces
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 PostcodeLookup = Callable[[Sequence[str]], pd.DataFrame]
@@ -509,7 +509,7 @@ def add_geocode_columns(table: pd.DataFrame, geocoded: pd.DataFrame) -> pd.DataF
     pandas.DataFrame
         A new frame.
     """
-    names = dict(zip(load_forces()["code"], load_forces()["name"], strict=True))
+    names = force_names()
     added = geocoded.assign(
         easting=geocoded["easting"].round().astype("Int64"),
         northing=geocoded["northing"].round().astype("Int64"),

@@ -53,6 +53,8 @@ from servicemap.coverage import (
     prepare_services,
 )
 from servicemap.errors import PlanError, UnknownForceError
+from servicemap.forces import district_names, find_force, force_names
+from servicemap.need import load_need
 from servicemap.schema import DERIVED, FIELDS, PROVISION_KINDS
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -107,8 +109,6 @@ def _resolve_force(force: str, geography: Geography) -> str:
     """Return the force code for a code or a name; PlanError-compatible UnknownForceError."""
     if force in geography.force_index:
         return force
-    from servicemap.forces import find_force
-
     code = find_force(force)
     if code not in geography.force_index:
         raise UnknownForceError(
@@ -403,10 +403,7 @@ def what_if(
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
     geography = geography_from_postcodes(table)
     codes = [_resolve_force(f, geography) for f in (force_codes or ())]
-    if need is None:
-        from servicemap.need import load_need
-
-        need = load_need()
+    need = load_need() if need is None else need
     status("Computing coverage before and after…")
     before = coverage_by_force(
         services, need=need, postcodes=table, radii_km=radii_km, settings=settings
@@ -964,12 +961,9 @@ def _locate_sites(sites: pd.DataFrame, postcodes: PostcodeTable) -> pd.DataFrame
             x, y = float(e[0]), float(n[0])
         elif codes.iat[i]:
             code = str(normal.iat[i])
-            found = _POSTCODE.match(code) is not None
-            if found:
-                index = np.searchsorted(postcodes.postcodes, np.array([code], dtype="S7"))[0]
-                index = min(int(index), len(postcodes.postcodes) - 1)
-                found = postcodes.postcodes[index] == code.encode()
-            if not found:
+            if _POSTCODE.match(code):
+                index = int(postcodes.rows(np.array([code], dtype="S7"))[0])
+            if index < 0:
                 raise PlanError(
                     f"{where}: column 'postcode': {codes.iat[i]!r} is not a known postcode; "
                     "check it, or give latitude and longitude instead."
@@ -1127,14 +1121,6 @@ def grid_size_m(radius_km: float) -> float:
     return float(min(1000.0, max(250.0, radius_km * 1000.0 / 40.0)))
 
 
-def _force_name(code: str) -> str:
-    from servicemap.forces import load_forces
-
-    forces = load_forces()
-    match = forces.loc[forces["code"] == code, "name"]
-    return str(match.iloc[0]) if len(match) else code
-
-
 def site_problem(
     services: pd.DataFrame,
     *,
@@ -1191,10 +1177,8 @@ def site_problem(
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
     geography = geography_from_postcodes(table)
     code = _resolve_force(force_code, geography) if force_code is not None else None
-    if need is None:
-        from servicemap.need import load_need
-
-        need = load_need()
+    area_name = force_names().get(code, code) if code else "England and Wales"
+    need = load_need() if need is None else need
     column = WEIGHTS[weight]
     force_codes = [str(c) for c in table.force_codes]
     if column not in need.columns or any(c not in need.index for c in force_codes):
@@ -1206,7 +1190,7 @@ def site_problem(
     k = geography.force_index[code] if code is not None else None
     if k is not None and not np.isfinite(per_force[k]):
         raise PlanError(
-            f"The need table has no {column!r} figure for {_force_name(code or '')}; choose "
+            f"The need table has no {column!r} figure for {area_name}; choose "
             "another --weight or fill it in."
         )
     if k is None and not np.isfinite(per_force).all():
@@ -1295,7 +1279,7 @@ def site_problem(
         weights=cell_w.astype(np.float64),
         grid_m=grid,
         area_code=code or ENGLAND_AND_WALES,
-        area_name=_force_name(code) if code else "England and Wales",
+        area_name=area_name,
         kind=kind,
         radius_km=radius,
         weight=weight,
@@ -1421,7 +1405,7 @@ def proposal_services(
     if len(sites) == 0:
         return empty_services(settings=settings)
     chosen = kind or PROPOSED_KIND
-    names = _district_names()
+    names = district_names()
     lon, lat = wgs84_from_bng(sites["easting"].to_numpy(float), sites["northing"].to_numpy(float))
     rows = []
     for i, site in enumerate(sites.itertuples(index=False), start=1):
@@ -1455,13 +1439,6 @@ def proposal_services(
     frame = pd.DataFrame(rows)
     geometry = shapely.points(frame["easting"].to_numpy(), frame["northing"].to_numpy())
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=settings.crs)
-
-
-def _district_names() -> dict[str, str]:
-    from servicemap.forces import load_districts
-
-    districts = load_districts()
-    return dict(zip(districts["code"], districts["name"], strict=True))
 
 
 def _site_measures(radii: tuple[float, ...], kind: str | None) -> list[str]:
@@ -1539,10 +1516,7 @@ def propose_sites(
     if method not in ("greedy", "exact"):
         raise PlanError(f"Unknown method {method!r}; use 'greedy' or 'exact'.")
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
-    if need is None:
-        from servicemap.need import load_need
-
-        need = load_need()
+    need = load_need() if need is None else need
     problem = site_problem(
         services,
         force_code=force_code,
@@ -1640,7 +1614,7 @@ def _site_table(
 
     gains = problem.newly_reached(solution.chosen)
     lon, lat = wgs84_from_bng(chosen["easting"].to_numpy(float), chosen["northing"].to_numpy(float))
-    names = _district_names()
+    names = district_names()
     cumulative = problem.reach_before + np.cumsum(gains)
     residents = problem.residents
     sites = pd.DataFrame(
@@ -1651,7 +1625,7 @@ def _site_table(
             "site_postcode": chosen["site_postcode"].to_numpy(),
             "local_authority": [names.get(c, c) for c in chosen["district_code"]],
             "force_code": chosen["force_code"].to_numpy(),
-            "force_name": [_force_name(c) for c in chosen["force_code"]],
+            "force_name": [force_names().get(c, c) for c in chosen["force_code"]],
             "easting": chosen["easting"].round(0).to_numpy(),
             "northing": chosen["northing"].round(0).to_numpy(),
             "latitude": np.round(lat, 5),
