@@ -78,6 +78,10 @@ _REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 _POSTCODE_RE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$")
 _SCOPE_CODE = {"local": 0, "regional": 1, "national": 2}
+_LEVEL_NAMES = np.array(list(_SCOPE_CODE))  # by level code
+# Details and public contact fields of a service, as listed by profiles and "near" searches.
+_DETAIL_COLUMNS = ("service_types", "delivery")
+_SUPPORT_COLUMNS = ("by_and_for", "nrpf_support", "phone", "website", "address", "postcode")
 
 
 # --- preparing services -------------------------------------------------------------------
@@ -919,28 +923,19 @@ def force_profile(
         else "part: " + ", ".join(names.get(str(d), str(d)) for d in force_districts[row])
         for row in served
     ]
-    level_names = np.array(["local", "regional", "national"])
     chosen = _public_fields(services.iloc[idx], prepared.confidential[idx])
     service_table = pd.DataFrame(
         {
             "name": chosen["name"].to_numpy(),
             "organisation": _column(chosen, "organisation"),
-            "level": level_names[prepared.level[idx]],
+            "level": _LEVEL_NAMES[prepared.level[idx]],
             "serves": how,
             "based_in_force": prepared.location_force[idx] == k,
-            "service_types": _column(chosen, "service_types"),
-            "delivery": _column(chosen, "delivery"),
-            "by_and_for": _column(chosen, "by_and_for"),
-            "nrpf_support": _column(chosen, "nrpf_support"),
-            "phone": _column(chosen, "phone"),
-            "website": _column(chosen, "website"),
-            "address": _column(chosen, "address"),
-            "postcode": _column(chosen, "postcode"),
+            **_columns(chosen, (*_DETAIL_COLUMNS, *_SUPPORT_COLUMNS)),
         }
     )
-    order = {"local": 0, "regional": 1, "national": 2}
     service_table = service_table.sort_values(
-        ["level", "name"], key=lambda s: s.map(order) if s.name == "level" else s.str.lower()
+        ["level", "name"], key=lambda s: s.map(_SCOPE_CODE) if s.name == "level" else s.str.lower()
     ).reset_index(drop=True)
 
     gaps = _gap_statements(summary, coverage, prepared, geography, k, names)
@@ -963,6 +958,10 @@ def _column(frame: pd.DataFrame, column: str) -> npt.NDArray[Any]:
         return np.full(len(frame), "", dtype=object)
     values: npt.NDArray[Any] = frame[column].fillna("").astype(str).to_numpy()
     return values
+
+
+def _columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, npt.NDArray[Any]]:
+    return {column: _column(frame, column) for column in columns}
 
 
 def _force_name_map(coverage: pd.DataFrame) -> dict[str, str]:
@@ -1200,29 +1199,19 @@ def services_near(
             relation[closest] = f"nearest, beyond {radius_km:g} km"
     chosen = np.flatnonzero(relation != "")
     rows = _public_fields(services.iloc[chosen], prepared.confidential[chosen])
-    level_names = np.array(["local", "regional", "national"])
     result = pd.DataFrame(
         {
             "relation": relation[chosen],
             "name": rows["name"].to_numpy(),
             "organisation": _column(rows, "organisation"),
-            "scope": level_names[prepared.level[chosen]],
+            "scope": _LEVEL_NAMES[prepared.level[chosen]],
             "distance_km": np.round(km[chosen], 1),
-            "service_types": _column(rows, "service_types"),
-            "delivery": _column(rows, "delivery"),
-            "languages": _column(rows, "languages"),
-            "by_and_for": _column(rows, "by_and_for"),
-            "nrpf_support": _column(rows, "nrpf_support"),
-            "phone": _column(rows, "phone"),
-            "website": _column(rows, "website"),
-            "address": _column(rows, "address"),
-            "postcode": _column(rows, "postcode"),
+            **_columns(rows, (*_DETAIL_COLUMNS, "languages", *_SUPPORT_COLUMNS)),
         }
     )
-    rank = {"local": 0, "regional": 1, "national": 2}
     result = result.assign(
         _group=(result["relation"] != "serves this area").astype(int),
-        _scope=result["scope"].map(rank),
+        _scope=result["scope"].map(_SCOPE_CODE),
         _name=result["name"].str.lower(),
     )
     result = result.sort_values(
