@@ -62,6 +62,14 @@ def canonical_services() -> Callable[[list[dict[str, Any]]], gpd.GeoDataFrame]:
     return _canonical_services
 
 
+@pytest.fixture(scope="module")
+def bundled_services() -> gpd.GeoDataFrame:
+    """Return the bundled services directory, loaded once per test module."""
+    from servicemap.services import load_services
+
+    return load_services(warn=False)
+
+
 @pytest.fixture
 def force_boxes() -> gpd.GeoDataFrame:
     """Three square force areas in EPSG:27700 with real codes and ONS names (no overlaps)."""

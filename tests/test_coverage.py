@@ -11,7 +11,6 @@ Most tests use a hand-made world small enough to compute every measure on paper:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,7 @@ from servicemap.coverage import (
     sort_coverage,
 )
 from servicemap.errors import DataQualityWarning, GeocodeError, NeedFileError, ServicesFileError
-
-Factory = Callable[[list[dict[str, Any]]], pd.DataFrame]
+from worlds import Factory, need_table, postcode_table, service
 
 # (postcode, easting, northing, district)
 POSTCODES = [
@@ -59,40 +57,21 @@ ALL_DISTRICTS = ("D1a", "D1b", "D2a", "D2b", "D3a")
 
 @pytest.fixture
 def postcodes() -> PostcodeTable:
-    rows = sorted(POSTCODES)
-    return PostcodeTable(
-        postcodes=np.array([r[0] for r in rows], dtype="S7"),
-        easting=np.array([r[1] for r in rows], dtype=np.int32),
-        northing=np.array([r[2] for r in rows], dtype=np.int32),
-        district=np.array([DISTRICTS.index(r[3]) for r in rows], dtype=np.int16),
-        district_codes=np.array(DISTRICTS),
-        district_force=np.array(DISTRICT_FORCE, dtype=np.int16),
-        force_codes=np.array(FORCES),
+    return postcode_table(
+        POSTCODES, districts=DISTRICTS, district_force=DISTRICT_FORCE, forces=FORCES
     )
 
 
 @pytest.fixture
 def need() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "force_code": FORCES,
-            "force_name": ["Force One", "Force Two", "Force Three"],
-            "usual_residents_2021": [1000, 2000, 500],
-            "born_outside_uk_2021": [200, 100, 50],
-            "population_mid2023": [1100, 2100, 510],
-            "females_16plus_mid2023": [450, 900, 200],
-        }
-    ).set_index("force_code")
-
-
-def service(**fields: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "source_url": "https://example.org",
-        "status": "active",
-        "by_and_for": "no",
-        "nrpf_support": "no",
-    }
-    return base | fields
+    return need_table(
+        FORCES,
+        ["Force One", "Force Two", "Force Three"],
+        usual_residents_2021=[1000, 2000, 500],
+        born_outside_uk_2021=[200, 100, 50],
+        population_mid2023=[1100, 2100, 510],
+        females_16plus_mid2023=[450, 900, 200],
+    )
 
 
 WORLD_SERVICES = [
@@ -929,15 +908,8 @@ def test_cli_force_unknown(directory: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def bundled() -> pd.DataFrame:
-    from servicemap.services import load_services
-
-    return load_services(warn=False)
-
-
-@pytest.fixture(scope="module")
-def bundled_coverage(bundled: pd.DataFrame) -> pd.DataFrame:
-    return coverage_by_force(bundled)
+def bundled_coverage(bundled_services: pd.DataFrame) -> pd.DataFrame:
+    return coverage_by_force(bundled_services)
 
 
 def test_bundled_coverage_has_all_43_forces_and_every_measure(
@@ -961,10 +933,10 @@ def test_bundled_need_matches_the_need_table(bundled_coverage: pd.DataFrame) -> 
 
 
 def test_bundled_national_services_count_once_per_force(
-    bundled: pd.DataFrame, bundled_coverage: pd.DataFrame
+    bundled_services: pd.DataFrame, bundled_coverage: pd.DataFrame
 ) -> None:
-    active = bundled["status"] != "ended"
-    national = bundled[active & (bundled["scope"] == "national")]
+    active = bundled_services["status"] != "ended"
+    national = bundled_services[active & (bundled_services["scope"] == "national")]
     expected = {code: 0 for code in bundled_coverage["force_code"]}
     for forces in national["served_forces"]:
         # a national service that names no area serves England and Wales (README rule)

@@ -17,7 +17,6 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +31,7 @@ from servicemap.cli import cli
 from servicemap.coverage import coverage_by_force
 from servicemap.errors import PlanError, UnknownForceError
 from servicemap.schema import FIELDS
-
-Factory = Callable[[list[dict[str, Any]]], pd.DataFrame]
+from worlds import Factory, need_table, postcode_table, service
 
 # (postcode, easting, northing, district)
 POSTCODES = [
@@ -55,41 +53,22 @@ FORCES = ["F1", "F2"]
 
 @pytest.fixture
 def postcodes() -> PostcodeTable:
-    rows = sorted(POSTCODES)
-    return PostcodeTable(
-        postcodes=np.array([r[0] for r in rows], dtype="S7"),
-        easting=np.array([r[1] for r in rows], dtype=np.int32),
-        northing=np.array([r[2] for r in rows], dtype=np.int32),
-        district=np.array([DISTRICTS.index(r[3]) for r in rows], dtype=np.int16),
-        district_codes=np.array(DISTRICTS),
-        district_force=np.array(DISTRICT_FORCE, dtype=np.int16),
-        force_codes=np.array(FORCES),
+    return postcode_table(
+        POSTCODES, districts=DISTRICTS, district_force=DISTRICT_FORCE, forces=FORCES
     )
 
 
 @pytest.fixture
 def need() -> pd.DataFrame:
     # F2's two postcodes carry 300 born abroad each; F1's seven carry 10 each.
-    return pd.DataFrame(
-        {
-            "force_code": FORCES,
-            "force_name": ["Force One", "Force Two"],
-            "usual_residents_2021": [700, 200],
-            "born_outside_uk_2021": [70, 600],
-            "population_mid2023": [770, 220],
-            "females_16plus_mid2023": [350, 100],
-        }
-    ).set_index("force_code")
-
-
-def service(**fields: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "source_url": "https://example.org",
-        "status": "active",
-        "by_and_for": "no",
-        "nrpf_support": "no",
-    }
-    return base | fields
+    return need_table(
+        FORCES,
+        ["Force One", "Force Two"],
+        usual_residents_2021=[700, 200],
+        born_outside_uk_2021=[70, 600],
+        population_mid2023=[770, 220],
+        females_16plus_mid2023=[350, 100],
+    )
 
 
 ADVOCACY = service(
@@ -642,21 +621,16 @@ def test_a_header_only_proposed_services_file_is_empty(tmp_path: Path) -> None:
 # --- real data --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bundled() -> pd.DataFrame:
-    from servicemap.services import load_services
-
-    return load_services(warn=False)
-
-
 def test_what_if_with_an_empty_file_reproduces_the_bundled_coverage_exactly(
-    bundled: pd.DataFrame, tmp_path: Path
+    bundled_services: pd.DataFrame, tmp_path: Path
 ) -> None:
     from servicemap.need import load_need
 
     path = write(tmp_path / "proposed.csv", HEADER + "\n")
-    coverage = coverage_by_force(bundled, need=load_need()).set_index("force_code")
-    result = plan.what_if(bundled, plan.load_candidate_services(path), force_codes=["Kent"])
+    coverage = coverage_by_force(bundled_services, need=load_need()).set_index("force_code")
+    result = plan.what_if(
+        bundled_services, plan.load_candidate_services(path), force_codes=["Kent"]
+    )
     assert list(result["force_code"]) == ["E23000032"]
     row = result.iloc[0]
     for measure in coverage.columns.drop("force_name"):
@@ -666,8 +640,8 @@ def test_what_if_with_an_empty_file_reproduces_the_bundled_coverage_exactly(
             assert value == expected or (pd.isna(value) and pd.isna(expected)), measure
 
 
-def test_two_sites_for_kent_lie_in_kent_and_raise_its_reach(bundled: pd.DataFrame) -> None:
-    proposal = plan.propose_sites(bundled, n=2, force_code="Kent")
+def test_two_sites_for_kent_lie_in_kent_and_raise_its_reach(bundled_services: pd.DataFrame) -> None:
+    proposal = plan.propose_sites(bundled_services, n=2, force_code="Kent")
     assert len(proposal.sites) == 2
     assert set(proposal.sites["force_code"]) == {"E23000032"}
     assert proposal.reach_after > proposal.reach_before
