@@ -171,13 +171,7 @@ def wgs84_from_bng(
     tuple of numpy.ndarray
         ``(longitude, latitude)`` in degrees (EPSG:4326), as float arrays.
     """
-    to_wgs84, _ = _transformers()
-    east = np.asarray(easting, dtype=np.float64)
-    north = np.asarray(northing, dtype=np.float64)
-    lon, lat = to_wgs84.transform(east, north)
-    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
-    missing = np.isnan(east) | np.isnan(north)
-    return np.where(missing, np.nan, lon), np.where(missing, np.nan, lat)
+    return _transform(_transformers()[0], easting, northing)
 
 
 def bng_from_wgs84(
@@ -195,13 +189,19 @@ def bng_from_wgs84(
     tuple of numpy.ndarray
         ``(easting, northing)`` in BNG (EPSG:27700) metres, as float arrays.
     """
-    _, to_bng = _transformers()
-    lon = np.asarray(longitude, dtype=np.float64)
-    lat = np.asarray(latitude, dtype=np.float64)
-    east, north = to_bng.transform(lon, lat)
-    east, north = np.asarray(east, dtype=np.float64), np.asarray(north, dtype=np.float64)
-    missing = np.isnan(lon) | np.isnan(lat)
-    return np.where(missing, np.nan, east), np.where(missing, np.nan, north)
+    return _transform(_transformers()[1], longitude, latitude)
+
+
+def _transform(
+    transformer: Any, x: npt.ArrayLike, y: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Apply a pyproj transformer to coordinate arrays; a NaN in either gives NaN in both."""
+    xs = np.asarray(x, dtype=np.float64)
+    ys = np.asarray(y, dtype=np.float64)
+    out_x, out_y = transformer.transform(xs, ys)
+    out_x, out_y = np.asarray(out_x, dtype=np.float64), np.asarray(out_y, dtype=np.float64)
+    missing = np.isnan(xs) | np.isnan(ys)
+    return np.where(missing, np.nan, out_x), np.where(missing, np.nan, out_y)
 
 
 @dataclass(frozen=True)
