@@ -15,30 +15,7 @@ import csv
 import sys
 from pathlib import Path
 
-FIELDS = (
-    "id",
-    "name",
-    "organisation",
-    "website",
-    "phone",
-    "address",
-    "postcode",
-    "latitude",
-    "longitude",
-    "location_confidential",
-    "scope",
-    "areas_served",
-    "service_types",
-    "delivery",
-    "communities",
-    "languages",
-    "by_and_for",
-    "nrpf_support",
-    "status",
-    "last_seen",
-    "source_url",
-    "notes",
-)
+from servicemap.schema import FIELDS
 
 # Rows offering refuge or housing whose address is a published office, base or centre of the
 # organisation (per the source's notes), not the accommodation: the address may be published.
