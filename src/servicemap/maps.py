@@ -33,7 +33,7 @@ from folium.template import Template
 from folium.utilities import JsCode
 
 from servicemap.errors import DataQualityWarning, MapError
-from servicemap.schema import PROVISION_KINDS, split_list
+from servicemap.schema import PROVISION_KINDS, cell_text, split_list
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 __all__ = [
@@ -49,6 +49,8 @@ __all__ = [
     "external_references",
     "force_map_frame",
     "HtmlControl",
+    "address_line",
+    "label_service_types",
     "map_services",
     "national_services",
     "offline_map",
@@ -136,23 +138,14 @@ _ASSETS = resources.files("servicemap") / "assets"
 # --- text helpers -------------------------------------------------------------------------------
 
 
-def _text(value: object) -> str:
-    """Return ``value`` as clean text ('' for None/NaN)."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and math.isnan(value):
-        return ""
-    return str(value).strip()
-
-
 def _e(value: object) -> str:
     """HTML-escape any value for use in element content or a quoted attribute."""
-    return html.escape(_text(value), quote=True)
+    return html.escape(cell_text(value), quote=True)
 
 
 def safe_url(value: object) -> str | None:
     """Return the URL if it is a plain http(s) address with a host, else ``None``."""
-    url = _text(value)
+    url = cell_text(value)
     if not url or any(ch.isspace() for ch in url):
         return None
     parts = urlsplit(url)
@@ -166,10 +159,39 @@ def _tel(phone: str) -> str | None:
     return digits if len(digits.lstrip("+")) >= 3 else None
 
 
-def _label_types(value: object) -> str:
+def label_service_types(value: object) -> str:
+    """Return a ``service_types`` value as readable labels, comma-separated.
+
+    Parameters
+    ----------
+    value
+        The ``;``-separated service types, e.g. ``"idva; immigration_advice"``.
+
+    Returns
+    -------
+    str
+        E.g. ``"IDVA, Immigration advice"``; unknown types with ``_`` turned into spaces.
+    """
     return ", ".join(
-        SERVICE_TYPE_LABELS.get(t, t.replace("_", " ")) for t in split_list(_text(value))
+        SERVICE_TYPE_LABELS.get(t, t.replace("_", " ")) for t in split_list(cell_text(value))
     )
+
+
+def address_line(service: Mapping[str, Any]) -> str:
+    """Return a service's address and postcode on one line (``""`` when it has neither).
+
+    Parameters
+    ----------
+    service
+        A service row. Blank the location of a confidential service before calling this.
+
+    Returns
+    -------
+    str
+        E.g. ``"1 High St, AA1 1AA"``.
+    """
+    parts = (cell_text(service.get("address")), cell_text(service.get("postcode")))
+    return ", ".join(part for part in parts if part)
 
 
 def format_value(value: object) -> str:
@@ -187,7 +209,7 @@ def format_value(value: object) -> str:
         if number.is_integer():
             return f"{number:,.0f}"
         return f"{number:,.2f}" if abs(number) < 1 else f"{number:,.1f}"
-    return _text(value)
+    return cell_text(value)
 
 
 def metric_label(metric: str) -> str:
@@ -351,7 +373,7 @@ def classify_metric(values: pd.Series, *, metric: str) -> Classes:
     if isinstance(values.dtype, pd.CategoricalDtype):
         categories = [str(c) for c in values.cat.categories]
     else:
-        categories = sorted({_text(v) for v in values if _text(v)})
+        categories = sorted({cell_text(v) for v in values if cell_text(v)})
     if len(categories) > len(PALETTE):
         raise MapError(
             f"Measure {metric!r} has {len(categories)} categories; a map can show at most "
@@ -361,7 +383,7 @@ def classify_metric(values: pd.Series, *, metric: str) -> Classes:
     return Classes(
         tuple(categories),
         _spread(len(categories)),
-        tuple(lookup.get(_text(v), -1) for v in values),
+        tuple(lookup.get(cell_text(v), -1) for v in values),
     )
 
 
@@ -526,7 +548,7 @@ def _force_geojson(
                 "id": row["code"],
                 "properties": {
                     "code": row["code"],
-                    "name": _text(row["name"]),
+                    "name": cell_text(row["name"]),
                     "slug": row["slug"],
                     "value": _json_number(value),
                     "class_label": row["class_label"],
@@ -547,14 +569,14 @@ def _json_number(value: object) -> float | int | str | None:
         return int(value)
     if isinstance(value, (np.floating, float)):
         return None if math.isnan(value) else float(value)
-    return _text(value)
+    return cell_text(value)
 
 
 # --- services -----------------------------------------------------------------------------------
 
 
 def _kinds(service_types: object) -> list[str]:
-    types = set(split_list(_text(service_types)))
+    types = set(split_list(cell_text(service_types)))
     kinds = [k for k in MARKER_KIND_ORDER if types & set(PROVISION_KINDS.get(k, ()))]
     return kinds or ["other"]
 
@@ -573,22 +595,22 @@ def service_popup_html(service: Mapping[str, Any]) -> str:
         An HTML fragment safe to set as ``innerHTML``.
     """
     parts = [f"<div class='sm-popup'><h3>{_e(service.get('name'))}</h3>"]
-    organisation = _text(service.get("organisation"))
-    if organisation and organisation != _text(service.get("name")):
+    organisation = cell_text(service.get("organisation"))
+    if organisation and organisation != cell_text(service.get("name")):
         parts.append(f"<p>{_e(organisation)}</p>")
     items: list[tuple[str, str]] = []
-    offers = _label_types(service.get("service_types"))
+    offers = label_service_types(service.get("service_types"))
     if offers:
         items.append(("Offers", _e(offers)))
     for field, label in (("communities", "Communities"), ("languages", "Languages")):
-        value = ", ".join(split_list(_text(service.get(field))))
+        value = ", ".join(split_list(cell_text(service.get(field))))
         if value:
             items.append((label, _e(value)))
-    if _text(service.get("by_and_for")) == "yes":
+    if cell_text(service.get("by_and_for")) == "yes":
         items.append(("By and for", "yes: led by the communities it serves"))
-    if _text(service.get("nrpf_support")) == "yes":
+    if cell_text(service.get("nrpf_support")) == "yes":
         items.append(("NRPF", "supports people with no recourse to public funds"))
-    phone = _text(service.get("phone"))
+    phone = cell_text(service.get("phone"))
     if phone:
         tel = _tel(phone)
         items.append(("Phone", f"<a href='tel:{_e(tel)}'>{_e(phone)}</a>" if tel else _e(phone)))
@@ -601,12 +623,10 @@ def service_popup_html(service: Mapping[str, Any]) -> str:
             )
         )
     if not _is_confidential(service.get("confidential")):
-        address = ", ".join(
-            part for part in (_text(service.get("address")), _text(service.get("postcode"))) if part
-        )
+        address = address_line(service)
         if address:
             items.append(("Address", _e(address)))
-    notes = _text(service.get("notes"))
+    notes = cell_text(service.get("notes"))
     if notes:
         items.append(("Notes", _e(notes)))
     if items:
@@ -620,7 +640,7 @@ def service_popup_html(service: Mapping[str, Any]) -> str:
 def _is_confidential(value: object) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    return _text(value).lower() in ("true", "yes", "1")
+    return cell_text(value).lower() in ("true", "yes", "1")
 
 
 def map_services(services: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -649,7 +669,7 @@ def map_services(services: gpd.GeoDataFrame) -> pd.DataFrame:
         if "confidential" in services.columns
         else pd.Series(False, index=services.index)
     )
-    scope = services.get("scope", pd.Series("local", index=services.index)).map(_text)
+    scope = services.get("scope", pd.Series("local", index=services.index)).map(cell_text)
     geometry = gpd.GeoSeries(services.geometry, crs=services.crs or DEFAULT_SETTINGS.crs)
     placed = ~confidential & (scope != "national") & ~(geometry.isna() | geometry.is_empty)
     chosen = services.loc[placed]
@@ -659,11 +679,11 @@ def map_services(services: gpd.GeoDataFrame) -> pd.DataFrame:
     rows = []
     for (_, service), point in zip(chosen.iterrows(), points, strict=True):
         kinds = _kinds(service.get("service_types"))
-        service_scope = _text(service.get("scope")) or "local"
+        service_scope = cell_text(service.get("scope")) or "local"
         rows.append(
             {
-                "id": _text(service.get("id")),
-                "name": _text(service.get("name")),
+                "id": cell_text(service.get("id")),
+                "name": cell_text(service.get("name")),
                 "scope": service_scope,
                 "kind": kinds[0],
                 "kinds": tuple(kinds),
@@ -698,14 +718,14 @@ def national_services(services: pd.DataFrame) -> pd.DataFrame:
     columns = ["name", "offers", "phone", "website", "languages"]
     if services.empty or "scope" not in services.columns:
         return pd.DataFrame(columns=columns)
-    national = services.loc[services["scope"].map(_text) == "national"]
+    national = services.loc[services["scope"].map(cell_text) == "national"]
     rows = [
         {
-            "name": _text(s.get("name")),
-            "offers": _label_types(s.get("service_types")),
-            "phone": _text(s.get("phone")),
+            "name": cell_text(s.get("name")),
+            "offers": label_service_types(s.get("service_types")),
+            "phone": cell_text(s.get("phone")),
             "website": safe_url(s.get("website")) or "",
-            "languages": ", ".join(split_list(_text(s.get("languages")))),
+            "languages": ", ".join(split_list(cell_text(s.get("languages")))),
         }
         for _, s in national.iterrows()
     ]

@@ -89,7 +89,7 @@ import pandas as pd
 
 from servicemap._atomic import atomic_write_text
 from servicemap.errors import DataQualityWarning, ServicesFileError
-from servicemap.schema import FIELDS, split_list
+from servicemap.schema import FIELDS, cell_text, split_list
 
 JSONObject = dict[str, Any]
 
@@ -531,12 +531,6 @@ def _is_uuid(value: str) -> bool:
         return False
 
 
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value).strip()
-
-
 def _number(value: Any) -> float | None:
     try:
         number = float(value)
@@ -551,33 +545,33 @@ def _add_service(
     organizations: dict[str, JSONObject],
     terms: dict[str, JSONObject],
 ) -> None:
-    servicemap_id = _cell(record["id"])
+    servicemap_id = cell_text(record["id"])
     sid = servicemap_id if _is_uuid(servicemap_id) else _uuid("service", servicemap_id)
-    status = _cell(record["status"])
+    status = cell_text(record["status"])
     service: JSONObject = {
         "id": sid,
-        "name": _cell(record["name"]),
-        "url": _cell(record["website"]),
+        "name": cell_text(record["name"]),
+        "url": cell_text(record["website"]),
         "status": STATUS_TO_ORUK.get(status, "inactive"),
     }
-    organisation = _cell(record["organisation"])
+    organisation = cell_text(record["organisation"])
     if organisation:
         org_id = _uuid("organization", organisation)
         organizations.setdefault(org_id, {"id": org_id, "name": organisation, "description": ""})
         service["organization_id"] = org_id
-    if _cell(record["last_seen"]):
-        service["assured_date"] = _cell(record["last_seen"])
+    if cell_text(record["last_seen"]):
+        service["assured_date"] = cell_text(record["last_seen"])
     if sid != servicemap_id:
         service[EXTENSION_PREFIX + "id"] = servicemap_id
     if status not in STATUS_TO_ORUK:
         service[EXTENSION_PREFIX + "status"] = status
     for field in EXTENSION_FIELDS:
-        if _cell(record[field]):
-            service[EXTENSION_PREFIX + field] = _cell(record[field])
+        if cell_text(record[field]):
+            service[EXTENSION_PREFIX + field] = cell_text(record[field])
     document["services"].append(service)
 
     _add_location(document, record, sid)
-    for n, area in enumerate(split_list(_cell(record["areas_served"]))):
+    for n, area in enumerate(split_list(cell_text(record["areas_served"]))):
         document["service_areas"].append(
             {
                 "id": _uuid(sid, "area", str(n)),
@@ -586,11 +580,11 @@ def _add_service(
                 "service_area": area,
             }
         )
-    for n, language in enumerate(split_list(_cell(record["languages"]))):
+    for n, language in enumerate(split_list(cell_text(record["languages"]))):
         document["languages"].append(
             {"id": _uuid(sid, "language", str(n)), "service_id": sid, "name": language}
         )
-    phone = _cell(record["phone"])
+    phone = cell_text(record["phone"])
     if phone:
         contact_id = _uuid(sid, "contact")
         document["contacts"].append({"id": contact_id, "service_id": sid})
@@ -598,7 +592,7 @@ def _add_service(
             {"id": _uuid(sid, "phone"), "contact_id": contact_id, "number": phone}
         )
     for field in TAXONOMY_FIELDS:
-        for value in split_list(_cell(record[field])):
+        for value in split_list(cell_text(record[field])):
             term_id = _uuid("term", field, value)
             terms.setdefault(
                 term_id,
@@ -622,14 +616,14 @@ def _add_service(
 def _add_location(
     document: dict[str, list[JSONObject]], record: Mapping[str, Any], sid: str
 ) -> None:
-    address = _cell(record["address"])
-    postcode = _cell(record["postcode"])
+    address = cell_text(record["address"])
+    postcode = cell_text(record["postcode"])
     latitude = _number(record["latitude"])
     longitude = _number(record["longitude"])
     if not (address or postcode or latitude is not None or longitude is not None):
         return
     location_id = _uuid(sid, "location")
-    location: JSONObject = {"id": location_id, "name": _cell(record["name"])}
+    location: JSONObject = {"id": location_id, "name": cell_text(record["name"])}
     if latitude is not None:
         location["latitude"] = latitude
     if longitude is not None:

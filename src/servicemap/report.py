@@ -37,17 +37,19 @@ from servicemap.maps import (
     ATTRIBUTION,
     NO_DATA_COLOUR,
     Classes,
+    address_line,
     coverage_map,
     force_map_frame,
     format_measure,
     is_share,
+    label_service_types,
     metric_label,
     national_services,
     render_map,
     safe_url,
     simplify_force_areas,
 )
-from servicemap.schema import split_list
+from servicemap.schema import cell_text
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 __all__ = [
@@ -229,12 +231,6 @@ def load_inputs(
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _text(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value).strip()
-
-
 def _codes(coverage: pd.DataFrame) -> pd.Series:
     for column in ("force_code", "code"):
         if column in coverage.columns:
@@ -266,9 +262,9 @@ def _sort_key(column: str, value: object) -> str:
     if column == "gap_class":
         from servicemap.coverage import GAP_CLASSES
 
-        text = _text(value)
+        text = cell_text(value)
         return str(GAP_CLASSES.index(text)) if text in GAP_CLASSES else ""
-    return _text(value)
+    return cell_text(value)
 
 
 def _is_numeric(coverage: pd.DataFrame, column: str) -> bool:
@@ -316,9 +312,11 @@ def _headline(coverage: pd.DataFrame, services: pd.DataFrame) -> list[dict[str, 
     from servicemap.coverage import GAP_CLASSES
 
     figures = [{"value": str(len(coverage)), "label": "police force areas"}]
-    scope = services["scope"].map(_text) if "scope" in services.columns else pd.Series(dtype=str)
+    scope = (
+        services["scope"].map(cell_text) if "scope" in services.columns else pd.Series(dtype=str)
+    )
     active = (
-        services["status"].map(_text) != "ended"
+        services["status"].map(cell_text) != "ended"
         if "status" in services.columns
         else pd.Series(True, index=services.index)
     )
@@ -446,33 +444,26 @@ def _svg_minimap(
 
 
 def _profile_services(profile: ProfileLike) -> list[dict[str, str]]:
-    from servicemap.maps import SERVICE_TYPE_LABELS
-
     rows = []
     for service in profile.services.to_dict(orient="records"):
-        offers = ", ".join(
-            SERVICE_TYPE_LABELS.get(t, t.replace("_", " "))
-            for t in split_list(_text(service.get("service_types")))
-        )
+        offers = label_service_types(service.get("service_types"))
         extras = []
-        if _text(service.get("delivery")):
-            extras.append(_text(service.get("delivery")).replace("_", " "))
-        if _text(service.get("by_and_for")) == "yes":
+        if cell_text(service.get("delivery")):
+            extras.append(cell_text(service.get("delivery")).replace("_", " "))
+        if cell_text(service.get("by_and_for")) == "yes":
             extras.append("by and for")
-        if _text(service.get("nrpf_support")) == "yes":
+        if cell_text(service.get("nrpf_support")) == "yes":
             extras.append("supports NRPF")
-        phone = _text(service.get("phone"))
-        address = ", ".join(
-            part for part in (_text(service.get("address")), _text(service.get("postcode"))) if part
-        )
+        phone = cell_text(service.get("phone"))
+        address = address_line(service)
         rows.append(
             {
-                "name": _text(service.get("name")),
-                "organisation": _text(service.get("organisation"))
-                if _text(service.get("organisation")) != _text(service.get("name"))
+                "name": cell_text(service.get("name")),
+                "organisation": cell_text(service.get("organisation"))
+                if cell_text(service.get("organisation")) != cell_text(service.get("name"))
                 else "",
-                "level": _text(service.get("level")),
-                "serves": _text(service.get("serves")),
+                "level": cell_text(service.get("level")),
+                "serves": cell_text(service.get("serves")),
                 "offers": offers,
                 "extras": "; ".join(extras),
                 "phone": phone,
@@ -487,8 +478,8 @@ def _profile_services(profile: ProfileLike) -> list[dict[str, str]]:
 def _profile_nearest(profile: ProfileLike) -> list[dict[str, str]]:
     return [
         {
-            "name": _text(row.get("name")),
-            "based_in": _text(row.get("based_in")),
+            "name": cell_text(row.get("name")),
+            "based_in": cell_text(row.get("based_in")),
             "km": format_measure("km", row.get("km_from_force")),
             "serves": "yes" if bool(row.get("serves_force")) else "no",
         }
@@ -784,7 +775,7 @@ def build_report(
                 "name": names[code],
                 "slug": slugs.get(code, code),
                 "score": format_measure("gap_score", record.get("gap_score")),
-                "gap_class": _text(record.get("gap_class")),
+                "gap_class": cell_text(record.get("gap_class")),
                 "first_gap": gaps[0] if gaps else "",
             }
         )

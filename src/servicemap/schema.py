@@ -24,6 +24,8 @@ Field names follow Open Referral UK (HSDS 3.0 UK profile) where they fit. The in
 
 from __future__ import annotations
 
+import math
+
 FIELDS: tuple[str, ...] = (
     "id",
     "name",
@@ -108,6 +110,24 @@ PROVISION_KINDS: dict[str, tuple[str, ...]] = {
     "counselling": ("counselling", "group_support"),
     "helpline": ("helpline",),
 }
+
+
+def cell_text(value: object) -> str:
+    """Return a cell's value as stripped text: ``""`` for None and NaN.
+
+    Parameters
+    ----------
+    value
+        A value from a services frame or a file.
+
+    Returns
+    -------
+    str
+        The text.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
 
 
 def split_list(value: str) -> list[str]:
