@@ -562,7 +562,7 @@ def _force_names(force_codes: list[str], need: pd.DataFrame) -> list[str]:
     return [str(register.get(c) or from_need.get(c) or c) for c in force_codes]
 
 
-def _nearest_km(
+def nearest_km(
     points: npt.NDArray[np.float64],
     xy: npt.NDArray[np.float64],
     *,
@@ -570,8 +570,21 @@ def _nearest_km(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
     """Return the distance in km from each of ``xy`` to the nearest of ``points``, and which.
 
-    Distances beyond ``within_km`` (and all of them when there are no points) are inf, with
-    index ``len(points)``.
+    Parameters
+    ----------
+    points
+        Points (n x 2, BNG metres), e.g. in-person services; all finite.
+    xy
+        Where to measure from (m x 2, BNG metres), e.g. residents' postcodes.
+    within_km
+        Look no further than this; beyond it the distance is inf.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        For each of ``xy``: the distance in km to the nearest point, and that point's index.
+        Distances beyond ``within_km`` (and all of them when there are no points) are inf, with
+        index ``len(points)``.
     """
     from scipy.spatial import cKDTree
 
@@ -593,7 +606,7 @@ def _access(
     force = geography.resident_force
     bounds = geography.force_bounds
     chosen = np.flatnonzero(prepared.in_person)
-    km, nearest = _nearest_km(prepared.access_xy[chosen], xy)
+    km, nearest = nearest_km(prepared.access_xy[chosen], xy)
     # By and for: where the nearest in-person service is one, that is the distance; elsewhere
     # it is at least the in-person distance, so only postcodes with an in-person service within
     # the widest radius need a second (bounded) search.
@@ -601,7 +614,7 @@ def _access(
     bf_km = np.where(is_bf[np.minimum(nearest, len(chosen))], km, np.inf)
     todo = ~is_bf[np.minimum(nearest, len(chosen))] & (km <= max(radii_km))
     bf_points = prepared.access_xy[chosen[prepared.by_and_for[chosen]]]
-    bf_km[todo] = _nearest_km(bf_points, xy[todo], within_km=max(radii_km))[0]
+    bf_km[todo] = nearest_km(bf_points, xy[todo], within_km=max(radii_km))[0]
     out: dict[str, npt.NDArray[np.float64]] = {}
     for name, distance in (("in_person", km), ("by_and_for", bf_km)):
         for radius in radii_km:

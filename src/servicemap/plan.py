@@ -50,6 +50,7 @@ from servicemap.coverage import (
     format_table,
     geography_from_postcodes,
     json_records,
+    nearest_km,
     prepare_services,
 )
 from servicemap.errors import PlanError, UnknownForceError
@@ -1214,11 +1215,7 @@ def site_problem(
     existing = prepared.in_person & (prepared.kinds[kind] if kind else True)
     points = prepared.access_xy[existing]
     points = points[np.isfinite(points).all(axis=1)]
-    if len(points) and len(xy):
-        distance, _ = cKDTree(points).query(xy, k=1, workers=-1)
-        reached = np.asarray(distance, dtype=np.float64) / 1000.0 <= radius
-    else:
-        reached = np.zeros(len(xy), dtype=bool)
+    reached = nearest_km(points, xy)[0] <= radius
 
     sites = district_sites(table)
     sites["name"] = ""
