@@ -46,6 +46,20 @@ def csv_file(name: str, *lines: str, header: str = HEADER, encoding: str = "utf-
     (HERE / name).write_bytes(text.encode(encoding))
 
 
+def json_file(name: str, document: object) -> None:
+    """Write a document as indented JSON."""
+    (HERE / name).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def point(properties: dict[str, str], coordinates: list[float]) -> dict[str, object]:
+    """Return a GeoJSON point feature."""
+    return {
+        "type": "Feature",
+        "properties": properties,
+        "geometry": {"type": "Point", "coordinates": coordinates},
+    }
+
+
 def main() -> None:
     """Write every file of the corpus."""
     beta = row("beta", name="Beta Project", areas="Islington")
@@ -133,9 +147,7 @@ def main() -> None:
     (HERE / "old_excel.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
     (HERE / "not_json.json").write_text('{"services": [\n  {"id": "alpha",}\n]\n', encoding="utf-8")
     (HERE / "numbers.json").write_text("[1, 2, 3]\n", encoding="utf-8")
-    (HERE / "not_open_referral.json").write_text(
-        json.dumps({"title": "Our partners", "count": 2}, indent=2) + "\n", encoding="utf-8"
-    )
+    json_file("not_open_referral.json", {"title": "Our partners", "count": 2})
     oruk = {
         "services": [
             {
@@ -147,9 +159,7 @@ def main() -> None:
             },
         ]
     }
-    (HERE / "open_referral_without_scope.json").write_text(
-        json.dumps(oruk, indent=2) + "\n", encoding="utf-8"
-    )
+    json_file("open_referral_without_scope.json", oruk)
     records = [
         {
             "id": "alpha",
@@ -170,9 +180,7 @@ def main() -> None:
             "location_confidential": "no",
         },
     ]
-    (HERE / "records_bad_area.json").write_text(
-        json.dumps(records, indent=2) + "\n", encoding="utf-8"
-    )
+    json_file("records_bad_area.json", records)
     properties = {
         "id": "alpha",
         "name": "Alpha Women's Centre",
@@ -186,58 +194,27 @@ def main() -> None:
         "type": "Polygon",
         "coordinates": [[[-0.1, 51.5], [-0.1, 51.6], [0, 51.6], [-0.1, 51.5]]],
     }
-    (HERE / "polygon_geometry.geojson").write_text(
-        json.dumps(
-            {
-                "type": "FeatureCollection",
-                "features": [
-                    {
-                        "type": "Feature",
-                        "properties": {**properties, "id": "beta"},
-                        "geometry": {"type": "Point", "coordinates": [-0.1276, 51.5072]},
-                    },
-                    {"type": "Feature", "properties": properties, "geometry": polygon},
-                ],
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    json_file(
+        "polygon_geometry.geojson",
+        {
+            "type": "FeatureCollection",
+            "features": [
+                point({**properties, "id": "beta"}, [-0.1276, 51.5072]),
+                {"type": "Feature", "properties": properties, "geometry": polygon},
+            ],
+        },
     )
-    (HERE / "geojson_in_grid_metres.geojson").write_text(
-        json.dumps(
-            {
-                "type": "FeatureCollection",
-                "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::27700"}},
-                "features": [
-                    {
-                        "type": "Feature",
-                        "properties": properties,
-                        "geometry": {"type": "Point", "coordinates": [529000, 182000]},
-                    }
-                ],
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    json_file(
+        "geojson_in_grid_metres.geojson",
+        {
+            "type": "FeatureCollection",
+            "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::27700"}},
+            "features": [point(properties, [529000, 182000])],
+        },
     )
-    (HERE / "geojson_swapped_point.geojson").write_text(
-        json.dumps(
-            {
-                "type": "FeatureCollection",
-                "features": [
-                    {
-                        "type": "Feature",
-                        "properties": properties,
-                        "geometry": {"type": "Point", "coordinates": [51.5072, -0.1276]},
-                    }
-                ],
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    json_file(
+        "geojson_swapped_point.geojson",
+        {"type": "FeatureCollection", "features": [point(properties, [51.5072, -0.1276])]},
     )
     _excel()
 
