@@ -7,13 +7,20 @@ import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from servicemap import __version__
 from servicemap.errors import DataQualityWarning, ServicemapError
 from servicemap.settings import DEFAULT_SETTINGS, Settings
+
+if TYPE_CHECKING:  # imported by the commands when they run, so that -h stays fast
+    import geopandas as gpd
+    import pandas as pd
+
+    from servicemap.plan import Proposal
+    from servicemap.report import ReportInputs
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -369,7 +376,7 @@ def _services_and_coverage(
     need_path: Path | None,
     radii: tuple[float, ...],
     settings: Settings,
-) -> tuple[Any, Any]:
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Load the services directory and the need table; return the services and their coverage."""
     from servicemap.coverage import coverage_by_force
     from servicemap.need import load_need
@@ -598,7 +605,7 @@ def _report_inputs(
     boundaries_source: str,
     need_path: Path | None,
     cache_dir: Path | None,
-) -> tuple[Any, Settings]:
+) -> tuple[ReportInputs, Settings]:
     """Return the map and report inputs (``servicemap.report.load_inputs``) and the settings."""
     from servicemap.report import load_inputs
 
@@ -822,7 +829,9 @@ def plan_command(
         click.echo(f"Wrote the plan to {output}", err=True)
 
 
-def _save_proposal_map(proposal: Any, services: Any, map_path: Path, settings: Settings) -> None:
+def _save_proposal_map(
+    proposal: Proposal, services: pd.DataFrame, map_path: Path, settings: Settings
+) -> None:
     """Draw ``servicemap plan --add``'s sites over the derived force outlines and save the map."""
     from servicemap.boundaries import load_force_areas
     from servicemap.maps import save_map
