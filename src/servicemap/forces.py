@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import pandas as pd
@@ -71,11 +70,6 @@ def district_names() -> dict[str, str]:
     return dict(zip(districts["code"], districts["name"], strict=True))
 
 
-def _key(text: str) -> str:
-    text = text.lower().replace("&", " and ")
-    return re.sub(r"[^a-z0-9]+", " ", text).strip()
-
-
 def find_force(name_or_code: str) -> str:
     """Return the ONS code of the force a user named.
 
@@ -95,16 +89,18 @@ def find_force(name_or_code: str) -> str:
     UnknownForceError
         If nothing matches; the message suggests the closest names.
     """
+    # Imported here: the gazetteer itself reads the force register from this module.
+    from servicemap.areas import area_key, resolve_area
+    from servicemap.errors import UnknownAreaError
+
     forces = _read_forces()
-    wanted = _key(name_or_code)
+    wanted = area_key(name_or_code)
     for row in forces.itertuples(index=False):
-        keys = {_key(row.code), _key(row.name), _key(row.common_name), _key(row.slug)}
+        keys = {area_key(v) for v in (row.code, row.name, row.common_name, row.slug)}
         keys |= {k.removesuffix(" police").removesuffix(" constabulary") for k in list(keys)}
         if wanted in keys:
             return str(row.code)
     # The gazetteer knows more short forms ("Met", "TVP", "Avon & Somerset", Welsh names).
-    from servicemap.areas import resolve_area
-    from servicemap.errors import UnknownAreaError
 
     try:
         area = resolve_area(f"{name_or_code} police")
