@@ -480,7 +480,7 @@ def test_several_locations_warn_and_keep_the_first(tmp_path):
     ]
     service = {"id": "s9", "name": "n", "status": "active", "service_at_locations": links}
     path = _write(tmp_path, {"services": [service]})
-    with pytest.warns(DataQualityWarning, match=r"service 1 \('s9'\) has 2 locations"):
+    with pytest.warns(DataQualityWarning, match=r"service 1, 'service_at_locations': the service has 2 locations"):
         table = read_oruk(path)
     assert table.loc[0, ["latitude", "longitude"]].tolist() == ["51.5", "-0.1"]
 

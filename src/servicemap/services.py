@@ -16,6 +16,7 @@ import datetime as dt
 import difflib
 import io
 import json
+import math
 import re
 import sys
 import warnings
@@ -76,6 +77,18 @@ _LAST_SEEN = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _SPREADSHEET_ERRORS = frozenset(
     {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
 )
+# Characters no cell may hold: control characters other than tab and line breaks (NUL, ESC,
+# DEL, the C1 controls), the bidirectional overrides that make text display other than it
+# reads, and a stray byte order mark. They are invisible, and would be copied into every output.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202d\u202e\ufeff]")
+_CONTROL_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "backspace", 0x0B: "vertical tab"} | {
+    0x0C: "form feed",
+    0x1B: "ESC",
+    0x7F: "DEL",
+    0x202D: "left-to-right override",
+    0x202E: "right-to-left override",
+    0xFEFF: "byte order mark",
+}
 # Short or common column names people use for a schema field (matched after normalising).
 _COLUMN_ALIASES = {"lat": "latitude", "lon": "longitude", "lng": "longitude", "long": "longitude"}
 # Hints for common columns that are not fields: where their content belongs.
@@ -200,6 +213,33 @@ def _show(text: str) -> str:
     return repr(text)
 
 
+def _visible(text: str) -> str:
+    """Return text with its control characters written as escapes (``\\x00``, ``\\u202e``)."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _control_problem(text: str) -> tuple[str, str, str] | None:
+    """Describe the first control character in ``text``: message, fix and the value to show.
+
+    None if there is none. The value shown is the text around the character, escaped.
+    """
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    label = _CONTROL_NAMES.get(code, "control character")
+    count = len(_CONTROL.findall(text))
+    more = f" (and {count - 1} more)" if count > 1 else ""
+    start, end = max(0, found.start() - 25), found.start() + 25
+    before, after = ("…" if start else ""), ("…" if end < len(text) else "")
+    return (
+        f"holds an invisible {label} (U+{code:04X}) at character {found.start() + 1:,}{more}: "
+        f"{before}{text[start:end]!r}{after}; it would be copied into every output.",
+        "delete it: retype the value, or use Find and Replace, then save the file again.",
+        before + _visible(text[start:end]) + after,
+    )
+
+
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
@@ -218,10 +258,24 @@ class _RawTable:
     rows: np.ndarray[Any, np.dtype[np.int64]]
     kind: str  # "CSV", "Excel", "GeoJSON", "JSON", "Open Referral UK"
     header_row: int | None  # spreadsheet row of the header; None for JSON
-    shifted: frozenset[int] = frozenset()  # rows whose values are in the wrong columns
+    # Rows already reported as not read as they stand (values in the wrong columns, or of the
+    # wrong type): they are left out of the other checks.
+    shifted: frozenset[int] = frozenset()
 
 
 def _read_raw(path: Path, report: _Report) -> _RawTable:
+    before = len(report.problems)
+    raw = _read_any(path, report)
+    # A record with a value the reader could not take (wrong JSON type, NaN, a formula with
+    # no value) is reported once; the checks of its fields would only repeat it.
+    unread = {p.row for p in report.problems[before:] if p.severity == "error" and p.row}
+    if raw.header_row is not None:
+        unread.discard(raw.header_row)
+    raw.shifted = raw.shifted | frozenset(unread)
+    return raw
+
+
+def _read_any(path: Path, report: _Report) -> _RawTable:
     file = report.file
     if not path.exists():
         raise _UnreadableError(file, "does not exist.", "check the path and the file name.")
@@ -287,29 +341,30 @@ def _decode(data: bytes, report: _Report) -> str:
             raise _UnreadableError(
                 file, "starts like UTF-16 text but is not.", "save it again as CSV UTF-8."
             ) from exc
-    sample = data[:65536]
-    if b"\x00" in sample:
-        raise _UnreadableError(
-            file,
-            "is not a text table (it holds binary data).",
-            "give a CSV, .xlsx, GeoJSON or Open Referral UK JSON file.",
-        )
+    binary = _UnreadableError(
+        file,
+        "is not a text table (it holds binary data).",
+        "give a CSV, .xlsx, GeoJSON or Open Referral UK JSON file.",
+    )
+    # Many NUL bytes near the start mean binary data (or UTF-16 without its byte order mark);
+    # a stray few are reported cell by cell, wherever they are in the file (_check_cells).
+    if data[:65536].count(b"\x00") > 8:
+        raise binary
     body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
     try:
-        return body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         bad = exc.start
+    else:
+        if _mostly_controls(text):
+            raise binary
+        return text
     try:
         text = body.decode("cp1252")
     except UnicodeDecodeError:
         text = body.decode("latin-1")
-    controls = sum(1 for ch in text[:65536] if ord(ch) < 32 and ch not in "\t\r\n\f")
-    if controls > max(8, len(text[:65536]) // 100):
-        raise _UnreadableError(
-            file,
-            "is not a text table (it holds binary data).",
-            "give a CSV, .xlsx, GeoJSON or Open Referral UK JSON file.",
-        )
+    if _mostly_controls(text):
+        raise binary
     line = body.count(b"\n", 0, bad) + 1
     report.warning(
         "encoding",
@@ -317,6 +372,12 @@ def _decode(data: bytes, report: _Report) -> str:
         _FIX_ENCODING,
     )
     return text
+
+
+def _mostly_controls(text: str) -> bool:
+    sample = text[:65536]
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n\f")
+    return controls > max(8, len(sample) // 100)
 
 
 @contextmanager
@@ -376,6 +437,18 @@ def _table_from_records(records: list[list[str]], report: _Report, *, kind: str)
             row=filled[0] + 1,
         )
     header = stripped[start]
+    for name in header:
+        control = _control_problem(name)
+        if control is not None:
+            message, fix, shown = control
+            report.error(
+                "control-character",
+                f"the column name {message}",
+                fix,
+                row=start + 1,
+                column=_FIELD_BY_KEY.get(_column_key(name), _visible(name)),
+                value=shown,
+            )
     width = len(header)
     body: list[list[str]] = []
     rows: list[int] = []
@@ -503,16 +576,20 @@ def _read_excel(path: Path, data: bytes, report: _Report) -> _RawTable:
 
 
 def _read_json(path: Path, text: str, report: _Report) -> _RawTable:
+    from servicemap._json import JSONInputError, loads_strict
+
     file = report.file
     try:
-        document = json.loads(text)
+        document = loads_strict(text)
     except json.JSONDecodeError as exc:
         raise _UnreadableError(
             file,
             f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
             "export it again, or check it with a JSON validator.",
         ) from exc
-    if isinstance(document, dict) and document.get("type") in {"FeatureCollection", "Feature"}:
+    except JSONInputError as exc:
+        raise _UnreadableError(file, exc.message, exc.fix) from exc
+    if isinstance(document, dict) and document.get("type") in ("FeatureCollection", "Feature"):
         return _read_geojson(document, report)
     if _is_records_table(document):
         return _records_table(document, report, kind="JSON")
@@ -539,7 +616,7 @@ def _read_json(path: Path, text: str, report: _Report) -> _RawTable:
             "give GeoJSON (a FeatureCollection of services), Open Referral UK JSON, or "
             "a CSV/.xlsx file.",
         )
-    return _read_oruk(path, report)
+    return _read_oruk(document, report)
 
 
 def _json_kind(name: str) -> str:
@@ -581,20 +658,63 @@ def _records_table(
     for record in documents:
         columns.update(dict.fromkeys(str(k) for k in record))
     names = list(columns)
-    cells = pd.DataFrame(
-        [[_cell_text(record.get(name)).strip() for name in names] for record in documents],
-        columns=range(len(names)),
-        dtype=object,
-    )
+    body = []
+    for number, record in enumerate(documents, start=1):
+        cells_of_record = []
+        for name in names:
+            value = record.get(name)
+            if _json_value_problem(value, name, report, row=number):
+                value = None
+            cells_of_record.append(_cell_text(value).strip())
+        body.append(cells_of_record)
+    cells = pd.DataFrame(body, columns=range(len(names)), dtype=object)
     rows = np.arange(1, len(documents) + 1, dtype=np.int64)
     return _RawTable(names, cells, rows, kind, None)
+
+
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _json_value_problem(value: Any, name: str, report: _Report, *, row: int) -> bool:
+    """Report a JSON field value that is not text, a number, true/false, null or a list of them.
+
+    Returns whether there was a problem (the value is then read as empty).
+    """
+    items = value if isinstance(value, list) else [value]
+    if any(_non_finite(item) for item in items):
+        shown = json.dumps(value)
+        report.error(
+            "not-a-number",
+            f"is {_show(shown)}: NaN and Infinity are not numbers a service can have.",
+            f"give {name!r} a real number, or null if there is none.",
+            row=row,
+            column=name,
+            value=shown,
+        )
+        return True
+    if any(isinstance(item, dict | list) for item in items):
+        shown = json.dumps(value, ensure_ascii=False)
+        kind = "an object" if isinstance(value, dict) else "a list holding lists or objects"
+        report.error(
+            "bad-type",
+            f"is {kind} ({_show(shown)}); a service's field holds text, a number, true/false, "
+            "null or a list of those.",
+            f'give {name!r} as text, e.g. "{name}": "…", or a list of texts.',
+            row=row,
+            column=name,
+            value=shown,
+        )
+        return True
+    return False
 
 
 def _read_geojson(document: Mapping[str, Any], report: _Report) -> _RawTable:
     file = report.file
     crs = document.get("crs")
     if isinstance(crs, dict):
-        name = str((crs.get("properties") or {}).get("name", ""))
+        properties = crs.get("properties")
+        name = str(properties.get("name", "")) if isinstance(properties, dict) else ""
         if name and not re.search(r"(CRS84|EPSG:+4326)$", name):
             raise _UnreadableError(
                 file,
@@ -654,11 +774,7 @@ def _read_geojson(document: Mapping[str, Any], report: _Report) -> _RawTable:
             )
         else:
             coords = geometry.get("coordinates")
-            if (
-                isinstance(coords, list)
-                and len(coords) in (2, 3)
-                and all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)
-            ):
+            if isinstance(coords, list) and len(coords) in (2, 3) and all(map(_finite, coords)):
                 record["longitude"], record["latitude"] = coords[0], coords[1]
             else:
                 report.error(
@@ -674,45 +790,48 @@ def _read_geojson(document: Mapping[str, Any], report: _Report) -> _RawTable:
     return _records_table(records, report, kind="GeoJSON")
 
 
-def _read_oruk(path: Path, report: _Report) -> _RawTable:
+def _finite(value: Any) -> bool:
+    """Return whether a JSON value is a finite number (not true/false, NaN or 1e400)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _read_oruk(document: Any, report: _Report) -> _RawTable:
+    from servicemap.openreferral import services_from_oruk
+
     file = report.file
     try:
-        from servicemap.openreferral import read_oruk
-    except ImportError as exc:
-        raise _UnreadableError(
-            file,
-            f"is JSON but not GeoJSON, and Open Referral UK support is not available ({exc}).",
-            "give GeoJSON or a CSV/.xlsx file.",
-        ) from exc
-    try:
-        frame = read_oruk(path)
-    except _UnreadableError:
-        raise
+        frame, problems = services_from_oruk(document, source=file)
     except ServicesFileError as exc:
         message = str(exc)
-        for prefix in (f"Services file '{path}' ", f"Services file '{path}': ", f"{path}: "):
+        for prefix in (f"Services file '{file}': ", f"Services file '{file}' "):
             message = message.removeprefix(prefix)
         raise _UnreadableError(
             file,
             message if message.endswith(".") else message + ".",
             "give GeoJSON, Open Referral UK JSON or a CSV/.xlsx file (see docs/schema.md).",
         ) from exc
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise _UnreadableError(
-            file,
-            f"is JSON but not GeoJSON or Open Referral UK JSON ({type(exc).__name__}: {exc}).",
-            "give GeoJSON, Open Referral UK JSON (a list of services) or a CSV/.xlsx file.",
-        ) from exc
-    names = [str(c) for c in frame.columns if c != ROW]
+    for problem in problems:
+        report.add(
+            problem.severity,
+            problem.code,
+            problem.message,
+            problem.fix,
+            row=problem.service,
+            column=problem.field,
+            value=problem.value,
+        )
+    names = [str(c) for c in frame.columns]
     cells = pd.DataFrame(
         [[_cell_text(v).strip() for v in record] for record in frame[names].to_numpy()],
         columns=range(len(names)),
         dtype=object,
     )
-    if ROW in frame.columns:
-        rows = frame[ROW].to_numpy(dtype=np.int64)
-    else:
-        rows = np.arange(1, len(frame) + 1, dtype=np.int64)
+    rows = np.arange(1, len(frame) + 1, dtype=np.int64)
     return _RawTable(names, cells.reset_index(drop=True), rows, "Open Referral UK", None)
 
 
@@ -865,11 +984,22 @@ def _did_you_mean(value: str, choices: Iterable[str]) -> str:
 
 
 def _check_cells(frame: pd.DataFrame, report: _Report) -> None:
-    """Huge cells, spreadsheet error values and rows swallowed by an unclosed quote."""
+    """Control characters, huge cells, spreadsheet errors, rows swallowed by an open quote."""
     rows = frame[ROW].to_numpy()
     for field in FIELDS:
         values = frame[field].to_numpy(dtype=object)
         for index, value in enumerate(values):
+            control = _control_problem(value)
+            if control is not None:
+                message, fix, shown = control
+                report.error(
+                    "control-character",
+                    message,
+                    fix,
+                    row=int(rows[index]),
+                    column=field,
+                    value=shown,
+                )
             if len(value) > MAX_CELL_CHARS:
                 report.error(
                     "huge-cell",
@@ -924,6 +1054,19 @@ def _check_required(frame: pd.DataFrame, missing: set[str], report: _Report) -> 
 
 def _check_ids(frame: pd.DataFrame, report: _Report) -> None:
     ids = frame["id"]
+    rows = frame[ROW].to_numpy()
+    for index in np.flatnonzero(ids.str.contains(";", regex=False).to_numpy()):
+        value = ids.iat[index]
+        parts = [part for part in value.split(";") if part.strip()]
+        report.error(
+            "bad-id",
+            f"{_show(value)} contains ';', which separates the items of servicemap's lists, "
+            f"so it would read as {_plural(len(parts), 'id')}.",
+            "use letters, digits, '-' and '_' only, e.g. 'sbs-southall'.",
+            row=int(rows[index]),
+            column="id",
+            value=value,
+        )
     keys = ids.str.lower()
     repeated = keys.duplicated(keep="first") & (ids != "")
     if not repeated.any():
