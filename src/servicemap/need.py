@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 import zipfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,18 @@ _FORCE_CODE = re.compile(r"^(E23|W15)\d{6}$")
 # Countries, regions and counties are sums of districts: adding them too would count people twice.
 _AGGREGATE_CODE = re.compile(r"^(K02|K03|K04|E92|W92|E12|E10|E11|E13)\d{6}$")
 _SHOWN = 8  # how many codes an error message lists before "and N more"
+
+#: No row of a need table can count more people than this (England and Wales: about 61
+#: million); a bigger figure is a typing or export error (e.g. 1e300), never a count.
+MAX_PEOPLE = 100_000_000
+
+# Columns that count some of the people another column counts (part, whole, who they are).
+_PARTS = (
+    ("born_outside_uk_2021", "usual_residents_2021", "people born outside the UK", "residents"),
+    ("females_16plus_mid2023", "population_mid2023", "women and girls aged 16+", "the population"),
+)
+# Columns that count everyone who lives there: no force area or district has none.
+_EVERYONE = ("usual_residents_2021", "population_mid2023")
 
 
 def _column_key(name: object) -> str:
@@ -88,27 +102,42 @@ def _read_table(path: Path) -> pd.DataFrame:
             f"Need file {name!r} is not a CSV or XLSX file (suffix {suffix!r}); "
             "save it as .csv or .xlsx."
         )
+    # header=None: pandas would rename a repeated column ("x", "x.1") and hide the repeat.
+    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "header": None}
     try:
         if suffix in (".xlsx", ".xlsm"):
-            table = pd.read_excel(path, dtype=str, keep_default_na=False)
+            table = pd.read_excel(path, **options)
         else:
             try:
-                table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+                table = pd.read_csv(path, encoding="utf-8-sig", **options)
             except UnicodeDecodeError:  # a spreadsheet exported as "CSV" in the Windows code page
-                table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="cp1252")
+                table = pd.read_csv(path, encoding="cp1252", **options)
     except FileNotFoundError as exc:
         raise NeedFileError(f"Need file {name!r} does not exist; check the --need path.") from exc
     except (OSError, ValueError, zipfile.BadZipFile, pd.errors.ParserError) as exc:
         kind = "an Excel workbook" if suffix.startswith(".xls") else "CSV"
         raise NeedFileError(
-            f"Need file {name!r} could not be read as {kind} ({exc}); "
+            f"Need file {name!r} could not be read as {kind} ({' '.join(str(exc).split())}); "
             "save it again as CSV (UTF-8) or XLSX with one header row."
         ) from exc
-    return table.fillna("").astype(str)
+    except Exception as exc:  # a damaged workbook fails in many ways (cut-off XML, bad zip data)
+        raise NeedFileError(
+            f"Need file {name!r} could not be read as an Excel workbook: it is damaged "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())}); open it in Excel and save "
+            "it again as XLSX, or save it as CSV (UTF-8) with one header row."
+        ) from exc
+    table = table.fillna("").astype(str)
+    if table.empty:
+        raise NeedFileError(
+            f"Need file {name!r} is empty; save it again as CSV (UTF-8) or XLSX with one header "
+            "row and one row per force or district."
+        )
+    header = [str(c).strip() for c in table.iloc[0]]
+    return pd.DataFrame(table.iloc[1:].to_numpy(), columns=header).reset_index(drop=True)
 
 
 def _parse_count(text: str) -> tuple[int | None, str]:
-    """Return (value, "") for a whole non-negative number, else (None, what is wrong)."""
+    """Return (value, "") for a whole number of people, else (None, what is wrong)."""
     cleaned = text.strip().replace(",", "").replace(" ", "")
     if not cleaned:
         return None, "is empty"
@@ -116,13 +145,21 @@ def _parse_count(text: str) -> tuple[int | None, str]:
         number = float(cleaned)
     except ValueError:
         return None, "is not a number"
-    if not np.isfinite(number):
+    if math.isnan(number):
         return None, "is not a number"
     if number < 0:
         return None, "is negative"
-    if number != int(number):
+    if number > MAX_PEOPLE:
+        return None, (
+            f"is more than {MAX_PEOPLE:,} people (England and Wales have about 61 million)"
+        )
+    if not number.is_integer():
         return None, "is not a whole number"
     return (int(cleaned) if cleaned.isdigit() else int(number)), ""
+
+
+def _shown(value: str) -> str:
+    return repr(value) if len(value) <= 40 else repr(value[:37]) + f"… ({len(value):,} characters)"
 
 
 def _key_column(table: pd.DataFrame, source: str) -> tuple[str, str | None]:
@@ -146,6 +183,7 @@ def _need_by_force(
     Returns the need frame, the need columns the table lacks, and the skipped aggregate codes.
     """
     table = table.reset_index(drop=True).fillna("").astype(str)
+    _check_repeated_columns(table, source)
     key, level = _key_column(table, source)
     by_key = {_column_key(c): str(c) for c in table.columns}
     present = {column: by_key[column] for column in NEED_COLUMNS if column in by_key}
@@ -207,17 +245,19 @@ def _need_by_force(
             number, wrong = _parse_count(table.at[index, original])
             if number is None:
                 problems.append(
-                    f"row {row}, column {original!r}: {table.at[index, original]!r} {wrong}; "
-                    "enter a whole number of people (0 or more)"
+                    f"row {row}, column {original!r}: {_shown(table.at[index, original])} "
+                    f"{wrong}; enter a whole number of people (0 or more)"
                 )
             else:
                 parsed[column] = number
-        if len(parsed) == len(present):
+        impossible = _impossible_figures(parsed, present, row)
+        problems += impossible
+        if len(parsed) == len(present) and not impossible:
             kept.append(code)
             for column, number in parsed.items():
                 values[column].append(number)
     if problems:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        more = f" (and {_count(len(problems) - 1, 'more problem')})" if len(problems) > 1 else ""
         raise NeedFileError(f"{source}, {problems[0]}{more}.")
 
     counts = pd.DataFrame(values, index=pd.Index(kept, name="code"), dtype="int64")
@@ -232,6 +272,16 @@ def _need_by_force(
     else:
         by_force = _districts_to_forces(counts, seen=seen, current=known, source=source)
 
+    for column, original in present.items():
+        empty = [code for code in forces["code"] if by_force[column].get(code, 0) == 0]
+        if empty:
+            raise NeedFileError(
+                f"{source} gives 0 in column {original!r} for "
+                f"{_count(len(empty), 'police force area')}: "
+                f"{_listing([f'{c} {force_names[c]}' for c in empty])}; every force area has "
+                "people in each group, and rates per person need them: correct the figures."
+            )
+
     need = pd.DataFrame(index=pd.Index(forces["code"], name="force_code"))
     need["force_name"] = forces["name"].to_numpy()
     for column in NEED_COLUMNS:
@@ -240,6 +290,48 @@ def _need_by_force(
         else:
             need[column] = np.nan
     return need, missing, skipped
+
+
+def _check_repeated_columns(table: pd.DataFrame, source: str) -> None:
+    """Refuse two columns that would both be read as the same column (which one is meant?)."""
+    first: dict[str, str] = {}
+    for column in map(str, table.columns):
+        key = _column_key(column)
+        wanted = (
+            key in NEED_COLUMNS
+            or _FORCE_KEY.match(key)
+            or _DISTRICT_KEY.match(key)
+            or _ANY_KEY.match(key)
+        )
+        if not wanted:
+            continue
+        if key in first:
+            raise NeedFileError(
+                f"{source} has two columns for {key!r}: {first[key]!r} and {column!r}; keep "
+                "one of them (delete or rename the other)."
+            )
+        first[key] = column
+
+
+def _impossible_figures(parsed: dict[str, int], present: dict[str, str], row: int) -> list[str]:
+    """Describe figures of one row that cannot all be true (more born abroad than residents)."""
+    problems = []
+    for column in _EVERYONE:
+        if parsed.get(column) == 0:
+            problems.append(
+                f"row {row}, column {present[column]!r}: '0' is no residents, but every "
+                "police force area and district has some; enter the number of people who "
+                "live there"
+            )
+    for part, whole, who, among in _PARTS:
+        if part in parsed and whole in parsed and parsed[part] > parsed[whole] > 0:
+            problems.append(
+                f"row {row}: column {present[part]!r} ({parsed[part]:,}) is more than column "
+                f"{present[whole]!r} ({parsed[whole]:,}), a {parsed[part] / parsed[whole]:.0%} "
+                f"share; {who} are counted among {among}, so there cannot be more of them: "
+                "check that the columns are not swapped or shifted"
+            )
+    return problems
 
 
 def _districts_to_forces(

@@ -79,9 +79,14 @@ _SPREADSHEET_ERRORS = frozenset(
 )
 # Characters no cell may hold: control characters other than tab and line breaks (NUL, ESC,
 # DEL, the C1 controls), the bidirectional overrides that make text display other than it
-# reads, and a stray byte order mark. They are invisible, and would be copied into every output.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202d\u202e\ufeff]")
-_CONTROL_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "backspace", 0x0B: "vertical tab"} | {
+# reads, a stray byte order mark, and half a surrogate pair (from a JSON "\\ud800" escape, which
+# no UTF-8 output can hold). They are invisible, and would be copied into every output.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202d\u202e\ufeff\ud800-\udfff]")
+_CONTROL_NAMES = {
+    0x00: "NUL",
+    0x07: "BEL",
+    0x08: "backspace",
+    0x0B: "vertical tab",
     0x0C: "form feed",
     0x1B: "ESC",
     0x7F: "DEL",
@@ -227,7 +232,10 @@ def _control_problem(text: str) -> tuple[str, str, str] | None:
     if found is None:
         return None
     code = ord(found.group())
-    label = _CONTROL_NAMES.get(code, "control character")
+    if 0xD800 <= code < 0xE000:
+        label = "unpaired surrogate"
+    else:
+        label = _CONTROL_NAMES.get(code, "control character")
     count = len(_CONTROL.findall(text))
     more = f" (and {count - 1} more)" if count > 1 else ""
     start, end = max(0, found.start() - 25), found.start() + 25
@@ -530,6 +538,97 @@ def _read_excel(path: Path, data: bytes, report: _Report) -> _RawTable:
             "is an OpenDocument spreadsheet (.ods), not an Excel .xlsx workbook.",
             "save it as 'Excel 2007-365 (.xlsx)' or as CSV (UTF-8).",
         )
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = archive.namelist()
+    except Exception as exc:  # BadZipFile, or a header so broken zipfile fails otherwise
+        raise _UnreadableError(
+            file,
+            "is a damaged Excel workbook: the file is cut off or corrupt (it is not a "
+            "complete zip archive).",
+            _FIX_DAMAGED,
+        ) from exc
+    _check_workbook_parts(archive, file)
+    records = _excel_records(data, archive, file)
+    if not any(any(c.strip() for c in rec) for rec in records.values):
+        raise _UnreadableError(
+            file,
+            f"has an empty sheet {records.sheet!r}.",
+            "put the directory on the first sheet, or on a sheet named 'services'.",
+        )
+    raw = _table_from_records(records.values, report, kind="Excel")
+    if raw.header_row is not None and any(_has_formulas(archive, name) for name in names):
+        _report_formulas_without_values(data, records.sheet, raw, report)
+    return raw
+
+
+_FIX_DAMAGED = (
+    "open it in Excel (which can often repair a damaged file) and save it again as .xlsx, or "
+    "export it as CSV UTF-8; if it was downloaded or emailed, get a fresh copy."
+)
+
+#: A workbook whose parts unzip to more than this many bytes is refused: it is not a services
+#: directory (100,000 services take about 40 MB) but a damaged file or a "zip bomb".
+MAX_WORKBOOK_BYTES = 500_000_000
+
+
+def _check_workbook_parts(archive: Any, file: str) -> None:
+    """Refuse zip files that are not workbooks, or that would unzip to a huge size."""
+    names = set(archive.namelist())
+    if not any(name.startswith("xl/") for name in names):
+        kinds = {"word/": "a Word document (.docx)", "ppt/": "a PowerPoint file (.pptx)"}
+        kind = next(
+            (k for prefix, k in kinds.items() if any(n.startswith(prefix) for n in names)),
+            "a zip archive",
+        )
+        raise _UnreadableError(
+            file,
+            f"is {kind}, not an Excel workbook.",
+            "give the directory as a CSV or .xlsx file (unzip an archive first).",
+        )
+    size = sum(info.file_size for info in archive.infolist() if info.filename.endswith("xml"))
+    if size > MAX_WORKBOOK_BYTES:
+        raise _UnreadableError(
+            file,
+            f"would unzip to {size / 1e6:,.0f} MB of spreadsheet data, far more than any services "
+            f"directory (the limit is {MAX_WORKBOOK_BYTES / 1e6:,.0f} MB).",
+            "export the directory as CSV UTF-8, or check that the file is the right one.",
+        )
+
+
+def _workbook_damage(archive: Any, exc: Exception) -> str:
+    """Say which part of a workbook openpyxl could not read, and why."""
+    import xml.parsers.expat
+
+    names = archive.namelist()
+    if "[Content_Types].xml" not in names:
+        return "it has no '[Content_Types].xml' part, which every workbook has"
+    for info in archive.infolist():
+        try:
+            content = archive.read(info)
+        except Exception:  # a bad CRC, a broken deflate stream, a cut-off member
+            return f"its part {info.filename!r} is corrupt (it cannot be unzipped)"
+        if info.filename.endswith((".xml", ".rels")):
+            parser = xml.parsers.expat.ParserCreate()
+            try:
+                parser.Parse(content, True)
+            except xml.parsers.expat.ExpatError as error:
+                return (
+                    f"its part {info.filename!r} is cut off or is not valid XML "
+                    f"({xml.parsers.expat.ErrorString(error.code)}, line {error.lineno})"
+                )
+    if "no valid workbook part" in str(exc):
+        return "its '[Content_Types].xml' names no workbook part"
+    return f"openpyxl could not read it ({type(exc).__name__}: {exc})"
+
+
+@dataclass
+class _SheetValues:
+    sheet: str
+    values: list[list[str]]
+
+
+def _excel_records(data: bytes, archive: Any, file: str) -> _SheetValues:
     import openpyxl
 
     try:
@@ -538,11 +637,9 @@ def _read_excel(path: Path, data: bytes, report: _Report) -> _RawTable:
             # formatting); they do not affect the cell values.
             warnings.simplefilter("ignore")
             workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+    except Exception as exc:  # a damaged workbook fails in many ways inside openpyxl
         raise _UnreadableError(
-            file,
-            f"could not be read as an Excel workbook ({type(exc).__name__}: {exc}).",
-            "open it in Excel and save it again as .xlsx, or export it as CSV UTF-8.",
+            file, f"is a damaged Excel workbook: {_workbook_damage(archive, exc)}.", _FIX_DAMAGED
         ) from exc
     try:
         sheets = workbook.worksheets
@@ -553,26 +650,81 @@ def _read_excel(path: Path, data: bytes, report: _Report) -> _RawTable:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             records = [
-                [_cell_text(v) for v in values]
+                [_cell_text(_unescape_ooxml(v)) for v in values]
                 for values in sheet.iter_rows(min_row=1, values_only=True)
             ]
     except _UnreadableError:
         raise
-    except Exception as exc:  # a damaged workbook can fail in many ways inside openpyxl
+    except Exception as exc:
         raise _UnreadableError(
-            file,
-            f"could not be read as an Excel workbook ({type(exc).__name__}: {exc}).",
-            "open it in Excel and save it again as .xlsx, or export it as CSV UTF-8.",
+            file, f"is a damaged Excel workbook: {_workbook_damage(archive, exc)}.", _FIX_DAMAGED
         ) from exc
     finally:
         workbook.close()
-    if not any(any(c.strip() for c in rec) for rec in records):
-        raise _UnreadableError(
-            file,
-            f"has an empty sheet {sheet.title!r}.",
-            "put the directory on the first sheet, or on a sheet named 'services'.",
-        )
-    return _table_from_records(records, report, kind="Excel")
+    return _SheetValues(str(sheet.title), records)
+
+
+_OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def _unescape_ooxml(value: Any) -> Any:
+    """Decode Excel's ``_xHHHH_`` escapes (how a workbook stores control characters).
+
+    openpyxl leaves them as written, so a cell Excel shows with a control character would
+    otherwise be read as the text ``_x0007_``; ``_x005F_`` is an escaped underscore.
+    """
+    if not isinstance(value, str) or "_x" not in value:
+        return value
+    return _OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
+
+
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+def _has_formulas(archive: Any, name: str) -> bool:
+    if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+        return False
+    return bool(_FORMULA.search(archive.read(name)))
+
+
+def _report_formulas_without_values(
+    data: bytes, sheet: str, raw: _RawTable, report: _Report
+) -> None:
+    """Report formula cells with no saved value: openpyxl reads them as empty.
+
+    A workbook written by a program that does not calculate (a script, some exporters) keeps
+    the formula but no result; Excel would show the result, servicemap would see nothing.
+    """
+    import openpyxl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        try:
+            formulas = list(workbook[sheet].iter_rows(min_row=1, values_only=True))
+        finally:
+            workbook.close()
+    rows = {int(row): index for index, row in enumerate(raw.rows)}
+    for number, values in enumerate(formulas, start=1):
+        if number not in rows:
+            continue
+        for position, value in enumerate(values[: len(raw.columns)]):
+            formula = getattr(value, "text", value)  # an ArrayFormula keeps its text apart
+            if not (isinstance(formula, str) and formula.startswith("=")):
+                continue
+            if raw.cells.iat[rows[number], position] != "":
+                continue  # it has a saved value, which is what Excel shows
+            name = raw.columns[position]
+            report.error(
+                "formula-without-value",
+                f"holds the formula {_show(formula)} but no saved value (the program that "
+                "wrote the file did not calculate it), so servicemap cannot see what it shows.",
+                "open the file in Excel or LibreOffice and save it again (that saves the "
+                "values), or type the value in instead of the formula.",
+                row=number,
+                column=_FIELD_BY_KEY.get(_column_key(name), name),
+                value=formula,
+            )
 
 
 def _read_json(path: Path, text: str, report: _Report) -> _RawTable:
@@ -658,6 +810,17 @@ def _records_table(
     for record in documents:
         columns.update(dict.fromkeys(str(k) for k in record))
     names = list(columns)
+    for name in names:
+        control = _control_problem(name)
+        if control is not None:
+            message, fix, shown = control
+            report.error(
+                "control-character",
+                f"the field name {message}",
+                fix,
+                column=_FIELD_BY_KEY.get(_column_key(name), _visible(name)),
+                value=shown,
+            )
     body = []
     for number, record in enumerate(documents, start=1):
         cells_of_record = []
@@ -1388,10 +1551,17 @@ def _check_coordinates(frame: pd.DataFrame, report: _Report) -> tuple[pd.Series,
         bad = (text != "") & ~np.isfinite(value)
         for index in np.flatnonzero(bad.to_numpy()):
             shown = text.iat[index]
-            comma = " (use a point, not a comma, for decimals)" if "," in shown else ""
+            if "," in shown:
+                hint = " (use a point, not a comma, for decimals)"
+            elif any(dash in shown for dash in "\u2212\u2013\u2014"):
+                hint = " (use the plain minus sign '-', not a dash)"
+            elif any(mark in shown for mark in "°′'\""):
+                hint = " (give decimal degrees, not degrees and minutes)"
+            else:
+                hint = ""
             report.error(
                 "bad-coordinate",
-                f"{_show(shown)} is not a number{comma}.",
+                f"{_show(shown)} is not a number{hint}.",
                 "give decimal degrees, e.g. latitude 51.5072, longitude -0.1276.",
                 row=int(frame[ROW].iat[index]),
                 column=field,
