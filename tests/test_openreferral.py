@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 
 import pandas as pd
@@ -480,7 +481,9 @@ def test_several_locations_warn_and_keep_the_first(tmp_path):
     ]
     service = {"id": "s9", "name": "n", "status": "active", "service_at_locations": links}
     path = _write(tmp_path, {"services": [service]})
-    with pytest.warns(DataQualityWarning, match=r"service 1, 'service_at_locations': the service has 2 locations"):
+    with pytest.warns(
+        DataQualityWarning, match=r"service 1, 'service_at_locations': the service has 2 locations"
+    ):
         table = read_oruk(path)
     assert table.loc[0, ["latitude", "longitude"]].tolist() == ["51.5", "-0.1"]
 
@@ -536,8 +539,6 @@ def test_empty_services_give_an_empty_table(tmp_path):
 def test_bad_documents_raise_a_clear_error(tmp_path, content, message):
     path = tmp_path / "directory.json"
     path.write_text(content, encoding="utf-8")
-    import re
-
     with pytest.raises(ServicesFileError, match=message.replace("{path}", re.escape(str(path)))):
         read_oruk(path)
 
@@ -569,3 +570,184 @@ def test_the_bundled_directory_round_trips_through_load_services(tmp_path):
                 assert expected == actual, (field, n)
     for column in ("force_code", "served_districts", "served_forces", "confidential"):
         assert list(again[column]) == list(original[column]), column
+
+
+# --- every field read is checked for its JSON type (issue 9: reject, never drop) ------------
+
+FULL_SERVICE = {
+    "id": "s1",
+    "name": "Alpha",
+    "url": "https://example.org/alpha",
+    "status": "active",
+    "assured_date": "2024-05",
+    "organization_id": "o1",
+    "servicemap_id": "alpha",
+    "servicemap_status": "active",
+    "servicemap_source_url": "https://example.org/alpha",
+    "servicemap_notes": "Call first.",
+    "servicemap_location_confidential": "no",
+    "organization": {"id": "o1", "name": "Alpha Trust"},
+    "phones": [{"id": "p0", "number": "020 7946 0001"}],
+    "contacts": [{"id": "c1", "phones": [{"id": "p1", "number": "020 7946 0000"}]}],
+    "service_areas": [{"id": "a1", "name": "Camden", "service_area": "Camden"}],
+    "languages": [{"id": "g1", "name": "Polish"}],
+    "service_at_locations": [
+        {
+            "id": "sl1",
+            "location": {
+                "id": "l1",
+                "latitude": 51.5,
+                "longitude": -0.1,
+                "addresses": [
+                    {
+                        "id": "ad1",
+                        "address_1": "1 High St",
+                        "address_2": "",
+                        "city": "London",
+                        "postal_code": "N1 9GU",
+                        "address_type": "physical",
+                    }
+                ],
+            },
+        }
+    ],
+    "attributes": [
+        {
+            "id": "t1",
+            "taxonomy_term": {
+                "id": "tt1",
+                "taxonomy": "servicemap:scope",
+                "term": "local",
+                "taxonomy_detail": {"name": "servicemap:scope"},
+            },
+        }
+    ],
+}
+
+
+def _set(document, path, value):
+    """Return a copy of ``document`` with the value at ``path`` (a.b[0].c) replaced."""
+    import copy
+
+    document = copy.deepcopy(document)
+    parts = [p for p in re.split(r"\.|\[(\d+)\]", path) if p]
+    target = document
+    for part in parts[:-1]:
+        target = target[int(part)] if part.isdigit() else target[part]
+    last = parts[-1]
+    target[int(last) if last.isdigit() else last] = value
+    return document
+
+
+def test_the_full_service_reads_without_problems(tmp_path):
+    table = read_oruk(_write(tmp_path, {"services": [FULL_SERVICE]}))
+    row = table.iloc[0]
+    assert (row["name"], row["organisation"], row["postcode"]) == ("Alpha", "Alpha Trust", "N1 9GU")
+    assert row["phone"] == "020 7946 0001; 020 7946 0000"
+    assert (row["latitude"], row["scope"], row["notes"]) == ("51.5", "local", "Call first.")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("id", {"a": 1}, "an id"),
+        ("name", {"en": "Alpha"}, "text (a JSON string)"),
+        ("name", 42, "text (a JSON string)"),
+        ("url", ["https://example.org"], "text"),
+        ("status", True, "text"),
+        ("assured_date", 2024, "text"),
+        ("organization_id", 1.5, "an id"),
+        ("servicemap_id", ["alpha"], "an id"),
+        ("servicemap_status", {"x": 1}, "text"),
+        ("servicemap_source_url", 7, "text"),
+        ("servicemap_notes", ["a", "b"], "text"),
+        ("servicemap_location_confidential", 1, "text or true/false"),
+        ("organization", "Alpha Trust", "an object"),
+        ("organization.name", {"en": "Alpha Trust"}, "text"),
+        ("phones", "020 7946 0001", "an array of objects"),
+        ("phones[0].number", 2079460001, "text"),
+        ("contacts", {"phones": []}, "an array of objects"),
+        ("contacts[0].phones", "020 7946 0000", "an array of objects"),
+        ("contacts[0].phones[0]", "020 7946 0000", "an object"),
+        ("service_areas", "Camden", "an array of objects"),
+        ("service_areas[0]", "Camden", "an object"),
+        ("service_areas[0].name", ["Camden"], "text"),
+        ("languages", "Polish", "an array of objects"),
+        ("languages[0].name", {"code": "pl"}, "text"),
+        ("service_at_locations", "N1 9GU", "an array of objects"),
+        ("service_at_locations[0].location", "N1 9GU", "an object"),
+        ("service_at_locations[0].location.latitude", True, "a number"),
+        ("service_at_locations[0].location.longitude", [-0.1], "a number"),
+        ("service_at_locations[0].location.latitude", float("nan"), "a number"),
+        ("service_at_locations[0].location.addresses", "1 High St", "an array of objects"),
+        ("service_at_locations[0].location.addresses[0].address_1", ["1", "High St"], "text"),
+        ("service_at_locations[0].location.addresses[0].city", {"en": "London"}, "text"),
+        ("service_at_locations[0].location.addresses[0].postal_code", 19, "text"),
+        ("service_at_locations[0].location.addresses[0].address_type", ["physical"], "text"),
+        ("attributes", "refuge", "an array of objects"),
+        ("attributes[0].taxonomy_term", "local", "an object"),
+        ("attributes[0].taxonomy_term.term", {"en": "local"}, "text"),
+        ("attributes[0].taxonomy_term.taxonomy", 3, "text"),
+        ("attributes[0].taxonomy_term.taxonomy_detail", "servicemap:scope", "an object"),
+    ],
+)
+def test_a_field_of_the_wrong_json_type_is_an_error_naming_service_field_and_type(
+    tmp_path, path, value, expected
+):
+    from servicemap.openreferral import services_from_oruk
+
+    document = {"services": [_set(FULL_SERVICE, path, value)]}
+    _, problems = services_from_oruk(document, source="dir.json")
+    assert [(p.severity, p.service, p.field) for p in problems] == [("error", 1, path)]
+    assert f"Open Referral UK expects {expected}" in problems[0].message or (
+        problems[0].code == "not-a-number"
+    )
+    with pytest.raises(ServicesFileError, match=re.escape(f"service 1, {path!r}: is ")):
+        read_oruk(_write(tmp_path, document))
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ("service_areas", "service_id"),
+        ("locations", "id"),
+        ("phones", "contact_id"),
+        ("attributes", "link_id"),
+        ("taxonomy_terms", "id"),
+    ],
+)
+def test_a_link_of_the_wrong_json_type_in_a_flat_table_is_an_error(table, key):
+    from servicemap.openreferral import services_from_oruk
+
+    document = {"services": [{"id": "s1", "name": "A"}], table: [{key: {"id": "s1"}}]}
+    _, problems = services_from_oruk(document, source="dir.json")
+    assert [(p.service, p.field, p.code) for p in problems] == [
+        (None, f"$.{table}[0].{key}", "bad-type")
+    ]
+
+
+def test_a_true_location_confidential_means_yes(tmp_path):
+    service = {**FULL_SERVICE, "servicemap_location_confidential": True}
+    assert read_oruk(_write(tmp_path, {"services": [service]})).loc[0, "location_confidential"] == (
+        "yes"
+    )
+
+
+def test_a_whole_number_id_is_read_as_text(tmp_path):
+    service = {**FULL_SERVICE, "id": 17}
+    del service["servicemap_id"]
+    assert read_oruk(_write(tmp_path, {"services": [service]})).loc[0, "id"] == "17"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[" * 3000 + "]" * 3000, "nests lists and objects 3,000 levels deep"),
+        ('{"services": [], "services": []}', "has the key 'services' twice in one object"),
+    ],
+)
+def test_json_that_would_break_the_reader_is_refused(tmp_path, content, message):
+    path = tmp_path / "directory.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ServicesFileError, match=re.escape(message)):
+        read_oruk(path)

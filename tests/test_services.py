@@ -160,8 +160,12 @@ def test_open_referral_json_is_read_through_openreferral():
         ("web_page.csv", "web page (HTML)"),
         ("numbers.json", "JSON list of numbers"),
         ("not_open_referral.json", "not an Open Referral UK document"),
-        ("damaged.xlsx", "could not be read as an Excel workbook"),
+        ("damaged.xlsx", "is a damaged Excel workbook"),
         ("old_excel.xls", "Excel 97-2003"),
+        ("deep_nesting.json", "levels deep; servicemap reads at most 64"),
+        ("truncated_sheet.xlsx", "is cut off or is not valid XML"),
+        ("corrupt_member.xlsx", "is corrupt (it cannot be unzipped)"),
+        ("word_document.xlsx", "is a Word document (.docx)"),
     ],
 )
 def test_files_that_are_not_tables_raise_services_file_error(name, words):
@@ -471,3 +475,146 @@ def test_bundled_directory_keeps_every_source_row_url_and_note():
         assert after["notes"].startswith(before["notes"].strip()), before["id"]
         assert before["address"] in after["address"] or after["location_confidential"] == "yes"
         assert after["latitude"] == after["longitude"] == "" and after["phone"] == ""
+
+
+# --- hostile inputs (issue 9) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("nul_after_64kb.csv", r"holds an invisible NUL \(U\+0000\)"),
+        ("oruk_name_object.json", r"column 'name': is an object \(\{\"en\": \"Alpha\"\}\)"),
+        ("geojson_nan_point.geojson", r"has Point coordinates '\[NaN, NaN\]'"),
+        ("id_with_semicolon.csv", r"'alpha;beta' contains ';'"),
+        ("formula_without_value.xlsx", r"holds the formula"),
+    ],
+)
+def test_load_services_refuses_hostile_files(name, words):
+    with pytest.raises(ServicesFileError, match=words):
+        load_services(CORPUS_DIR / name)
+
+
+def test_json_nested_64_deep_is_read_and_65_is_refused(tmp_path):
+    from servicemap._json import MAX_JSON_DEPTH, JSONInputError, loads_strict
+
+    assert loads_strict("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH) is not None
+    with pytest.raises(JSONInputError, match="nests lists and objects 65 levels deep"):
+        loads_strict("[" * 65 + "]" * 65)
+    # Brackets inside strings are not nesting.
+    assert loads_strict(json.dumps(["[" * 1000])) == ["[" * 1000]
+
+
+def test_json_too_deep_for_python_is_refused_not_a_recursion_error():
+    from servicemap._json import JSONInputError, loads_strict
+
+    with pytest.raises(JSONInputError, match="nests lists and objects 100,000 levels deep"):
+        loads_strict('{"a": ' * 100_000 + "1" + "}" * 100_000)
+
+
+def test_geojson_with_odd_crs_and_type_values_is_refused_cleanly(tmp_path):
+    path = tmp_path / "odd.geojson"
+    path.write_text(json.dumps({"type": ["FeatureCollection"], "crs": {"properties": [1]}}))
+    problems = validate_services(path)
+    assert [p.code for p in problems] == ["unreadable"]
+    assert "is not an Open Referral UK document" in problems[0].message
+
+
+def test_geojson_crs_properties_that_are_not_an_object_are_ignored(tmp_path):
+    feature = {
+        "type": "Feature",
+        "properties": {"id": "a", "name": "A", "scope": "national", "source_url": "https://e.org"},
+        "geometry": None,
+    }
+    path = tmp_path / "odd_crs.geojson"
+    document = {"type": "FeatureCollection", "crs": {"properties": [1]}, "features": [feature]}
+    path.write_text(json.dumps(document))
+    assert [p.code for p in validate_services(path) if p.severity == "error"] == []
+
+
+def test_a_device_is_refused():
+    problems = validate_services("/dev/null")
+    assert [(p.code, p.message) for p in problems] == [
+        ("unreadable", "is not a file (it is a device or socket).")
+    ]
+
+
+def test_a_file_larger_than_the_limit_is_refused_unread(tmp_path, monkeypatch):
+    import servicemap.services
+
+    monkeypatch.setattr(servicemap.services, "MAX_FILE_BYTES", 100)
+    path = write(tmp_path, "big.csv", *[service(f"s{n}") for n in range(5)])
+    (problem,) = validate_services(path)
+    assert problem.code == "unreadable"
+    assert problem.message.startswith("is larger than 0 MB")
+
+
+def test_a_few_nul_bytes_are_reported_by_cell_many_mean_binary(tmp_path):
+    few = tmp_path / "few.csv"
+    few.write_bytes((HEADER + "\n" + service("a").replace("Service a", "Serv\x00ice")).encode())
+    assert [(p.code, p.row, p.column) for p in validate_services(few)] == [
+        ("control-character", 2, "name")
+    ]
+    many = tmp_path / "many.csv"
+    many.write_bytes((HEADER + "\n").encode("utf-16-le"))  # UTF-16 without a byte order mark
+    assert "holds binary data" in validate_services(many)[0].message
+
+
+@pytest.mark.parametrize("character", ["\t", "\n"])
+def test_tabs_and_line_breaks_in_cells_are_allowed(tmp_path, character):
+    path = tmp_path / "notes.csv"
+    path.write_text(
+        HEADER + ",notes\n" + service("a") + f',"first{character}second"\n', encoding="utf-8"
+    )
+    assert validate_services(path) == []
+
+
+def test_excel_escapes_are_decoded(tmp_path):
+    path = tmp_path / "escaped.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(HEADER.split(","))
+    workbook.active.append(
+        service("a").replace("Service a", "Caf_x00E9_ a_x005F_x0041_").split(",")
+    )
+    workbook.save(path)
+    assert read_services_table(path).loc[0, "name"] == "Café a_x0041_"
+
+
+def test_a_formula_with_a_saved_value_is_read(tmp_path):
+    path = tmp_path / "formula.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(HEADER.split(","))
+    workbook.active.append(service("a").split(","))
+    workbook.active["B2"] = '=UPPER("a")'
+    workbook.save(path)
+    # openpyxl saves no value; put the value Excel would have saved into the sheet's XML.
+    import zipfile
+
+    member = "xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    formula = b'<c r="B2"><f>UPPER("a")</f><v /></c>'
+    assert formula in parts[member]
+    parts[member] = parts[member].replace(
+        formula, b'<c r="B2" t="str"><f>UPPER("a")</f><v>A</v></c>'
+    )
+    with zipfile.ZipFile(path, "w") as target:
+        for name, content in parts.items():
+            target.writestr(name, content)
+    assert validate_services(path) == []
+    assert read_services_table(path).loc[0, "name"] == "A"
+
+
+def test_a_zip_bomb_workbook_is_refused_unread(tmp_path, monkeypatch):
+    import zipfile
+
+    import servicemap.services
+
+    monkeypatch.setattr(servicemap.services, "MAX_WORKBOOK_BYTES", 2_000_000)
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/sharedStrings.xml", b" " * 3_000_000)
+    assert path.stat().st_size < 10_000
+    (problem,) = validate_services(path)
+    assert problem.message.startswith("would unzip to 3 MB of spreadsheet data")

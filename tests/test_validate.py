@@ -90,7 +90,7 @@ CORPUS = [
     ("old_excel.xls", "error", "unreadable", None, None, None,
      "old Excel 97-2003 (.xls) workbook"),
     ("damaged.xlsx", "error", "unreadable", None, None, None,
-     "could not be read as an Excel workbook"),
+     "is a damaged Excel workbook: the file is cut off or corrupt"),
     ("not_json.json", "error", "unreadable", None, None, None,
      "is not valid JSON (line 2, column 18"),
     ("numbers.json", "error", "unreadable", None, None, None, "is a JSON list of numbers"),
@@ -110,12 +110,83 @@ CORPUS = [
      "is not a servicemap field; it is ignored"),
     ("windows_1252.csv", "warning", "encoding", None, None, None,
      "is not UTF-8 (first at line 2, byte 0xe9); it was read as Windows-1252"),
+    # Hostile inputs (issue 9): each gets one clear error, never a traceback or silence.
+    ("deep_nesting.json", "error", "unreadable", None, None, None,
+     "nests lists and objects 5,002 levels deep; servicemap reads at most 64"),
+    ("deep_nesting.geojson", "error", "unreadable", None, None, None,
+     "nests lists and objects 5,004 levels deep"),
+    ("deep_open_referral.json", "error", "unreadable", None, None, None,
+     "nests lists and objects 5,003 levels deep"),
+    ("repeated_key.json", "error", "unreadable", None, None, None,
+     "has the key 'name' twice in one object"),
+    ("huge_integer.json", "error", "unreadable", None, None, None,
+     "holds a number with thousands of digits"),
+    ("huge_number.json", "error", "not-a-number", 1, "latitude", "Infinity",
+     "is 'Infinity', not a finite number"),
+    ("records_nan.json", "error", "not-a-number", 1, "latitude", "NaN",
+     "is 'NaN', not a finite number"),
+    ("unpaired_surrogate.json", "error", "control-character", 1, "name", "Alpha\\ud800 Centre",
+     "holds an invisible unpaired surrogate (U+D800) at character 6"),
+    ("oruk_name_object.json", "error", "bad-type", 1, "name", '{"en": "Alpha"}',
+     'is an object ({"en": "Alpha"}); Open Referral UK expects text (a JSON string) here'),
+    ("oruk_areas_string.json", "error", "bad-type", 1, "service_areas", '"Camden"',
+     'is text ("Camden"); Open Referral UK expects an array of objects here'),
+    ("oruk_locations_string.json", "error", "bad-type", 1, "service_at_locations",
+     '"N1 9GU"', "Open Referral UK expects an array of objects here, so it is not read"),
+    ("oruk_area_item_string.json", "error", "bad-type", 1, "service_areas[0]", '"Camden"',
+     "Open Referral UK expects an object here"),
+    ("oruk_latitude_nan.json", "error", "not-a-number", 1,
+     "service_at_locations[0].location.latitude", "NaN",
+     "is NaN, which is not a number a service can have"),
+    ("oruk_link_object.json", "error", "bad-type", None, "$.languages[0].service_id",
+     '{"id": "alpha"}', "Open Referral UK expects an id (a JSON string or whole number) here"),
+    ("geojson_nan_point.geojson", "error", "bad-geometry", 1, "geometry", "[NaN, NaN]",
+     "has Point coordinates '[NaN, NaN]', which are not [longitude, latitude] numbers"),
+    ("geojson_short_point.geojson", "error", "bad-geometry", 1, "geometry", "[-0.1276]",
+     "which are not [longitude, latitude] numbers"),
+    ("geojson_text_point.geojson", "error", "bad-geometry", 1, "geometry",
+     '["-0.1276", "51.5072"]', "which are not [longitude, latitude] numbers"),
+    ("geojson_name_object.geojson", "error", "bad-type", 1, "name", '{"en": "Alpha"}',
+     "is an object ('{\"en\": \"Alpha\"}'); a service's field holds text"),
+    ("nul_after_64kb.csv", "error", "control-character", 10, "name", "Late\\x00Centre",
+     "holds an invisible NUL (U+0000) at character 5"),
+    ("nul_in_header.csv", "error", "control-character", 1, "name", "na\\x00me",
+     "the column name holds an invisible NUL (U+0000) at character 3"),
+    ("control_character.csv", "error", "control-character", 2, "name",
+     "\\x1b[31mAlpha\\x1b[0m", "holds an invisible ESC (U+001B) at character 1 (and 1 more)"),
+    ("bidi_override.csv", "error", "control-character", 2, "name", "Alpha \\u202ertneC",
+     "holds an invisible right-to-left override (U+202E)"),
+    ("control_character.xlsx", "error", "control-character", 3, "name", "Beta\\x1bProject",
+     "holds an invisible ESC (U+001B) at character 5"),
+    ("id_with_semicolon.csv", "error", "bad-id", 2, "id", "alpha;beta",
+     "'alpha;beta' contains ';', which separates the items of servicemap's lists, so it "
+     "would read as 2 ids"),
+    ("coordinate_unicode_minus.csv", "error", "bad-coordinate", 2, "longitude",
+     "\u22120.1276", "is not a number (use the plain minus sign '-', not a dash)"),
+    ("coordinate_overflow.csv", "error", "bad-coordinate", 2, "latitude", "1e999",
+     "'1e999' is not a number"),
+    ("truncated_sheet.xlsx", "error", "unreadable", None, None, None,
+     "is a damaged Excel workbook: its part 'xl/worksheets/sheet1.xml' is cut off or is not "
+     "valid XML"),
+    ("corrupt_member.xlsx", "error", "unreadable", None, None, None,
+     "is a damaged Excel workbook: its part 'xl/worksheets/sheet1.xml' is corrupt"),
+    ("no_content_types.xlsx", "error", "unreadable", None, None, None,
+     "is a damaged Excel workbook: it has no '[Content_Types].xml' part"),
+    ("content_types_without_workbook.xlsx", "error", "unreadable", None, None, None,
+     "is a damaged Excel workbook: its '[Content_Types].xml' names no workbook part"),
+    ("word_document.xlsx", "error", "unreadable", None, None, None,
+     "is a Word document (.docx), not an Excel workbook"),
+    ("formula_without_value.xlsx", "error", "formula-without-value", 2, "name",
+     '=UPPER("alpha")', "holds the formula '=UPPER(\"alpha\")' but no saved value"),
 ]  # fmt: skip
+
+# Files that look odd but are fine: they must give no problem at all.
+CLEAN = ["utf8_bom.csv", "utf8_bom.json", "utf16_open_referral.json"]
 
 
 def test_corpus_has_every_file_and_at_least_25():
     files = {p.name for p in CORPUS_DIR.iterdir() if p.suffix != ".py"}
-    listed = {entry[0] for entry in CORPUS} | {"utf8_bom.csv"}
+    listed = {entry[0] for entry in CORPUS} | set(CLEAN)
     assert files == listed
     assert len(files) >= 25
 
@@ -166,9 +237,10 @@ def test_cli_prints_the_problem_and_exits_by_severity(name, severity, row):
     assert lines[1] == f"{errors}, {warnings} in {path}"
 
 
-def test_bom_file_is_clean():
-    path = CORPUS_DIR / "utf8_bom.csv"
-    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+@pytest.mark.parametrize("name", CLEAN)
+def test_bom_files_are_clean(name):
+    path = CORPUS_DIR / name
+    assert path.read_bytes().startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"))
     assert validate_services(path) == []
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 0
@@ -260,3 +332,43 @@ def test_validate_help_has_an_example():
     result = CliRunner().invoke(cli, ["validate", "-h"])
     assert result.exit_code == 0
     assert "Example:" in result.output and "servicemap validate" in result.output
+
+
+# One file of each hostile class: `coverage --services FILE` refuses it with the first error.
+HOSTILE_CLASSES = [
+    "deep_nesting.json",
+    "repeated_key.json",
+    "huge_number.json",
+    "oruk_name_object.json",
+    "oruk_areas_string.json",
+    "geojson_nan_point.geojson",
+    "nul_after_64kb.csv",
+    "nul_in_header.csv",
+    "id_with_semicolon.csv",
+    "truncated_sheet.xlsx",
+    "formula_without_value.xlsx",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_CLASSES)
+def test_cli_coverage_refuses_a_hostile_file_with_one_error(name, tmp_path):
+    path = CORPUS_DIR / name
+    (problem,) = validate_services(path)
+    result = CliRunner().invoke(
+        cli, ["coverage", "--services", str(path), "--cache-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.output == (
+        f"Error: Services file {str(path)!r} has 1 error:\n  {problem}\n"
+        f"Run 'servicemap validate {path}' to see them all.\n"
+    )
+
+
+def test_cli_validate_csv_shows_control_characters_escaped():
+    path = CORPUS_DIR / "nul_after_64kb.csv"
+    result = CliRunner().invoke(cli, ["validate", str(path), "--format", "csv"])
+    assert result.exit_code == 1
+    assert "\x00" not in result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert [(r["code"], r["value"]) for r in rows] == [("control-character", "Late\\x00Centre")]

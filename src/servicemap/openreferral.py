@@ -570,17 +570,10 @@ class _Reader:
             "latitude": latitude,
             "longitude": longitude,
             "areas_served": "; ".join(
-                _unique(
-                    self.text(area, "name") or self.text(area, "service_area") for area in areas
-                )
+                _unique(self._first(area, "name", "service_area") for area in areas)
             ),
             "languages": "; ".join(
-                _unique(
-                    self.text(language, "name")
-                    or self.text(language, "language")
-                    or self.text(language, "code")
-                    for language in languages
-                )
+                _unique(self._first(language, "name", "language", "code") for language in languages)
             ),
             "status": status,
             "last_seen": self.text(service, "assured_date"),
@@ -596,12 +589,16 @@ class _Reader:
             )
         return {field: row.get(field, "") for field in FIELDS}
 
+    def _first(self, item: _Item, *keys: str) -> str:
+        """Return the first of several fields that is given (each is checked for its type)."""
+        values = [self.text(item, key) for key in keys]
+        return next((value for value in values if value), "")
+
     def _organisation_name(self, service: _Item) -> str:
         nested = self.object(service, "organization")
-        if nested is not None and self.text(nested, "name"):
-            return self.text(nested, "name")
+        nested_name = self.text(nested, "name") if nested is not None else ""
         organization = self.organizations.get(self.ident(service, "organization_id"))
-        return self.text(organization, "name") if organization else ""
+        return nested_name or (self.text(organization, "name") if organization else "")
 
     def _phone_numbers(self, service: _Item, oruk_id: str) -> list[str]:
         phones = self.objects(service, "phones") + self.phones_by_service.get(oruk_id, [])
@@ -647,12 +644,10 @@ class _Reader:
                 "split the service into one service per location to keep them all.",
             )
         location = locations[0]
-        addresses = (
-            self.objects(location, "addresses")
-            or self.objects(location, "physical_addresses")
-            or self.addresses.get(self.ident(location, "id"), [])
-            or [location]
-        )
+        listed = self.objects(location, "addresses")
+        older = self.objects(location, "physical_addresses")
+        flat = self.addresses.get(self.ident(location, "id"), [])
+        addresses = listed or older or flat or [location]
         physical = [a for a in addresses if self.text(a, "address_type").lower() == "physical"]
         address = (physical or addresses)[0]
         street = ", ".join(
@@ -664,7 +659,7 @@ class _Reader:
             )
             if part
         )
-        postcode = self.text(address, "postal_code") or self.text(address, "postcode")
+        postcode = self._first(address, "postal_code", "postcode")
         return (
             street,
             postcode,
@@ -678,13 +673,12 @@ class _Reader:
             self.objects(service, "attributes"), self.attributes.get(oruk_id, [])
         )
         for attribute in attributes:
-            term = self.object(attribute, "taxonomy_term") or self.terms.get(
-                self.ident(attribute, "taxonomy_term_id")
-            )
+            nested = self.object(attribute, "taxonomy_term")
+            term = nested or self.terms.get(self.ident(attribute, "taxonomy_term_id"))
             if term is None:
                 continue
             field = self._taxonomy_field(term)
-            value = self.text(term, "term") or self.text(term, "name") or self.text(term, "code")
+            value = self._first(term, "term", "name", "code")
             if field and value and value not in values.setdefault(field, []):
                 values[field].append(value)
         return values

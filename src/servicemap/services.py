@@ -56,6 +56,9 @@ ROW = "row"
 #: the rows after it. The longest note in the bundled directory is about 1,100 characters.
 MAX_CELL_CHARS = 10_000
 
+#: A services file larger than this (bytes) is refused before it is read.
+MAX_FILE_BYTES = 250_000_000
+
 # How many rows from the top may hold a title or notes above the header row.
 _HEADER_SEARCH_ROWS = 20
 
@@ -291,12 +294,24 @@ def _read_any(path: Path, report: _Report) -> _RawTable:
         raise _UnreadableError(
             file, "is a folder, not a file.", "give the path of the file inside it."
         )
+    if not (path.is_file() or path.is_fifo()):
+        raise _UnreadableError(
+            file, "is not a file (it is a device or socket).", "give the path of a saved file."
+        )
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise _UnreadableError(
             file, f"cannot be read ({exc.strerror}).", "check the file's permissions."
         ) from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise _UnreadableError(
+            file,
+            f"is larger than {MAX_FILE_BYTES // 1_000_000:,} MB, far more than any services "
+            "directory (100,000 services take about 30 MB as CSV).",
+            "check that it is the right file.",
+        )
     suffix = path.suffix.lower()
     if not data.strip():
         raise _UnreadableError(
@@ -849,7 +864,8 @@ def _json_value_problem(value: Any, name: str, report: _Report, *, row: int) -> 
         shown = json.dumps(value)
         report.error(
             "not-a-number",
-            f"is {_show(shown)}: NaN and Infinity are not numbers a service can have.",
+            f"is {_show(shown)}, not a finite number (NaN, Infinity, or a number too large "
+            "to hold, such as 1e400).",
             f"give {name!r} a real number, or null if there is none.",
             row=row,
             column=name,

@@ -217,6 +217,7 @@ def main() -> None:
         {"type": "FeatureCollection", "features": [point(properties, [51.5072, -0.1276])]},
     )
     _excel()
+    _hostile()
 
 
 def _excel() -> None:
@@ -232,6 +233,191 @@ def _excel() -> None:
     sheet.append(row("beta", name="Beta Project", scope="Countywide").split(","))
     workbook.save(HERE / "bad_value.xlsx")
     (HERE / "damaged.xlsx").write_bytes((HERE / "bad_value.xlsx").read_bytes()[:300])
+
+
+# --- hostile inputs (issue 9): each must give one clear error, never a traceback -------------
+
+RECORD = {
+    "id": "alpha",
+    "name": "Alpha Women's Centre",
+    "scope": "local",
+    "areas_served": "Camden",
+    "source_url": "https://example.org/alpha",
+    "status": "active",
+    "location_confidential": "no",
+}
+
+
+def oruk_service(**changes: object) -> dict[str, object]:
+    """Return an Open Referral UK service that validates clean, with any field replaced."""
+    service: dict[str, object] = {
+        "id": "alpha",
+        "name": "Alpha Women's Centre",
+        "status": "active",
+        "servicemap_source_url": "https://example.org/alpha",
+        "servicemap_location_confidential": "no",
+        "service_areas": [{"id": "a1", "name": "Camden", "service_area": "Camden"}],
+        "attributes": [
+            {"id": "t1", "taxonomy_term": {"taxonomy": "servicemap:scope", "term": "local"}}
+        ],
+    }
+    service.update(changes)
+    return service
+
+
+def _clean_workbook() -> bytes:
+    """Return a one-sheet workbook of two services that validates clean."""
+    import io
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "services"
+    sheet.append(HEADER.split(","))
+    sheet.append(row().split(","))
+    sheet.append(row("beta", name="Beta Project", areas="Islington").split(","))
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _workbook_variant(name: str, change: object) -> None:
+    """Write a copy of a clean workbook with its zip members changed by ``change``."""
+    import io
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(_clean_workbook()))
+    with zipfile.ZipFile(HERE / name, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.namelist():
+            content = change(member, source.read(member))  # type: ignore[operator]
+            if content is not None:
+                target.writestr(member, content)
+
+
+def _hostile() -> None:
+    import io
+    import zipfile
+
+    deep = "[" * 5000 + "]" * 5000
+    (HERE / "deep_nesting.json").write_text(
+        '[{"id": "alpha", "name": "Alpha", "scope": "local", "notes": ' + deep + "}]\n",
+        encoding="utf-8",
+    )
+    (HERE / "deep_nesting.geojson").write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": null, '
+        '"properties": {"notes": ' + deep + "}}]}\n",
+        encoding="utf-8",
+    )
+    (HERE / "deep_open_referral.json").write_text(
+        '{"services": [{"id": "alpha", "name": "Alpha", "contacts": ' + deep + "}]}\n",
+        encoding="utf-8",
+    )
+    (HERE / "repeated_key.json").write_text(
+        '[{"id": "alpha", "name": "Alpha", "name": "Beta", "scope": "local", '
+        '"areas_served": "Camden", "source_url": "https://example.org/alpha"}]\n',
+        encoding="utf-8",
+    )
+    (HERE / "huge_integer.json").write_text(
+        '[{"id": "alpha", "name": "Alpha", "scope": "local", "latitude": ' + "5" * 5000 + "}]\n",
+        encoding="utf-8",
+    )
+    (HERE / "huge_number.json").write_text(
+        json.dumps([{**RECORD, "longitude": -0.1276}])[:-2] + ', "latitude": 1e400}]\n',
+        encoding="utf-8",
+    )
+    json_file("records_nan.json", [{**RECORD, "latitude": float("nan"), "longitude": -0.1276}])
+    json_file("unpaired_surrogate.json", [{**RECORD, "name": "Alpha\ud800 Centre"}])
+    (HERE / "utf8_bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps([RECORD]).encode("utf-8"))
+    (HERE / "utf16_open_referral.json").write_bytes(
+        json.dumps({"services": [oruk_service()]}).encode("utf-16")
+    )
+
+    json_file("oruk_name_object.json", {"services": [oruk_service(name={"en": "Alpha"})]})
+    json_file("oruk_areas_string.json", {"services": [oruk_service(service_areas="Camden")]})
+    json_file(
+        "oruk_locations_string.json", {"services": [oruk_service(service_at_locations="N1 9GU")]}
+    )
+    json_file("oruk_area_item_string.json", {"services": [oruk_service(service_areas=["Camden"])]})
+    location = {"id": "l1", "latitude": float("nan"), "longitude": -0.1276}
+    json_file(
+        "oruk_latitude_nan.json",
+        {"services": [oruk_service(service_at_locations=[{"id": "sl1", "location": location}])]},
+    )
+    json_file(
+        "oruk_link_object.json",
+        {
+            "services": [oruk_service()],
+            "languages": [{"id": "g1", "service_id": {"id": "alpha"}, "name": "Polish"}],
+        },
+    )
+
+    collection = {"type": "FeatureCollection"}
+    for name, coordinates in (
+        ("geojson_nan_point.geojson", [float("nan"), float("nan")]),
+        ("geojson_short_point.geojson", [-0.1276]),
+        ("geojson_text_point.geojson", ["-0.1276", "51.5072"]),
+    ):
+        json_file(name, {**collection, "features": [point(RECORD, coordinates)]})  # type: ignore[arg-type]
+    json_file(
+        "geojson_name_object.geojson",
+        {**collection, "features": [point({**RECORD, "name": {"en": "Alpha"}}, [-0.13, 51.5])]},  # type: ignore[dict-item]
+    )
+
+    notes = "x" * 9_000
+    lines = [row(f"s{n}") + "," + notes for n in range(8)]
+    csv_file(
+        "nul_after_64kb.csv",
+        *lines,
+        row("late", name="Late\x00Centre") + ",",
+        header=HEADER + ",notes",
+    )
+    csv_file("nul_in_header.csv", row(), header=HEADER.replace("name", "na\x00me"))
+    csv_file("control_character.csv", row(name="\x1b[31mAlpha\x1b[0m"))
+    csv_file("bidi_override.csv", row(name="Alpha \u202ertneC"))
+    csv_file("id_with_semicolon.csv", row("alpha;beta"))
+    csv_file("coordinate_unicode_minus.csv", row(lat="51.5072", lon="\u22120.1276"))
+    csv_file("coordinate_overflow.csv", row(lat="1e999", lon="-0.1276"))
+
+    _workbook_variant(
+        "truncated_sheet.xlsx",
+        lambda member, data: data[: len(data) // 2] if member.endswith("sheet1.xml") else data,
+    )
+    _workbook_variant(
+        "no_content_types.xlsx",
+        lambda member, data: None if member == "[Content_Types].xml" else data,
+    )
+    _workbook_variant(
+        "content_types_without_workbook.xlsx",
+        lambda member, data: data.replace(b"sheet.main+xml", b"unknown+xml")
+        if member == "[Content_Types].xml"
+        else data,
+    )
+    _workbook_variant(
+        "control_character.xlsx",
+        lambda member, data: data.replace(b"Beta Project", b"Beta_x001B_Project"),
+    )
+    # The sheet's compressed bytes are overwritten after the zip recorded their checksum.
+    clean = _clean_workbook()
+    with zipfile.ZipFile(io.BytesIO(clean)) as source:
+        sheet = source.getinfo("xl/worksheets/sheet1.xml")
+    data = bytearray(clean)
+    start = sheet.header_offset + 30 + len(sheet.filename.encode()) + len(sheet.extra)
+    data[start + 40 : start + 60] = bytes(20)
+    (HERE / "corrupt_member.xlsx").write_bytes(bytes(data))
+    with zipfile.ZipFile(HERE / "word_document.xlsx", "w") as document:
+        document.writestr("[Content_Types].xml", "<Types/>")
+        document.writestr("word/document.xml", "<document/>")
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet_ = workbook.active
+    sheet_.title = "services"
+    sheet_.append(HEADER.split(","))
+    sheet_.append(row().split(","))
+    sheet_["B2"] = '=UPPER("alpha")'
+    workbook.save(HERE / "formula_without_value.xlsx")
 
 
 if __name__ == "__main__":
