@@ -616,3 +616,193 @@ def test_cli_need_download_failure_is_one_error_line(census_districts, tmp_path)
         "address with --url; the bundled figures (used without --need) are unaffected. "
         "Nothing was saved.\n"
     )
+
+
+# --- impossible figures and broken files (issue 9) ---------------------------------------------
+
+ENTER = "enter a whole number of people (0 or more)."
+
+
+def edited_force_table(bundled: pd.DataFrame, tmp_path: Path, **values: str) -> Path:
+    """Write the bundled force table with row 2 (the first force) changed."""
+    table = force_table(bundled)
+    for column, value in values.items():
+        table.loc[0, column] = value
+    return write_csv(tmp_path, table)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        (
+            "usual_residents_2021",
+            "1e300",
+            "'1e300' is more than 100,000,000 people (England and Wales have about 61 "
+            f"million); {ENTER}",
+        ),
+        (
+            "born_outside_uk_2021",
+            "9" * 5000,
+            "'9999999999999999999999999999999999999'… (5,000 characters) is more than "
+            "100,000,000 people",
+        ),
+        ("population_mid2023", "inf", f"'inf' is not a number; {ENTER}"),
+        ("population_mid2023", "-Infinity", f"'-Infinity' is not a number; {ENTER}"),
+        ("females_16plus_mid2023", "NaN", f"'NaN' is not a number; {ENTER}"),
+        ("females_16plus_mid2023", "-1", f"'-1' is negative; {ENTER}"),
+        ("usual_residents_2021", "1234.5", f"'1234.5' is not a whole number; {ENTER}"),
+    ],
+    ids=["1e300", "5000-digits", "inf", "minus-infinity", "nan", "negative", "fraction"],
+)
+def test_a_count_that_cannot_be_people_names_row_column_value_and_fix(
+    bundled, tmp_path, column, value, message
+):
+    path = edited_force_table(bundled, tmp_path, **{column: value})
+    where = f"Need file {str(path)!r}, row 2, column {column!r}: "
+    with pytest.raises(NeedFileError, match=re.escape(where + message)):
+        load_need(path)
+
+
+def test_a_whole_number_in_exponent_form_is_a_count(bundled, tmp_path):
+    path = edited_force_table(bundled, tmp_path, females_16plus_mid2023="2.5e3")
+    assert load_need(path).loc["E23000001", "females_16plus_mid2023"] == 2500
+
+
+def test_more_born_abroad_than_residents_is_an_error(bundled, tmp_path):
+    residents = int(bundled.loc["E23000001", "usual_residents_2021"])
+    path = edited_force_table(bundled, tmp_path, born_outside_uk_2021=str(5 * residents))
+    with pytest.raises(
+        NeedFileError,
+        match=re.escape(
+            f"Need file {str(path)!r}, row 2: column 'born_outside_uk_2021' ({5 * residents:,}) "
+            f"is more than column 'usual_residents_2021' ({residents:,}), a 500% share; people "
+            "born outside the UK are counted among residents, so there cannot be more of them: "
+            "check that the columns are not swapped or shifted."
+        ),
+    ):
+        load_need(path)
+
+
+def test_more_women_aged_16_plus_than_people_is_an_error(bundled, tmp_path):
+    path = edited_force_table(bundled, tmp_path, females_16plus_mid2023="99999999")
+    with pytest.raises(
+        NeedFileError,
+        match=r"row 2: column 'females_16plus_mid2023' \(99,999,999\) is more than column "
+        r"'population_mid2023' \([\d,]+\), a \d+% share; women and girls aged 16\+ are counted "
+        r"among the population",
+    ):
+        load_need(path)
+
+
+def test_a_district_with_more_born_abroad_than_residents_is_named(census_districts, tmp_path):
+    path = write_csv(
+        tmp_path,
+        census_with(
+            census_districts, r4__usual_residents_2021="100", r4__born_outside_uk_2021="500"
+        ),
+    )
+    with pytest.raises(
+        NeedFileError, match=re.escape("row 6: column 'born_outside_uk_2021' (500) is more than")
+    ):
+        load_need(path)
+
+
+def test_no_residents_is_an_error(bundled, tmp_path):
+    path = edited_force_table(bundled, tmp_path, usual_residents_2021="0", born_outside_uk_2021="0")
+    with pytest.raises(
+        NeedFileError,
+        match=re.escape(
+            f"Need file {str(path)!r}, row 2, column 'usual_residents_2021': '0' is no residents, "
+            "but every police force area and district has some; enter the number of people who "
+            "live there."
+        ),
+    ):
+        load_need(path)
+
+
+def test_a_force_area_with_nobody_in_a_group_is_an_error(bundled, tmp_path):
+    path = edited_force_table(bundled, tmp_path, born_outside_uk_2021="0")
+    with pytest.raises(
+        NeedFileError,
+        match=re.escape(
+            f"Need file {str(path)!r} gives 0 in column 'born_outside_uk_2021' for 1 police force "
+            "area: E23000001 Metropolitan Police; every force area has people in each group, and "
+            "rates per person need them: correct the figures."
+        ),
+    ):
+        load_need(path)
+
+
+def test_two_columns_for_the_same_figure_are_refused(bundled, tmp_path):
+    table = force_table(bundled)
+    table.insert(2, "Usual residents 2021", table["usual_residents_2021"])
+    path = write_csv(tmp_path, table)
+    with pytest.raises(
+        NeedFileError,
+        match=re.escape(
+            f"Need file {str(path)!r} has two columns for 'usual_residents_2021': "
+            "'usual_residents_2021' and 'Usual residents 2021'; keep one of them (delete or "
+            "rename the other)."
+        ),
+    ):
+        load_need(path)
+
+
+def test_the_same_column_name_twice_is_refused(bundled, tmp_path):
+    path = tmp_path / "need.csv"
+    text = write_csv(tmp_path, force_table(bundled)).read_text()
+    header, rest = text.split("\n", 1)
+    path.write_text(header.replace("population_mid2023", "born_outside_uk_2021") + "\n" + rest)
+    with pytest.raises(
+        NeedFileError,
+        match="has two columns for 'born_outside_uk_2021': 'born_outside_uk_2021' and",
+    ):
+        load_need(path)
+
+
+def test_a_workbook_with_cut_off_xml_is_refused(bundled, tmp_path):
+    import zipfile
+
+    whole = tmp_path / "whole.xlsx"
+    force_table(bundled).to_excel(whole, index=False)
+    broken = tmp_path / "need.xlsx"
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(broken, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            target.writestr(name, data[: len(data) // 2] if name.endswith("sheet1.xml") else data)
+    with pytest.raises(
+        NeedFileError,
+        match=re.escape(
+            f"Need file {str(broken)!r} could not be read as an Excel workbook: it is damaged "
+            "(ParseError: "
+        )
+        + r".*\); open it in Excel and save it again as XLSX",
+    ):
+        load_need(broken)
+
+
+def test_a_csv_with_a_ragged_row_is_one_line(bundled, tmp_path):
+    path = write_csv(tmp_path, force_table(bundled))
+    path.write_text(path.read_text() + "E23000001,1,2,3,4,5,6\n")
+    with pytest.raises(
+        NeedFileError, match=r"could not be read as CSV \(Error tokenizing data\."
+    ) as caught:
+        load_need(path)
+    assert "\n" not in str(caught.value)
+
+
+SMALL_SERVICES = Path(__file__).parent / "data" / "malformed" / "utf8_bom.csv"
+
+
+@pytest.mark.parametrize(
+    "command", [["need", "show"], ["coverage", "--services", str(SMALL_SERVICES)]]
+)
+def test_cli_refuses_an_impossible_need_table_in_one_line(bundled, tmp_path, command):
+    path = edited_force_table(bundled, tmp_path, usual_residents_2021="1e300")
+    result = CliRunner().invoke(cli, [*command, "--need", str(path)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.output.splitlines()[-1] == (
+        f"Error: Need file {str(path)!r}, row 2, column 'usual_residents_2021': '1e300' is more "
+        f"than 100,000,000 people (England and Wales have about 61 million); {ENTER}"
+    )

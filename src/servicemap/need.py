@@ -145,7 +145,7 @@ def _parse_count(text: str) -> tuple[int | None, str]:
         number = float(cleaned)
     except ValueError:
         return None, "is not a number"
-    if math.isnan(number):
+    if math.isnan(number) or (math.isinf(number) and "inf" in cleaned.lower()):
         return None, "is not a number"
     if number < 0:
         return None, "is negative"
