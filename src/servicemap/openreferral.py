@@ -71,6 +71,12 @@ are flat snake_case strings prefixed ``servicemap_`` on the service object. Deri
 load. ORUK fields servicemap does not hold (``description``, ``email``, ``schedules``,
 ``funding``, ``cost_options``, eligibility, ages, accessibility) are ignored on read.
 
+Reading checks the JSON type of every field it uses (text, id, number, object or array of
+objects): a value of the wrong type, such as a ``name`` given as ``{"en": …}`` or
+``service_areas`` given as a string, is an error naming the service and the field
+(:class:`OrukProblem`), never published and never silently dropped; so are ``NaN`` and
+``Infinity`` coordinates.
+
 A confidential service (see ``services.public_services``) is written without any location,
 address, postcode or coordinates; its areas served, types and contact details are kept.
 """

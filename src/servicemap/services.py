@@ -1130,7 +1130,8 @@ def read_services_table(path: Path | str) -> pd.DataFrame:
     ------
     ServicesFileError
         If the file does not exist or is not a table (empty, binary, HTML, JSON that is not a
-        services list, a damaged workbook).
+        services list or is nested more than 64 levels deep or repeats a key, a damaged
+        workbook, a device, a file over :data:`MAX_FILE_BYTES`).
     """
     report = _Report(str(path))
     frame, _, _ = _read(path, report)

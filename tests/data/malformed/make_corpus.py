@@ -389,9 +389,11 @@ def _hostile() -> None:
     )
     _workbook_variant(
         "content_types_without_workbook.xlsx",
-        lambda member, data: data.replace(b"sheet.main+xml", b"unknown+xml")
-        if member == "[Content_Types].xml"
-        else data,
+        lambda member, data: (
+            data.replace(b"sheet.main+xml", b"unknown+xml")
+            if member == "[Content_Types].xml"
+            else data
+        ),
     )
     _workbook_variant(
         "control_character.xlsx",
