@@ -238,7 +238,8 @@ _DAMAGED = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
 
 
 def _load(path: Path) -> PostcodeTable:
-    with np.load(path, allow_pickle=False) as arrays:
+    # Open the file here: np.load leaves its own handle open when a damaged zip fails to open.
+    with path.open("rb") as handle, np.load(handle, allow_pickle=False) as arrays:
         table = PostcodeTable(**{k: arrays[k] for k in PostcodeTable.__dataclass_fields__})
     lengths = {len(getattr(table, k)) for k in ("postcodes", "easting", "northing", "district")}
     if len(lengths) != 1 or len(table) == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import re
 import sys
 import warnings
@@ -16,7 +17,7 @@ import click
 
 from servicemap import __version__
 from servicemap.errors import CacheNotice, DataQualityWarning, ServicemapError
-from servicemap.settings import DEFAULT_SETTINGS, Settings
+from servicemap.settings import DEFAULT_SETTINGS, Settings, default_cache_dir
 
 if TYPE_CHECKING:  # imported by the commands when they run, so that -h stays fast
     import geopandas as gpd
@@ -205,7 +206,8 @@ def cache_dir_option(func: F) -> F:
         "--cache-dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="Cache folder for built boundaries and the postcode table.",
+        help="Cache folder for built boundaries and the postcode table. Default: "
+        "$SERVICEMAP_CACHE_DIR, else the user cache folder.",
     )(func)
 
 
@@ -313,6 +315,8 @@ def output_option(
 
 def build_settings(cache_dir: Path | None = None, **changes: Any) -> Settings:
     """Return the settings for one command from its options."""
+    if cache_dir is None and os.environ.get("SERVICEMAP_CACHE_DIR", "").strip():
+        cache_dir = default_cache_dir()  # read when the command runs, not at import
     if cache_dir is not None:
         changes["cache_dir"] = cache_dir
     return DEFAULT_SETTINGS.with_changes(**changes) if changes else DEFAULT_SETTINGS

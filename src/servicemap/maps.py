@@ -1164,6 +1164,7 @@ def coverage_map(
     folium.Map
         A map whose saved page needs no network (unless ``tiles`` is given).
     """
+    provider = tile_provider(tiles) if tiles else None  # before any work: a typo fails at once
     joined = force_map_frame(forces, coverage, metric=metric)
     simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
     simplified.attrs.update(joined.attrs)
@@ -1172,8 +1173,8 @@ def coverage_map(
 
     minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)
     m = offline_map(title=title, location=((miny + maxy) / 2, (minx + maxx) / 2), zoom_start=6)
-    if tiles:
-        folium.TileLayer(tile_provider(tiles), name="Base map", control=False).add_to(m)
+    if provider is not None:
+        folium.TileLayer(provider, name="Base map", control=False).add_to(m)
 
     forces_layer = folium.GeoJson(
         _force_geojson(simplified, metric=metric, profile_base=profile_base),
