@@ -28,7 +28,7 @@ from servicemap.boundaries import (
     write_force_areas,
 )
 from servicemap.cli import cli
-from servicemap.errors import BoundaryFileError, DataQualityWarning
+from servicemap.errors import BoundaryFileError, CacheNotice, DataQualityWarning
 from servicemap.forces import FORCE_COUNT, load_districts, load_forces
 from servicemap.settings import Settings
 
@@ -200,7 +200,8 @@ def test_stale_builds_are_removed_after_a_build(
 def test_damaged_cache_is_rebuilt(tmp_path: Path, fake_build: Callable[[], int]) -> None:
     settings = Settings(cache_dir=tmp_path)
     derived_cache_path(settings).write_bytes(b"not a geopackage")
-    forces = load_force_areas(settings=settings)
+    with pytest.warns(CacheNotice, match="cannot be read .it is damaged or incomplete.; rebuild"):
+        forces = load_force_areas(settings=settings)
     assert fake_build() == 1 and len(forces) == FORCE_COUNT
     assert len(gpd.read_file(derived_cache_path(settings), layer="force_areas")) == FORCE_COUNT
 

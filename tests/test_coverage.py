@@ -822,9 +822,9 @@ def test_cli_near_json_hides_confidential_location(directory: Path) -> None:
     ("postcode", "error"),
     [
         (
-            "XX1",
-            "Error: 'XX1' is not a UK postcode; give one like 'UB1 3BL' (letters, digits, "
-            "then digit-letter-letter).",
+            "XX",
+            "Error: 'XX' is not a UK postcode, postcode district or postcode sector; give a "
+            "postcode like 'UB1 3BL', a postcode district like 'UB1' or a sector like 'UB1 3'.",
         ),
         (
             "EH1 1YZ",
@@ -865,7 +865,8 @@ def test_cli_coverage_radius(directory: Path) -> None:
         (["--format", "gpkg"], "Error: --format gpkg writes a file: add -o FILE.gpkg."),
         (
             ["--radius-km", "0"],
-            "Error: Invalid value for '--radius-km': 0.0 is not in the range x>0.",
+            "Error: Invalid value for '--radius-km': '0' is out of range; give a distance in "
+            "km greater than 0, such as 10.",
         ),
     ],
 )

@@ -672,8 +672,6 @@ def run(*arguments: str) -> Any:
         ),
         (["--add", "0"], "Error: The number of new services (--add) must be a whole number, "
          "1 or more; got 0."),
-        (["--add", "2", "--radius-km", "-3"], "Error: The catchment radius (--radius-km) must "
-         "be a positive distance in km, such as 10; got -3.0."),
         (["--add", "2", "--kind", "shelter"], "Error: Unknown kind of service 'shelter' "
          "(--kind). Choose one of: advocacy, nrpf_accommodation, legal_immigration, "
          "counselling, helpline."),

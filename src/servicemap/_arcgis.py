@@ -15,6 +15,7 @@ import requests
 import shapely
 
 from servicemap._atomic import atomic_write_text
+from servicemap._cache import usable_cache_folder, writing_cache
 from servicemap._http import get_json, new_session
 from servicemap._progress import progress
 from servicemap.errors import BoundaryFileError, DownloadError
@@ -275,8 +276,11 @@ def download_force_areas(
     ------
     DownloadError
         If the server could not be reached, or sent something that is not the 43 force areas.
+    CacheError
+        If the cache folder cannot be created or written.
     """
     target = official_boundaries_path(vintage=vintage, settings=settings)
+    usable_cache_folder(target.parent)  # before the download, so a bad folder fails at once
     source = url.strip() if url else layer_url(vintage=vintage, settings=settings)
     kept = (
         f"The earlier download {str(target)!r} is unchanged."
@@ -305,5 +309,6 @@ def download_force_areas(
         "licence": "Source: Office for National Statistics licensed under the Open Government "
         "Licence v.3.0. Contains OS data (c) Crown copyright and database right.",
     }
-    atomic_write_text(target, json.dumps(document, separators=(",", ":")))
+    with writing_cache(target.parent):
+        atomic_write_text(target, json.dumps(document, separators=(",", ":")))
     return target

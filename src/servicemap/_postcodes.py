@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from servicemap._atomic import atomic_write_text
+from servicemap._cache import writing_cache
 from servicemap._http import new_session, post_json
 from servicemap._progress import progress
 from servicemap.errors import DownloadError
@@ -62,7 +63,8 @@ def _batch(url: str, postcodes: list[str], *, settings: Settings, cache: bool, s
     answer = post_json(url, body, settings=settings, session=session, what=_WHAT)
     _results(answer, url)  # never cache an answer we cannot use
     if cache:
-        atomic_write_text(path, json.dumps(answer))
+        with writing_cache(path.parent):
+            atomic_write_text(path, json.dumps(answer))
     return answer
 
 

@@ -39,6 +39,7 @@ import pandas as pd
 import shapely
 
 from servicemap._atomic import atomic_path
+from servicemap._cache import describe_damage, heal_cache_entry, usable_cache_folder, writing_cache
 from servicemap._onspd import PostcodeTable, load_postcode_table, package_version
 from servicemap._progress import progress
 from servicemap.errors import BoundaryFileError, DataQualityWarning
@@ -425,13 +426,23 @@ def _load_derived(settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFram
         else:
             if len(forces) == FORCE_COUNT and forces.crs is not None:
                 return forces.to_crs(settings.crs), districts.to_crs(settings.crs)
+    # check the folder before the build (about 20 seconds), so a bad folder fails at once
+    usable_cache_folder(path.parent)
+    if path.exists():
+        heal_cache_entry(
+            path,
+            what="derived boundaries",
+            reason=describe_damage(path),
+            rebuild="from the ONS postcode directory (about 20 seconds)",
+        )
     forces, districts = build_derived_areas(load_postcode_table(settings=settings))
-    with atomic_path(path) as tmp:
-        forces.to_file(tmp, driver="GPKG", layer=_FORCE_LAYER)
-        districts.to_file(tmp, driver="GPKG", layer=_DISTRICT_LAYER)
-    for stale in path.parent.glob("force-areas-*.gpkg"):
-        if stale != path:  # built from an older postcode package or derivation
-            stale.unlink(missing_ok=True)
+    with writing_cache(path.parent):
+        with atomic_path(path) as tmp:
+            forces.to_file(tmp, driver="GPKG", layer=_FORCE_LAYER)
+            districts.to_file(tmp, driver="GPKG", layer=_DISTRICT_LAYER)
+        for stale in path.parent.glob("force-areas-*.gpkg"):
+            if stale != path and stale.is_file():  # from an older package or derivation
+                stale.unlink(missing_ok=True)
     return forces.to_crs(settings.crs), districts.to_crs(settings.crs)
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import os
+import re
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from servicemap import __version__
-from servicemap.errors import DataQualityWarning, ServicemapError
-from servicemap.settings import DEFAULT_SETTINGS, Settings
+from servicemap.errors import CacheNotice, DataQualityWarning, ServicemapError
+from servicemap.settings import DEFAULT_SETTINGS, Settings, default_cache_dir
 
 if TYPE_CHECKING:  # imported by the commands when they run, so that -h stays fast
     import geopandas as gpd
@@ -25,31 +29,175 @@ if TYPE_CHECKING:  # imported by the commands when they run, so that -h stays fa
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 F = TypeVar("F", bound=Callable[..., Any])
+_QUIET_KEY = "servicemap.quiet"
+
+
+def _quiet() -> bool:
+    """Whether ``-q/--quiet`` (or ``SERVICEMAP_QUIET=1``) was given for this command."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(_QUIET_KEY, False))
 
 
 def reports_errors(func: F) -> F:
-    """Turn a library ``ServicemapError`` into a one-line ``Error: …`` and exit status 1."""
+    """Turn a library ``ServicemapError`` into a one-line ``Error: …`` and exit status 1.
+
+    Data-quality warnings are shown as ``Warning: …`` lines on stderr after the command has
+    run (or failed); the bundled directory's are summarised in one line. Cache notices are
+    shown at once, as ``Notice: …``. ``-q`` hides both. After Ctrl-C nothing more is shown.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        # Data-quality warnings are for the user, not a Python warning line: show them as
-        # "Warning: …" on stderr, after the command has run (or failed).
-        with warnings.catch_warnings(record=True) as caught:
+        quiet = _quiet()
+        found: list[str] = []
+        interrupted = False
+        with warnings.catch_warnings():
             warnings.simplefilter("always", DataQualityWarning)
+            warnings.simplefilter("always", CacheNotice)
+            shown = warnings.showwarning
+
+            def show(message: Any, category: type[Warning], *where: Any, **more: Any) -> None:
+                if issubclass(category, CacheNotice):
+                    if not quiet:
+                        click.echo(f"Notice: {message}", err=True)
+                elif issubclass(category, DataQualityWarning):
+                    found.append(str(message))
+                else:
+                    shown(message, category, *where, **more)
+
+            warnings.showwarning = show
             try:
                 return func(*args, **kwargs)
             except ServicemapError as exc:
                 raise click.ClickException(str(exc)) from exc
+            except KeyboardInterrupt:
+                interrupted = True
+                raise
             finally:
-                for warning in caught:
-                    if issubclass(warning.category, DataQualityWarning):
-                        click.echo(f"Warning: {warning.message}", err=True)
-                    else:
-                        warnings.warn_explicit(
-                            warning.message, warning.category, warning.filename, warning.lineno
-                        )
+                if found and not quiet and not interrupted:
+                    for line in data_quality_lines(found):
+                        click.echo(line, err=True)
 
     return wrapper  # type: ignore[return-value]
+
+
+# Short names for the kinds of data-quality warning the bundled directory can have, by the
+# column they are about and a phrase of their message.
+_WARNING_KINDS: tuple[tuple[str, str, str], ...] = (
+    ("status", "'unknown'", "status unknown"),
+    ("last_seen", "18 months", "not seen for 18 months"),
+)
+_GROUPED = re.compile(r": (\d+) warnings like this one")
+_COLUMN = re.compile(r":\d+: column '([^']+)': (.*)")
+
+
+def _warning_kind(message: str) -> tuple[int, str]:
+    """Return how many problems a data-quality warning stands for, and their kind."""
+    grouped = _GROUPED.search(message)
+    count = int(grouped.group(1)) if grouped else 1
+    column = _COLUMN.search(message)
+    if column is None:
+        return count, "other"
+    for name, phrase, kind in _WARNING_KINDS:
+        if column.group(1) == name and phrase in column.group(2):
+            return count, kind
+    return count, f"about {column.group(1)}"
+
+
+def data_quality_lines(messages: list[str]) -> list[str]:
+    """Return the ``Warning: …`` lines to show for the data-quality warnings of a command.
+
+    Warnings about the bundled services directory are summarised in one line that says how
+    to see them all; warnings about the user's own files keep their (grouped) detail.
+
+    Parameters
+    ----------
+    messages
+        The text of each ``DataQualityWarning``, in the order raised.
+
+    Returns
+    -------
+    list of str
+        One line per warning about a user's file, then at most one summary line.
+    """
+    from servicemap.services import bundled_services_path
+
+    bundled = str(bundled_services_path())
+    lines: list[str] = []
+    kinds: dict[str, int] = {}
+    for message in messages:
+        if message.startswith(bundled + ":"):
+            count, kind = _warning_kind(message)
+            kinds[kind] = kinds.get(kind, 0) + count
+        else:
+            lines.append(f"Warning: {message}")
+    if kinds:
+        total = sum(kinds.values())
+        detail = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+        noun = "warning" if total == 1 else "warnings"
+        lines.append(
+            f"Warning: the bundled directory has {total} data-quality {noun} ({detail}); run "
+            "'servicemap validate' to see them, -q to hide this."
+        )
+    return lines
+
+
+class FiniteFloat(click.types.FloatParamType):
+    """A finite number (never NaN or infinite) within an optional range, as a click type.
+
+    Parameters
+    ----------
+    minimum
+        The smallest value allowed, or None.
+    open_minimum
+        Whether ``minimum`` itself is excluded (``> minimum`` rather than ``>=``).
+    what
+        What the number is, for messages, e.g. ``"a distance in km"``.
+    example
+        A good value, for messages.
+    """
+
+    def __init__(
+        self,
+        *,
+        minimum: float | None = None,
+        open_minimum: bool = False,
+        what: str = "a number",
+        example: str = "1",
+    ) -> None:
+        self.minimum, self.open_minimum = minimum, open_minimum
+        self.what, self.example = what, example
+
+    def _wanted(self) -> str:
+        if self.minimum is None:
+            bound = ""
+        else:
+            relation = "greater than" if self.open_minimum else "at least"
+            bound = f" {relation} {self.minimum:g}"
+        return f"give {self.what}{bound}, such as {self.example}"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        """Return ``value`` as a float, or fail with a usage error saying what is wanted."""
+        if isinstance(value, float) and math.isfinite(value):
+            number = value
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number; {self._wanted()}.", param, ctx)
+            if not math.isfinite(number):
+                self.fail(f"{value!r} is not a finite number; {self._wanted()}.", param, ctx)
+        low = self.minimum
+        if low is not None and (number < low or (self.open_minimum and number == low)):
+            self.fail(f"{value!r} is out of range; {self._wanted()}.", param, ctx)
+        return number
+
+
+def _radius_km(example: str) -> FiniteFloat:
+    """Return the type of a ``--radius-km`` option: a finite distance above 0 km."""
+    return FiniteFloat(minimum=0, open_minimum=True, what="a distance in km", example=example)
 
 
 def cache_dir_option(func: F) -> F:
@@ -58,7 +206,8 @@ def cache_dir_option(func: F) -> F:
         "--cache-dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="Cache folder for built boundaries and the postcode table.",
+        help="Cache folder for built boundaries and the postcode table. Default: "
+        "$SERVICEMAP_CACHE_DIR, else the user cache folder.",
     )(func)
 
 
@@ -166,15 +315,54 @@ def output_option(
 
 def build_settings(cache_dir: Path | None = None, **changes: Any) -> Settings:
     """Return the settings for one command from its options."""
+    if cache_dir is None and os.environ.get("SERVICEMAP_CACHE_DIR", "").strip():
+        cache_dir = default_cache_dir()  # read when the command runs, not at import
     if cache_dir is not None:
         changes["cache_dir"] = cache_dir
     return DEFAULT_SETTINGS.with_changes(**changes) if changes else DEFAULT_SETTINGS
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class _ServicemapGroup(click.Group):
+    """The ``servicemap`` group: Ctrl-C ends any command with one line and exit status 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; on Ctrl-C say ``Interrupted.`` and exit 130 (128 + SIGINT)."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # A terminal has echoed "^C" without a newline; CliRunner and pipes have not.
+            click.echo(("\n" if sys.stderr.isatty() else "") + "Interrupted.", err=True)
+            ctx.exit(130)
+
+
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[_QUIET_KEY] = True
+
+
+_QUIET_HELP = "Hide data-quality warnings and cache notices (errors still show)."
+
+
+def _quiet_option(*, envvar: str | None = None) -> click.Option:
+    """Return a ``-q/--quiet`` option that marks the whole command line as quiet."""
+    return click.Option(
+        ["-q", "--quiet"],
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        envvar=envvar,
+        callback=_set_quiet,
+        help=_QUIET_HELP + (f" Also: {envvar}=1." if envvar else ""),
+    )
+
+
+@click.group(cls=_ServicemapGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="servicemap")
 def cli() -> None:
     """Map specialist services for migrant victims of domestic abuse by police force area."""
+
+
+cli.params.append(_quiet_option(envvar="SERVICEMAP_QUIET"))
 
 
 @cli.command(name="forces")
@@ -331,24 +519,26 @@ def export_command(
 
 
 @cli.command(name="validate")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), required=False)
 @format_option(
     "text", "csv", "json", default="text", help="Output format: one problem per line, CSV or JSON."
 )
 @cache_dir_option
 @reports_errors
-def validate_command(file: Path, fmt: str, cache_dir: Path | None) -> None:
+def validate_command(file: Path | None, fmt: str, cache_dir: Path | None) -> None:
     """Check a services directory and list every problem in it, errors first.
 
-    FILE is a CSV, .xlsx, GeoJSON or Open Referral UK JSON file (see docs/schema.md). Exit
-    status is 1 if there are errors, 0 if there are only warnings or none.
+    FILE is a CSV, .xlsx, GeoJSON or Open Referral UK JSON file (see docs/schema.md);
+    without it, the bundled directory is checked. Exit status is 1 if there are errors, 0 if
+    there are only warnings or none.
 
     \b
     Example:
         servicemap validate my_directory.xlsx
     """
-    from servicemap.services import format_problems, validate_services
+    from servicemap.services import bundled_services_path, format_problems, validate_services
 
+    file = bundled_services_path() if file is None else file
     problems = validate_services(file, settings=build_settings(cache_dir))
     click.echo(format_problems(problems, file=str(file), fmt=fmt), nl=False)
     if any(problem.severity == "error" for problem in problems):
@@ -363,7 +553,8 @@ def _radius_option(func: F) -> F:
     return click.option(
         "--radius-km",
         "radii",
-        type=click.FloatRange(min=0, min_open=True),
+        type=_radius_km("10"),
+        metavar="KM",
         multiple=True,
         default=(10.0, 25.0),
         show_default=True,
@@ -491,10 +682,11 @@ def force_command(
 
 
 @cli.command(name="near")
-@click.argument("postcode")
+@click.argument("place", metavar="POSTCODE", nargs=-1, required=True)
 @click.option(
     "--radius-km",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_radius_km("25"),
+    metavar="KM",
     default=25.0,
     show_default=True,
     help="How far to look for in-person services.",
@@ -504,24 +696,33 @@ def force_command(
 @cache_dir_option
 @reports_errors
 def near_command(
-    postcode: str, radius_km: float, fmt: str, services_path: Path | None, cache_dir: Path | None
+    place: tuple[str, ...],
+    radius_km: float,
+    fmt: str,
+    services_path: Path | None,
+    cache_dir: Path | None,
 ) -> None:
     """List who can help someone at a postcode: services serving it, then in-person ones nearby.
 
-    Refuges and other confidential services show as "serves this area", never with a place or
-    a distance.
+    POSTCODE is a full postcode (UB1 3BL, ub13bl; quotes are optional), a postcode district
+    (ST4) or a sector (ST4 1); a district or sector is searched from its centre. Refuges and
+    other confidential services show as "serves this area", never with a place or a distance.
 
     \b
     Example:
-        servicemap near "UB1 3BL" --radius-km 10
+        servicemap near UB1 3BL --radius-km 10
+        servicemap near ST4
     """
-    from servicemap.coverage import format_near, services_near
+    from servicemap.coverage import describe_near_place, format_near, services_near
     from servicemap.services import load_services
 
     settings = build_settings(cache_dir)
     services = load_services(services_path, settings=settings)
-    near = services_near(postcode, services, radius_km=radius_km, settings=settings)
+    near = services_near(" ".join(place), services, radius_km=radius_km, settings=settings)
     click.echo(format_near(near, fmt), nl=False)
+    note = describe_near_place(near)
+    if note and fmt != "table":  # the table says it in its heading; keep CSV and JSON clean
+        click.echo(note, err=True)
 
 
 # --- geocoding ---
@@ -589,14 +790,30 @@ def _metric_option(func: F) -> F:
     )(func)
 
 
+def _check_tiles(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Fail at once (usage error) for a ``--tiles`` name that is unknown or needs a key."""
+    if value is None:
+        return None
+    from servicemap.errors import MapError
+    from servicemap.maps import tile_provider
+
+    try:
+        tile_provider(value)
+    except MapError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    return value
+
+
 def _tiles_option(func: F) -> F:
     """Add ``--tiles NAME``: an online base map (default none: the map works offline)."""
     return click.option(
         "--tiles",
         default=None,
         metavar="NAME",
-        help="Add an online base map, e.g. OpenStreetMap or 'CartoDB positron' (needs the "
-        "internet when the map is opened). Default: none; the map works offline.",
+        callback=_check_tiles,
+        help="Add an online base map: an xyzservices name that needs no API key, e.g. "
+        "OpenStreetMap or Esri.WorldGrayCanvas (needs the internet when the map is opened). "
+        "Default: none; the map works offline.",
     )(func)
 
 
@@ -738,7 +955,13 @@ def report_command(
     default=None,
     help="With --add: advocacy, nrpf_accommodation, legal_immigration, counselling or helpline.",
 )
-@click.option("--radius-km", type=float, default=None, help="With --add: catchment [10].")
+@click.option(
+    "--radius-km",
+    type=_radius_km("10"),
+    metavar="KM",
+    default=None,
+    help="With --add: catchment [10].",
+)
 @click.option(
     "--weight", default=None, help="With --add: born_outside_uk, women_16plus or residents."
 )
@@ -918,3 +1141,14 @@ def boundaries_check_command(against: Path, boundaries_source: str, cache_dir: P
     candidate = load_force_areas(boundaries_source, settings=settings)
     reference = load_force_areas(against, settings=settings)
     click.echo(format_comparison(compare_force_areas(candidate, reference)), nl=False)
+
+
+def _add_quiet(group: click.Group) -> None:
+    """Give every command and sub-group ``-q/--quiet`` too, so it works after the command."""
+    for command in group.commands.values():
+        command.params.append(_quiet_option())
+        if isinstance(command, click.Group):
+            _add_quiet(command)
+
+
+_add_quiet(cli)

@@ -1100,18 +1100,90 @@ def _nearest_outside(
 # --- one place ----------------------------------------------------------------------------
 
 
-def _resolve_place(
-    place: str | tuple[float, float], geography: Geography
-) -> tuple[float, float, int, str]:
-    """Return easting, northing, district index and a label for a postcode or a BNG point."""
+@dataclass(frozen=True)
+class _Place:
+    """Where a ``near`` search is centred, and the districts whose services serve it."""
+
+    x: float
+    y: float
+    districts: npt.NDArray[np.intp]  # England and Wales districts the place lies in
+    label: str
+    kind: str  # "postcode", "postcode district", "postcode sector" or "point"
+    centre_district: int  # the district at (x, y): the one named for a single postcode
+    partly_outside: bool = False  # some of its postcodes are outside England and Wales
+
+
+_OUTWARD_RE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
+_FORMS = "give a postcode like 'UB1 3BL', a postcode district like 'UB1' or a sector like 'UB1 3'"
+
+
+def _parse_place(place: str) -> tuple[str, str]:
+    """Return the kind of a postcode-like text and its normal form (``"ST4"``, ``"ST4 1"``)."""
+    words = place.upper().split()
+    code = "".join(words)
+    if _POSTCODE_RE.match(code):
+        return "postcode", f"{code[:-3]} {code[-3:]}"
+    if len(words) == 2 and _OUTWARD_RE.match(words[0]) and re.fullmatch(r"[0-9]", words[1]):
+        return "postcode sector", " ".join(words)
+    if len(words) == 1 and _OUTWARD_RE.match(code):
+        return "postcode district", code
+    raise GeocodeError(
+        f"{place!r} is not a UK postcode, postcode district or postcode sector; {_FORMS}."
+    )
+
+
+def _area_rows(table: PostcodeTable, label: str) -> npt.NDArray[np.intp]:
+    """Return the rows of every postcode in a district or sector (``"ST4"``, ``"ST4 1"``)."""
+    outward = label.split()[0]
+    prefix = label.replace(" ", "").encode()
+    lo, hi = np.searchsorted(table.postcodes, [prefix, prefix + b"\xff"])
+    rows = np.arange(lo, hi, dtype=np.intp)
+    # the inward code is always three characters, so a postcode's length fixes its outward code
+    lengths = np.char.str_len(table.postcodes[rows])
+    return np.asarray(rows[lengths == len(outward) + 3], dtype=np.intp)
+
+
+def _resolve_area(place: str, kind: str, label: str, geography: Geography) -> _Place:
+    table = geography.table
+    rows = _area_rows(table, label)
+    if len(rows) == 0 and kind == "postcode district" and label[-1].isdigit():
+        sector = f"{label[:-1]} {label[-1]}"  # "ST41" typed without its space
+        if _OUTWARD_RE.match(label[:-1]) and len(_area_rows(table, sector)):
+            kind, label = "postcode sector", sector
+            rows = _area_rows(table, label)
+    what = f"{kind.capitalize()} {label!r}"
+    if len(rows) == 0:
+        raise GeocodeError(
+            f"{what} is not in the ONS postcode directory; check it for typos, or {_FORMS}."
+        )
+    located = rows[table.easting[rows] >= 0]
+    if len(located) == 0:
+        raise GeocodeError(
+            f"{what} has no postcode with a grid reference in the ONS postcode directory; "
+            "give a full postcode."
+        )
+    inside = located[table.force[located] >= 0]
+    if len(inside) == 0:
+        raise GeocodeError(
+            f"{what} is outside England and Wales; servicemap covers the 43 police force areas "
+            "of England and Wales."
+        )
+    x = float(np.mean(table.easting[located]))
+    y = float(np.mean(table.northing[located]))
+    d2 = (table.easting[inside] - x) ** 2.0 + (table.northing[inside] - y) ** 2.0
+    centre = int(table.district[inside[int(np.argmin(d2))]])
+    districts = np.unique(table.district[inside]).astype(np.intp)
+    return _Place(x, y, districts, label, kind, centre, len(inside) < len(located))
+
+
+def _resolve_place(place: str | tuple[float, float], geography: Geography) -> _Place:
+    """Return where a postcode, postcode district or sector, or a BNG point is."""
     table = geography.table
     if isinstance(place, str):
-        code = re.sub(r"\s+", "", place).upper()
-        if not _POSTCODE_RE.match(code):
-            raise GeocodeError(
-                f"{place!r} is not a UK postcode; give one like 'UB1 3BL' (letters, digits, "
-                "then digit-letter-letter)."
-            )
+        kind, label = _parse_place(place)
+        if kind != "postcode":
+            return _resolve_area(place, kind, label, geography)
+        code = label.replace(" ", "")
         row = table.rows(np.array([code], dtype="S7"))[0]
         if row < 0:
             raise GeocodeError(
@@ -1128,12 +1200,14 @@ def _resolve_place(
                 f"Postcode {place!r} is outside England and Wales; servicemap covers the 43 "
                 "police force areas of England and Wales."
             )
-        label = f"{code[:-3]} {code[-3:]}"
-        return (
+        district = int(table.district[row])
+        return _Place(
             float(table.easting[row]),
             float(table.northing[row]),
-            int(table.district[row]),
+            np.array([district], dtype=np.intp),
             label,
+            kind,
+            district,
         )
     x, y = (float(v) for v in place)
     if not (np.isfinite(x) and np.isfinite(y)):
@@ -1147,7 +1221,7 @@ def _resolve_place(
             "British National Grid easting and northing in metres (EPSG:27700)."
         )
     district = int(table.district[np.flatnonzero(located)[nearest]])
-    return x, y, district, f"{x:.0f}, {y:.0f}"
+    return _Place(x, y, np.array([district], dtype=np.intp), f"{x:.0f}, {y:.0f}", "point", district)
 
 
 def services_near(
@@ -1167,7 +1241,10 @@ def services_near(
     Parameters
     ----------
     place
-        A postcode (any spacing or case) or an (easting, northing) point in EPSG:27700 metres.
+        A postcode (any spacing or case: ``"UB1 3BL"``, ``"ub13bl"``), a postcode district
+        (outward code, ``"ST4"``) or sector (``"ST4 1"``), or an (easting, northing) point in
+        EPSG:27700 metres. A district or sector is placed at the mean of its located postcodes,
+        and a service serving any England and Wales district it spans serves it.
     services
         The canonical services frame. Not modified.
     radius_km
@@ -1184,20 +1261,24 @@ def services_near(
     pandas.DataFrame
         Columns ``relation`` ("serves this area", "nearby" or "nearest, beyond N km"), ``name``,
         ``organisation``, ``scope``, ``distance_km`` (NaN for confidential or remote services),
-        ``serves``, service details and public contact fields. ``attrs`` holds ``place``,
-        ``district`` and ``force``.
+        ``serves``, service details and public contact fields. ``attrs`` holds ``place``
+        (the normal form), ``place_kind`` (``"postcode"``, ``"postcode district"``, ``"postcode
+        sector"`` or ``"point"``), ``district`` and ``force`` (the names, joined with ", "
+        when the place spans several), ``districts`` and ``forces`` (lists of names),
+        ``centre_district`` (the district at the centre), ``partly_outside`` (some of its
+        postcodes are outside England and Wales) and ``radius_km``.
     """
     if not np.isfinite(radius_km) or radius_km <= 0:
         raise ValueError(f"radius_km must be a positive distance in km, got {radius_km!r}.")
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
     geography = geography_from_postcodes(table)
-    x, y, district, label = _resolve_place(place, geography)
+    where = _resolve_place(place, geography)
     prepared = prepare_services(services, geography)
     area = prepared.area
     serves = prepared.active & (area >= 0)
-    serves &= prepared.area_districts[np.maximum(area, 0), district]
+    serves &= prepared.area_districts[np.maximum(area, 0)][:, where.districts].any(axis=1)
     public_point = prepared.in_person & ~prepared.confidential
-    km = np.hypot(prepared.xy[:, 0] - x, prepared.xy[:, 1] - y) / 1000.0
+    km = np.hypot(prepared.xy[:, 0] - where.x, prepared.xy[:, 1] - where.y) / 1000.0
     km = np.where(public_point, km, np.nan)
     nearby = public_point & ~serves & (km <= radius_km)
     nearby_idx = np.flatnonzero(nearby)
@@ -1231,15 +1312,29 @@ def services_near(
         ["_group", "_scope", "distance_km", "_name"], na_position="last", kind="stable"
     ).drop(columns=["_group", "_scope", "_name"])
     result = result.reset_index(drop=True)
-    district_code = str(table.district_codes[district])
-    force_code = str(table.force_codes[table.district_force[district]])
-    result.attrs.update(
-        place=label,
-        district=district_names().get(district_code, district_code),
-        force=force_names().get(force_code, force_code),
-        radius_km=float(radius_km),
-    )
+    result.attrs.update(_place_attrs(where, table), radius_km=float(radius_km))
     return result
+
+
+def _place_attrs(where: _Place, table: PostcodeTable) -> dict[str, Any]:
+    """Return the ``attrs`` of a :func:`services_near` result that say where the place is."""
+    district_name, force_name = district_names(), force_names()
+    codes = [str(table.district_codes[d]) for d in where.districts]
+    districts = [district_name.get(code, code) for code in codes]
+    force_rows = list(dict.fromkeys(int(table.district_force[d]) for d in where.districts))
+    forces = [str(table.force_codes[k]) for k in force_rows]
+    forces = [force_name.get(code, code) for code in forces]
+    centre = str(table.district_codes[where.centre_district])
+    return {
+        "place": where.label,
+        "place_kind": where.kind,
+        "district": ", ".join(districts),
+        "force": ", ".join(forces),
+        "districts": districts,
+        "forces": forces,
+        "centre_district": district_name.get(centre, centre),
+        "partly_outside": where.partly_outside,
+    }
 
 
 # --- output -------------------------------------------------------------------------------
@@ -1410,11 +1505,15 @@ def format_near(near: pd.DataFrame, fmt: str) -> str:
     if fmt != "table":
         return format_table(near, fmt)
     attrs = near.attrs
+    several = len(attrs.get("districts", [])) > 1 or len(attrs.get("forces", [])) > 1
+    between = "; " if several else ", "  # the names are lists: keep them apart
     heading = (
-        f"{attrs.get('place', '')} ({attrs.get('district', '')}, {attrs.get('force', '')}): "
+        f"{attrs.get('place', '')} ({attrs.get('district', '')}{between}{attrs.get('force', '')}): "
         f"services serving this area, and in-person services within "
         f"{attrs.get('radius_km', 0):g} km."
     )
+    note = describe_near_place(near)
+    heading += f"\n{note}" if note else ""
     if near.empty:
         return heading + "\nNo services found.\n"
     shown = near[list(NEAR_COLUMNS)].copy()
@@ -1423,6 +1522,45 @@ def format_near(near: pd.DataFrame, fmt: str) -> str:
         "" if not np.isfinite(v) else f"{v:.1f}" for v in shown["distance_km"].astype(float)
     ]
     return heading + "\n" + str(shown.to_string(index=False)) + "\n"
+
+
+def describe_near_place(near: pd.DataFrame) -> str:
+    """Say how a :func:`services_near` search over a postcode district or sector was done.
+
+    Parameters
+    ----------
+    near
+        From :func:`services_near`.
+
+    Returns
+    -------
+    str
+        E.g. "ST4 is a postcode district; distances are from its centre, in Stoke-on-Trent.
+        It spans 3 local authority districts: services serving any of them are listed.";
+        ``""`` for a full postcode or a point.
+    """
+    attrs = near.attrs
+    kind = attrs.get("place_kind", "postcode")
+    if kind not in ("postcode district", "postcode sector"):
+        return ""
+    note = (
+        f"{attrs.get('place', '')} is a {kind}; distances are from its centre, in "
+        f"{attrs.get('centre_district', '')}."
+    )
+    districts, forces = attrs.get("districts", []), attrs.get("forces", [])
+    if len(forces) > 1:
+        note += (
+            f" It spans {len(districts)} local authority districts in {len(forces)} police "
+            "force areas: services serving any of them are listed."
+        )
+    elif len(districts) > 1:
+        note += (
+            f" It spans {len(districts)} local authority districts: services serving any of "
+            "them are listed."
+        )
+    if attrs.get("partly_outside"):
+        note += " Part of it is outside England and Wales, which servicemap does not cover."
+    return note
 
 
 COVERAGE_FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown", "gpkg")

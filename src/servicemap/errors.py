@@ -53,3 +53,11 @@ class MapError(ServicemapError, ValueError):
 
 class ReportError(ServicemapError, ValueError):
     """A report cannot be written with the inputs or folder given."""
+
+
+class CacheError(ServicemapError, OSError):
+    """The cache folder cannot be created or written (it is a file, read-only, or missing)."""
+
+
+class CacheNotice(UserWarning):
+    """A cached file was damaged, empty or replaced by a folder, and is being rebuilt."""

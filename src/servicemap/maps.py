@@ -1038,6 +1038,88 @@ def offline_map(
     return m
 
 
+SUGGESTED_TILES: tuple[str, ...] = (
+    "OpenStreetMap",
+    "OpenTopoMap",
+    "Esri.WorldGrayCanvas",
+    "Esri.WorldStreetMap",
+    "Esri.WorldImagery",
+)
+"""Base maps that need no API key, offered when a ``--tiles`` name is not usable."""
+
+
+def _providers() -> Any:
+    import xyzservices.providers  # type: ignore[import-untyped]
+
+    return xyzservices.providers
+
+
+def _needs_key(provider: Any) -> bool:
+    if provider.requires_token():
+        return True
+    import warnings
+
+    # xyzservices warns (rather than fails) for providers that began to need a key lately,
+    # e.g. "CartoDB tiles now require an API key".
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        provider.build_url(fill_subdomain=False, scale_factor="{r}")
+    return any("api key" in str(w.message).lower() for w in caught)
+
+
+def tile_provider(name: str) -> Any:
+    """Return the xyzservices tile provider for a ``--tiles`` name.
+
+    Names match ignoring case, spaces, dots and underscores (``"CartoDB positron"`` is
+    ``CartoDB.Positron``); ``"OpenStreetMap"`` is ``OpenStreetMap.Mapnik``.
+
+    Parameters
+    ----------
+    name
+        The provider's name, as listed by ``xyzservices.providers.flatten()``.
+
+    Returns
+    -------
+    xyzservices.TileProvider
+        The provider, ready for ``folium.TileLayer``.
+
+    Raises
+    ------
+    MapError
+        If no provider has that name or the provider needs an API key; the message suggests
+        usable names.
+    """
+    import difflib
+
+    providers = _providers()
+    text = str(name).strip()
+    if text.replace(" ", "").lower() == "openstreetmap":
+        text = "OpenStreetMap.Mapnik"  # as folium does
+    suggested = f"{', '.join(SUGGESTED_TILES[:-1])} or {SUGGESTED_TILES[-1]}"
+    usable = (
+        f"use an xyzservices tile provider that needs no API key, such as {suggested}; or "
+        "leave out --tiles for a map that works offline"
+    )
+    try:
+        provider = providers.query_name(text) if text else None
+    except ValueError:
+        provider = None
+    if provider is None:
+        names = [key for key, p in providers.flatten().items() if not p.requires_token()]
+        close = difflib.get_close_matches(text, names, n=3, cutoff=0.6)
+        advice = (
+            f"Did you mean {' or '.join(map(repr, close))}? Otherwise {usable}"
+            if close
+            else "U" + usable[1:]
+        )
+        raise MapError(f"Unknown base map {name!r}. {advice}.")
+    if _needs_key(provider):
+        raise MapError(
+            f"Base map {name!r} needs an API key, which servicemap cannot pass; {usable}."
+        )
+    return provider
+
+
 def coverage_map(
     forces: gpd.GeoDataFrame,
     coverage: pd.DataFrame,
@@ -1064,8 +1146,9 @@ def coverage_map(
     metric
         The coverage column that colours the force areas.
     tiles
-        A folium/xyzservices tile name (e.g. ``"OpenStreetMap"``, ``"CartoDB positron"``) for a
-        base map fetched from the internet; ``None`` (default) for a plain offline background.
+        An xyzservices tile provider name that needs no API key (e.g. ``"OpenStreetMap"``,
+        ``"Esri.WorldGrayCanvas"``; see :func:`tile_provider`) for a base map fetched from the
+        internet; ``None`` (default) for a plain offline background.
     profile_base
         Link prefix for each force's profile page (``forces/<slug>.html`` in the report);
         ``None`` for no links.
@@ -1081,6 +1164,7 @@ def coverage_map(
     folium.Map
         A map whose saved page needs no network (unless ``tiles`` is given).
     """
+    provider = tile_provider(tiles) if tiles else None  # before any work: a typo fails at once
     joined = force_map_frame(forces, coverage, metric=metric)
     simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
     simplified.attrs.update(joined.attrs)
@@ -1089,8 +1173,8 @@ def coverage_map(
 
     minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)
     m = offline_map(title=title, location=((miny + maxy) / 2, (minx + maxx) / 2), zoom_start=6)
-    if tiles:
-        folium.TileLayer(tiles, name="Base map", control=False).add_to(m)
+    if provider is not None:
+        folium.TileLayer(provider, name="Base map", control=False).add_to(m)
 
     forces_layer = folium.GeoJson(
         _force_geojson(simplified, metric=metric, profile_base=profile_base),

@@ -11,9 +11,10 @@ import platformdirs
 from servicemap import __version__
 
 
-def _default_cache_dir() -> Path:
-    env = os.environ.get("SERVICEMAP_CACHE_DIR")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("servicemap"))
+def default_cache_dir() -> Path:
+    """Return ``$SERVICEMAP_CACHE_DIR`` when set, else the user cache folder (platformdirs)."""
+    env = os.environ.get("SERVICEMAP_CACHE_DIR", "").strip()
+    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("servicemap"))
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Settings:
     """
 
     crs: str = "EPSG:27700"
-    cache_dir: Path = field(default_factory=_default_cache_dir)
+    cache_dir: Path = field(default_factory=default_cache_dir)
     boundaries_url: str = (
         "https://services1.arcgis.com/ESMARspQHYMw9BZ9/arcgis/rest/services/"
         "PFA_DEC_2023_EW_BUC/FeatureServer/0"
