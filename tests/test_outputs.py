@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -853,6 +854,21 @@ def test_a_kill_at_any_step_leaves_the_old_report_or_the_new_one(scenario, tmp_p
         assert leftovers == sorted(["current", os.readlink(out / STATE / "current")])
         assert [p.name for p in out.parent.iterdir()] == ["site"]
     assert k > 8
+
+
+def test_publishing_creates_a_missing_folder_and_its_parents(tmp_path):
+    out = tmp_path / "reports" / "2025" / "site"
+    _publish(out, "new", NEW_PAGES)
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
+    assert [p.name for p in out.parent.iterdir()] == ["site"]
+
+
+def test_links_left_without_their_hidden_folder_are_not_the_users(tmp_path):
+    out = tmp_path / "site"
+    _publish(out, "old", OLD_PAGES)
+    shutil.rmtree(out / STATE)  # someone tidied the hidden folder away: the links point nowhere
+    _publish(out, "new", NEW_PAGES)
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
 
 
 def test_publishing_refuses_what_it_did_not_write(tmp_path):

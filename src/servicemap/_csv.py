@@ -88,9 +88,9 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
             column = column.astype(object)
         elif not (column.dtype == object or pd.api.types.is_string_dtype(column)):
             continue
-        cleaned = column.map(safe_cell, na_action="ignore")
-        if not cleaned.equals(column) or cleaned.dtype != safe.iloc[:, position].dtype:
-            safe.isetitem(position, cleaned)
+        values = [safe_cell(value) for value in column]
+        if any(new is not old for new, old in zip(values, column, strict=True)):
+            safe.isetitem(position, pd.Series(values, index=column.index, dtype=column.dtype))
     if any(safe_cell(name) is not name for name in safe.columns):
         safe.columns = pd.Index([safe_cell(name) for name in safe.columns])
     return safe

@@ -108,7 +108,7 @@ def _files_under(path: Path, name: str) -> list[tuple[str, Path]]:
     return [(name, path)]
 
 
-def _owned(out: Path) -> tuple[str, dict[str, str | None]]:
+def _owned(out: Path) -> tuple[str, dict[str, str]]:
     """Return the layout of ``out`` (links, flat, legacy, none) and the files it recorded."""
     state = out / STATE
     if state.is_dir() and not state.is_symlink():
@@ -158,19 +158,35 @@ def conflicts(out_dir: Path | str, entries: Sequence[str]) -> list[str]:
         path = out / name
         if not os.path.lexists(path):
             continue
+        if _is_our_link(out, name):
+            if layout == "links":
+                found += _changed(out / STATE / _CURRENT / name, name, files)
+            continue  # otherwise it points at nothing: nothing to lose
         if layout == "legacy" and not path.is_symlink():
             continue  # servicemap 0.1 wrote these (its marker says so) and kept no checksums
-        ours = _is_our_link(out, name) if layout == "links" else not path.is_symlink()
-        if layout in ("none", "legacy") or not ours:
-            found.append(f"{name} (a folder)" if _is_folder(path) else name)
+        if layout == "flat" and not path.is_symlink():
+            found += _changed(path, name, files)
             continue
-        real = out / STATE / _CURRENT / name if layout == "links" else path
-        for relative, file in _files_under(real, name):
-            expected = files.get(relative)
-            if expected is None:
-                found.append(f"{relative} (added since the report was written)")
-            elif file.is_symlink() or _sha256(file) != expected:
-                found.append(f"{relative} (changed since the report was written)")
+        found.append(f"{name} (a folder)" if _is_folder(path) else name)
+    return found
+
+
+def _changed(path: Path, name: str, files: Mapping[str, str]) -> list[str]:
+    """Return the files at ``path`` that are not in the manifest ``files`` as written there."""
+    found = []
+    for relative, file in _files_under(path, name):
+        expected = files.get(relative)
+        if expected is None:
+            found.append(f"{relative} (added since the report was written)")
+            continue
+        try:
+            same = not file.is_symlink() and _sha256(file) == expected
+        except FileNotFoundError:
+            continue  # gone: nothing to lose
+        except OSError:
+            same = False
+        if not same:
+            found.append(f"{relative} (changed since the report was written)")
     return found
 
 
@@ -230,18 +246,23 @@ def check_folder(
         probe_writable(existing, subject=_subject(out), option=option)
     if existing != out:
         return
-    for flag, source in (inputs or {}).items():
-        if source is None:
-            continue
-        for name in (*entries, STATE):
-            for relative, file in _files_under(out / name, name) if (out / name).exists() else []:
-                if same_file(file, source):
-                    raise OutputError(
-                        f"{_subject(out)}: its file {relative!r} is also an input ({flag}), "
-                        f"which would be overwritten; choose another folder with {option}."
-                    )
-    if not force:
-        _raise_for_conflicts(out, conflicts(out, entries), option)
+    try:
+        given = {flag: source for flag, source in (inputs or {}).items() if source is not None}
+        for flag, source in given.items():
+            for name in (*entries, STATE):
+                path = out / name
+                for relative, file in _files_under(path, name) if path.exists() else []:
+                    if same_file(file, source):
+                        raise OutputError(
+                            f"{_subject(out)}: its file {relative!r} is also an input ({flag}), "
+                            f"which would be overwritten; choose another folder with {option}."
+                        )
+        found = [] if force else conflicts(out, entries)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise output_error(out, exc, subject=_subject(out), option=option) from exc
+    _raise_for_conflicts(out, found, option)
 
 
 # --- publishing ---------------------------------------------------------------------------------
@@ -256,7 +277,7 @@ def _finish(version: Path, entries: Sequence[str]) -> dict[str, str]:
     for name in entries:
         for relative, file in _files_under(version / name, name):
             os.chmod(file, 0o644)
-            with open(file, "rb") as handle:
+            with open(file, "r+b" if os.name == "nt" else "rb") as handle:  # Windows: writable
                 os.fsync(handle.fileno())
             files[relative] = _sha256(file)
     for folder in (version, *(p for p in version.rglob("*") if p.is_dir())):
