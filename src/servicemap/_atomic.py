@@ -134,12 +134,14 @@ def atomic_write(path: Path | str, mode: str = "w", **open_kwargs: Any) -> Itera
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
         tmp = None
-        _fsync_folder(target.parent)
     except OSError as exc:
         raise output_error(target, exc) from exc
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    with contextlib.suppress(OSError):  # the file is in place; this only makes it durable
+        _fsync_folder(target.parent)
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
@@ -179,12 +181,13 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         else:
             os.chmod(tmp, 0o644)
         os.replace(tmp, target)
-        _fsync_folder(target.parent)
     except OSError as exc:
         raise output_error(target, exc) from exc
     finally:
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the file is in place; this only makes it durable
+        _fsync_folder(target.parent)
 
 
 # --- checks before a command starts ------------------------------------------------------------

@@ -333,7 +333,7 @@ def output_option(
     path = click.Path(path_type=Path)
 
     def decorator(func: F) -> F:
-        return click.option("-o", "--output", type=path, help=help, **attrs)(func)
+        return click.option("-o", "--output", type=path, metavar="FILE", help=help, **attrs)(func)
 
     return decorator
 
@@ -892,6 +892,7 @@ def map_command(
     "--output",
     "out_dir",
     type=click.Path(path_type=Path),
+    metavar="DIR",
     default=Path("maps"),
     show_default=True,
     help="Folder to write the report into (created if missing). Its report files are replaced "
@@ -1011,6 +1012,7 @@ PLAN_FILES: dict[str, tuple[str, ...]] = {"text": ("table",), "csv": ("csv",), "
     "--map",
     "map_path",
     type=click.Path(path_type=Path),
+    metavar="FILE",
     default=None,
     help="With --add: also draw the sites on an offline HTML map.",
 )
