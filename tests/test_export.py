@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import json
 
 import geopandas as gpd
@@ -12,6 +13,7 @@ from pyproj import Transformer
 
 from servicemap import cli as cli_module
 from servicemap.cli import cli
+from servicemap.errors import OutputError
 from servicemap.export import EXPORT_COLUMNS, FORMATS, public_frame, write_services
 from servicemap.openreferral import read_oruk
 
@@ -251,10 +253,36 @@ def test_failed_write_keeps_the_old_file_and_leaves_nothing(fmt, services, tmp_p
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_folder_or_a_path_below_a_file_is_refused(fmt, services, tmp_path):
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(NotADirectoryError, match=r"'.*afile' is a file, not a folder"):
-        write_services(services, tmp_path / "afile" / "out", format=fmt)
-    with pytest.raises(IsADirectoryError, match="it is a folder, not a file"):
+    below = tmp_path / "afile" / "out"
+    with pytest.raises(OutputError) as caught:
+        write_services(services, below, format=fmt)
+    assert str(caught.value) == (
+        f"Cannot write '{below}': '{tmp_path / 'afile'}' is a file, not a folder; "
+        "choose another place."
+    )
+    with pytest.raises(OutputError, match=r": it is a folder; give the name of a file in it\.$"):
         write_services(services, tmp_path, format=fmt)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_full_disk_is_an_output_error_and_leaves_the_old_file(
+    fmt, services, tmp_path, monkeypatch
+):
+    path = tmp_path / f"services.{fmt}"
+    path.write_bytes(b"old")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.replace", full)
+    with pytest.raises(OutputError) as caught:
+        write_services(services, path, format=fmt)
+    assert str(caught.value) == (
+        f"Cannot write '{path}': the disk is full; free some space or choose another drive."
+    )
+    assert isinstance(caught.value, OSError) and caught.value.__cause__.errno == errno.ENOSPC
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
 # --- CLI ---------------------------------------------------------------------------------------
@@ -278,7 +306,7 @@ def fake_load(services, monkeypatch, tmp_path):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_cli_export_writes_the_file_and_a_summary(fmt, fake_load, tmp_path):
     source, calls = fake_load
-    out = tmp_path / "out" / f"services.{fmt}"
+    out = tmp_path / f"services.{fmt}"
     result = CliRunner().invoke(
         cli, ["export", "--services", str(source), "--format", fmt, "-o", str(out)]
     )
@@ -314,9 +342,53 @@ def test_cli_export_reports_an_unwritable_path(fake_load, tmp_path):
     result = CliRunner().invoke(cli, ["export", "--format", "csv", "-o", str(out)])
     assert result.exit_code == 1
     assert result.output == (
-        f"Error: Cannot write '{out}': '{tmp_path / 'afile'}' is a file, not a folder. "
-        "Choose another file with -o.\n"
+        f"Error: Cannot write '{out}': '{tmp_path / 'afile'}' is a file, not a folder; "
+        "choose another place with -o.\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("s.csv", "csv"), ("s.xlsx", "xlsx"), ("s.geojson", "geojson"), ("s.json", "oruk"),
+     ("s.gpkg", "gpkg"), ("S.CSV", "csv")],
+)  # fmt: skip
+def test_cli_export_takes_the_format_from_the_file_name(name, fmt, fake_load, tmp_path):
+    out = tmp_path / name
+    result = CliRunner().invoke(cli, ["export", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = _read_back(out, fmt)
+    assert list(table["id"]) == ["a1", "a2", "a3", "a4"]
+    if fmt == "oruk":
+        assert "services" in json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_cli_export_geojson_may_be_named_json(fake_load, tmp_path):
+    out = tmp_path / "s.json"
+    result = CliRunner().invoke(cli, ["export", "--format", "geojson", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text(encoding="utf-8"))["type"] == "FeatureCollection"
+
+
+def test_cli_export_needs_a_format_or_a_known_ending(fake_load, tmp_path):
+    out = tmp_path / "services"
+    result = CliRunner().invoke(cli, ["export", "-o", str(out)])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        f"Error: Cannot tell which format to write to '{out}'; add --format, or end the file "
+        "name with .csv, .geojson, .gpkg, .json, .xlsx."
+    )
+    assert not out.exists()
+
+
+def test_cli_export_refuses_a_format_the_name_contradicts(fake_load, tmp_path):
+    out = tmp_path / "services.xlsx"
+    result = CliRunner().invoke(cli, ["export", "--format", "csv", "-o", str(out)])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        f"Error: -o '{out}' names a .xlsx file but --format is 'csv'; drop --format to write "
+        "xlsx, or end the file name with .csv."
+    )
+    assert not out.exists()
 
 
 def test_cli_formats_match_the_library():

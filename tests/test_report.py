@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from servicemap import report as report_module
 from servicemap.cli import cli
 from servicemap.coverage import GAP_WEIGHTS, ForceProfile
+from servicemap.errors import OutputError
 from servicemap.maps import ATTRIBUTION
-from servicemap.report import REPORT_FILES, ReportError, ReportInputs, build_report
+from servicemap.report import REPORT_FILES, ReportInputs, build_report
 from test_maps import (
     HOSTILE_NAME,
     REFERENCE,
@@ -204,17 +205,15 @@ def test_rerunning_replaces_the_report_and_keeps_other_files(inputs, tmp_path):
     out.mkdir()
     (out / "coverage.html").write_text("made by servicemap map", encoding="utf-8")
     build_report(forces, coverage, services, out_dir=out, profiles=profiles)
-    stale = out / "forces" / "stale-force.html"
-    stale.write_text("old", encoding="utf-8")
+    dropped = out / "forces" / f"{SLUGS[3]}.html"
+    assert dropped.is_file()
     build_report(forces.head(3), coverage.head(3), services, out_dir=out, profiles=profiles)
-    assert not stale.exists()
+    assert not dropped.exists()  # a page the earlier report wrote goes with it
     assert len(list((out / "forces").iterdir())) == 3
     assert (out / "coverage.html").read_text(encoding="utf-8") == "made by servicemap map"
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "maps"]
     assert leftovers == []
-    assert [
-        p.name for p in out.iterdir() if p.name.startswith(".") and p.name != ".servicemap-report"
-    ] == []
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".servicemap-report"]
 
 
 def test_a_failed_build_leaves_the_old_report(inputs, tmp_path, monkeypatch):
@@ -237,8 +236,13 @@ def test_output_that_is_a_file_is_refused(inputs, tmp_path):
     forces, coverage, services, profiles = inputs
     target = tmp_path / "report.html"
     target.write_text("x", encoding="utf-8")
-    with pytest.raises(ReportError, match=r"it is a file\. Choose a folder with -o"):
+    with pytest.raises(OutputError) as caught:
         build_report(forces, coverage, services, out_dir=target, profiles=profiles)
+    assert str(caught.value) == (
+        f"Cannot write the report to '{target}': it is a file, not a folder; choose a folder "
+        "with -o."
+    )
+    assert target.read_text(encoding="utf-8") == "x"
 
 
 def test_report_on_the_43_real_forces(canonical_services, tmp_path):
@@ -300,7 +304,7 @@ def fake_inputs(inputs, monkeypatch):
 
 
 def test_map_command_writes_the_map(fake_inputs, tmp_path):
-    target = tmp_path / "maps" / "coverage.html"
+    target = tmp_path / "coverage.html"
     result = CliRunner().invoke(cli, ["map", "-o", str(target), "--metric", "local_services"])
     assert result.exit_code == 0, result.output
     assert re.fullmatch(
@@ -334,8 +338,11 @@ def test_report_command_refuses_a_file(fake_inputs, tmp_path):
     target = tmp_path / "file"
     target.write_text("x", encoding="utf-8")
     result = CliRunner().invoke(cli, ["report", "-o", str(target)])
-    assert result.exit_code != 0
-    assert "file" in result.output
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: Cannot write the report to '{target}': it is a file, not a folder; choose a "
+        "folder with -o.\n"
+    )
     assert target.read_text(encoding="utf-8") == "x"
 
 

@@ -1,31 +1,75 @@
-"""CSV files that people open in spreadsheets: read any user's CSV as text, write safe CSVs."""
+"""Tables people open in spreadsheets: read any user's CSV as text; write safe CSV and XLSX.
+
+Every CSV or XLSX that servicemap writes passes through :func:`safe_cell` (directly, or through
+:func:`spreadsheet_safe`, :func:`csv_text`, :func:`write_csv` and :func:`write_xlsx`, which use
+it): a text cell that starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a
+leading ``'`` so that Excel, LibreOffice and Google Sheets show it as text instead of running it
+as a formula (OWASP "CSV injection": ``=HYPERLINK(…)``, ``+cmd|' /C calc'!A0``, ``@SUM(…)``).
+
+Numbers are not formulas. A numeric column (a longitude of ``-1.5``, a change of ``-3``) is
+written as numbers and never touched; a *text* cell that is a whole plain number (``-2``,
+``+1``, ``-0.1416``) is left alone too, because every spreadsheet reads it as that number and
+nothing runs. Only text that would be evaluated (``-2+3``, ``+44 20 7946 0000``) is prefixed.
+Column headers are text cells as well and get the same guard.
+"""
 
 from __future__ import annotations
 
 import codecs
 import csv
 import io
+import math
+import re
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from servicemap._atomic import atomic_write
+from servicemap._atomic import atomic_path, atomic_write
 from servicemap.errors import ServicemapError
 
 # Leading characters that make Excel, LibreOffice or Google Sheets evaluate a cell as a formula
 # (OWASP "CSV injection"), plus tab and carriage return.
-_FORMULA_START = r"[=+\-@\t\r]"
+_FORMULA_START = re.compile(r"[=+\-@\t\r]")
 # ... unless the whole cell is a plain number ("-0.1416", "+3"), which a spreadsheet reads as a
 # number, not a formula; prefixing it would corrupt longitudes and other signed figures.
-_PLAIN_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# Characters an XLSX file (XML 1.0) cannot hold: C0 controls other than tab, newline and CR.
+_NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def safe_cell(value: Any) -> Any:
+    """Return ``value`` made safe for a spreadsheet: the one rule every CSV and XLSX writer uses.
+
+    Parameters
+    ----------
+    value
+        A cell. Only ``str`` values can be changed.
+
+    Returns
+    -------
+    Any
+        ``"'" + value`` for text that a spreadsheet would run as a formula (starting ``=``,
+        ``+``, ``-``, ``@``, tab or carriage return, and not a plain number such as ``-2``).
+        In text, carriage returns become line feeds: Python's ``csv`` module leaves a cell
+        holding a lone carriage return unquoted, and a spreadsheet would start a new row (which
+        could be a formula) there; a line feed is always quoted. Anything else is unchanged.
+    """
+    if not isinstance(value, str):
+        return value
+    if _FORMULA_START.match(value) and not _PLAIN_NUMBER.fullmatch(value):
+        value = "'" + value
+    return value.replace("\r\n", "\n").replace("\r", "\n") if "\r" in value else value
 
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return a copy whose text cells cannot run as spreadsheet formulas.
+    """Return a copy whose text cells and headers cannot run as spreadsheet formulas.
 
     A text cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading
-    ``'``, which spreadsheets show as text (``=HYPERLINK(...)``, ``+44 20 7946 0000``). Cells
-    that are plain numbers (``-0.1416``) and numeric columns are left alone.
+    ``'`` (:func:`safe_cell`), which spreadsheets show as text (``=HYPERLINK(...)``,
+    ``+44 20 7946 0000``). Cells that are plain numbers (``-0.1416``) and numeric columns are
+    left alone.
 
     Parameters
     ----------
@@ -35,18 +79,39 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The neutralised copy (same index, columns and dtypes).
+        The neutralised copy: same index, dtypes and order; risky header names prefixed too.
     """
     safe = frame.copy()
     for position in range(safe.shape[1]):
         column = safe.iloc[:, position]
-        if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype(object)
+        elif not (column.dtype == object or pd.api.types.is_string_dtype(column)):
             continue
-        text = column.where(column.map(lambda v: isinstance(v, str)), "").astype(object)
-        risky = text.str.match(_FORMULA_START) & ~text.str.fullmatch(_PLAIN_NUMBER)
-        if risky.any():
-            safe.iloc[:, position] = column.mask(risky, "'" + text)
+        values = [safe_cell(value) for value in column]
+        if any(new is not old for new, old in zip(values, column, strict=True)):
+            safe.isetitem(position, pd.Series(values, index=column.index, dtype=column.dtype))
+    if any(safe_cell(name) is not name for name in safe.columns):
+        safe.columns = pd.Index([safe_cell(name) for name in safe.columns])
     return safe
+
+
+def csv_text(frame: pd.DataFrame, *, lineterminator: str = "\n") -> str:
+    """Return ``frame`` as spreadsheet-safe CSV text, without the index.
+
+    Parameters
+    ----------
+    frame
+        The table; text cells are neutralised with :func:`spreadsheet_safe`.
+    lineterminator
+        The line ending (CRLF for files that Excel users exchange).
+
+    Returns
+    -------
+    str
+        The CSV, header first.
+    """
+    return str(spreadsheet_safe(frame).to_csv(index=False, lineterminator=lineterminator))
 
 
 def write_csv(frame: pd.DataFrame, path: Path | str) -> None:
@@ -58,9 +123,72 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> None:
         The table to write; text cells are neutralised with :func:`spreadsheet_safe`.
     path
         The file to (re)write; a reader sees the old file or the new one, never half of one.
+
+    Raises
+    ------
+    OutputError
+        The file cannot be written (see :func:`servicemap._atomic.atomic_write`).
     """
     with atomic_write(path, "w", newline="") as handle:
         spreadsheet_safe(frame).to_csv(handle, index=False, lineterminator="\n")
+
+
+def _xlsx_value(value: Any) -> Any:
+    """Return a cell value openpyxl writes as a number, a date, text or an empty cell."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, (tuple, list, np.ndarray)):
+        value = ";".join(str(item) for item in value)
+    text = value if isinstance(value, str) else str(value)
+    return safe_cell(_NOT_IN_XML.sub("\ufffd", text))
+
+
+def write_xlsx(frame: pd.DataFrame, path: Path | str, *, sheet_name: str) -> None:
+    """Write ``frame`` as one spreadsheet-safe worksheet, atomically, header row frozen.
+
+    Numbers are written as numbers, empty and non-finite values as empty cells, and every text
+    cell (headers included) through :func:`safe_cell`; no cell is ever a formula.
+
+    Parameters
+    ----------
+    frame
+        The table to write (the index is not written).
+    path
+        The ``.xlsx`` file to (re)write.
+    sheet_name
+        The worksheet's name.
+
+    Raises
+    ------
+    OutputError
+        The file cannot be written (see :func:`servicemap._atomic.atomic_path`).
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = sheet_name
+    sheet.append([_xlsx_value(str(name)) for name in frame.columns])
+    for row in frame.itertuples(index=False, name=None):
+        sheet.append([_xlsx_value(value) for value in row])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    for position, name in enumerate(frame.columns, start=1):
+        longest = max([len(str(name)), *(len(str(v)) for v in frame.iloc[:200, position - 1])])
+        letter = sheet.cell(row=1, column=position).column_letter
+        sheet.column_dimensions[letter].width = min(max(longest + 2, 8), 60)
+    with atomic_path(path) as tmp:
+        workbook.save(tmp)
 
 
 def _decode(data: bytes, *, name: str, error: type[ServicemapError]) -> str:

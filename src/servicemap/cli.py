@@ -248,7 +248,10 @@ def need_option(func: F) -> F:
 
 
 def format_option(
-    *choices: str, default: str | None = None, help: str = "Output format."
+    *choices: str,
+    default: str | None = None,
+    help: str = "Output format.",
+    from_output: bool = False,
 ) -> Callable[[F], F]:
     """Return a decorator adding ``--format`` (parameter ``fmt``): one of ``choices``.
 
@@ -258,18 +261,26 @@ def format_option(
         The formats the command can write.
     default
         The format when the option is not given, shown in the help; ``None`` makes the option
-        required.
+        required (unless ``from_output``).
     help
         The option's help text.
+    from_output
+        The command has ``-o FILE``: when ``--format`` is not given the command infers it from
+        the file name with :func:`output_format` (``fmt`` is then ``None`` until it does).
 
     Returns
     -------
     Callable
         The decorator.
     """
-    attrs: dict[str, Any] = (
-        {"required": True} if default is None else {"default": default, "show_default": True}
-    )
+    attrs: dict[str, Any]
+    if from_output:
+        shown = f"{default}, or from -o's file name" if default else "from -o's file name"
+        attrs = {"default": None, "show_default": shown}
+    elif default is None:
+        attrs = {"required": True}
+    else:
+        attrs = {"default": default, "show_default": True}
 
     def decorator(func: F) -> F:
         return click.option("--format", "fmt", type=click.Choice(choices), help=help, **attrs)(func)
@@ -277,14 +288,179 @@ def format_option(
     return decorator
 
 
+# What a file name's ending says it holds. A command maps these onto the formats it writes
+# (``output_format``); an ending it cannot write is refused rather than silently mislabelled.
+FILE_KINDS: dict[str, str] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "text",
+    ".json": "json",
+    ".geojson": "geojson",
+    ".gpkg": "gpkg",
+    ".xlsx": "xlsx",
+    ".xls": "xls",
+    ".ods": "ods",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".png": "png",
+    ".pdf": "pdf",
+    ".shp": "shp",
+    ".kml": "kml",
+    ".zip": "zip",
+}
+
+
+def output_format(
+    fmt: str | None,
+    output: Path | None,
+    holds: dict[str, tuple[str, ...]],
+    *,
+    default: str | None,
+    option: str = "-o",
+) -> str:
+    """Return the format to write: ``--format`` if given, else what ``-o``'s name says.
+
+    Parameters
+    ----------
+    fmt
+        ``--format`` as given, or ``None``.
+    output
+        ``-o`` as given, or ``None`` (standard output).
+    holds
+        For each kind of :data:`FILE_KINDS` the command can write, the formats such a file may
+        hold, the one inferred first (``{"json": ("oruk", "geojson")}``).
+    default
+        The format when neither says; ``None``: one of them must.
+    option
+        The option that names the file, for the messages.
+
+    Returns
+    -------
+    str
+        The format.
+
+    Raises
+    ------
+    click.UsageError
+        ``--format`` contradicts the file name (``-o cov.xlsx --format table``), the name ends
+        in something the command cannot write, or nothing says which format to write.
+    """
+    # "servicemap coverage", whatever name the program was started by.
+    command = " ".join(["servicemap", *click.get_current_context().command_path.split()[1:]])
+    suffix = output.suffix.lower() if output is not None else ""
+    kind = FILE_KINDS.get(suffix)
+    allowed = holds.get(kind, ()) if kind else ()
+
+    def ending(wanted: str) -> str:
+        found = [s for s, k in FILE_KINDS.items() if wanted in holds.get(k, ())]
+        return found[0] if found else "another ending"
+
+    name = str(output)
+    if fmt is not None:
+        if kind is None or fmt in allowed:
+            return fmt
+        if allowed:
+            raise click.UsageError(
+                f"{option} {name!r} names a {suffix} file but --format is {fmt!r}; drop --format "
+                f"to write {allowed[0]}, or end the file name with {ending(fmt)}."
+            )
+        raise click.UsageError(
+            f"{option} {name!r} names a {suffix} file, which {command} does not write; end the "
+            f"file name with {ending(fmt)} for --format {fmt}."
+        )
+    if kind is not None:
+        if allowed:
+            return allowed[0]
+        endings = sorted({s for s, k in FILE_KINDS.items() if k in holds})
+        raise click.UsageError(
+            f"{option} {name!r} names a {suffix} file, which {command} does not write; end the "
+            f"file name with {', '.join(endings)}."
+        )
+    if default is None:
+        endings = sorted({s for s, k in FILE_KINDS.items() if k in holds})
+        raise click.UsageError(
+            f"Cannot tell which format to write to {name!r}; add --format, or end the file "
+            f"name with {', '.join(endings)}."
+        )
+    return default
+
+
+def check_output_files(
+    outputs: dict[str, Path | None],
+    *,
+    inputs: dict[str, Path | None] | None = None,
+    create_folders: bool | dict[str, bool] = False,
+) -> None:
+    """Refuse, before any work, outputs that are folders, unwritable, or one of the inputs.
+
+    Parameters
+    ----------
+    outputs
+        Each output option and its file (``{"-o": output}``); ``None`` when not given.
+    inputs
+        Each input option and its file (see :func:`data_inputs`).
+    create_folders
+        Whether a missing folder is created (a command's own default path) or refused.
+
+    Raises
+    ------
+    OutputError
+        See :func:`servicemap._atomic.check_outputs`.
+    """
+    from servicemap._atomic import check_outputs
+
+    check_outputs(outputs, inputs=inputs, create_folders=create_folders)
+
+
+def data_inputs(
+    services_path: Path | None,
+    *,
+    need_path: Path | None = None,
+    uses_need: bool = False,
+    boundaries_source: str = "derived",
+) -> dict[str, Path | None]:
+    """Return the data files a command reads, by option: the bundled ones when not given.
+
+    Parameters
+    ----------
+    services_path
+        ``--services``; ``None`` for the bundled directory.
+    need_path
+        ``--need``; ``None`` for the bundled need table (when ``uses_need``).
+    uses_need
+        Whether the command reads a need table.
+    boundaries_source
+        ``--boundaries``: a file unless ``derived`` or ``official``.
+
+    Returns
+    -------
+    dict
+        Option to file.
+    """
+    from servicemap._data import data_path
+
+    files: dict[str, Path | None] = {
+        "--services": services_path or data_path("services", "services.csv")
+    }
+    if uses_need:
+        files["--need"] = need_path or data_path("need", "force_need.csv")
+    if boundaries_source not in ("derived", "official"):
+        files["--boundaries"] = Path(boundaries_source)
+    return files
+
+
 def output_option(
     *,
     help: str,
     default: Path | None = None,
     required: bool = False,
-    writable: bool = False,
 ) -> Callable[[F], F]:
     """Return a decorator adding ``-o/--output FILE`` (parameter ``output``).
+
+    The command checks the file with :func:`check_output_files` before it starts work (a
+    folder, a missing folder, a read-only place or one of its inputs is an ``Error:``, exit 1).
 
     Parameters
     ----------
@@ -294,8 +470,6 @@ def output_option(
         The file when the option is not given, shown in the help; ``None`` for none.
     required
         Whether the option must be given.
-    writable
-        Whether an existing file must be writable (checked before the command runs).
 
     Returns
     -------
@@ -305,12 +479,20 @@ def output_option(
     attrs: dict[str, Any] = {"default": default, "required": required}
     if default is not None:
         attrs["show_default"] = True
-    path = click.Path(dir_okay=False, writable=writable, path_type=Path)
+    path = click.Path(path_type=Path)
 
     def decorator(func: F) -> F:
-        return click.option("-o", "--output", type=path, help=help, **attrs)(func)
+        return click.option("-o", "--output", type=path, metavar="FILE", help=help, **attrs)(func)
 
     return decorator
+
+
+def _given(name: str) -> bool:
+    """Return True if the option ``name`` was given on the command line (not its default)."""
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source(name)
+    return source not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
 
 
 def build_settings(cache_dir: Path | None = None, **changes: Any) -> Settings:
@@ -473,6 +655,14 @@ def need_show_command(need_path: Path | None, fmt: str) -> None:
 # --- open referral & export ---
 
 EXPORT_FORMATS = ("csv", "geojson", "gpkg", "oruk", "xlsx")  # = servicemap.export.FORMATS
+# File kinds (FILE_KINDS) export writes, and the formats each may hold (the first is inferred).
+EXPORT_FILES: dict[str, tuple[str, ...]] = {
+    "csv": ("csv",),
+    "xlsx": ("xlsx",),
+    "geojson": ("geojson",),
+    "json": ("oruk", "geojson"),
+    "gpkg": ("gpkg",),
+}
 
 
 @cli.command(name="export")
@@ -481,12 +671,17 @@ EXPORT_FORMATS = ("csv", "geojson", "gpkg", "oruk", "xlsx")  # = servicemap.expo
     *EXPORT_FORMATS,
     help="csv and xlsx (spreadsheet-safe), geojson (EPSG:4326), gpkg (EPSG:27700) or "
     "oruk (Open Referral UK JSON).",
+    from_output=True,
 )
-@output_option(required=True, help="File to write (replaced atomically).")
+@output_option(
+    required=True,
+    help="File to write (replaced atomically; never one of the inputs). Its name gives the "
+    "format: .csv, .xlsx, .geojson, .json (oruk) or .gpkg.",
+)
 @cache_dir_option
 @reports_errors
 def export_command(
-    services_path: Path | None, fmt: str, output: Path, cache_dir: Path | None
+    services_path: Path | None, fmt: str | None, output: Path, cache_dir: Path | None
 ) -> None:
     """Write the services directory with confidential locations withheld.
 
@@ -495,19 +690,15 @@ def export_command(
 
     \b
     Example:
-        servicemap export --format oruk -o services.json
+        servicemap export -o services.json
     """
     from servicemap.export import write_services
     from servicemap.services import load_services
 
+    check_output_files({"-o": output}, inputs=data_inputs(services_path))
+    fmt = output_format(fmt, output, EXPORT_FILES, default=None)
     services = load_services(services_path, settings=build_settings(cache_dir))
-    try:
-        summary = write_services(services, output, format=fmt)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise click.ClickException(
-            f"Cannot write '{output}': {reason}. Choose another file with -o."
-        ) from exc
+    summary = write_services(services, output, format=fmt)
     click.echo(
         f"Wrote {summary.services} services to {output}: {summary.with_public_location} with "
         f"a public location, {summary.withheld} confidential with location withheld.",
@@ -580,6 +771,17 @@ def _services_and_coverage(
     return services, table
 
 
+# File kinds (FILE_KINDS) coverage writes, and the format each holds.
+COVERAGE_FILES: dict[str, tuple[str, ...]] = {
+    "text": ("table",),
+    "csv": ("csv",),
+    "json": ("json",),
+    "markdown": ("markdown",),
+    "gpkg": ("gpkg",),
+    "xlsx": ("xlsx",),
+}
+
+
 @cli.command(name="coverage")
 @format_option(
     "table",
@@ -587,11 +789,14 @@ def _services_and_coverage(
     "json",
     "markdown",
     "gpkg",
+    "xlsx",
     default="table",
-    help="table and markdown show the main columns; csv, json and gpkg have all of them.",
+    help="table and markdown show the main columns; csv, json, xlsx and gpkg have all of them.",
+    from_output=True,
 )
 @output_option(
-    help="File to write (replaced atomically); default: standard output. Needed for gpkg."
+    help="File to write (replaced atomically); default: standard output. Its name gives the "
+    "format: .txt, .csv, .json, .md, .xlsx or .gpkg. Needed for xlsx and gpkg."
 )
 @click.option(
     "--sort",
@@ -607,7 +812,7 @@ def _services_and_coverage(
 @cache_dir_option
 @reports_errors
 def coverage_command(
-    fmt: str,
+    fmt: str | None,
     output: Path | None,
     sort_by: str | None,
     radii: tuple[float, ...],
@@ -620,12 +825,17 @@ def coverage_command(
 
     \b
     Example:
-        servicemap coverage --format csv -o coverage.csv --radius-km 10 --radius-km 25
+        servicemap coverage -o coverage.csv --radius-km 10 --radius-km 25
     """
     from servicemap.coverage import TABLE_COLUMNS, format_table, sort_coverage, write_coverage
 
-    if fmt == "gpkg" and output is None:
-        raise click.UsageError("--format gpkg writes a file: add -o FILE.gpkg.")
+    inputs = data_inputs(
+        services_path, need_path=need_path, uses_need=True, boundaries_source=boundaries_source
+    )
+    check_output_files({"-o": output}, inputs=inputs)
+    fmt = output_format(fmt, output, COVERAGE_FILES, default="table")
+    if fmt in ("gpkg", "xlsx") and output is None:
+        raise click.UsageError(f"--format {fmt} writes a file: add -o FILE.{fmt}.")
     settings = build_settings(cache_dir)
     _, table = _services_and_coverage(services_path, need_path, radii, settings)
     try:
@@ -635,12 +845,17 @@ def coverage_command(
     if output is None:
         click.echo(format_table(table, fmt, columns=TABLE_COLUMNS), nl=False)
         return
-    areas = None
-    if fmt == "gpkg":
-        from servicemap.boundaries import load_force_areas
+    if fmt == "xlsx":
+        from servicemap._csv import write_xlsx
 
-        areas = load_force_areas(boundaries_source, settings=settings)
-    write_coverage(table, output, fmt=fmt, force_areas=areas)
+        write_xlsx(table, output, sheet_name="coverage")
+    else:
+        areas = None
+        if fmt == "gpkg":
+            from servicemap.boundaries import load_force_areas
+
+            areas = load_force_areas(boundaries_source, settings=settings)
+        write_coverage(table, output, fmt=fmt, force_areas=areas)
     click.echo(f"Wrote coverage for {len(table)} police force areas to {output}", err=True)
 
 
@@ -735,8 +950,8 @@ def near_command(
 )
 @output_option(
     required=True,
-    writable=True,
-    help="CSV file to write: every input row and column, plus the geocode columns.",
+    help="CSV file to write: every input row and column, plus the geocode columns "
+    "(spreadsheet-safe; never the input file).",
 )
 @click.option(
     "--online",
@@ -765,6 +980,8 @@ def geocode_command(
     from servicemap._postcodes import lookup_postcodes
     from servicemap.errors import GeocodeError
 
+    check_output_files({"-o": output}, inputs={"FILE.csv": csv_path})
+    output_format(None, output, {"csv": ("csv",), "text": ("csv",)}, default="csv")
     settings = build_settings(cache_dir)
     table = read_csv_text(csv_path, error=GeocodeError)
     postcodes = geocode.postcode_column(table, column, source=f"File {str(csv_path)!r}")
@@ -838,7 +1055,10 @@ def _report_inputs(
 
 @cli.command(name="map")
 @_metric_option
-@output_option(default=Path("maps/coverage.html"), help="HTML file to write (replaced atomically).")
+@output_option(
+    default=Path("maps/coverage.html"),
+    help="HTML file to write (replaced atomically); its folder must exist, except the default's.",
+)
 @_tiles_option
 @services_option
 @boundaries_option
@@ -865,6 +1085,12 @@ def map_command(
     from servicemap.maps import coverage_map, save_map
     from servicemap.services import public_services
 
+    files = data_inputs(
+        services_path, need_path=need_path, uses_need=True, boundaries_source=boundaries_source
+    )
+    # The default maps/ folder is created; a folder named with -o must exist (a typo is likelier).
+    check_output_files({"-o": output}, inputs=files, create_folders=not _given("output"))
+    output_format(None, output, {"html": ("html",)}, default="html")
     started = time.perf_counter()
     inputs, settings = _report_inputs(services_path, boundaries_source, need_path, cache_dir)
     public = public_services(inputs.services)
@@ -882,10 +1108,20 @@ def map_command(
     "-o",
     "--output",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="DIR",
     default=Path("maps"),
     show_default=True,
-    help="Folder to write the report into (its report files are replaced; others are kept).",
+    help="Folder to write the report into (created if missing). Its report files are replaced "
+    "all at once; files the report did not write are never replaced (unless --force), and "
+    "other files are kept.",
+)
+@click.option(
+    "--force",
+    "overwrite",
+    is_flag=True,
+    help="Replace files at the report's names (index.html, map.html, coverage.csv, "
+    "coverage.png, forces/) that no earlier report wrote, or that were changed since.",
 )
 @_metric_option
 @_tiles_option
@@ -896,6 +1132,7 @@ def map_command(
 @reports_errors
 def report_command(
     out_dir: Path,
+    overwrite: bool,
     metric: str,
     tiles: str | None,
     services_path: Path | None,
@@ -914,8 +1151,12 @@ def report_command(
     import time
 
     from servicemap._progress import progress
-    from servicemap.report import build_report
+    from servicemap.report import build_report, check_report_folder
 
+    files = data_inputs(
+        services_path, need_path=need_path, uses_need=True, boundaries_source=boundaries_source
+    )
+    check_report_folder(out_dir, force=overwrite, inputs=files)
     started = time.perf_counter()
     inputs, settings = _report_inputs(services_path, boundaries_source, need_path, cache_dir)
     summary = build_report(
@@ -928,6 +1169,7 @@ def report_command(
         boundary_source=inputs.boundary_source,
         services_source=inputs.services_source,
         progress=lambda codes: progress(codes, label="Force profiles"),
+        overwrite=overwrite,
         settings=settings,
     )
     seconds = time.perf_counter() - started
@@ -938,6 +1180,10 @@ def report_command(
 
 
 # --- planning ---
+
+
+# File kinds (FILE_KINDS) plan writes with -o, and the format each holds.
+PLAN_FILES: dict[str, tuple[str, ...]] = {"text": ("table",), "csv": ("csv",), "json": ("json",)}
 
 
 @cli.command(name="plan")
@@ -974,13 +1220,22 @@ def report_command(
 )
 @click.option("--exact", is_flag=True, help="With --add: solve exactly, not greedily.")
 @format_option(
-    "table", "csv", "json", default="table", help="Output format; csv is spreadsheet-safe."
+    "table",
+    "csv",
+    "json",
+    default="table",
+    help="Output format; csv is spreadsheet-safe.",
+    from_output=True,
 )
-@output_option(help="File to write (replaced atomically); default: standard output.")
+@output_option(
+    help="File to write (replaced atomically); default: standard output. Its name gives the "
+    "format: .txt, .csv or .json."
+)
 @click.option(
     "--map",
     "map_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     default=None,
     help="With --add: also draw the sites on an offline HTML map.",
 )
@@ -997,7 +1252,7 @@ def plan_command(
     weight: str | None,
     candidates_path: Path | None,
     exact: bool,
-    fmt: str,
+    fmt: str | None,
     output: Path | None,
     map_path: Path | None,
     services_path: Path | None,
@@ -1024,6 +1279,12 @@ def plan_command(
         with_path=with_path, add=add, kind=kind, radius_km=radius_km, weight=weight,
         exact=exact, candidates_path=candidates_path, map_path=map_path,
     )  # fmt: skip
+    inputs = data_inputs(services_path, need_path=need_path, uses_need=True)
+    inputs |= {"--with": with_path, "--candidates": candidates_path}
+    check_output_files({"-o": output, "--map": map_path}, inputs=inputs)
+    fmt = output_format(fmt, output, PLAN_FILES, default="table")
+    if map_path is not None:
+        output_format(None, map_path, {"html": ("html",)}, default="html", option="--map")
     code = find_force(force) if force else None
     settings = build_settings(cache_dir)
     proposed = plan.load_candidate_services(with_path, settings=settings) if with_path else None
@@ -1111,6 +1372,8 @@ def boundaries_export_command(source: str, output: Path, cache_dir: Path | None)
     """
     from servicemap.boundaries import load_force_areas, write_force_areas
 
+    source_file = None if source in ("derived", "official") else Path(source)
+    check_output_files({"-o": output}, inputs={"--source": source_file})
     forces = load_force_areas(source, settings=build_settings(cache_dir))
     write_force_areas(forces, output)
     click.echo(f"Wrote {len(forces)} police force areas to {output}", err=True)

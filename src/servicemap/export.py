@@ -13,7 +13,8 @@ Formats
     the whole cell is a plain number such as ``-2``) get a leading ``'``: see
     :func:`servicemap._csv.spreadsheet_safe`, re-exported here as :func:`spreadsheet_safe`.
 ``xlsx``
-    The same table as one worksheet ``services``, also neutralised.
+    The same table as one worksheet ``services``, also neutralised, header row frozen; numbers
+    are numbers and no cell is a formula (:func:`servicemap._csv.write_xlsx`).
 ``geojson``
     RFC 7946 FeatureCollection in EPSG:4326; properties are :data:`EXPORT_COLUMNS`; a service
     without a public location has ``"geometry": null``.
@@ -31,7 +32,6 @@ carries only the schema fields.
 
 from __future__ import annotations
 
-import errno
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +43,8 @@ import pandas as pd
 
 from servicemap._atomic import atomic_path, atomic_write_text
 from servicemap._csv import spreadsheet_safe as spreadsheet_safe  # re-exported
-from servicemap._csv import write_csv
+from servicemap._csv import write_csv, write_xlsx
+from servicemap.errors import OutputError
 from servicemap.openreferral import write_oruk
 from servicemap.schema import FIELDS
 
@@ -196,7 +197,8 @@ def write_services(services: pd.DataFrame, path: Path | str, *, format: str) -> 
     services
         The canonical services frame (``services.load_services``).
     path
-        The file to write; its folder is created if missing.
+        The file to write; its folder is created if missing (the command line refuses a
+        missing folder instead: see :func:`servicemap._atomic.check_outputs`).
     format
         One of :data:`FORMATS`: ``csv``, ``geojson``, ``gpkg``, ``oruk`` or ``xlsx``.
 
@@ -209,8 +211,9 @@ def write_services(services: pd.DataFrame, path: Path | str, *, format: str) -> 
     ------
     ValueError
         An unknown format, or a frame that is not the canonical services frame.
-    OSError
-        The file cannot be written (nothing is left behind, an older file is untouched).
+    OutputError
+        The file cannot be written: a folder, below a file, no permission, read-only, disk full
+        (nothing is left behind, an older file is untouched). It is an ``OSError``.
     """
     if format not in FORMATS:
         raise ValueError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
@@ -219,14 +222,10 @@ def write_services(services: pd.DataFrame, path: Path | str, *, format: str) -> 
     public = public_frame(services)
     if format == "oruk":
         write_oruk(public, target)
-    elif format in ("csv", "xlsx"):
-        if format == "csv":
-            write_csv(export_table(public), target)
-        else:
-            with atomic_path(target) as tmp:
-                spreadsheet_safe(export_table(public)).to_excel(
-                    tmp, index=False, sheet_name="services", engine="openpyxl"
-                )
+    elif format == "csv":
+        write_csv(export_table(public), target)
+    elif format == "xlsx":
+        write_xlsx(export_table(public), target, sheet_name="services")
     else:
         _write_geo(public, target, format)
     confidential = public["confidential"].fillna(False).astype(bool).to_numpy()
@@ -241,14 +240,17 @@ def write_services(services: pd.DataFrame, path: Path | str, *, format: str) -> 
 
 
 def _check_target(target: Path) -> None:
-    """Raise a clear OSError early for a target that is a folder or lies below a file."""
+    """Raise a clear OutputError early for a target that is a folder or lies below a file."""
     if target.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file", str(target))
+        raise OutputError(
+            f"Cannot write {str(target)!r}: it is a folder; give the name of a file in it."
+        )
     for parent in target.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise NotADirectoryError(
-                    errno.ENOTDIR, f"'{parent}' is a file, not a folder", str(target)
+                raise OutputError(
+                    f"Cannot write {str(target)!r}: {str(parent)!r} is a file, not a folder; "
+                    "choose another place."
                 )
             return
 

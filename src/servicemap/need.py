@@ -523,7 +523,9 @@ def format_need(need: pd.DataFrame, fmt: str) -> str:
     """
     table = need_with_totals(need).reset_index()
     if fmt == "csv":
-        return str(table.to_csv(index=False, lineterminator="\n"))
+        from servicemap._csv import csv_text
+
+        return csv_text(table)
     if fmt == "table":
         return str(table.to_string(index=False)) + "\n"
     raise ValueError(f"Unknown format {fmt!r}; use table or csv.")

@@ -12,6 +12,13 @@
 
 Pages are rendered with Jinja2 with autoescaping on; services pass through
 ``services.public_services`` before anything reaches a page.
+
+The folder is written through :func:`servicemap._folder.publish_folder`: the five entries are
+switched from the old report to the new one with a single atomic rename, so a run that fails or
+is killed at any moment leaves the old report or the new one, whole. A report never replaces a
+file it did not write (an ``index.html`` of the user's, a file added to ``forces/``, a report
+page edited since): it refuses, naming them, unless ``overwrite``. Other files in the folder are
+never touched.
 """
 
 from __future__ import annotations
@@ -19,9 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from servicemap import __version__
+from servicemap._folder import STATE, check_folder, publish_folder
 from servicemap.errors import ReportError
 from servicemap.maps import (
     ATTRIBUTION,
@@ -58,14 +63,16 @@ __all__ = [
     "ReportInputs",
     "ReportSummary",
     "build_report",
+    "check_report_folder",
     "load_inputs",
     "write_static_map",
 ]
 
 REPORT_FILES: tuple[str, ...] = ("forces", "map.html", "coverage.csv", "coverage.png", "index.html")
-"""What a report folder holds, in the order they are moved into place (index.html last)."""
+"""What a report folder holds, in the order they are put in place (index.html last)."""
 
-MARKER = ".servicemap-report"
+MARKER = STATE
+"""The hidden folder of a report folder that holds its versions and their manifest."""
 
 DEFAULT_TITLE = (
     "Specialist help for migrant victims of domestic abuse: coverage by police force area"
@@ -628,29 +635,31 @@ def write_static_map(
 # --- writing the folder -------------------------------------------------------------------------
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ReportError(
-            f"Cannot write the report to '{out_dir}': it is a file. Choose a folder with -o."
-        )
+def check_report_folder(
+    out_dir: Path | str,
+    *,
+    force: bool = False,
+    inputs: Mapping[str, Path | None] | None = None,
+) -> None:
+    """Check that a report can be written to ``out_dir``, before any work is done.
 
+    Parameters
+    ----------
+    out_dir
+        The report folder (it and its parents are created when missing).
+    force
+        Allow replacing files at the report's names that no earlier report wrote.
+    inputs
+        The command's input files by option (``--services``, ``--need``, ``--boundaries``);
+        none may be a file the report would replace.
 
-def _move_into_place(build: Path, out_dir: Path) -> None:
-    """Move each built entry over the old one; other files in ``out_dir`` are left alone."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in (MARKER, *REPORT_FILES):
-        source = build / name
-        target = out_dir / name
-        if source.is_dir():
-            old = None
-            if target.exists():
-                old = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{name}.old-"))
-                os.replace(target, old / name)
-            os.replace(source, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(source, target)
+    Raises
+    ------
+    OutputError
+        ``out_dir`` is a file, cannot be written, holds an input, or holds at the report's
+        names files it did not write (unless ``force``): the message names them.
+    """
+    check_folder(out_dir, REPORT_FILES, force=force, inputs=inputs)
 
 
 def build_report(
@@ -668,13 +677,17 @@ def build_report(
     services_source: str = "the servicemap directory",
     generated: dt.date | None = None,
     progress: Callable[[Sequence[str]], Any] | None = None,
+    overwrite: bool = False,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportSummary:
     """Write the coverage report folder: index, one page per force, map, CSV and picture.
 
-    The report is built in a temporary folder beside ``out_dir`` and then moved into place
-    (``forces/`` first, ``index.html`` last), so a reader never sees half a report. Re-running
-    replaces the report's own files and ``forces/`` folder; other files in ``out_dir`` stay.
+    The report is written whole into a new hidden version folder and switched in with one
+    atomic rename (see :mod:`servicemap._folder`), so a reader, or a run that fails or is
+    killed at any moment, sees the old report or the new one, whole. Re-running replaces the
+    report's own files and ``forces/`` pages; other files in ``out_dir`` stay. Files at the
+    report's names that no earlier report wrote (or that were changed since) are refused,
+    naming them, unless ``overwrite``.
 
     Parameters
     ----------
@@ -704,6 +717,8 @@ def build_report(
         The date printed on the pages; default today.
     progress
         Wraps the list of force codes while profiles are built (e.g. a progress bar).
+    overwrite
+        Replace files at the report's names that no earlier report wrote (``--force``).
     settings
         Settings (CRS, postcode table cache).
 
@@ -711,11 +726,17 @@ def build_report(
     -------
     ReportSummary
         The folder, the files written, the number of profiles and the map's size.
+
+    Raises
+    ------
+    OutputError
+        The folder cannot be written (a file, no permission, read-only, disk full), or holds
+        files the report did not write (unless ``overwrite``). Nothing is changed in it.
     """
     from servicemap.forces import load_forces
 
     target = Path(out_dir)
-    _check_out_dir(target)
+    check_report_folder(target, force=overwrite)
     generated = generated or dt.date.today()
     public = _public(services)
     codes = _codes(coverage)
@@ -863,9 +884,7 @@ def build_report(
     )
     csv_text = _coverage_csv(coverage)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.build-"))
-    try:
+    with publish_folder(target, REPORT_FILES, force=overwrite) as build:
         (build / "forces").mkdir()
         for slug, page in force_pages.items():
             (build / "forces" / f"{slug}.html").write_text(page, encoding="utf-8")
@@ -873,13 +892,6 @@ def build_report(
         (build / "coverage.csv").write_text(csv_text, encoding="utf-8-sig", newline="")
         write_static_map(simplified, build / "coverage.png", title=title, settings=settings)
         (build / "index.html").write_text(index_html, encoding="utf-8")
-        (build / MARKER).write_text(f"servicemap {__version__}\n", encoding="utf-8")
-        for path in build.rglob("*"):
-            os.chmod(path, 0o755 if path.is_dir() else 0o644)
-        os.chmod(build, 0o755)
-        _move_into_place(build, target)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
     files = (
         "index.html",
         "map.html",
@@ -896,11 +908,11 @@ def build_report(
 
 
 def _coverage_csv(coverage: pd.DataFrame) -> str:
-    from servicemap.export import spreadsheet_safe
+    from servicemap._csv import csv_text
 
     table = _order_by_gap(coverage)
     table = table[[c for c in table.columns if not str(c).startswith("_")]]
     for column in table.columns:
         if is_share(str(column)) and pd.api.types.is_float_dtype(table[column]):
             table = table.assign(**{str(column): table[column].round(4)})
-    return str(spreadsheet_safe(table).to_csv(index=False, lineterminator="\r\n"))
+    return csv_text(table, lineterminator="\r\n")

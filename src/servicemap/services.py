@@ -1979,7 +1979,9 @@ def format_problems(problems: Sequence[Problem], *, file: str, fmt: str = "text"
         names = list(Problem.__dataclass_fields__)
         writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(p.to_dict() for p in problems)
+        from servicemap._csv import safe_cell  # every CSV writer uses the one formula guard
+
+        writer.writerows({k: safe_cell(v) for k, v in p.to_dict().items()} for p in problems)
         return buffer.getvalue()
     if fmt != "text":
         raise ValueError(f"Unknown format {fmt!r}; use 'text', 'csv' or 'json'.")
