@@ -220,6 +220,8 @@ def test_a_required_field_missing_names_its_accepted_headers(tmp_path):
         ("Contact email", "notes"),
         ("Easting", "latitude"),
         ("Police force", "areas_served"),
+        ("URL", "website"),
+        ("Description", "notes"),
     ],
 )
 def test_an_unknown_column_says_which_field_it_may_be(tmp_path, header, field):

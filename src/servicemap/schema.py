@@ -174,7 +174,6 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
         "Web site",
         "Website address",
         "Web",
-        "URL",
         "Homepage",
         "Web link",
         "Service website",
@@ -321,7 +320,6 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
         "Note",
         "Comments",
         "Comment",
-        "Description",
         "Remarks",
         "Additional information",
         "Further information",
@@ -348,6 +346,10 @@ HEADER_HINTS: dict[str, tuple[str, str]] = {
                 "the postcode), not grid metres: convert them, or leave them out."),
     "Northing": ("longitude", "servicemap takes WGS 84 'latitude' and 'longitude' in degrees "
                  "(or the postcode), not grid metres: convert them, or leave them out."),
+    "URL": ("website", "if it is the service's website, rename it 'website'; if it is the "
+            "page that shows the service exists, rename it 'source_url'."),
+    "Description": ("notes", "if it should be published, rename it 'notes' (or, if there is a "
+                    "'notes' column already, add what matters there)."),
     "Police force": ("areas_served", "put the police force areas the service serves in "
                      "'areas_served' (e.g. 'Thames Valley')."),
     "Region": ("areas_served", "put the regions the service serves in 'areas_served' (e.g. "
