@@ -13,6 +13,7 @@ from pyproj import Transformer
 from shapely.geometry import Point, box
 
 from servicemap.schema import FIELDS
+from servicemap.services import confidential_mask
 
 
 def _canonical_services(rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
@@ -37,18 +38,10 @@ def _canonical_services(rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
         record["force_code"] = row.get("force_code", "")
         record["served_districts"] = tuple(row.get("served_districts", ()))
         record["served_forces"] = tuple(sorted(set(row.get("served_forces", ()))))
-        types = [t.strip() for t in record["service_types"].split(";") if t.strip()]
-        # The schema's rule: explicitly confidential, refuge only, or refuge/housing not
-        # explicitly public.
-        record["confidential"] = (
-            record["location_confidential"] == "yes"
-            or types == ["refuge"]
-            or (
-                bool({"refuge", "housing"} & set(types)) and record["location_confidential"] != "no"
-            )
-        )
         records.append(record)
     frame = pd.DataFrame.from_records(records)
+    # The library's one statement of the rule, never a copy of it.
+    frame["confidential"] = confidential_mask(frame).to_numpy(dtype=bool)
     geometry = [
         Point(e, n) if not np.isnan(e) else None
         for e, n in zip(frame["easting"], frame["northing"], strict=True)

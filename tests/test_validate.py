@@ -26,8 +26,8 @@ CORPUS = [
      "'county' is not an allowed value"),
     ("bad_service_type.csv", "error", "bad-value", 3, "service_types", "refuges",
      "'refuges' is not a service type. Did you mean 'refuge'?"),
-    ("bad_yes_no.csv", "error", "bad-value", 2, "location_confidential", "maybe",
-     "'maybe' is not an allowed value"),
+    ("bad_yes_no.csv", "warning", "confidential-unclear", 2, "location_confidential", "maybe",
+     "'maybe' is not clearly 'yes' or 'no', so the service is treated as confidential"),
     ("bad_postcode.csv", "error", "bad-postcode", 2, "postcode", "SW1A1Z",
      "'SW1A1Z' is not a valid UK postcode"),
     ("unknown_postcode.csv", "error", "unknown-postcode", 4, "postcode", "SW1A 1ZZ",
@@ -178,6 +178,15 @@ CORPUS = [
      "is a Word document (.docx), not an Excel workbook"),
     ("formula_without_value.xlsx", "error", "formula-without-value", 2, "name",
      '=UPPER("alpha")', "holds the formula '=UPPER(\"alpha\")' but no saved value"),
+    ("private_column.csv", "error", "private-column", 1, "Refuge address", None,
+     "suggests private places (its header says 'refuge') but is not the field "
+     "'location_confidential'"),
+    ("refuge_named_undecided.csv", "warning", "accommodation-withheld", 2,
+     "location_confidential", "", "whose name \"Camden Women's Refuge\" says refuge"),
+    ("refuge_only_public.csv", "warning", "refuge-kept-private", 2, "location_confidential",
+     "no", "the service's only type is refuge, so its address and location are still"),
+    ("office_headers.csv", "warning", "unknown-column", 1, "Email", None,
+     "is not a servicemap field; it is ignored. It may be 'notes'."),
 ]  # fmt: skip
 
 # Files that look odd but are fine: they must give no problem at all.

@@ -15,16 +15,17 @@ Field names follow Open Referral UK (HSDS 3.0 UK profile) where they fit. The in
     (a force name expands to all its districts, a region to all of its districts, "England and
     Wales" to all of them); empty tuple when ``areas_served`` is empty;
   - ``served_forces``: tuple of force codes of ``served_districts``, sorted;
-  - ``confidential``: True when ``location_confidential`` is ``yes``, or the only service type
-    is ``refuge``, or the service offers ``refuge`` or ``housing`` and ``location_confidential``
-    is not ``no`` (in doubt, private). A confidential service's address, postcode and
-    coordinates never leave the library: see ``services.public_services``;
+  - ``confidential``: the confidentiality rule, stated once in
+    ``services.confidential_mask`` (in doubt, private). A confidential service's address,
+    postcode and coordinates never leave the library: see ``services.public_services``;
   - ``geometry``: a Point at (easting, northing), or None.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 
 FIELDS: tuple[str, ...] = (
     "id",
@@ -133,3 +134,279 @@ def cell_text(value: object) -> str:
 def split_list(value: str) -> list[str]:
     """Split a ``;``-separated field into stripped, non-empty items."""
     return [item.strip() for item in str(value).split(";") if item.strip()]
+
+
+# --------------------------------------------------------------------------------------------
+# Column headers as people write them
+# --------------------------------------------------------------------------------------------
+
+#: The headers accepted for each field besides the field's own name, as charities' and
+#: commissioners' spreadsheets write them. A header matches after :func:`header_key`, which
+#: ignores case, spaces, punctuation, a trailing ``?`` and a ``(Y/N)`` mark, so ``Post code``,
+#: ``POSTCODE`` and ``post_code`` are one header. ``docs/schema.md`` lists them all.
+HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "id": ("ID", "Service ID", "Service ref", "Reference", "Ref", "Record ID", "Unique ID"),
+    "name": (
+        "Service name",
+        "Name of service",
+        "Service title",
+        "Project name",
+        "Name of project",
+    ),
+    "organisation": (
+        "Organisation name",
+        "Name of organisation",
+        "Organization",
+        "Organization name",
+        "Org",
+        "Org name",
+        "Provider",
+        "Provider name",
+        "Charity",
+        "Charity name",
+        "Run by",
+        "Delivered by",
+        "Lead organisation",
+    ),
+    "website": (
+        "Website URL",
+        "Web address",
+        "Web site",
+        "Website address",
+        "Web",
+        "Homepage",
+        "Web link",
+        "Service website",
+    ),
+    "phone": (
+        "Telephone",
+        "Tel",
+        "Tel no",
+        "Phone number",
+        "Phone no",
+        "Telephone number",
+        "Contact number",
+        "Contact phone",
+        "Contact telephone",
+        "Helpline number",
+    ),
+    "address": (
+        "Street address",
+        "Office address",
+        "Public address",
+        "Postal address",
+        "Address line 1",
+        "Venue",
+        "Venue address",
+    ),
+    "postcode": ("Post code", "Postal code", "Office postcode"),
+    "latitude": ("Lat", "Latitude WGS84"),
+    "longitude": ("Long", "Lon", "Lng", "Longitude WGS84"),
+    "location_confidential": (
+        "Confidential",
+        "Confidential location?",
+        "Location confidential (Y/N)",
+        "Confidential address",
+        "Address confidential",
+        "Confidentiality",
+        "Is confidential",
+        "Is the location confidential?",
+        "Do not publish",
+        "Do not publish address",
+        "Do not publish location",
+        "Don't publish address",
+        "Private address",
+        "Private location",
+        "Location private",
+        "Secret location",
+        "Hidden location",
+        "Hide address",
+        "Withhold address",
+        "Address withheld",
+        "Location withheld",
+    ),
+    "scope": ("Geographic scope", "Service scope", "Scope of service", "Reach"),
+    "areas_served": (
+        "Areas covered",
+        "Area served",
+        "Area covered",
+        "Areas",
+        "Area",
+        "Coverage area",
+        "Coverage",
+        "Geographic area",
+        "Geographical area",
+        "Service area",
+        "Service areas",
+        "Catchment",
+        "Catchment area",
+        "Local authority",
+        "Local authorities",
+        "Where it serves",
+    ),
+    "service_types": (
+        "Service types",
+        "Service type",
+        "Service type(s)",
+        "Type of service",
+        "Types of service",
+        "Type",
+        "Types",
+        "Type of support",
+        "Support type",
+        "Support offered",
+        "Services offered",
+        "Category",
+        "Categories",
+    ),
+    "delivery": (
+        "How delivered",
+        "How is it delivered?",
+        "Delivery method",
+        "Delivery mode",
+        "Mode of delivery",
+        "In person or remote",
+    ),
+    "communities": (
+        "Community",
+        "Communities served",
+        "Who it is for",
+        "Who for",
+        "Client group",
+        "Target group",
+        "Specialist communities",
+    ),
+    "languages": (
+        "Languages spoken",
+        "Language",
+        "Languages offered",
+        "Languages available",
+        "Community languages",
+    ),
+    "by_and_for": ("By and for?", "By & for", "By and for organisation", "Led by and for"),
+    "nrpf_support": (
+        "NRPF",
+        "NRPF?",
+        "NRPF support",
+        "Supports NRPF",
+        "Accepts NRPF",
+        "NRPF accepted",
+        "No recourse to public funds",
+        "Supports women with NRPF",
+    ),
+    "status": ("Service status", "Current status", "Operating status", "Open or closed"),
+    "last_seen": (
+        "Last checked",
+        "Last verified",
+        "Date checked",
+        "Date last checked",
+        "Date verified",
+        "Last reviewed",
+        "Last updated",
+        "Date updated",
+    ),
+    "source_url": (
+        "Source",
+        "Source URL",
+        "Source link",
+        "Evidence",
+        "Evidence URL",
+        "Evidence link",
+        "Link to source",
+        "Reference URL",
+        "Where found",
+    ),
+    "notes": (
+        "Note",
+        "Comments",
+        "Comment",
+        "Remarks",
+        "Additional information",
+        "Further information",
+        "Other information",
+    ),
+}
+
+#: Headers of columns that are not fields but whose values belong in one: header -> (the
+#: field, how to move them). The unknown-column warning gives the fix.
+HEADER_HINTS: dict[str, tuple[str, str]] = {
+    "Town": ("address", "a town is part of the address: add it to 'address' (e.g. "
+             "'21 Avenue Road, Southall')."),
+    "City": ("address", "a city is part of the address: add it to 'address'."),
+    "Street": ("address", "a street is part of the address: put the whole address in "
+               "'address'."),
+    "Address line 2": ("address", "put every line of the address in one 'address' cell, "
+                       "separated by commas."),
+    "Email": ("notes", "servicemap has no email field yet, so the column is ignored: leave "
+              "it, or put a public contact address in 'notes' if it should be published."),
+    "Email address": ("notes", "servicemap has no email field yet, so the column is ignored: "
+                      "leave it, or put a public contact address in 'notes' if it should be "
+                      "published."),
+    "Easting": ("latitude", "servicemap takes WGS 84 'latitude' and 'longitude' in degrees (or "
+                "the postcode), not grid metres: convert them, or leave them out."),
+    "Northing": ("longitude", "servicemap takes WGS 84 'latitude' and 'longitude' in degrees "
+                 "(or the postcode), not grid metres: convert them, or leave them out."),
+    "URL": ("website", "if it is the service's website, rename it 'website'; if it is the "
+            "page that shows the service exists, rename it 'source_url'."),
+    "Description": ("notes", "if it should be published, rename it 'notes' (or, if there is a "
+                    "'notes' column already, add what matters there)."),
+    "Police force": ("areas_served", "put the police force areas the service serves in "
+                     "'areas_served' (e.g. 'Thames Valley')."),
+    "Region": ("areas_served", "put the regions the service serves in 'areas_served' (e.g. "
+               "'North West')."),
+}  # fmt: skip
+
+#: Words in a header that suggest a private place. A column headed so that is not
+#: ``location_confidential`` is an error: its values may be the only sign that a place is secret.
+PRIVATE_HEADER = re.compile(
+    r"\b(?:confidential\w*|secret|secrets|private|privacy|hidden|hide|"
+    r"do not publish|dont publish|not for publication|unpublished|withh[eo]ld\w*|undisclosed|"
+    r"safe ?houses?|refuges?|shelters?)\b"
+)
+
+_YES_NO_MARK = re.compile(
+    r"\(?\s*\b(?:y\s*/\s*n|yes\s*/\s*no|y\s+or\s+n|yes\s+or\s+no|true\s*/\s*false)\b\s*\)?"
+)
+
+
+def header_words(header: str) -> str:
+    """Return a header as lower-case words: the form :data:`PRIVATE_HEADER` is matched on.
+
+    Apostrophes are dropped (``Don't`` → ``dont``), ``&`` reads ``and``, a yes/no mark such as
+    ``(Y/N)`` is removed and every other run of punctuation or space becomes one space.
+
+    Parameters
+    ----------
+    header
+        A column header as written.
+
+    Returns
+    -------
+    str
+        The words, separated by single spaces.
+    """
+    text = unicodedata.normalize("NFKC", str(header)).lower().replace("&", " and ")
+    text = re.sub(r"['’‘`]", "", text)
+    text = _YES_NO_MARK.sub(" ", text)
+    return " ".join(re.findall(r"[a-z0-9]+", text))
+
+
+def header_key(header: str) -> str:
+    """Return the key a header is matched on: its :func:`header_words` run together.
+
+    ``Confidential location?``, ``CONFIDENTIAL LOCATION (Y/N)`` and ``confidential_location``
+    all give ``confidentiallocation``.
+    """
+    return header_words(header).replace(" ", "")
+
+
+def _field_by_header_key() -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for field in FIELDS:
+        for header in (field, *HEADER_SYNONYMS.get(field, ())):
+            keys.setdefault(header_key(header), field)
+    return keys
+
+
+#: Every accepted header's key (see :func:`header_key`) -> its field.
+FIELD_BY_HEADER_KEY: dict[str, str] = _field_by_header_key()

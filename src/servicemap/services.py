@@ -22,7 +22,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,11 +34,18 @@ from servicemap._data import data_path
 from servicemap._progress import status
 from servicemap.errors import DataQualityWarning, ServicesFileError
 from servicemap.schema import (
+    FIELD_BY_HEADER_KEY,
     FIELDS,
+    HEADER_HINTS,
+    HEADER_SYNONYMS,
     LIST_FIELDS,
+    LOCATION_FIELDS,
+    PRIVATE_HEADER,
     REQUIRED,
     VOCABULARIES,
     YES_NO_UNKNOWN,
+    header_key,
+    header_words,
     split_list,
 )
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -97,21 +104,10 @@ _CONTROL_NAMES = {
     0x202E: "right-to-left override",
     0xFEFF: "byte order mark",
 }
-# Short or common column names people use for a schema field (matched after normalising).
-_COLUMN_ALIASES = {"lat": "latitude", "lon": "longitude", "lng": "longitude", "long": "longitude"}
-# Hints for common columns that are not fields: where their content belongs.
-_COLUMN_HINTS = {
-    "town": "address",
-    "city": "address",
-    "telephone": "phone",
-    "tel": "phone",
-    "url": "website",
-    "areas": "areas_served",
-    "area": "areas_served",
-    "type": "service_types",
-    "types": "service_types",
-    "description": "notes",
-}
+# Columns that are not fields but whose values belong in one: header key -> (field, fix).
+_COLUMN_HINTS = {header_key(header): hint for header, hint in HEADER_HINTS.items()}
+# What a confidential service's address, postcode or coordinates become in a message.
+_WITHHELD = "(withheld)"
 _YES_NO_SYNONYMS = {"y": "yes", "n": "no", "true": "yes", "false": "no"}
 
 _FIX_ENCODING = (
@@ -1020,14 +1016,76 @@ def _read_oruk(document: Any, report: _Report) -> _RawTable:
 
 
 def _column_key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+    return header_key(name)
 
 
-_FIELD_BY_KEY = {_column_key(f): f for f in FIELDS} | _COLUMN_ALIASES
+_FIELD_BY_KEY = FIELD_BY_HEADER_KEY
+
+
+def _likely_field(key: str) -> tuple[str, str] | None:
+    """Return the field an unknown column may be, and how to make it so; None if no guess.
+
+    In order: a known non-field header (``Town`` → ``address``); an accepted header the name
+    ends with (the English head noun comes last: ``Organisation website`` → ``website``); the
+    closest accepted header (a typo); an accepted header the name contains.
+    """
+    if key in _COLUMN_HINTS:
+        return _COLUMN_HINTS[key]
+    known = [*_COLUMN_HINTS, *_FIELD_BY_KEY]
+    ends = [k for k in known if len(k) >= 5 and key.endswith(k)]
+    close = (
+        [max(ends, key=len)] if ends else difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    )
+    if not close:
+        inside = [k for k in known if len(k) >= 5 and k in key]
+        close = [max(inside, key=len)] if inside else []
+    if not close:
+        return None
+    if close[0] in _COLUMN_HINTS:
+        return _COLUMN_HINTS[close[0]]
+    field = _FIELD_BY_KEY[close[0]]
+    return field, (
+        f"if it holds the {field!r} field, rename it {field!r} (docs/schema.md lists every "
+        "header servicemap accepts)."
+    )
+
+
+# Words a private header is spelt with, for catching their typos ("Confidental").
+_PRIVATE_WORDS = (
+    "confidential",
+    "confidentiality",
+    "private",
+    "secret",
+    "hidden",
+    "withheld",
+    "withhold",
+    "undisclosed",
+)
+
+
+def _private_hint(name: str, key: str) -> str | None:
+    """Return why a header suggests a private place, or None if it does not."""
+    words = header_words(name)
+    match = PRIVATE_HEADER.search(words)
+    if match:
+        return f"says {match.group(0)!r}"
+    for word in words.split():
+        close = difflib.get_close_matches(word, _PRIVATE_WORDS, n=1, cutoff=0.85)
+        if close:
+            return f"says {word!r}, like {close[0]!r}"
+    guess = _likely_field(key)
+    if guess is not None and guess[0] == "location_confidential":
+        return "looks like 'location_confidential'"
+    return None
 
 
 def _fit_columns(raw: _RawTable, report: _Report) -> tuple[pd.DataFrame, set[str]]:
-    """Return the table with exactly FIELDS (+ ROW) as text, and the set of missing fields."""
+    """Return the table with exactly FIELDS (+ ROW) as text, and the set of missing fields.
+
+    Headers match :data:`servicemap.schema.HEADER_SYNONYMS` after
+    :func:`servicemap.schema.header_key`. A column that is no field but whose header suggests
+    a private place is an error, never ignored: it may be the only sign that a place is secret.
+    """
     header_row = raw.header_row
     taken: dict[str, int] = {}
     unknown: list[str] = []
@@ -1065,28 +1123,47 @@ def _fit_columns(raw: _RawTable, report: _Report) -> tuple[pd.DataFrame, set[str
         missing = {f for f in FIELDS if f not in taken}
         for field in REQUIRED:
             if field in missing:
+                accepted = ", ".join(repr(h) for h in HEADER_SYNONYMS.get(field, ())[:4])
                 report.error(
                     "missing-column",
                     f"missing required column {field!r} (found: {', '.join(found)}).",
-                    f"add a column named {field!r}; see docs/schema.md.",
+                    f"add a column named {field!r}"
+                    + (f" (or {accepted})" if accepted else "")
+                    + "; see docs/schema.md.",
                     row=header_row,
                     column=field,
                 )
         for name in unknown:
             key = _column_key(name)
-            hint = _COLUMN_HINTS.get(key)
-            if hint is None:
-                close = difflib.get_close_matches(key, list(_FIELD_BY_KEY), n=1, cutoff=0.75)
-                hint = _FIELD_BY_KEY[close[0]] if close else None
+            private = _private_hint(name, key) if name else None
+            if private is not None:
+                report.error(
+                    "private-column",
+                    f"suggests private places (its header {private}) but is not the field "
+                    "'location_confidential', so servicemap cannot tell which services must "
+                    "stay private.",
+                    "rename it 'location_confidential' and write yes (keep the location "
+                    "private) or no (a public office) for each service; if it holds the "
+                    "private addresses themselves, take it out of the file and set "
+                    "'location_confidential' to yes for those services.",
+                    row=header_row,
+                    column=name,
+                )
+                continue
+            guess = _likely_field(key) if name else None
             report.warning(
                 "unknown-column",
-                "is not a servicemap field; it is ignored."
-                if name
-                else "a column with no name holds values; it is ignored.",
-                f"if it holds the {hint!r} field, rename it {hint!r}; otherwise delete it or "
-                "move what matters into 'notes'."
-                if hint
-                else "delete it, or move what matters into 'notes'; see docs/schema.md.",
+                (
+                    "is not a servicemap field; it is ignored."
+                    if name
+                    else "a column with no name holds values; it is ignored."
+                )
+                + (f" It may be {guess[0]!r}." if guess else ""),
+                guess[1]
+                if guess
+                else "if it holds one of the fields in docs/schema.md, rename it to that "
+                "field; otherwise leave it (servicemap ignores it) or move what matters into "
+                "'notes'.",
                 row=header_row,
                 column=name or None,
             )
@@ -1274,6 +1351,10 @@ def _check_vocabularies(frame: pd.DataFrame, report: _Report) -> pd.DataFrame:
         column = frame[field]
         if field in LIST_FIELDS:
             out[field] = _check_list_vocab(frame, field, report)
+            continue
+        if field == "location_confidential":
+            # Never an error: a value that is not clearly "no" is private (with a warning).
+            out[field] = _check_confidentiality_values(frame, report)
             continue
         mapping: dict[str, str] = {}
         for value in column.unique():
@@ -1805,27 +1886,95 @@ def _check_placement(frame: pd.DataFrame, report: _Report) -> None:
             value="",
         )
     located = (frame["address"] != "") | (frame["postcode"] != "") | (frame["latitude"] != "")
-    decision = pd.Series(_per_value(frame["location_confidential"], _yes_no), index=frame.index)
-    withheld = located & ~decision.isin(["yes", "no"]) & _offers_accommodation(frame)
+    terms = pd.Series(
+        _per_value(frame["location_confidential"], _confidentiality_term), index=frame.index
+    )
+    accommodation = _offers_accommodation(frame)
+    named = _named_as_refuge(frame)
     values = frame["location_confidential"].to_numpy(dtype=object)
-    for index in np.flatnonzero(withheld.to_numpy()):
-        value = values[index]
+    names = frame["name"].to_numpy(dtype=object)
+    for index in np.flatnonzero((located & (terms == "") & (accommodation | named)).to_numpy()):
+        reason = (
+            "offering refuge or housing"
+            if accommodation.iat[index]
+            else f"whose name {_show(names[index])} says refuge, safe house or shelter"
+        )
         report.warning(
             "accommodation-withheld",
-            f"is {_show(value) if value else 'empty'} for a service offering refuge or "
-            "housing, so its address and location are treated as confidential and never "
-            "published.",
+            f"is empty for a service {reason}, so its address and location are treated as "
+            "confidential and never published.",
             "set 'no' if the address is a public office (not a refuge or safe house), or "
             "'yes' to confirm it must stay private.",
             row=int(rows[index]),
             column="location_confidential",
-            value=value,
+            value=values[index],
+        )
+    for index in np.flatnonzero((located & (terms == "no") & _only_refuge(frame)).to_numpy()):
+        report.warning(
+            "refuge-kept-private",
+            f"is {_show(values[index])}, but the service's only type is refuge, so its "
+            "address and location are still treated as confidential and never published.",
+            "if the address is a public office, add the other service types it offers there; "
+            "if it is the refuge, set 'yes'.",
+            row=int(rows[index]),
+            column="location_confidential",
+            value=values[index],
         )
 
 
-def _yes_no(value: Any) -> str:
-    term = _normalise_vocab(str(value)) if isinstance(value, str) else ""
-    return _YES_NO_SYNONYMS.get(term, term)
+# --------------------------------------------------------------------------------------------
+# The confidentiality rule
+# --------------------------------------------------------------------------------------------
+
+# location_confidential values that clearly say no / yes (after _normalise_vocab). Anything
+# else that is not empty is "unclear", and unclear is private.
+_CLEARLY_NO = frozenset({"no", "n", "false", "0"})
+_CLEARLY_YES = frozenset({"yes", "y", "true", "1", "confidential", "private"})
+
+# A name or service type that says refuge, safe house or shelter ("refugee" does not).
+_REFUGE_WORDS = re.compile(r"\b(?:refuges?|safe[\s_-]*houses?|shelters?)\b", re.IGNORECASE)
+
+
+def _confidentiality_term(value: Any) -> str:
+    """Return ``"yes"``, ``"no"``, ``""`` (not said) or ``"unclear"`` for a confidentiality cell."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    term = _normalise_vocab(str(value)).strip("._!")
+    if term == "":
+        return ""
+    if term in _CLEARLY_NO:
+        return "no"
+    return "yes" if term in _CLEARLY_YES else "unclear"
+
+
+def _check_confidentiality_values(frame: pd.DataFrame, report: _Report) -> pd.Series:
+    """Warn about confidentiality values that are not clearly yes or no; return canonical ones.
+
+    ``yes``-like values become ``yes`` and ``no``-like ones ``no``; anything else that is not
+    empty (``maybe``, ``tbc``, ``unknown``, ``Y - do not share``) becomes ``unknown``, which
+    :func:`confidential_mask` treats as confidential, with a warning that says so.
+    """
+    column = frame["location_confidential"]
+    canonical = {"yes": "yes", "no": "no", "": "", "unclear": "unknown"}
+    mapping: dict[str, str] = {}
+    rows = frame[ROW].to_numpy()
+    for value in column.unique():
+        term = _confidentiality_term(value)
+        mapping[value] = canonical[term]
+        if term != "unclear":
+            continue
+        for index in np.flatnonzero((column == value).to_numpy()):
+            report.warning(
+                "confidential-unclear",
+                f"{_show(value)} is not clearly 'yes' or 'no', so the service is treated as "
+                "confidential: its address and location are never published.",
+                "write 'no' if the address is a public office (not a refuge or safe house), "
+                "or 'yes' to confirm it must stay private.",
+                row=int(rows[index]),
+                column="location_confidential",
+                value=value,
+            )
+    return column.map(mapping)
 
 
 def _per_value(values: pd.Series, func: Callable[[str], Any]) -> list[Any]:
@@ -1835,33 +1984,149 @@ def _per_value(values: pd.Series, func: Callable[[str], Any]) -> list[Any]:
     return [results[c] for c in codes]
 
 
+def _text_column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """Return a column as text (``""`` for a missing column, None, NaN or NA)."""
+    if name not in frame.columns:
+        return pd.Series("", index=frame.index, dtype=object)
+
+    def text(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        return "" if value is None or bool(pd.isna(value)) else str(value)
+
+    return frame[name].map(text).astype(object)
+
+
+def _types(value: str) -> list[str]:
+    return [_normalise_vocab(t) for t in split_list(value)]
+
+
 def _offers_accommodation(frame: pd.DataFrame) -> pd.Series:
+    """Mark services whose types include refuge or housing, or say safe house or shelter."""
+
     def offers(value: str) -> bool:
-        return bool({"refuge", "housing"} & {_normalise_vocab(t) for t in split_list(value)})
+        types = _types(value)
+        return bool({"refuge", "housing"} & set(types)) or any(
+            _REFUGE_WORDS.search(t.replace("_", " ")) for t in types
+        )
 
-    return pd.Series(_per_value(frame["service_types"], offers), index=frame.index, dtype=bool)
+    column = _text_column(frame, "service_types")
+    return pd.Series(_per_value(column, offers), index=frame.index, dtype=bool)
 
 
-def _confidential(frame: pd.DataFrame) -> pd.Series:
-    """Return True where a service's location must never be published (see schema).
+def _only_refuge(frame: pd.DataFrame) -> pd.Series:
+    """Mark services whose every type is a refuge (or a safe house or shelter)."""
 
-    Confidential: ``location_confidential`` is ``yes``; or the only service type is
-    ``refuge``; or the service offers refuge or housing and ``location_confidential`` is not
-    an explicit ``no`` (empty or ``unknown`` means "in doubt", and in doubt it stays private).
+    def only(value: str) -> bool:
+        types = _types(value)
+        return bool(types) and all(_REFUGE_WORDS.search(t.replace("_", " ")) for t in types)
+
+    column = _text_column(frame, "service_types")
+    return pd.Series(_per_value(column, only), index=frame.index, dtype=bool)
+
+
+def _named_as_refuge(frame: pd.DataFrame) -> pd.Series:
+    """Mark services whose name says refuge, safe house or shelter."""
+    column = _text_column(frame, "name")
+    found = _per_value(column, lambda v: bool(_REFUGE_WORDS.search(v.replace("_", " "))))
+    return pd.Series(found, index=frame.index, dtype=bool)
+
+
+def confidential_mask(services: pd.DataFrame) -> pd.Series:
+    """Return True for each service whose location must never be published.
+
+    This is the one statement of the confidentiality rule (``docs/schema.md``,
+    "Confidentiality"). A service is confidential when
+
+    1. ``location_confidential`` is anything but empty or clearly "no" (``no``, ``n``,
+       ``false``, ``0``, any case): ``yes`` of course, and also ``maybe``, ``tbc``, ``unknown``
+       or ``Y - do not share`` (validation warns about those);
+    2. or every service type is ``refuge`` (a refuge-only service), whatever
+       ``location_confidential`` says;
+    3. or it offers ``refuge`` or ``housing``, or its name or service types say refuge, safe
+       house or shelter (``Women's Refuge``, ``safehouse``, not ``refugee``), and
+       ``location_confidential`` is not clearly "no".
+
+    The invariant it serves: for any input, no output of servicemap (files, pages, tables,
+    messages) holds a confidential service's address, postcode or coordinates.
+    :func:`public_services` applies this rule again before every writer, and validation
+    keeps those values out of its messages.
+
+    Parameters
+    ----------
+    services
+        A services frame: as read (text as written) or canonical. Missing columns count as
+        empty.
+
+    Returns
+    -------
+    pandas.Series
+        Booleans on the frame's index.
     """
-    decision = pd.Series(
-        _per_value(frame["location_confidential"].fillna(""), _yes_no), index=frame.index
+    terms = pd.Series(
+        _per_value(_text_column(services, "location_confidential"), _confidentiality_term),
+        index=services.index,
     )
-    only_refuge = pd.Series(
-        _per_value(
-            frame["service_types"].fillna(""),
-            lambda v: [_normalise_vocab(t) for t in split_list(v)] == ["refuge"],
-        ),
-        index=frame.index,
-        dtype=bool,
-    )
-    accommodation = _offers_accommodation(frame.fillna({"service_types": ""}))
-    return (decision == "yes") | only_refuge | (accommodation & (decision != "no"))
+    said = ~terms.isin(["", "no"])
+    in_doubt = (_offers_accommodation(services) | _named_as_refuge(services)) & (terms != "no")
+    return (said | _only_refuge(services) | in_doubt).astype(bool)
+
+
+def _spellings(field: str, text: str) -> list[str]:
+    """Return the ways a location value can appear in a message, longest first."""
+    found = {text, _shorten(text), _shorten(text, 200), _show(text), repr(text)}
+    if field in {"latitude", "longitude"}:
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            found |= {f"{number:g}", repr(number), *(f"{number:.{d}f}" for d in range(3, 7))}
+    return sorted((s for s in found if s), key=len, reverse=True)
+
+
+def _withhold_places(problems: list[Problem], frame: pd.DataFrame) -> list[Problem]:
+    """Keep every confidential service's address, postcode and coordinates out of problems.
+
+    ``validate`` prints problems and every other command passes warnings on to stderr, so a
+    problem on a confidential service's row (by :func:`confidential_mask`) names the row and
+    the service's id instead of its place: each spelling of its address, postcode (any case
+    and spacing) and coordinates is replaced by ``(withheld)``, and so is the value of a
+    problem with a location column.
+    """
+    private = confidential_mask(frame).to_numpy(dtype=bool)
+    if not private.any():
+        return problems
+    rows = frame[ROW].to_numpy()
+    by_row = {int(rows[i]): int(i) for i in np.flatnonzero(private)}
+    location_columns = {*LOCATION_FIELDS, "geometry"}
+    out: list[Problem] = []
+    for problem in problems:
+        index = by_row.get(problem.row) if problem.row is not None else None
+        if index is None:
+            out.append(problem)
+            continue
+        patterns: list[str] = []
+        for field in LOCATION_FIELDS:
+            text = str(frame[field].iat[index])
+            if text:
+                patterns += [re.escape(s) for s in _spellings(field, text)]
+            if field == "postcode" and re.sub(r"\s+", "", text):
+                patterns.append(r"\s*".join(map(re.escape, re.sub(r"\s+", "", text))))
+        where = problem.column in location_columns
+        if where and problem.value:
+            patterns += [re.escape(s) for s in _spellings(str(problem.column), problem.value)]
+        pattern = re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
+        message = pattern.sub(_WITHHELD, problem.message) if pattern else problem.message
+        fix = pattern.sub(_WITHHELD, problem.fix) if pattern else problem.fix
+        if message == problem.message and fix == problem.fix and not where:
+            out.append(problem)
+            continue
+        ident = str(frame["id"].iat[index]) or f"on row {problem.row}"
+        message += f" (Service {ident!r} is confidential, so its location is not shown.)"
+        value = _WITHHELD if where and problem.value else problem.value
+        out.append(replace(problem, message=message, fix=fix, value=value))
+    return out
 
 
 def _validate(
@@ -1904,7 +2169,7 @@ def _validate(
         checked[name] = locations[name]
     checked["served_districts"] = districts
     checked["served_forces"] = forces
-    return _sorted(report.problems), checked
+    return _sorted(_withhold_places(report.problems, frame)), checked
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:
@@ -2090,7 +2355,7 @@ def load_services(
     services["force_code"] = checked["force_code"].astype(str).to_numpy()
     services["served_districts"] = list(checked["served_districts"])
     services["served_forces"] = list(checked["served_forces"])
-    services["confidential"] = _confidential(services).to_numpy(dtype=bool)
+    services["confidential"] = confidential_mask(services).to_numpy(dtype=bool)
     east = services["easting"].to_numpy()
     north = services["northing"].to_numpy()
     geometry = np.full(len(services), None, dtype=object)
@@ -2113,10 +2378,9 @@ PRIVATE_COLUMNS: tuple[str, ...] = (
 def public_services(services: pd.DataFrame) -> gpd.GeoDataFrame:
     """Return a copy safe to publish: confidential services lose every trace of their location.
 
-    A service is confidential when its ``confidential`` column is True or when the schema's
-    rule says so (``location_confidential`` is ``yes``; the only service type is ``refuge``;
-    or it offers refuge or housing and ``location_confidential`` is not ``no``). The rule is
-    re-applied here, so a frame edited after loading is still safe. Its ``address`` and
+    A service is confidential when its ``confidential`` column is True or when
+    :func:`confidential_mask` (the one statement of the rule) says so. The rule is re-applied
+    here, so a frame edited after loading is still safe. Its ``address`` and
     ``postcode`` become ``""``, ``latitude``, ``longitude``, ``easting`` and ``northing``
     become NaN, ``location_source`` becomes ``""`` and its geometry None. It keeps
     ``areas_served``, ``served_districts``, ``served_forces`` and ``force_code``, so it still
@@ -2136,15 +2400,9 @@ def public_services(services: pd.DataFrame) -> gpd.GeoDataFrame:
     import geopandas as gpd
 
     public = services.copy()
-    mask = pd.Series(False, index=public.index)
+    mask = confidential_mask(public)
     if "confidential" in public.columns:
         mask |= public["confidential"].fillna(False).astype(bool)
-    if "location_confidential" in public.columns and "service_types" in public.columns:
-        mask |= _confidential(
-            public.fillna({"location_confidential": "", "service_types": ""})
-        ).to_numpy(dtype=bool)
-    elif "location_confidential" in public.columns:
-        mask |= public["location_confidential"].astype(str).str.strip().str.lower() == "yes"
     if "confidential" in public.columns:
         public["confidential"] = mask.to_numpy()
     for column in PRIVATE_COLUMNS:

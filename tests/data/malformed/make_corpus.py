@@ -422,5 +422,31 @@ def _hostile() -> None:
     workbook.save(HERE / "formula_without_value.xlsx")
 
 
+def headers_and_confidentiality() -> None:
+    """Write the files about headers people write and confidentiality (issue 9)."""
+    csv_file(
+        "private_column.csv",
+        row(postcode="N1 9GU") + ",12 Secret Street",
+        header=HEADER + ",Refuge address",
+    )
+    csv_file(
+        "refuge_named_undecided.csv",
+        row(name="Camden Women's Refuge", postcode="N1 9GU", confidential=""),
+    )
+    csv_file("refuge_only_public.csv", row(types="refuge", postcode="N1 9GU", confidential="no"))
+    office = (
+        "ID,Service name,Organisation name,Scope,Areas covered,Type of service,Post code,"
+        "Telephone,Website URL,Confidential location?,Service status,Last checked,Source URL,"
+        "Email"
+    )
+    csv_file(
+        "office_headers.csv",
+        "alpha,Alpha Women's Centre,Alpha Trust,local,Camden,advocacy,N1 9GU,020 7946 0000,"
+        "example.org,no,active,,https://example.org/alpha,info@example.org",
+        header=office,
+    )
+
+
 if __name__ == "__main__":
     main()
+    headers_and_confidentiality()
