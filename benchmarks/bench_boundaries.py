@@ -25,8 +25,8 @@ def peak_mb() -> float:
 
 
 def main() -> None:
-    from servicemap._onspd import load_postcode_table
-    from servicemap.boundaries import compare_force_areas, load_force_areas, median_iou
+    from servicemap.geography.boundaries import compare_force_areas, load_force_areas, median_iou
+    from servicemap.geography.postcodes import load_postcode_table
     from servicemap.settings import Settings
 
     reference_path = (
@@ -47,7 +47,7 @@ def main() -> None:
         print(f"derived_cached_load_seconds: {time.perf_counter() - start:.3f}")
         code = (
             "import time; t = time.perf_counter(); from pathlib import Path; "
-            "from servicemap.boundaries import load_force_areas; "
+            "from servicemap.geography.boundaries import load_force_areas; "
             "from servicemap.settings import Settings; "
             f"load_force_areas(settings=Settings(cache_dir=Path({folder!r}))); "
             "print(f'{time.perf_counter() - t:.3f}')"

@@ -39,9 +39,9 @@ def synthetic_services(count: int, *, seed: int = 0) -> pd.DataFrame:
     import geopandas as gpd
     import shapely
 
-    from servicemap._onspd import load_postcode_table
-    from servicemap.forces import load_districts
-    from servicemap.schema import FIELDS, SERVICE_TYPES
+    from servicemap.directory.schema import FIELDS, SERVICE_TYPES
+    from servicemap.geography.forces import load_districts
+    from servicemap.geography.postcodes import load_postcode_table
 
     rng = np.random.default_rng(seed)
     table = load_postcode_table()
@@ -101,10 +101,10 @@ def part_loaded() -> dict[str, Any]:
     """The analysis alone on the bundled data, with services, need and postcodes loaded."""
     import scipy.spatial  # noqa: F401  (imported by the CLI before the analysis too)
 
-    from servicemap import coverage
-    from servicemap._onspd import load_postcode_table
-    from servicemap.need import load_need
-    from servicemap.services import load_services
+    from servicemap.analysis import coverage
+    from servicemap.directory.services import load_services
+    from servicemap.geography.need import load_need
+    from servicemap.geography.postcodes import load_postcode_table
 
     services, need, table = load_services(warn=False), load_need(), load_postcode_table()
     start = time.perf_counter()
@@ -129,9 +129,9 @@ def part_loaded() -> dict[str, Any]:
 
 def part_synthetic(count: int) -> dict[str, Any]:
     """``count`` synthetic services against every postcode: time and peak memory."""
-    from servicemap._onspd import load_postcode_table
-    from servicemap.coverage import coverage_by_force
-    from servicemap.need import load_need
+    from servicemap.analysis.coverage import coverage_by_force
+    from servicemap.geography.need import load_need
+    from servicemap.geography.postcodes import load_postcode_table
 
     services = synthetic_services(count)
     need, table = load_need(), load_postcode_table()
@@ -153,13 +153,13 @@ def _force_polygons() -> tuple[Any, str]:
     import shapely
 
     try:
-        from servicemap.boundaries import load_force_areas
+        from servicemap.geography.boundaries import load_force_areas
 
         areas = load_force_areas("derived")
         key = "force_code" if "force_code" in areas.columns else "code"
         return dict(zip(areas[key], areas.geometry, strict=True)), "derived boundaries"
     except ImportError:
-        from servicemap._onspd import load_postcode_table
+        from servicemap.geography.postcodes import load_postcode_table
 
         table = load_postcode_table()
         polygons = {}
@@ -178,7 +178,7 @@ def part_naive(
     """Time the naive way on samples and scale up to ``count`` services and every postcode."""
     from shapely.geometry import Point
 
-    from servicemap._onspd import load_postcode_table
+    from servicemap.geography.postcodes import load_postcode_table
 
     services = synthetic_services(count)
     table = load_postcode_table()
@@ -237,7 +237,7 @@ def child(part: str, *args: str) -> dict[str, Any]:
 
 def cli_cold(runs: int = 3) -> list[float]:
     """Wall time of ``servicemap coverage`` in a fresh process (postcode cache already built)."""
-    from servicemap._onspd import load_postcode_table
+    from servicemap.geography.postcodes import load_postcode_table
 
     load_postcode_table()  # the cache exists, as it does for a user after the first run
     script = Path(sys.executable).with_name("servicemap")

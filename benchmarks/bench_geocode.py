@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from servicemap import _onspd
-from servicemap.geocode import geocode_postcodes
+from servicemap.geography import postcodes as _onspd
+from servicemap.geography.geocode import geocode_postcodes
 from servicemap.settings import DEFAULT_SETTINGS
 
 

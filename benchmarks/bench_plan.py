@@ -14,9 +14,9 @@ from __future__ import annotations
 import time
 import warnings
 
-from servicemap import plan
+from servicemap.analysis import plan
+from servicemap.directory.services import load_services
 from servicemap.errors import DataQualityWarning
-from servicemap.services import load_services
 
 FORCES = ("Kent", "Dyfed-Powys", "West Midlands", "Cumbria", "Metropolitan Police")
 COUNTS = (1, 2, 3)

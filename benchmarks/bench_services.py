@@ -14,7 +14,7 @@ import time
 import warnings
 from pathlib import Path
 
-from servicemap.services import load_services, validate_services
+from servicemap.directory.services import load_services, validate_services
 
 HEADER = (
     "id,name,scope,areas_served,service_types,postcode,latitude,longitude,"

@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from localserver import LocalServer, Reply, Request
-from servicemap._arcgis import (
+from servicemap.cli import cli
+from servicemap.errors import BoundaryFileError, DownloadError
+from servicemap.geography._arcgis import (
     download_force_areas,
     layer_url,
     official_boundaries_path,
 )
-from servicemap.cli import cli
-from servicemap.errors import BoundaryFileError, DownloadError
-from servicemap.forces import load_forces
+from servicemap.geography.forces import load_forces
 from servicemap.settings import Settings
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference" / "boundaries"

@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from servicemap.areas import (
+from servicemap.errors import UnknownAreaError, UnknownForceError
+from servicemap.geography.areas import (
     PRECEDENCE,
     Area,
     area_key,
@@ -16,8 +17,7 @@ from servicemap.areas import (
     served_forces,
     wholly_served_forces,
 )
-from servicemap.errors import UnknownAreaError, UnknownForceError
-from servicemap.forces import FORCE_COUNT, find_force, load_districts, load_forces
+from servicemap.geography.forces import FORCE_COUNT, find_force, load_districts, load_forces
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DIRECTORY = SHARED / "services" / "migrant_victim_services.csv"

@@ -14,9 +14,10 @@ import shapely
 from click.testing import CliRunner
 from shapely.geometry import Point, Polygon, box
 
-from servicemap import boundaries
-from servicemap._onspd import load_postcode_table
-from servicemap.boundaries import (
+from servicemap.cli import cli
+from servicemap.errors import BoundaryFileError, CacheNotice, DataQualityWarning
+from servicemap.geography import boundaries
+from servicemap.geography.boundaries import (
     build_derived_areas,
     compare_force_areas,
     derived_cache_path,
@@ -27,9 +28,8 @@ from servicemap.boundaries import (
     read_force_areas,
     write_force_areas,
 )
-from servicemap.cli import cli
-from servicemap.errors import BoundaryFileError, CacheNotice, DataQualityWarning
-from servicemap.forces import FORCE_COUNT, load_districts, load_forces
+from servicemap.geography.forces import FORCE_COUNT, load_districts, load_forces
+from servicemap.geography.postcodes import load_postcode_table
 from servicemap.settings import Settings
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference" / "boundaries"
@@ -123,7 +123,7 @@ def test_second_load_reads_the_cache(
 def test_cache_key_names_postcode_version_and_derivation_version(
     derived_settings: Settings,
 ) -> None:
-    from servicemap._onspd import package_version
+    from servicemap.geography.postcodes import package_version
 
     name = derived_cache_path(derived_settings).name
     assert package_version() in name
@@ -409,13 +409,13 @@ def test_official_not_downloaded_says_how_to_get_it(tmp_path: Path) -> None:
 def test_official_without_the_download_module(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "servicemap._arcgis", None)
+    monkeypatch.setitem(sys.modules, "servicemap.geography._arcgis", None)
     with pytest.raises(BoundaryFileError, match="^No official boundaries downloaded yet"):
         load_force_areas("official", settings=Settings(cache_dir=tmp_path))
 
 
 def test_official_reads_the_downloaded_file(tmp_path: Path, force_boxes: gpd.GeoDataFrame) -> None:
-    from servicemap._arcgis import official_boundaries_path
+    from servicemap.geography._arcgis import official_boundaries_path
 
     settings = Settings(cache_dir=tmp_path)
     path = official_boundaries_path(vintage="2023", settings=settings)
@@ -428,7 +428,7 @@ def test_official_reads_the_downloaded_file(tmp_path: Path, force_boxes: gpd.Geo
 
 def test_official_after_a_download_from_a_local_server(tmp_path: Path) -> None:
     from localserver import LocalServer, Reply, Request
-    from servicemap._arcgis import download_force_areas
+    from servicemap.geography._arcgis import download_force_areas
 
     features = json.loads(BSC_2023.read_text())["features"]
 

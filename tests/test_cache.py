@@ -18,12 +18,14 @@ import pytest
 from click.testing import CliRunner
 from shapely.geometry import box
 
-from servicemap import _cache, _onspd, boundaries
-from servicemap._onspd import PostcodeTable, load_postcode_table, postcode_cache_path
-from servicemap.boundaries import derived_cache_path, load_force_areas
+from servicemap import _cache
 from servicemap.cli import cli
 from servicemap.errors import CacheError, CacheNotice
-from servicemap.forces import FORCE_COUNT, load_forces
+from servicemap.geography import boundaries
+from servicemap.geography import postcodes as _onspd
+from servicemap.geography.boundaries import derived_cache_path, load_force_areas
+from servicemap.geography.forces import FORCE_COUNT, load_forces
+from servicemap.geography.postcodes import PostcodeTable, load_postcode_table, postcode_cache_path
 from servicemap.settings import Settings
 from worlds import postcode_table
 

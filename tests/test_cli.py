@@ -103,7 +103,7 @@ def own_directory(tmp_path: Path) -> Path:
 
 
 def test_bundled_directory_warnings_are_one_short_line() -> None:
-    from servicemap.services import bundled_services_path, validate_services
+    from servicemap.directory.services import bundled_services_path, validate_services
 
     result = CliRunner().invoke(cli, ["near", "UB1", "3BL"])
     assert result.exit_code == 0, result.output
@@ -119,7 +119,7 @@ def test_bundled_directory_warnings_are_one_short_line() -> None:
 
 def test_data_quality_lines_summarise_the_bundled_directory_only() -> None:
     from servicemap.cli import data_quality_lines
-    from servicemap.services import bundled_services_path
+    from servicemap.directory.services import bundled_services_path
 
     bundled = str(bundled_services_path())
     messages = [
@@ -197,7 +197,7 @@ def test_every_command_takes_quiet(path: tuple[str, ...]) -> None:
 
 
 def test_validate_without_a_file_checks_the_bundled_directory() -> None:
-    from servicemap.services import bundled_services_path
+    from servicemap.directory.services import bundled_services_path
 
     result = CliRunner().invoke(cli, ["validate"])
     assert result.exit_code == 0, result.output
@@ -214,7 +214,7 @@ def _warn_then_list(monkeypatch: pytest.MonkeyPatch, *warnings_: tuple[type[Warn
     """Make ``servicemap forces`` raise the given warnings before it lists the forces."""
     import warnings
 
-    from servicemap import geocode
+    from servicemap.geography import geocode
 
     real = geocode.forces_with_postcode_counts
 
@@ -260,10 +260,10 @@ def _interrupt(*args: Any, **kwargs: Any) -> Any:
 @pytest.mark.parametrize(
     ("target", "args"),
     [
-        ("servicemap.coverage.services_near", ["near", "UB1 3BL"]),
-        ("servicemap.services.load_services", ["near", "UB1 3BL"]),
-        ("servicemap.geocode.forces_with_postcode_counts", ["forces"]),
-        ("servicemap.services.validate_services", ["validate"]),
+        ("servicemap.analysis.coverage.services_near", ["near", "UB1 3BL"]),
+        ("servicemap.directory.services.load_services", ["near", "UB1 3BL"]),
+        ("servicemap.geography.geocode.forces_with_postcode_counts", ["forces"]),
+        ("servicemap.directory.services.validate_services", ["validate"]),
     ],
 )
 def test_ctrl_c_exits_130_with_one_line(
@@ -396,7 +396,7 @@ def test_unusable_tiles_are_a_usage_error(
     ],
 )
 def test_tile_names_match_loosely(name: str, provider: str) -> None:
-    from servicemap.maps import tile_provider
+    from servicemap.render.maps import tile_provider
 
     assert tile_provider(name).name == provider
 
@@ -405,7 +405,7 @@ def test_the_library_rejects_unknown_tiles_too() -> None:
     import geopandas as gpd
 
     from servicemap.errors import MapError
-    from servicemap.maps import coverage_map
+    from servicemap.render.maps import coverage_map
 
     empty = gpd.GeoDataFrame({"code": [], "name": []}, geometry=[], crs="EPSG:27700")
     with pytest.raises(MapError, match=r"^Unknown base map 'NoSuchTiles'\. Use an xyzservices"):

@@ -19,9 +19,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from servicemap._onspd import PostcodeTable, load_postcode_table
-from servicemap.cli import cli
-from servicemap.coverage import (
+from servicemap.analysis.coverage import (
     GAP_CLASSES,
     GAP_WEIGHTS,
     coverage_by_force,
@@ -31,7 +29,9 @@ from servicemap.coverage import (
     services_near,
     sort_coverage,
 )
+from servicemap.cli import cli
 from servicemap.errors import DataQualityWarning, GeocodeError, NeedFileError, ServicesFileError
+from servicemap.geography.postcodes import PostcodeTable, load_postcode_table
 from worlds import Factory, need_table, postcode_table, service
 
 # (postcode, easting, northing, district)
@@ -663,7 +663,7 @@ def test_write_coverage_gpkg(coverage: pd.DataFrame, tmp_path: Path) -> None:
     import geopandas as gpd
     from shapely import box
 
-    from servicemap.coverage import write_coverage
+    from servicemap.analysis.coverage import write_coverage
 
     areas = gpd.GeoDataFrame(
         {"code": ["F3", "F1", "F2"]},
@@ -684,7 +684,7 @@ def test_write_coverage_gpkg(coverage: pd.DataFrame, tmp_path: Path) -> None:
 
 
 def test_write_coverage_replaces_the_file(coverage: pd.DataFrame, tmp_path: Path) -> None:
-    from servicemap.coverage import write_coverage
+    from servicemap.analysis.coverage import write_coverage
 
     out = tmp_path / "coverage.csv"
     out.write_text("old", encoding="utf-8")
@@ -730,7 +730,7 @@ def directory(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def real_services(directory: Path) -> pd.DataFrame:
-    from servicemap.services import load_services
+    from servicemap.directory.services import load_services
 
     return load_services(directory)
 
@@ -916,7 +916,7 @@ def bundled_coverage(bundled_services: pd.DataFrame) -> pd.DataFrame:
 def test_bundled_coverage_has_all_43_forces_and_every_measure(
     bundled_coverage: pd.DataFrame,
 ) -> None:
-    from servicemap.forces import load_forces
+    from servicemap.geography.forces import load_forces
 
     assert sorted(bundled_coverage["force_code"]) == sorted(load_forces()["code"])
     assert not bundled_coverage.isna().any().any()
@@ -926,7 +926,7 @@ def test_bundled_coverage_has_all_43_forces_and_every_measure(
 
 
 def test_bundled_need_matches_the_need_table(bundled_coverage: pd.DataFrame) -> None:
-    from servicemap.need import load_need
+    from servicemap.geography.need import load_need
 
     need = load_need()
     for column in ("born_outside_uk_2021", "females_16plus_mid2023", "usual_residents_2021"):

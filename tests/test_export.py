@@ -13,9 +13,9 @@ from pyproj import Transformer
 
 from servicemap import cli as cli_module
 from servicemap.cli import cli
+from servicemap.directory.export import EXPORT_COLUMNS, FORMATS, public_frame, write_services
+from servicemap.directory.openreferral import read_oruk
 from servicemap.errors import OutputError
-from servicemap.export import EXPORT_COLUMNS, FORMATS, public_frame, write_services
-from servicemap.openreferral import read_oruk
 
 TO_WGS84 = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
 
@@ -242,8 +242,8 @@ def test_failed_write_keeps_the_old_file_and_leaves_nothing(fmt, services, tmp_p
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("servicemap.export.export_table", broken)
-    monkeypatch.setattr("servicemap.openreferral.oruk_from_services", broken)
+    monkeypatch.setattr("servicemap.directory.export.export_table", broken)
+    monkeypatch.setattr("servicemap.directory.openreferral.oruk_from_services", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_services(services, path, format=fmt)
     assert path.read_bytes() == b"old"
@@ -297,7 +297,7 @@ def fake_load(services, monkeypatch, tmp_path):
         calls.append(path)
         return services
 
-    monkeypatch.setattr("servicemap.services.load_services", load_services)
+    monkeypatch.setattr("servicemap.directory.services.load_services", load_services)
     source = tmp_path / "directory.csv"
     source.write_text("id,name\n", encoding="utf-8")
     return source, calls

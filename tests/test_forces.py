@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from servicemap.errors import UnknownForceError
-from servicemap.forces import FORCE_COUNT, find_force, load_districts, load_forces
+from servicemap.geography.forces import FORCE_COUNT, find_force, load_districts, load_forces
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
 # Barnsley and Sheffield were recoded in 2025 (boundary change); the 2024 lookup has old codes.

@@ -11,10 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from servicemap._csv import read_csv_text, spreadsheet_safe, write_csv
-from servicemap._onspd import load_postcode_table
 from servicemap.cli import cli
 from servicemap.errors import DataQualityWarning, GeocodeError
-from servicemap.geocode import (
+from servicemap.geography.geocode import (
     GEOCODE_COLUMNS,
     add_geocode_columns,
     bng_from_wgs84,
@@ -24,6 +23,7 @@ from servicemap.geocode import (
     summarise_geocoding,
     wgs84_from_bng,
 )
+from servicemap.geography.postcodes import load_postcode_table
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
 # Barnsley and Sheffield were recoded in 2025 (boundary change); the 2024 lookup has old codes.
@@ -236,7 +236,7 @@ def test_empty_input_gives_an_empty_frame() -> None:
 
 def test_every_england_and_wales_postcode_maps_to_the_official_force() -> None:
     """The issue's acceptance test: the ONS directory x the official LAD -> PFA lookup."""
-    from servicemap._onspd import _read_package
+    from servicemap.geography.postcodes import _read_package
 
     raw = _read_package()  # the package's own rows, not the cached table
     lookup = pd.read_csv(REFERENCE / "lookups" / "lad24_pfa24_ew.csv", dtype=str)

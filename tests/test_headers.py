@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from servicemap.errors import DataQualityWarning, ServicesFileError
-from servicemap.schema import (
+from servicemap.directory.schema import (
     FIELD_BY_HEADER_KEY,
     FIELDS,
     HEADER_HINTS,
@@ -18,7 +17,8 @@ from servicemap.schema import (
     header_key,
     header_words,
 )
-from servicemap.services import load_services, read_services_table, validate_services
+from servicemap.directory.services import load_services, read_services_table, validate_services
+from servicemap.errors import DataQualityWarning, ServicesFileError
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "schema.md"
 # A valid service in canonical columns; tests swap one header for a synonym.

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 import shapely
 
-from servicemap import maps
-from servicemap.coverage import GAP_CLASSES
+from servicemap.analysis.coverage import GAP_CLASSES
+from servicemap.directory.services import public_services
 from servicemap.errors import DataQualityWarning
-from servicemap.forces import load_forces
-from servicemap.maps import (
+from servicemap.geography.forces import load_forces
+from servicemap.render import maps
+from servicemap.render.maps import (
     ATTRIBUTION,
     KIND_COLOURS,
     NO_DATA_COLOUR,
@@ -35,7 +36,6 @@ from servicemap.maps import (
     service_popup_html,
     simplify_force_areas,
 )
-from servicemap.services import public_services
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
 REGISTER = load_forces()

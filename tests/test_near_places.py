@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from servicemap._onspd import PostcodeTable
+from servicemap.analysis.coverage import describe_near_place, format_near, services_near
 from servicemap.cli import cli
-from servicemap.coverage import describe_near_place, format_near, services_near
 from servicemap.errors import GeocodeError
+from servicemap.geography.postcodes import PostcodeTable
 from worlds import Factory, postcode_table, service
 
 POSTCODES = [
@@ -333,7 +333,7 @@ def test_cli_near_a_district_as_json_says_where_on_stderr() -> None:
 
 
 def test_cli_near_a_district_never_places_a_confidential_service() -> None:
-    from servicemap.services import load_services
+    from servicemap.directory.services import load_services
 
     services = load_services(warn=False)
     hidden = services.loc[services["confidential"]]

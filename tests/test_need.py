@@ -12,8 +12,8 @@ from localserver import LocalServer, Reply, Request
 from servicemap._data import data_path
 from servicemap.cli import cli
 from servicemap.errors import DataQualityWarning, DownloadError, NeedFileError
-from servicemap.forces import load_districts, load_forces
-from servicemap.need import (
+from servicemap.geography.forces import load_districts, load_forces
+from servicemap.geography.need import (
     CENSUS_COLUMNS,
     NEED_COLUMNS,
     download_need,

@@ -1,6 +1,7 @@
 """No output may reveal where a confidential service (refuge, safe house) is.
 
-The invariant (``servicemap.services.confidential_mask`` states the rule): for any input, no
+The invariant (``servicemap.directory.services.confidential_mask`` states the rule): for any input,
+no
 output holds a confidential service's address, postcode (any case or spacing) or coordinates
 (3 decimals as a pair in either order, 4 decimals alone, grid metres, grid reference to 100 m,
 or the raw IEEE doubles and floats a binary format such as GeoPackage holds). Outputs are every
@@ -46,10 +47,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from servicemap.cli import cli
-from servicemap.export import write_services
-from servicemap.openreferral import write_oruk
-from servicemap.schema import HEADER_SYNONYMS
-from servicemap.services import (
+from servicemap.directory.export import write_services
+from servicemap.directory.openreferral import write_oruk
+from servicemap.directory.schema import HEADER_SYNONYMS
+from servicemap.directory.services import (
     confidential_mask,
     load_services,
     public_services,
@@ -543,7 +544,7 @@ def test_the_search_sees_a_public_location(name, write, written):
 def test_export_writers_withhold_even_if_public_services_failed(
     name, write, services, source, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("servicemap.services.public_services", lambda frame: frame.copy())
+    monkeypatch.setattr("servicemap.directory.services.public_services", lambda frame: frame.copy())
     haystack = _haystack(write(services, source, tmp_path / name))
     for hidden in HIDDEN:
         assert _place(services, hidden).found_in(haystack) == []

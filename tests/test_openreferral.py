@@ -8,15 +8,15 @@ import uuid
 import pandas as pd
 import pytest
 
-from servicemap.errors import DataQualityWarning, ServicesFileError
-from servicemap.openreferral import (
+from servicemap.directory.openreferral import (
     STATUS_FROM_ORUK,
     TABLES,
     oruk_from_services,
     read_oruk,
     write_oruk,
 )
-from servicemap.schema import FIELDS, LIST_FIELDS, split_list
+from servicemap.directory.schema import FIELDS, LIST_FIELDS, split_list
+from servicemap.errors import DataQualityWarning, ServicesFileError
 
 # Real postcodes with their ONS grid references converted to WGS84.
 LEEDS = {"postcode": "LS1 1UR", "latitude": 53.80216112648228, "longitude": -1.548517027329611}
@@ -145,7 +145,7 @@ def round_tripped(services, tmp_path):
 
 def _expected(services):
     """What a round trip must give back: the public frame (confidential locations blank)."""
-    from servicemap.services import public_services
+    from servicemap.directory.services import public_services
 
     return public_services(services).reset_index(drop=True)
 
@@ -553,7 +553,7 @@ def test_read_returns_a_plain_frame(tmp_path):
 
 
 def test_the_bundled_directory_round_trips_through_load_services(tmp_path):
-    from servicemap.services import load_services, public_services
+    from servicemap.directory.services import load_services, public_services
 
     original = public_services(load_services(warn=False)).reset_index(drop=True)
     write_oruk(original, tmp_path / "bundled.json")
@@ -694,7 +694,7 @@ def test_the_full_service_reads_without_problems(tmp_path):
 def test_a_field_of_the_wrong_json_type_is_an_error_naming_service_field_and_type(
     tmp_path, path, value, expected
 ):
-    from servicemap.openreferral import services_from_oruk
+    from servicemap.directory.openreferral import services_from_oruk
 
     document = {"services": [_set(FULL_SERVICE, path, value)]}
     _, problems = services_from_oruk(document, source="dir.json")
@@ -717,7 +717,7 @@ def test_a_field_of_the_wrong_json_type_is_an_error_naming_service_field_and_typ
     ],
 )
 def test_a_link_of_the_wrong_json_type_in_a_flat_table_is_an_error(table, key):
-    from servicemap.openreferral import services_from_oruk
+    from servicemap.directory.openreferral import services_from_oruk
 
     document = {"services": [{"id": "s1", "name": "A"}], table: [{key: {"id": "s1"}}]}
     _, problems = services_from_oruk(document, source="dir.json")

@@ -32,7 +32,7 @@ from servicemap._csv import safe_cell, spreadsheet_safe, write_xlsx
 from servicemap._folder import STATE, publish_folder
 from servicemap.cli import cli
 from servicemap.errors import OutputError
-from servicemap.report import REPORT_FILES, ReportInputs, build_report
+from servicemap.render.report import REPORT_FILES, ReportInputs, build_report
 from test_maps import make_coverage, make_forces, make_services
 from test_report import make_profiles
 
@@ -494,9 +494,11 @@ def report_inputs(canonical_services):
 def fake_report(report_inputs, monkeypatch):
     forces, coverage, services, profiles = report_inputs
     loaded = ReportInputs(forces, coverage, services, "test boxes", "test services")
-    monkeypatch.setattr("servicemap.report.load_inputs", lambda **kwargs: loaded)
-    monkeypatch.setattr("servicemap.coverage.force_profile", lambda code, *a, **k: profiles[code])
-    monkeypatch.setattr("servicemap._onspd.load_postcode_table", lambda **kwargs: None)
+    monkeypatch.setattr("servicemap.render.report.load_inputs", lambda **kwargs: loaded)
+    monkeypatch.setattr(
+        "servicemap.analysis.coverage.force_profile", lambda code, *a, **k: profiles[code]
+    )
+    monkeypatch.setattr("servicemap.geography.postcodes.load_postcode_table", lambda **kwargs: None)
     return loaded
 
 
@@ -596,7 +598,7 @@ def test_report_disk_full_leaves_the_old_report(fake_report, tmp_path, monkeypat
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("servicemap.report.write_static_map", full)
+    monkeypatch.setattr("servicemap.render.report.write_static_map", full)
     result = CliRunner().invoke(cli, ["report", "-o", str(out)])
     assert result.exit_code == 1
     assert result.output == (
@@ -634,7 +636,7 @@ def test_an_interrupted_report_leaves_the_old_one_and_no_leftovers(report_inputs
         raise KeyboardInterrupt
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("servicemap.report.write_static_map", interrupted)
+        patch.setattr("servicemap.render.report.write_static_map", interrupted)
         with pytest.raises(KeyboardInterrupt):
             build_report(forces, coverage, services, out_dir=out, profiles=profiles)
     assert _snapshot(out) == before
@@ -957,7 +959,7 @@ def test_validate_csv_is_safe(tmp_path):
 
 
 def test_need_show_csv_is_safe(tmp_path, monkeypatch):
-    from servicemap import need
+    from servicemap.geography import need
 
     table = need.load_need()
     hostile = table.assign(force_name=[HOSTILE[0], *table["force_name"][1:]])
@@ -970,8 +972,8 @@ def test_need_show_csv_is_safe(tmp_path, monkeypatch):
 
 
 def test_near_and_plan_csv_are_safe():
-    from servicemap.coverage import format_near
-    from servicemap.plan import format_what_if
+    from servicemap.analysis.coverage import format_near
+    from servicemap.analysis.plan import format_what_if
 
     frame = pd.DataFrame({"name": HOSTILE, "distance_km": [-1.5, 0, 1, 2, 3, 4]})
     for text in (format_near(frame, "csv"), format_what_if(frame, "csv")):

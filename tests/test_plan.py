@@ -25,12 +25,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from servicemap import plan
-from servicemap._onspd import PostcodeTable
+from servicemap.analysis import plan
+from servicemap.analysis.coverage import coverage_by_force
 from servicemap.cli import cli
-from servicemap.coverage import coverage_by_force
+from servicemap.directory.schema import FIELDS
 from servicemap.errors import PlanError, UnknownForceError
-from servicemap.schema import FIELDS
+from servicemap.geography.postcodes import PostcodeTable
 from worlds import Factory, need_table, postcode_table, service
 
 # (postcode, easting, northing, district)
@@ -369,7 +369,7 @@ def write(path: Path, text: str) -> Path:
 def test_user_candidate_sites(
     world: pd.DataFrame, need: pd.DataFrame, postcodes: PostcodeTable, tmp_path: Path
 ) -> None:
-    from servicemap.geocode import wgs84_from_bng
+    from servicemap.geography.geocode import wgs84_from_bng
 
     lon, lat = wgs84_from_bng([40000.0], [100000.0])
     path = write(
@@ -492,7 +492,7 @@ def test_proposal_formats(
 def test_proposal_map_is_offline_and_never_places_a_confidential_service(
     world: pd.DataFrame, need: pd.DataFrame, postcodes: PostcodeTable
 ) -> None:
-    from servicemap.maps import external_references, render_map
+    from servicemap.render.maps import external_references, render_map
 
     proposal = plan.propose_sites(world, n=1, need=need, postcodes=postcodes)
     page = render_map(plan.proposal_map(proposal, world))
@@ -624,7 +624,7 @@ def test_a_header_only_proposed_services_file_is_empty(tmp_path: Path) -> None:
 def test_what_if_with_an_empty_file_reproduces_the_bundled_coverage_exactly(
     bundled_services: pd.DataFrame, tmp_path: Path
 ) -> None:
-    from servicemap.need import load_need
+    from servicemap.geography.need import load_need
 
     path = write(tmp_path / "proposed.csv", HEADER + "\n")
     coverage = coverage_by_force(bundled_services, need=load_need()).set_index("force_code")
@@ -723,7 +723,7 @@ def test_command_kent_add_two(tmp_path: Path) -> None:
     html = page.read_text(encoding="utf-8")
     assert re.findall(r'"rank": (\d+)', html) == ["1", "2"]  # two numbered sites
     assert "sm-plan-force" in html  # force outlines for orientation
-    from servicemap.maps import external_references
+    from servicemap.render.maps import external_references
 
     assert external_references(html) == []
 
@@ -749,14 +749,14 @@ def test_plan_map_opens_offline_in_a_browser(
     import os
     import shutil
 
-    from servicemap.maps import save_map
+    from servicemap.render.maps import save_map
 
     chromium = Path(os.environ.get("SERVICEMAP_CHROMIUM", "/usr/bin/chromium"))
     if shutil.which(str(chromium)) is None:
         pytest.fail(f"Chromium is missing at {chromium}: apt-get install -y chromium.")
     from playwright.sync_api import sync_playwright
 
-    from servicemap.geocode import wgs84_from_bng
+    from servicemap.geography.geocode import wgs84_from_bng
 
     # At x = 15.9 km with a 14.5 km radius the site reaches AA1 and two of AA2: the best site.
     lon, lat = wgs84_from_bng([15900.0], [100000.0])

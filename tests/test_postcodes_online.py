@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from localserver import LocalServer, Reply, Request
-from servicemap._postcodes import BATCH_SIZE, lookup_postcodes
 from servicemap.cli import cli
 from servicemap.errors import DataQualityWarning, DownloadError
-from servicemap.geocode import geocode_postcodes
+from servicemap.geography._postcodes_io import BATCH_SIZE, lookup_postcodes
+from servicemap.geography.geocode import geocode_postcodes
 from servicemap.settings import Settings
 
 # A few real places, as postcodes.io describes them (trimmed to the fields we read).

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from servicemap import report as report_module
+from servicemap.analysis.coverage import GAP_WEIGHTS, ForceProfile
 from servicemap.cli import cli
-from servicemap.coverage import GAP_WEIGHTS, ForceProfile
 from servicemap.errors import OutputError
-from servicemap.maps import ATTRIBUTION
-from servicemap.report import REPORT_FILES, ReportInputs, build_report
+from servicemap.render import report as report_module
+from servicemap.render.maps import ATTRIBUTION
+from servicemap.render.report import REPORT_FILES, ReportInputs, build_report
 from test_maps import (
     HOSTILE_NAME,
     REFERENCE,
@@ -247,8 +247,8 @@ def test_output_that_is_a_file_is_refused(inputs, tmp_path):
 
 def test_report_on_the_43_real_forces(canonical_services, tmp_path):
     """Real boundaries, real coverage (ONS postcode table), real force profiles."""
-    from servicemap.coverage import coverage_by_force
-    from servicemap.forces import load_districts
+    from servicemap.analysis.coverage import coverage_by_force
+    from servicemap.geography.forces import load_districts
 
     assert REFERENCE.exists()
     districts = load_districts()
@@ -296,10 +296,10 @@ def fake_inputs(inputs, monkeypatch):
     )
     monkeypatch.setattr(report_module, "load_inputs", lambda **kwargs: loaded)
     monkeypatch.setattr(
-        "servicemap.coverage.force_profile",
+        "servicemap.analysis.coverage.force_profile",
         lambda code, *args, **kwargs: profiles[code],
     )
-    monkeypatch.setattr("servicemap._onspd.load_postcode_table", lambda **kwargs: None)
+    monkeypatch.setattr("servicemap.geography.postcodes.load_postcode_table", lambda **kwargs: None)
     return loaded
 
 

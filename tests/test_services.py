@@ -14,10 +14,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from servicemap.errors import DataQualityWarning, ServicesFileError
-from servicemap.forces import find_force, load_forces
-from servicemap.schema import FIELDS, split_list
-from servicemap.services import (
+from servicemap.directory.schema import FIELDS, split_list
+from servicemap.directory.services import (
     PRIVATE_COLUMNS,
     ROW,
     load_services,
@@ -25,6 +23,8 @@ from servicemap.services import (
     read_services_table,
     validate_services,
 )
+from servicemap.errors import DataQualityWarning, ServicesFileError
+from servicemap.geography.forces import find_force, load_forces
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "data" / "services" / "services.csv"
@@ -326,7 +326,7 @@ def test_load_services_warns_once_per_kind(tmp_path):
 def test_load_services_returns_the_canonical_columns(tmp_path):
     path = write(tmp_path, "one.csv", service("a"))
     services = load_services(path)
-    from servicemap.schema import DERIVED
+    from servicemap.directory.schema import DERIVED
 
     assert list(services.columns) == [*FIELDS, *DERIVED, "geometry"]
     assert services["latitude"].dtype == float and np.isnan(services.loc[0, "latitude"])
@@ -540,9 +540,9 @@ def test_a_device_is_refused():
 
 
 def test_a_file_larger_than_the_limit_is_refused_unread(tmp_path, monkeypatch):
-    import servicemap.services
+    import servicemap.directory.services
 
-    monkeypatch.setattr(servicemap.services, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(servicemap.directory.services, "MAX_FILE_BYTES", 100)
     path = write(tmp_path, "big.csv", *[service(f"s{n}") for n in range(5)])
     (problem,) = validate_services(path)
     assert problem.code == "unreadable"
@@ -608,9 +608,9 @@ def test_a_formula_with_a_saved_value_is_read(tmp_path):
 def test_a_zip_bomb_workbook_is_refused_unread(tmp_path, monkeypatch):
     import zipfile
 
-    import servicemap.services
+    import servicemap.directory.services
 
-    monkeypatch.setattr(servicemap.services, "MAX_WORKBOOK_BYTES", 2_000_000)
+    monkeypatch.setattr(servicemap.directory.services, "MAX_WORKBOOK_BYTES", 2_000_000)
     path = tmp_path / "bomb.xlsx"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")

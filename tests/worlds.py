@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from servicemap._onspd import PostcodeTable
+from servicemap.geography.postcodes import PostcodeTable
 
 Factory = Callable[[list[dict[str, Any]]], pd.DataFrame]
 """The ``canonical_services`` fixture's type: schema rows in, a canonical services frame out."""

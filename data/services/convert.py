@@ -15,7 +15,7 @@ import csv
 import sys
 from pathlib import Path
 
-from servicemap.schema import FIELDS
+from servicemap.directory.schema import FIELDS
 
 # Rows offering refuge or housing whose address is a published office, base or centre of the
 # organisation (per the source's notes), not the accommodation: the address may be published.

@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # imported by the commands when they run, so that -h stays fa
     import geopandas as gpd
     import pandas as pd
 
-    from servicemap.plan import Proposal
-    from servicemap.report import ReportInputs
+    from servicemap.analysis.plan import Proposal
+    from servicemap.render.report import ReportInputs
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -120,7 +120,7 @@ def data_quality_lines(messages: list[str]) -> list[str]:
     list of str
         One line per warning about a user's file, then at most one summary line.
     """
-    from servicemap.services import bundled_services_path
+    from servicemap.directory.services import bundled_services_path
 
     bundled = str(bundled_services_path())
     lines: list[str] = []
@@ -558,8 +558,8 @@ def forces_command(fmt: str, cache_dir: Path | None) -> None:
     Example:
         servicemap forces --format csv
     """
-    from servicemap.coverage import format_table
-    from servicemap.geocode import forces_with_postcode_counts
+    from servicemap.analysis.coverage import format_table
+    from servicemap.geography.geocode import forces_with_postcode_counts
 
     table = forces_with_postcode_counts(settings=build_settings(cache_dir))
     click.echo(format_table(table, fmt), nl=False)
@@ -598,8 +598,8 @@ def boundaries_download_command(vintage: str, url: str | None, cache_dir: Path |
     Example:
         servicemap boundaries download --vintage 2023
     """
-    from servicemap._arcgis import download_force_areas
-    from servicemap.forces import FORCE_COUNT
+    from servicemap.geography._arcgis import download_force_areas
+    from servicemap.geography.forces import FORCE_COUNT
 
     path = download_force_areas(vintage=vintage, url=url, settings=build_settings(cache_dir))
     click.echo(f"Saved {FORCE_COUNT} police force areas (December {vintage}) to {path}")
@@ -628,8 +628,8 @@ def need_download_command(url: str | None, cache_dir: Path | None) -> None:
     Example:
         servicemap need download
     """
-    from servicemap.forces import FORCE_COUNT
-    from servicemap.need import download_need
+    from servicemap.geography.forces import FORCE_COUNT
+    from servicemap.geography.need import download_need
 
     path = download_need(url=url, settings=build_settings(cache_dir))
     click.echo(f"Saved Census 2021 need figures for {FORCE_COUNT} police force areas to {path}")
@@ -647,14 +647,14 @@ def need_show_command(need_path: Path | None, fmt: str) -> None:
     Example:
         servicemap need show --need my_districts.xlsx --format csv
     """
-    from servicemap.need import format_need, load_need
+    from servicemap.geography.need import format_need, load_need
 
     click.echo(format_need(load_need(need_path), fmt), nl=False)
 
 
 # --- open referral & export ---
 
-EXPORT_FORMATS = ("csv", "geojson", "gpkg", "oruk", "xlsx")  # = servicemap.export.FORMATS
+EXPORT_FORMATS = ("csv", "geojson", "gpkg", "oruk", "xlsx")  # = servicemap.directory.export.FORMATS
 # File kinds (FILE_KINDS) export writes, and the formats each may hold (the first is inferred).
 EXPORT_FILES: dict[str, tuple[str, ...]] = {
     "csv": ("csv",),
@@ -692,8 +692,8 @@ def export_command(
     Example:
         servicemap export -o services.json
     """
-    from servicemap.export import write_services
-    from servicemap.services import load_services
+    from servicemap.directory.export import write_services
+    from servicemap.directory.services import load_services
 
     check_output_files({"-o": output}, inputs=data_inputs(services_path))
     fmt = output_format(fmt, output, EXPORT_FILES, default=None)
@@ -727,7 +727,11 @@ def validate_command(file: Path | None, fmt: str, cache_dir: Path | None) -> Non
     Example:
         servicemap validate my_directory.xlsx
     """
-    from servicemap.services import bundled_services_path, format_problems, validate_services
+    from servicemap.directory.services import (
+        bundled_services_path,
+        format_problems,
+        validate_services,
+    )
 
     file = bundled_services_path() if file is None else file
     problems = validate_services(file, settings=build_settings(cache_dir))
@@ -760,9 +764,9 @@ def _services_and_coverage(
     settings: Settings,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Load the services directory and the need table; return the services and their coverage."""
-    from servicemap.coverage import coverage_by_force
-    from servicemap.need import load_need
-    from servicemap.services import load_services
+    from servicemap.analysis.coverage import coverage_by_force
+    from servicemap.directory.services import load_services
+    from servicemap.geography.need import load_need
 
     services = load_services(services_path, settings=settings)
     table = coverage_by_force(
@@ -827,7 +831,12 @@ def coverage_command(
     Example:
         servicemap coverage -o coverage.csv --radius-km 10 --radius-km 25
     """
-    from servicemap.coverage import TABLE_COLUMNS, format_table, sort_coverage, write_coverage
+    from servicemap.analysis.coverage import (
+        TABLE_COLUMNS,
+        format_table,
+        sort_coverage,
+        write_coverage,
+    )
 
     inputs = data_inputs(
         services_path, need_path=need_path, uses_need=True, boundaries_source=boundaries_source
@@ -852,7 +861,7 @@ def coverage_command(
     else:
         areas = None
         if fmt == "gpkg":
-            from servicemap.boundaries import load_force_areas
+            from servicemap.geography.boundaries import load_force_areas
 
             areas = load_force_areas(boundaries_source, settings=settings)
         write_coverage(table, output, fmt=fmt, force_areas=areas)
@@ -883,8 +892,8 @@ def force_command(
     Example:
         servicemap force "West Midlands"
     """
-    from servicemap.coverage import force_profile, format_force_profile
-    from servicemap.forces import find_force
+    from servicemap.analysis.coverage import force_profile, format_force_profile
+    from servicemap.geography.forces import find_force
 
     code = find_force(name)
     settings = build_settings(cache_dir)
@@ -928,8 +937,8 @@ def near_command(
         servicemap near UB1 3BL --radius-km 10
         servicemap near ST4
     """
-    from servicemap.coverage import describe_near_place, format_near, services_near
-    from servicemap.services import load_services
+    from servicemap.analysis.coverage import describe_near_place, format_near, services_near
+    from servicemap.directory.services import load_services
 
     settings = build_settings(cache_dir)
     services = load_services(services_path, settings=settings)
@@ -975,10 +984,10 @@ def geocode_command(
     """
     from functools import partial
 
-    from servicemap import geocode
     from servicemap._csv import read_csv_text, write_csv
-    from servicemap._postcodes import lookup_postcodes
     from servicemap.errors import GeocodeError
+    from servicemap.geography import geocode
+    from servicemap.geography._postcodes_io import lookup_postcodes
 
     check_output_files({"-o": output}, inputs={"FILE.csv": csv_path})
     output_format(None, output, {"csv": ("csv",), "text": ("csv",)}, default="csv")
@@ -1012,7 +1021,7 @@ def _check_tiles(ctx: click.Context, param: click.Parameter, value: str | None) 
     if value is None:
         return None
     from servicemap.errors import MapError
-    from servicemap.maps import tile_provider
+    from servicemap.render.maps import tile_provider
 
     try:
         tile_provider(value)
@@ -1040,8 +1049,8 @@ def _report_inputs(
     need_path: Path | None,
     cache_dir: Path | None,
 ) -> tuple[ReportInputs, Settings]:
-    """Return the map and report inputs (``servicemap.report.load_inputs``) and the settings."""
-    from servicemap.report import load_inputs
+    """Return the map and report inputs (``render.report.load_inputs``) and the settings."""
+    from servicemap.render.report import load_inputs
 
     settings = build_settings(cache_dir)
     inputs = load_inputs(
@@ -1082,8 +1091,8 @@ def map_command(
     """
     import time
 
-    from servicemap.maps import coverage_map, save_map
-    from servicemap.services import public_services
+    from servicemap.directory.services import public_services
+    from servicemap.render.maps import coverage_map, save_map
 
     files = data_inputs(
         services_path, need_path=need_path, uses_need=True, boundaries_source=boundaries_source
@@ -1151,7 +1160,7 @@ def report_command(
     import time
 
     from servicemap._progress import progress
-    from servicemap.report import build_report, check_report_folder
+    from servicemap.render.report import build_report, check_report_folder
 
     files = data_inputs(
         services_path, need_path=need_path, uses_need=True, boundaries_source=boundaries_source
@@ -1270,10 +1279,10 @@ def plan_command(
         servicemap plan --force Kent --add 2 --kind advocacy --map plan.html
         servicemap plan --force Kent --with proposed.csv --format csv -o what-if.csv
     """
-    from servicemap import plan
-    from servicemap.forces import find_force
-    from servicemap.need import load_need
-    from servicemap.services import load_services
+    from servicemap.analysis import plan
+    from servicemap.directory.services import load_services
+    from servicemap.geography.forces import find_force
+    from servicemap.geography.need import load_need
 
     plan.check_plan_request(
         with_path=with_path, add=add, kind=kind, radius_km=radius_km, weight=weight,
@@ -1317,9 +1326,9 @@ def _save_proposal_map(
     proposal: Proposal, services: pd.DataFrame, map_path: Path, settings: Settings
 ) -> None:
     """Draw ``servicemap plan --add``'s sites over the derived force outlines and save the map."""
-    from servicemap.boundaries import load_force_areas
-    from servicemap.maps import save_map
-    from servicemap.plan import proposal_map
+    from servicemap.analysis.plan import proposal_map
+    from servicemap.geography.boundaries import load_force_areas
+    from servicemap.render.maps import save_map
 
     areas = load_force_areas("derived", settings=settings)
     save_map(proposal_map(proposal, services, force_areas=areas), map_path)
@@ -1342,7 +1351,7 @@ def boundaries_info_command(boundaries_source: str, cache_dir: Path | None) -> N
     Example:
         servicemap boundaries info --boundaries official
     """
-    from servicemap.boundaries import describe_force_areas
+    from servicemap.geography.boundaries import describe_force_areas
 
     info = describe_force_areas(boundaries_source, settings=build_settings(cache_dir))
     for key, value in info.items():
@@ -1370,7 +1379,7 @@ def boundaries_export_command(source: str, output: Path, cache_dir: Path | None)
     Example:
         servicemap boundaries export --source derived -o forces.geojson
     """
-    from servicemap.boundaries import load_force_areas, write_force_areas
+    from servicemap.geography.boundaries import load_force_areas, write_force_areas
 
     source_file = None if source in ("derived", "official") else Path(source)
     check_output_files({"-o": output}, inputs={"--source": source_file})
@@ -1398,7 +1407,11 @@ def boundaries_check_command(against: Path, boundaries_source: str, cache_dir: P
     Example:
         servicemap boundaries check --against PFA_DEC_2023_EW_BSC.shp --boundaries derived
     """
-    from servicemap.boundaries import compare_force_areas, format_comparison, load_force_areas
+    from servicemap.geography.boundaries import (
+        compare_force_areas,
+        format_comparison,
+        load_force_areas,
+    )
 
     settings = build_settings(cache_dir)
     candidate = load_force_areas(boundaries_source, settings=settings)

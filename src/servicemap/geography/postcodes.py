@@ -19,7 +19,7 @@ import pandas as pd
 from servicemap._cache import describe_damage, heal_cache_entry, usable_cache_folder, writing_cache
 from servicemap._progress import progress
 from servicemap.errors import GeocodeError
-from servicemap.forces import load_districts, load_forces
+from servicemap.geography.forces import load_districts, load_forces
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 # Bump when the layout of the cached arrays changes, so stale caches are rebuilt.

@@ -95,8 +95,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from servicemap._atomic import atomic_write_text
+from servicemap.directory.schema import FIELDS, cell_text, split_list
 from servicemap.errors import DataQualityWarning, ServicesFileError
-from servicemap.schema import FIELDS, cell_text, split_list
 
 JSONObject = dict[str, Any]
 
@@ -225,7 +225,7 @@ def read_oruk(path: Path | str) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per service with every column of :data:`servicemap.schema.FIELDS` as text
+        One row per service with every column of :data:`servicemap.directory.schema.FIELDS` as text
         (``""`` when empty; latitude and longitude as decimal text). Warnings (a link to a
         missing location, several locations) are emitted as ``DataQualityWarning``.
 
@@ -483,7 +483,7 @@ class _Reader:
         if value is None:
             return ""
         if isinstance(value, str):
-            return value.strip()  # checked as a coordinate by servicemap.services
+            return value.strip()  # checked as a coordinate by servicemap.directory.services
         if _is_number(value) and math.isfinite(value):
             return repr(float(value)) if isinstance(value, float) else str(value)
         self._wrong(_join(item[0], key), key, value, "number")
@@ -732,7 +732,7 @@ def oruk_from_services(services: pd.DataFrame) -> dict[str, list[JSONObject]]:
     ValueError
         The frame lacks schema columns or has duplicate ids.
     """
-    from servicemap.export import public_frame
+    from servicemap.directory.export import public_frame
 
     public = public_frame(services)
     ids = public["id"].astype(str)
@@ -747,7 +747,7 @@ def oruk_from_services(services: pd.DataFrame) -> dict[str, list[JSONObject]]:
         {
             "id": _uuid("taxonomy", field),
             "name": TAXONOMY_PREFIX + field,
-            "description": f"servicemap '{field}' values (see servicemap.schema).",
+            "description": f"servicemap '{field}' values (see servicemap.directory.schema).",
         }
         for field in TAXONOMY_FIELDS
     ]

@@ -40,10 +40,10 @@ import shapely
 
 from servicemap._atomic import atomic_path
 from servicemap._cache import describe_damage, heal_cache_entry, usable_cache_folder, writing_cache
-from servicemap._onspd import PostcodeTable, load_postcode_table, package_version
 from servicemap._progress import progress
 from servicemap.errors import BoundaryFileError, DataQualityWarning
-from servicemap.forces import FORCE_COUNT, load_districts, load_forces
+from servicemap.geography.forces import FORCE_COUNT, load_districts, load_forces
+from servicemap.geography.postcodes import PostcodeTable, load_postcode_table, package_version
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 # Bump whenever the derivation below changes, so cached derived boundaries are rebuilt.
@@ -406,7 +406,7 @@ def _source_kind(source: str | Path) -> str:
 
 def _official_path(settings: Settings) -> Path:
     try:
-        from servicemap._arcgis import official_boundaries_path
+        from servicemap.geography._arcgis import official_boundaries_path
     except ImportError as exc:
         raise BoundaryFileError(_NO_OFFICIAL) from exc
     path = official_boundaries_path(vintage="2023", settings=settings)
@@ -857,7 +857,7 @@ def build_derived_areas(
     Parameters
     ----------
     postcodes
-        The postcode table from ``servicemap._onspd.load_postcode_table``.
+        The postcode table from ``servicemap.geography.postcodes.load_postcode_table``.
 
     Returns
     -------

@@ -17,7 +17,7 @@ Two questions a Police and Crime Commissioner asks before a funding round:
 Distances are straight lines in British National Grid metres, residents are spread over the
 located postcodes of their force, and in-person services are the ones the coverage table
 counts (confidential ones at the centre of their district) -- all exactly as in
-:mod:`servicemap.coverage`.
+:mod:`servicemap.analysis.coverage`.
 """
 
 from __future__ import annotations
@@ -38,13 +38,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from servicemap._onspd import PostcodeTable, load_postcode_table
 from servicemap._progress import status
 
 # Planning uses coverage.py's geography and prepared services, so that it applies exactly the
 # same in-person rule, placement of confidential services and resident weighting as the
 # coverage table.
-from servicemap.coverage import (
+from servicemap.analysis.coverage import (
     Geography,
     coverage_by_force,
     format_table,
@@ -53,10 +52,11 @@ from servicemap.coverage import (
     nearest_km,
     prepare_services,
 )
+from servicemap.directory.schema import DERIVED, FIELDS, PROVISION_KINDS
 from servicemap.errors import PlanError, UnknownForceError
-from servicemap.forces import district_names, find_force, force_names
-from servicemap.need import load_need
-from servicemap.schema import DERIVED, FIELDS, PROVISION_KINDS
+from servicemap.geography.forces import district_names, find_force, force_names
+from servicemap.geography.need import load_need
+from servicemap.geography.postcodes import PostcodeTable, load_postcode_table
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ def empty_services(*, settings: Settings = DEFAULT_SETTINGS) -> gpd.GeoDataFrame
     Returns
     -------
     geopandas.GeoDataFrame
-        Zero rows, the columns of :mod:`servicemap.schema` and a geometry column.
+        Zero rows, the columns of :mod:`servicemap.directory.schema` and a geometry column.
     """
     import geopandas as gpd
 
@@ -262,7 +262,7 @@ def load_candidate_services(
     settings
         Where the postcode table is cached; the frame's CRS.
     lookup
-        Postcode lookup for :func:`servicemap.services.load_services` (tests pass a fake).
+        Postcode lookup for :func:`servicemap.directory.services.load_services` (tests pass a fake).
 
     Returns
     -------
@@ -275,7 +275,7 @@ def load_candidate_services(
         If the file has any error; the message gives the file, row, column and fix of the
         first few and says to run ``servicemap validate FILE``.
     """
-    from servicemap.services import load_services, validate_services
+    from servicemap.directory.services import load_services, validate_services
 
     file = str(path)
     problems = validate_services(path, settings=settings, lookup=lookup)
@@ -306,7 +306,7 @@ def compare_coverage(
     Parameters
     ----------
     before, after
-        Two :func:`servicemap.coverage.coverage_by_force` tables over the same forces.
+        Two :func:`servicemap.analysis.coverage.coverage_by_force` tables over the same forces.
     force_codes
         Forces always included (first, in this order), changed or not.
 
@@ -374,7 +374,7 @@ def what_if(
     """Return what funding some proposed services would change, force by force.
 
     The coverage table is computed for the directory as it is and for the directory plus the
-    proposed services, with :func:`servicemap.coverage.coverage_by_force` both times.
+    proposed services, with :func:`servicemap.analysis.coverage.coverage_by_force` both times.
 
     Parameters
     ----------
@@ -386,7 +386,7 @@ def what_if(
     force_codes
         Forces (codes or names) to show even if nothing changes for them.
     need
-        Need per force (``servicemap.need.load_need``); ``None`` for the bundled figures.
+        Need per force (``servicemap.geography.need.load_need``); ``None`` for the bundled figures.
     postcodes
         The postcode table; ``None`` loads the cached ONS table.
     radii_km
@@ -931,7 +931,7 @@ def read_candidate_sites(path: Path | str) -> pd.DataFrame:
 
 def _locate_sites(sites: pd.DataFrame, postcodes: PostcodeTable) -> pd.DataFrame:
     """Give user candidate sites a place, postcode district, local authority and force."""
-    from servicemap.geocode import bng_from_wgs84
+    from servicemap.geography.geocode import bng_from_wgs84
 
     source = str(sites.attrs.get("source", "candidate sites"))
     geography = geography_from_postcodes(postcodes)
@@ -1149,7 +1149,8 @@ def site_problem(
     force_code
         A force code or name; ``None`` for all of England and Wales.
     kind
-        A key of :data:`servicemap.schema.PROVISION_KINDS`: only existing services of that kind
+        A key of :data:`servicemap.directory.schema.PROVISION_KINDS`: only existing services of
+        that kind
         count as reach. ``None``: every in-person service.
     radius_km
         Catchment radius in km.
@@ -1397,7 +1398,7 @@ def proposal_services(
     import geopandas as gpd
     import shapely
 
-    from servicemap.geocode import wgs84_from_bng
+    from servicemap.geography.geocode import wgs84_from_bng
 
     if len(sites) == 0:
         return empty_services(settings=settings)
@@ -1483,7 +1484,7 @@ def propose_sites(
         The force (code or name) whose residents count and where the postcode-district
         candidates lie; ``None`` for England and Wales.
     kind
-        Kind of service (a key of :data:`servicemap.schema.PROVISION_KINDS`) or ``None``.
+        Kind of service (a key of :data:`servicemap.directory.schema.PROVISION_KINDS`) or ``None``.
     radius_km
         Catchment radius in km.
     weight
@@ -1607,7 +1608,7 @@ def _site_table(
     comparison: pd.DataFrame,
     radii: tuple[float, ...],
 ) -> pd.DataFrame:
-    from servicemap.geocode import wgs84_from_bng
+    from servicemap.geography.geocode import wgs84_from_bng
 
     gains = problem.newly_reached(solution.chosen)
     lon, lat = wgs84_from_bng(chosen["easting"].to_numpy(float), chosen["northing"].to_numpy(float))
@@ -1825,7 +1826,8 @@ def proposal_map(
     """Draw the proposed sites, their catchment circles and the existing public services.
 
     Confidential services are never placed: ``services`` goes through
-    :func:`servicemap.services.public_services` and :func:`servicemap.maps.map_services`. The
+    :func:`servicemap.directory.services.public_services` and
+    :func:`servicemap.render.maps.map_services`. The
     page inlines Leaflet like the coverage map, so it works offline.
 
     Parameters
@@ -1835,7 +1837,8 @@ def proposal_map(
     services
         The canonical services frame (the directory).
     force_areas
-        Force polygons (``code``, ``name``; ``servicemap.boundaries.load_force_areas``) drawn
+        Force polygons (``code``, ``name``; ``servicemap.geography.boundaries.load_force_areas``)
+        drawn
         as outlines for orientation, the planned force in bold; ``None`` for none.
     settings
         ``settings.crs``, for simplifying the outlines.
@@ -1843,13 +1846,14 @@ def proposal_map(
     Returns
     -------
     folium.Map
-        The map; save it with :func:`servicemap.maps.save_map`.
+        The map; save it with :func:`servicemap.render.maps.save_map`.
     """
     import folium
 
+    from servicemap.directory.services import public_services
+
     # The coverage map's page and controls, so the plan map is self-contained and looks alike.
-    from servicemap.maps import HtmlControl, map_services, offline_map
-    from servicemap.services import public_services
+    from servicemap.render.maps import HtmlControl, map_services, offline_map
 
     p = proposal.problem
     sites = proposal.sites
@@ -1865,7 +1869,7 @@ def proposal_map(
     )
     outlines: gpd.GeoDataFrame | None = None
     if force_areas is not None and len(force_areas):
-        from servicemap.maps import simplify_force_areas
+        from servicemap.render.maps import simplify_force_areas
 
         outlines = simplify_force_areas(force_areas, max_vertices=20_000, settings=settings)
         code_column = "code" if "code" in outlines.columns else "force_code"

@@ -32,8 +32,8 @@ from branca.element import Element, Figure, MacroElement
 from folium.template import Template
 from folium.utilities import JsCode
 
+from servicemap.directory.schema import PROVISION_KINDS, cell_text, split_list
 from servicemap.errors import DataQualityWarning, MapError
-from servicemap.schema import PROVISION_KINDS, cell_text, split_list
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 __all__ = [
@@ -274,8 +274,9 @@ def simplify_force_areas(
     """
     if forces.crs is None:
         raise MapError(
-            "Force boundaries have no CRS; load them with servicemap.boundaries.load_force_areas "
-            "or set one (e.g. forces.set_crs('EPSG:27700'))."
+            "Force boundaries have no CRS; load them with "
+            "servicemap.geography.boundaries.load_force_areas or set one "
+            "(e.g. forces.set_crs('EPSG:27700'))."
         )
     projected = forces.to_crs(settings.crs)
     geoms = projected.geometry
@@ -439,7 +440,7 @@ def force_map_frame(
         ``class_label``, ``colour`` and geometry, plus every coverage column (prefixed with
         nothing; force columns win on a clash).
     """
-    from servicemap.forces import load_forces
+    from servicemap.geography.forces import load_forces
 
     missing = [c for c in ("code", "name") if c not in forces.columns]
     if missing:
@@ -487,7 +488,7 @@ def force_map_frame(
 
 
 def _gap_class_order() -> list[str]:
-    from servicemap.coverage import GAP_CLASSES
+    from servicemap.analysis.coverage import GAP_CLASSES
 
     return list(reversed(GAP_CLASSES))
 

@@ -79,7 +79,7 @@ def lookup_postcodes(
 ) -> pd.DataFrame:
     """Look postcodes up on postcodes.io (``POST /postcodes``, 100 per request).
 
-    Usable as the ``lookup`` of :func:`servicemap.geocode.geocode_postcodes`.
+    Usable as the ``lookup`` of :func:`servicemap.geography.geocode.geocode_postcodes`.
 
     Parameters
     ----------

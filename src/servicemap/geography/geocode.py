@@ -12,9 +12,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from servicemap._onspd import PostcodeTable, load_postcode_table, postcode_keys
 from servicemap.errors import DataQualityWarning, GeocodeError
-from servicemap.forces import force_names, load_districts, load_forces
+from servicemap.geography.forces import force_names, load_districts, load_forces
+from servicemap.geography.postcodes import PostcodeTable, load_postcode_table, postcode_keys
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 PostcodeLookup = Callable[[Sequence[str]], pd.DataFrame]
@@ -382,7 +382,8 @@ def geocode_postcodes(
         ``easting``/``northing`` (BNG metres) and/or ``latitude``/``longitude`` (WGS84), and
         optionally ``district_code``. Postcodes it leaves out are unknown; rows with no
         coordinates have no location. Districts it does not give are taken from the nearest
-        postcode in the bundled directory. ``servicemap._postcodes.lookup_postcodes`` asks
+        postcode in the bundled directory. ``servicemap.geography._postcodes_io.lookup_postcodes``
+        asks
         postcodes.io.
     warn
         Emit a :class:`~servicemap.errors.DataQualityWarning` naming how many postcodes are

@@ -19,7 +19,7 @@ from servicemap._cache import usable_cache_folder, writing_cache
 from servicemap._http import get_json, new_session
 from servicemap._progress import progress
 from servicemap.errors import BoundaryFileError, DownloadError
-from servicemap.forces import FORCE_COUNT, load_forces
+from servicemap.geography.forces import FORCE_COUNT, load_forces
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 _WHAT = "the ONS Open Geography Portal"

@@ -3,7 +3,8 @@
 The services directory says where each service works in ``areas_served``: free text, several
 names separated by ``;`` (``"Camden; Islington"``, ``"North West"``, ``"Thames Valley"``,
 ``"England and Wales"``). :func:`resolve_area` turns one name into an :class:`Area`: the
-local authority districts it covers (2025 codes, from :func:`servicemap.forces.load_districts`),
+local authority districts it covers (2025 codes, from
+:func:`servicemap.geography.forces.load_districts`),
 the police force areas those districts lie in, and which of those forces it covers whole, so
 that "serves all of Thames Valley" can be told from "serves Slough".
 
@@ -96,7 +97,7 @@ import pandas as pd
 
 from servicemap._data import data_path
 from servicemap.errors import UnknownAreaError, UnknownForceError
-from servicemap.forces import load_districts, load_forces
+from servicemap.geography.forces import load_districts, load_forces
 
 AreaKind = Literal["force", "district", "county", "region", "nation"]
 

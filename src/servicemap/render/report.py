@@ -6,7 +6,7 @@
   every force (a real ``<table>``, complete and sorted without JavaScript), national services,
   and the methodology, sources and caveats;
 * ``forces/<slug>.html``: one profile per force, next to its neighbours;
-* ``map.html``: the self-contained interactive map (:func:`servicemap.maps.coverage_map`);
+* ``map.html``: the self-contained interactive map (:func:`servicemap.render.maps.coverage_map`);
 * ``coverage.csv``: every measure for every force, safe to open in a spreadsheet;
 * ``coverage.png``: the map as a picture (matplotlib, no base map), for print and slides.
 
@@ -37,8 +37,9 @@ import pandas as pd
 
 from servicemap import __version__
 from servicemap._folder import STATE, check_folder, publish_folder
+from servicemap.directory.schema import cell_text
 from servicemap.errors import ReportError
-from servicemap.maps import (
+from servicemap.render.maps import (
     ATTRIBUTION,
     NO_DATA_COLOUR,
     Classes,
@@ -54,7 +55,6 @@ from servicemap.maps import (
     safe_url,
     simplify_force_areas,
 )
-from servicemap.schema import cell_text
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 __all__ = [
@@ -207,10 +207,10 @@ def load_inputs(
         Force areas, coverage and services, and where they came from.
     """
     from servicemap._progress import status
-    from servicemap.boundaries import load_force_areas
-    from servicemap.coverage import coverage_by_force
-    from servicemap.need import load_need
-    from servicemap.services import load_services
+    from servicemap.analysis.coverage import coverage_by_force
+    from servicemap.directory.services import load_services
+    from servicemap.geography.boundaries import load_force_areas
+    from servicemap.geography.need import load_need
 
     status("Loading the services directory…")
     services = load_services(services_path, settings=settings)
@@ -267,7 +267,7 @@ def _sort_key(column: str, value: object) -> str:
         number = float(value)
         return "" if math.isnan(number) else repr(number)
     if column == "gap_class":
-        from servicemap.coverage import GAP_CLASSES
+        from servicemap.analysis.coverage import GAP_CLASSES
 
         text = cell_text(value)
         return str(GAP_CLASSES.index(text)) if text in GAP_CLASSES else ""
@@ -307,7 +307,7 @@ def _asset(name: str) -> Any:
 
 
 def _public(services: pd.DataFrame) -> pd.DataFrame:
-    from servicemap.services import public_services
+    from servicemap.directory.services import public_services
 
     return public_services(services)
 
@@ -316,7 +316,7 @@ def _public(services: pd.DataFrame) -> pd.DataFrame:
 
 
 def _headline(coverage: pd.DataFrame, services: pd.DataFrame) -> list[dict[str, str]]:
-    from servicemap.coverage import GAP_CLASSES
+    from servicemap.analysis.coverage import GAP_CLASSES
 
     figures = [{"value": str(len(coverage)), "label": "police force areas"}]
     scope = (
@@ -527,7 +527,7 @@ def _national_average(
 
 
 def _components() -> list[dict[str, str]]:
-    from servicemap.coverage import GAP_WEIGHTS, KIND_LABELS, LEVEL_VALUES, REMOTE_KINDS
+    from servicemap.analysis.coverage import GAP_WEIGHTS, KIND_LABELS, LEVEL_VALUES, REMOTE_KINDS
 
     rows = []
     for name, weight in GAP_WEIGHTS.items():
@@ -580,7 +580,8 @@ def write_static_map(
     Parameters
     ----------
     frame
-        Simplified force areas from :func:`servicemap.maps.force_map_frame` (with ``colour`` and
+        Simplified force areas from :func:`servicemap.render.maps.force_map_frame` (with ``colour``
+        and
         the ``classes`` attribute).
     path
         The PNG to write.
@@ -733,7 +734,7 @@ def build_report(
         The folder cannot be written (a file, no permission, read-only, disk full), or holds
         files the report did not write (unless ``overwrite``). Nothing is changed in it.
     """
-    from servicemap.forces import load_forces
+    from servicemap.geography.forces import load_forces
 
     target = Path(out_dir)
     check_report_folder(target, force=overwrite)
@@ -742,8 +743,8 @@ def build_report(
     codes = _codes(coverage)
     if profiles is None:
         if profile is None:
-            from servicemap._onspd import load_postcode_table
-            from servicemap.coverage import force_profile
+            from servicemap.analysis.coverage import force_profile
+            from servicemap.geography.postcodes import load_postcode_table
 
             table = load_postcode_table(settings=settings)
 
@@ -800,7 +801,7 @@ def build_report(
                 "first_gap": gaps[0] if gaps else "",
             }
         )
-    from servicemap.coverage import COVERED_SHARE, GAP_CLASSES
+    from servicemap.analysis.coverage import COVERED_SHARE, GAP_CLASSES
 
     index_html = env.get_template("index.html").render(
         **common,

@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from servicemap._onspd import PostcodeTable, load_postcode_table
 from servicemap._progress import status
+from servicemap.directory.schema import DELIVERY, LOCATION_FIELDS, PROVISION_KINDS
 from servicemap.errors import (
     DataQualityWarning,
     GeocodeError,
@@ -27,9 +27,9 @@ from servicemap.errors import (
     ServicesFileError,
     UnknownForceError,
 )
-from servicemap.forces import district_names, find_force, force_names
-from servicemap.need import load_need
-from servicemap.schema import DELIVERY, LOCATION_FIELDS, PROVISION_KINDS
+from servicemap.geography.forces import district_names, find_force, force_names
+from servicemap.geography.need import load_need
+from servicemap.geography.postcodes import PostcodeTable, load_postcode_table
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 LEVELS: tuple[str, ...] = ("local", "regional", "national", "none")
@@ -153,7 +153,7 @@ def geography_from_postcodes(table: PostcodeTable) -> Geography:
     Parameters
     ----------
     table
-        The postcode table (``servicemap._onspd.load_postcode_table``).
+        The postcode table (``servicemap.geography.postcodes.load_postcode_table``).
 
     Returns
     -------
@@ -221,7 +221,7 @@ class PreparedServices:
     active
         Not ended.
     kinds
-        Per kind of provision (:data:`servicemap.schema.PROVISION_KINDS`): offers it.
+        Per kind of provision (:data:`servicemap.directory.schema.PROVISION_KINDS`): offers it.
     by_and_for, nrpf, confidential
         By and for the communities it serves; supports women with no recourse to public funds;
         location confidential.
@@ -289,7 +289,7 @@ def _check_columns(services: pd.DataFrame) -> None:
         raise ServicesFileError(
             f"The services frame is missing column(s) {', '.join(map(repr, missing))} "
             f"(found: {', '.join(map(str, services.columns))}); build it with "
-            "servicemap.services.load_services."
+            "servicemap.directory.services.load_services."
         )
 
 
@@ -299,7 +299,8 @@ def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedSe
     Parameters
     ----------
     services
-        The canonical services frame (``servicemap.services.load_services``). Not modified.
+        The canonical services frame (``servicemap.directory.services.load_services``). Not
+        modified.
     geography
         From :func:`geography_from_postcodes`.
 
@@ -667,9 +668,11 @@ def coverage_by_force(
     Parameters
     ----------
     services
-        The canonical services frame (``servicemap.services.load_services``). Not modified.
+        The canonical services frame (``servicemap.directory.services.load_services``). Not
+        modified.
     need
-        Need per force, indexed by force code (``servicemap.need.load_need``); ``None`` for the
+        Need per force, indexed by force code (``servicemap.geography.need.load_need``); ``None``
+        for the
         bundled ONS figures.
     postcodes
         The postcode table giving districts, forces and resident weights; ``None`` loads the
@@ -892,7 +895,7 @@ def force_profile(
     Parameters
     ----------
     force
-        The force's ONS code or name (anything ``servicemap.forces.find_force`` accepts).
+        The force's ONS code or name (anything ``servicemap.geography.forces.find_force`` accepts).
     services
         The canonical services frame. Not modified.
     coverage
@@ -1411,7 +1414,7 @@ def format_table(frame: pd.DataFrame, fmt: str, *, columns: tuple[str, ...] = ()
     """
     shown = [c for c in columns if c in frame.columns] or list(frame.columns)
     if fmt == "csv":
-        from servicemap.export import spreadsheet_safe
+        from servicemap.directory.export import spreadsheet_safe
 
         text: str = spreadsheet_safe(frame).to_csv(index=False, lineterminator="\n")
         return text
@@ -1576,7 +1579,7 @@ def coverage_areas(coverage: pd.DataFrame, force_areas: pd.DataFrame) -> Any:
         From :func:`coverage_by_force`.
     force_areas
         Force polygons with a ``code`` (or ``force_code``) column
-        (``servicemap.boundaries.load_force_areas``).
+        (``servicemap.geography.boundaries.load_force_areas``).
 
     Returns
     -------

@@ -22,7 +22,7 @@ Formats
     GeoPackage layer ``services`` in the frame's CRS (``Settings.crs``, EPSG:27700 by default,
     so GIS measurements are in metres); same columns; null geometry without a public location.
 ``oruk``
-    Open Referral UK JSON, see :mod:`servicemap.openreferral`.
+    Open Referral UK JSON, see :mod:`servicemap.directory.openreferral`.
 
 The derived tuple columns ``served_forces`` and ``served_districts`` are written as
 ``";"``-joined codes; ``easting``, ``northing``, ``location_source`` and ``confidential`` are
@@ -44,9 +44,9 @@ import pandas as pd
 from servicemap._atomic import atomic_path, atomic_write_text
 from servicemap._csv import spreadsheet_safe as spreadsheet_safe  # re-exported
 from servicemap._csv import write_csv, write_xlsx
+from servicemap.directory.openreferral import write_oruk
+from servicemap.directory.schema import FIELDS
 from servicemap.errors import OutputError
-from servicemap.openreferral import write_oruk
-from servicemap.schema import FIELDS
 
 FORMATS: tuple[str, ...] = ("csv", "geojson", "gpkg", "oruk", "xlsx")
 
@@ -105,13 +105,13 @@ def public_frame(services: pd.DataFrame) -> pd.DataFrame:
     ValueError
         The frame lacks schema columns.
     """
-    from servicemap.services import public_services
+    from servicemap.directory.services import public_services
 
     missing = [column for column in FIELDS if column not in services.columns]
     if missing:
         raise ValueError(
             f"Cannot export services: the frame lacks column(s) {', '.join(missing)}; pass the "
-            "frame from servicemap.services.load_services."
+            "frame from servicemap.directory.services.load_services."
         )
     if "confidential" not in services.columns:
         # public_services re-applies the rule and records it in this column.
@@ -259,7 +259,7 @@ def _write_geo(public: pd.DataFrame, target: Path, format: str) -> None:
     if not isinstance(public, gpd.GeoDataFrame) or public.crs is None:
         raise ValueError(
             f"Cannot write {format}: the services frame has no geometry with a CRS; pass the "
-            "frame from servicemap.services.load_services."
+            "frame from servicemap.directory.services.load_services."
         )
     crs = "EPSG:4326" if format == "geojson" else public.crs
     geometry = public.geometry.to_crs(crs).reset_index(drop=True)

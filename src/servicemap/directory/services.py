@@ -4,7 +4,8 @@ The directory is kept by people in spreadsheets. :func:`read_services_table` acc
 really have (CSV in UTF-8 or Windows-1252, Excel ``.xlsx``, GeoJSON, Open Referral UK JSON);
 :func:`validate_services` lists every problem at once, each with the row and column a person
 sees in their spreadsheet and a fix; :func:`load_services` builds the canonical frame described
-in :mod:`servicemap.schema`; :func:`public_services` blanks every location of a confidential
+in :mod:`servicemap.directory.schema`; :func:`public_services` blanks every location of a
+confidential
 service (refuges, safe houses) and must sit between that frame and any output.
 """
 
@@ -32,8 +33,7 @@ import pandas as pd
 
 from servicemap._data import data_path
 from servicemap._progress import status
-from servicemap.errors import DataQualityWarning, ServicesFileError
-from servicemap.schema import (
+from servicemap.directory.schema import (
     FIELD_BY_HEADER_KEY,
     FIELDS,
     HEADER_HINTS,
@@ -48,6 +48,7 @@ from servicemap.schema import (
     header_words,
     split_list,
 )
+from servicemap.errors import DataQualityWarning, ServicesFileError
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 if TYPE_CHECKING:
@@ -976,7 +977,7 @@ def _finite(value: Any) -> bool:
 
 
 def _read_oruk(document: Any, report: _Report) -> _RawTable:
-    from servicemap.openreferral import services_from_oruk
+    from servicemap.directory.openreferral import services_from_oruk
 
     file = report.file
     try:
@@ -1082,8 +1083,9 @@ def _private_hint(name: str, key: str) -> str | None:
 def _fit_columns(raw: _RawTable, report: _Report) -> tuple[pd.DataFrame, set[str]]:
     """Return the table with exactly FIELDS (+ ROW) as text, and the set of missing fields.
 
-    Headers match :data:`servicemap.schema.HEADER_SYNONYMS` after
-    :func:`servicemap.schema.header_key`. A column that is no field but whose header suggests
+    Headers match :data:`servicemap.directory.schema.HEADER_SYNONYMS` after
+    :func:`servicemap.directory.schema.header_key`. A column that is no field but whose header
+    suggests
     a private place is an error, never ignored: it may be the only sign that a place is secret.
     """
     header_row = raw.header_row
@@ -1200,7 +1202,7 @@ def read_services_table(path: Path | str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Column ``row`` (the spreadsheet row: header = 1, first record = 2; the record number
-        for JSON) and every field of :data:`servicemap.schema.FIELDS` as stripped text
+        for JSON) and every field of :data:`servicemap.directory.schema.FIELDS` as stripped text
         (``""`` when empty). Empty rows are skipped.
 
     Raises
@@ -1534,7 +1536,7 @@ def _normalise_postcode(value: str) -> str:
 def _geocode(
     postcodes: Sequence[str], *, settings: Settings, lookup: Callable[..., Any] | None
 ) -> pd.DataFrame:
-    from servicemap.geocode import geocode_postcodes
+    from servicemap.geography.geocode import geocode_postcodes
 
     return geocode_postcodes(list(postcodes), settings=settings, lookup=lookup, warn=False)
 
@@ -1722,7 +1724,7 @@ def _coordinates_to_grid(
     northing = np.full(len(lat), np.nan)
     mask = (lat.notna() & lon.notna()).to_numpy()
     if mask.any():
-        from servicemap.geocode import bng_from_wgs84
+        from servicemap.geography.geocode import bng_from_wgs84
 
         e, n = bng_from_wgs84(lon.to_numpy()[mask], lat.to_numpy()[mask])
         easting[mask] = np.asarray(e, dtype=float)
@@ -1734,7 +1736,7 @@ def _coordinates_to_grid(
 def _postcode_tree(cache_dir: str) -> tuple[Any, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     from scipy.spatial import cKDTree
 
-    from servicemap._onspd import load_postcode_table
+    from servicemap.geography.postcodes import load_postcode_table
 
     table = load_postcode_table(settings=DEFAULT_SETTINGS.with_changes(cache_dir=Path(cache_dir)))
     located = table.has_location
@@ -1837,7 +1839,7 @@ def _check_locations(
 
 def _check_areas(frame: pd.DataFrame, report: _Report) -> tuple[pd.Series, pd.Series]:
     """Resolve ``areas_served``; report unknown names; return served districts and forces."""
-    from servicemap.areas import resolve_areas_served, served_districts, served_forces
+    from servicemap.geography.areas import resolve_areas_served, served_districts, served_forces
 
     column = frame["areas_served"]
     districts: dict[str, tuple[str, ...]] = {"": ()}
@@ -2197,7 +2199,8 @@ def validate_services(
     settings
         Where the postcode table is cached (``settings.cache_dir``).
     lookup
-        Passed to :func:`servicemap.geocode.geocode_postcodes` (e.g. a fake for tests, or an
+        Passed to :func:`servicemap.geography.geocode.geocode_postcodes` (e.g. a fake for tests, or
+        an
         online lookup); None uses the bundled ONS postcode directory.
     today
         The date that ``last_seen`` is compared with; default today.
@@ -2312,7 +2315,8 @@ def load_services(
     settings
         ``settings.crs`` is the frame's CRS; ``settings.cache_dir`` holds the postcode table.
     lookup
-        Postcode lookup passed to :func:`servicemap.geocode.geocode_postcodes`; None uses the
+        Postcode lookup passed to :func:`servicemap.geography.geocode.geocode_postcodes`; None uses
+        the
         bundled ONS postcode directory.
     today
         The date that ``last_seen`` is compared with; default today.
@@ -2322,7 +2326,8 @@ def load_services(
     Returns
     -------
     geopandas.GeoDataFrame
-        The frame described in :mod:`servicemap.schema`: every field (text; ``latitude`` and
+        The frame described in :mod:`servicemap.directory.schema`: every field (text; ``latitude``
+        and
         ``longitude`` floats), the derived columns and a Point geometry in ``settings.crs``
         (None where a service has no location). Vocabulary values are in their canonical
         spelling. Confidential services still carry their location here: pass the frame

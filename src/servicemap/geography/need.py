@@ -15,7 +15,7 @@ import pandas as pd
 
 from servicemap._data import data_path
 from servicemap.errors import DataQualityWarning, DownloadError, NeedFileError
-from servicemap.forces import load_districts, load_forces
+from servicemap.geography.forces import load_districts, load_forces
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 NEED_COLUMNS = [
@@ -574,7 +574,7 @@ def download_need(*, url: str | None = None, settings: Settings = DEFAULT_SETTIN
         If Nomis could not be reached or sent figures that do not cover all 43 forces.
     """
     from servicemap._atomic import atomic_write_text
-    from servicemap._nomis import fetch_country_of_birth
+    from servicemap.geography._nomis import fetch_country_of_birth
 
     target = downloaded_need_path(settings=settings)
     kept = (

@@ -90,8 +90,8 @@ def find_force(name_or_code: str) -> str:
         If nothing matches; the message suggests the closest names.
     """
     # Imported here: the gazetteer itself reads the force register from this module.
-    from servicemap.areas import area_key, resolve_area
     from servicemap.errors import UnknownAreaError
+    from servicemap.geography.areas import area_key, resolve_area
 
     forces = _read_forces()
     wanted = area_key(name_or_code)

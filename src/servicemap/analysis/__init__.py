@@ -1,0 +1,1 @@
+"""How well: coverage, force profiles, who is near, and planning."""

@@ -1,0 +1,1 @@
+"""Who: the services directory (schema, reading, checking, privacy, export)."""

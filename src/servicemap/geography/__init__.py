@@ -1,0 +1,1 @@
+"""Where: police force areas, districts, postcodes, boundaries and need."""

@@ -1,0 +1,1 @@
+"""Show it: text, tables, maps and the report."""
