@@ -102,7 +102,7 @@ def part_loaded() -> dict[str, Any]:
     import scipy.spatial  # noqa: F401  (imported by the CLI before the analysis too)
 
     from servicemap.analysis import coverage
-    from servicemap.directory.services import load_services
+    from servicemap.directory.load import load_services
     from servicemap.geography.need import load_need
     from servicemap.geography.postcodes import load_postcode_table
 

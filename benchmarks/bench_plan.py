@@ -15,7 +15,7 @@ import time
 import warnings
 
 from servicemap.analysis import plan
-from servicemap.directory.services import load_services
+from servicemap.directory.load import load_services
 from servicemap.errors import DataQualityWarning
 
 FORCES = ("Kent", "Dyfed-Powys", "West Midlands", "Cumbria", "Metropolitan Police")

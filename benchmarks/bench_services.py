@@ -14,7 +14,8 @@ import time
 import warnings
 from pathlib import Path
 
-from servicemap.directory.services import load_services, validate_services
+from servicemap.directory.load import load_services
+from servicemap.directory.validate import validate_services
 
 HEADER = (
     "id,name,scope,areas_served,service_types,postcode,latitude,longitude,"

@@ -12,8 +12,8 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import Point, box
 
+from servicemap.directory.privacy import confidential_mask
 from servicemap.directory.schema import FIELDS
-from servicemap.directory.services import confidential_mask
 
 
 def _canonical_services(rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
@@ -58,7 +58,7 @@ def canonical_services() -> Callable[[list[dict[str, Any]]], gpd.GeoDataFrame]:
 @pytest.fixture(scope="module")
 def bundled_services() -> gpd.GeoDataFrame:
     """Return the bundled services directory, loaded once per test module."""
-    from servicemap.directory.services import load_services
+    from servicemap.directory.load import load_services
 
     return load_services(warn=False)
 

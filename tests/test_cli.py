@@ -103,7 +103,8 @@ def own_directory(tmp_path: Path) -> Path:
 
 
 def test_bundled_directory_warnings_are_one_short_line() -> None:
-    from servicemap.directory.services import bundled_services_path, validate_services
+    from servicemap.directory.load import bundled_services_path
+    from servicemap.directory.validate import validate_services
 
     result = CliRunner().invoke(cli, ["near", "UB1", "3BL"])
     assert result.exit_code == 0, result.output
@@ -119,7 +120,7 @@ def test_bundled_directory_warnings_are_one_short_line() -> None:
 
 def test_data_quality_lines_summarise_the_bundled_directory_only() -> None:
     from servicemap.cli import data_quality_lines
-    from servicemap.directory.services import bundled_services_path
+    from servicemap.directory.load import bundled_services_path
 
     bundled = str(bundled_services_path())
     messages = [
@@ -197,7 +198,7 @@ def test_every_command_takes_quiet(path: tuple[str, ...]) -> None:
 
 
 def test_validate_without_a_file_checks_the_bundled_directory() -> None:
-    from servicemap.directory.services import bundled_services_path
+    from servicemap.directory.load import bundled_services_path
 
     result = CliRunner().invoke(cli, ["validate"])
     assert result.exit_code == 0, result.output
@@ -261,9 +262,9 @@ def _interrupt(*args: Any, **kwargs: Any) -> Any:
     ("target", "args"),
     [
         ("servicemap.analysis.coverage.services_near", ["near", "UB1 3BL"]),
-        ("servicemap.directory.services.load_services", ["near", "UB1 3BL"]),
+        ("servicemap.directory.load.load_services", ["near", "UB1 3BL"]),
         ("servicemap.geography.geocode.forces_with_postcode_counts", ["forces"]),
-        ("servicemap.directory.services.validate_services", ["validate"]),
+        ("servicemap.directory.validate.validate_services", ["validate"]),
     ],
 )
 def test_ctrl_c_exits_130_with_one_line(

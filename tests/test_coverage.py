@@ -730,7 +730,7 @@ def directory(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def real_services(directory: Path) -> pd.DataFrame:
-    from servicemap.directory.services import load_services
+    from servicemap.directory.load import load_services
 
     return load_services(directory)
 

@@ -13,8 +13,9 @@ from pyproj import Transformer
 
 from servicemap import cli as cli_module
 from servicemap.cli import cli
-from servicemap.directory.export import EXPORT_COLUMNS, FORMATS, public_frame, write_services
+from servicemap.directory.export import EXPORT_COLUMNS, FORMATS, write_services
 from servicemap.directory.openreferral import read_oruk
+from servicemap.directory.privacy import public_frame
 from servicemap.errors import OutputError
 
 TO_WGS84 = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
@@ -297,7 +298,7 @@ def fake_load(services, monkeypatch, tmp_path):
         calls.append(path)
         return services
 
-    monkeypatch.setattr("servicemap.directory.services.load_services", load_services)
+    monkeypatch.setattr("servicemap.directory.load.load_services", load_services)
     source = tmp_path / "directory.csv"
     source.write_text("id,name\n", encoding="utf-8")
     return source, calls

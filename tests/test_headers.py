@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from servicemap.directory.load import load_services
+from servicemap.directory.read import read_services_table
 from servicemap.directory.schema import (
     FIELD_BY_HEADER_KEY,
     FIELDS,
@@ -17,7 +19,7 @@ from servicemap.directory.schema import (
     header_key,
     header_words,
 )
-from servicemap.directory.services import load_services, read_services_table, validate_services
+from servicemap.directory.validate import validate_services
 from servicemap.errors import DataQualityWarning, ServicesFileError
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "schema.md"

@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 from servicemap.analysis.coverage import GAP_CLASSES
-from servicemap.directory.services import public_services
+from servicemap.directory.privacy import public_services
 from servicemap.errors import DataQualityWarning
 from servicemap.geography.forces import load_forces
 from servicemap.render import maps

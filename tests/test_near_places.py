@@ -333,7 +333,7 @@ def test_cli_near_a_district_as_json_says_where_on_stderr() -> None:
 
 
 def test_cli_near_a_district_never_places_a_confidential_service() -> None:
-    from servicemap.directory.services import load_services
+    from servicemap.directory.load import load_services
 
     services = load_services(warn=False)
     hidden = services.loc[services["confidential"]]

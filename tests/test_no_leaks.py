@@ -1,6 +1,6 @@
 """No output may reveal where a confidential service (refuge, safe house) is.
 
-The invariant (``servicemap.directory.services.confidential_mask`` states the rule): for any input,
+The invariant (``servicemap.directory.privacy.confidential_mask`` states the rule): for any input,
 no
 output holds a confidential service's address, postcode (any case or spacing) or coordinates
 (3 decimals as a pair in either order, 4 decimals alone, grid metres, grid reference to 100 m,
@@ -48,14 +48,11 @@ from hypothesis import strategies as st
 
 from servicemap.cli import cli
 from servicemap.directory.export import write_services
+from servicemap.directory.load import load_services
 from servicemap.directory.openreferral import write_oruk
+from servicemap.directory.privacy import confidential_mask, public_services
 from servicemap.directory.schema import HEADER_SYNONYMS
-from servicemap.directory.services import (
-    confidential_mask,
-    load_services,
-    public_services,
-    validate_services,
-)
+from servicemap.directory.validate import validate_services
 
 Writer = Callable[[object, Path, Path], Path]
 
@@ -544,7 +541,7 @@ def test_the_search_sees_a_public_location(name, write, written):
 def test_export_writers_withhold_even_if_public_services_failed(
     name, write, services, source, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("servicemap.directory.services.public_services", lambda frame: frame.copy())
+    monkeypatch.setattr("servicemap.directory.privacy.public_services", lambda frame: frame.copy())
     haystack = _haystack(write(services, source, tmp_path / name))
     for hidden in HIDDEN:
         assert _place(services, hidden).found_in(haystack) == []

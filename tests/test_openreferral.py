@@ -145,7 +145,7 @@ def round_tripped(services, tmp_path):
 
 def _expected(services):
     """What a round trip must give back: the public frame (confidential locations blank)."""
-    from servicemap.directory.services import public_services
+    from servicemap.directory.privacy import public_services
 
     return public_services(services).reset_index(drop=True)
 
@@ -553,7 +553,8 @@ def test_read_returns_a_plain_frame(tmp_path):
 
 
 def test_the_bundled_directory_round_trips_through_load_services(tmp_path):
-    from servicemap.directory.services import load_services, public_services
+    from servicemap.directory.load import load_services
+    from servicemap.directory.privacy import public_services
 
     original = public_services(load_services(warn=False)).reset_index(drop=True)
     write_oruk(original, tmp_path / "bundled.json")

@@ -14,15 +14,12 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from servicemap.directory.load import load_services
+from servicemap.directory.privacy import PRIVATE_COLUMNS, public_services
+from servicemap.directory.problems import ROW
+from servicemap.directory.read import read_services_table
 from servicemap.directory.schema import FIELDS, split_list
-from servicemap.directory.services import (
-    PRIVATE_COLUMNS,
-    ROW,
-    load_services,
-    public_services,
-    read_services_table,
-    validate_services,
-)
+from servicemap.directory.validate import validate_services
 from servicemap.errors import DataQualityWarning, ServicesFileError
 from servicemap.geography.forces import find_force, load_forces
 
@@ -540,9 +537,9 @@ def test_a_device_is_refused():
 
 
 def test_a_file_larger_than_the_limit_is_refused_unread(tmp_path, monkeypatch):
-    import servicemap.directory.services
+    import servicemap.directory.read
 
-    monkeypatch.setattr(servicemap.directory.services, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(servicemap.directory.read, "MAX_FILE_BYTES", 100)
     path = write(tmp_path, "big.csv", *[service(f"s{n}") for n in range(5)])
     (problem,) = validate_services(path)
     assert problem.code == "unreadable"
@@ -608,9 +605,9 @@ def test_a_formula_with_a_saved_value_is_read(tmp_path):
 def test_a_zip_bomb_workbook_is_refused_unread(tmp_path, monkeypatch):
     import zipfile
 
-    import servicemap.directory.services
+    import servicemap.directory.read_excel
 
-    monkeypatch.setattr(servicemap.directory.services, "MAX_WORKBOOK_BYTES", 2_000_000)
+    monkeypatch.setattr(servicemap.directory.read_excel, "MAX_WORKBOOK_BYTES", 2_000_000)
     path = tmp_path / "bomb.xlsx"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")

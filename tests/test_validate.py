@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from servicemap.cli import cli
-from servicemap.directory.services import Problem, validate_services
+from servicemap.directory.problems import Problem
+from servicemap.directory.validate import validate_services
 
 CORPUS_DIR = Path(__file__).parent / "data" / "malformed"
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "services" / "services.csv"

@@ -39,6 +39,26 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
+def column_key(name: object) -> str:
+    """Return a column name as it is matched: lower-case letters and digits, words joined by ``_``.
+
+    ``" Post Code "``, ``"POST-CODE"`` and ``"post_code"`` all give ``"post_code"``. This is
+    the one column-name normaliser; the services directory's headers build on it
+    (:func:`servicemap.directory.schema.header_key`).
+
+    Parameters
+    ----------
+    name
+        A column name as written.
+
+    Returns
+    -------
+    str
+        The key: runs of anything but ``a-z`` and ``0-9`` become one ``_``, none at the ends.
+    """
+    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+
+
 def safe_cell(value: Any) -> Any:
     """Return ``value`` made safe for a spreadsheet: the one rule every CSV and XLSX writer uses.
 

@@ -120,7 +120,7 @@ def data_quality_lines(messages: list[str]) -> list[str]:
     list of str
         One line per warning about a user's file, then at most one summary line.
     """
-    from servicemap.directory.services import bundled_services_path
+    from servicemap.directory.load import bundled_services_path
 
     bundled = str(bundled_services_path())
     lines: list[str] = []
@@ -693,7 +693,7 @@ def export_command(
         servicemap export -o services.json
     """
     from servicemap.directory.export import write_services
-    from servicemap.directory.services import load_services
+    from servicemap.directory.load import load_services
 
     check_output_files({"-o": output}, inputs=data_inputs(services_path))
     fmt = output_format(fmt, output, EXPORT_FILES, default=None)
@@ -727,11 +727,8 @@ def validate_command(file: Path | None, fmt: str, cache_dir: Path | None) -> Non
     Example:
         servicemap validate my_directory.xlsx
     """
-    from servicemap.directory.services import (
-        bundled_services_path,
-        format_problems,
-        validate_services,
-    )
+    from servicemap.directory.load import bundled_services_path
+    from servicemap.directory.validate import format_problems, validate_services
 
     file = bundled_services_path() if file is None else file
     problems = validate_services(file, settings=build_settings(cache_dir))
@@ -765,7 +762,7 @@ def _services_and_coverage(
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Load the services directory and the need table; return the services and their coverage."""
     from servicemap.analysis.coverage import coverage_by_force
-    from servicemap.directory.services import load_services
+    from servicemap.directory.load import load_services
     from servicemap.geography.need import load_need
 
     services = load_services(services_path, settings=settings)
@@ -938,7 +935,7 @@ def near_command(
         servicemap near ST4
     """
     from servicemap.analysis.coverage import describe_near_place, format_near, services_near
-    from servicemap.directory.services import load_services
+    from servicemap.directory.load import load_services
 
     settings = build_settings(cache_dir)
     services = load_services(services_path, settings=settings)
@@ -1091,7 +1088,7 @@ def map_command(
     """
     import time
 
-    from servicemap.directory.services import public_services
+    from servicemap.directory.privacy import public_services
     from servicemap.render.maps import coverage_map, save_map
 
     files = data_inputs(
@@ -1280,7 +1277,7 @@ def plan_command(
         servicemap plan --force Kent --with proposed.csv --format csv -o what-if.csv
     """
     from servicemap.analysis import plan
-    from servicemap.directory.services import load_services
+    from servicemap.directory.load import load_services
     from servicemap.geography.forces import find_force
     from servicemap.geography.need import load_need
 

@@ -289,7 +289,7 @@ def _check_columns(services: pd.DataFrame) -> None:
         raise ServicesFileError(
             f"The services frame is missing column(s) {', '.join(map(repr, missing))} "
             f"(found: {', '.join(map(str, services.columns))}); build it with "
-            "servicemap.directory.services.load_services."
+            "servicemap.directory.load.load_services."
         )
 
 
@@ -299,7 +299,7 @@ def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedSe
     Parameters
     ----------
     services
-        The canonical services frame (``servicemap.directory.services.load_services``). Not
+        The canonical services frame (``servicemap.directory.load.load_services``). Not
         modified.
     geography
         From :func:`geography_from_postcodes`.
@@ -668,7 +668,7 @@ def coverage_by_force(
     Parameters
     ----------
     services
-        The canonical services frame (``servicemap.directory.services.load_services``). Not
+        The canonical services frame (``servicemap.directory.load.load_services``). Not
         modified.
     need
         Need per force, indexed by force code (``servicemap.geography.need.load_need``); ``None``

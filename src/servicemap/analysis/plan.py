@@ -262,7 +262,7 @@ def load_candidate_services(
     settings
         Where the postcode table is cached; the frame's CRS.
     lookup
-        Postcode lookup for :func:`servicemap.directory.services.load_services` (tests pass a fake).
+        Postcode lookup for :func:`servicemap.directory.load.load_services` (tests pass a fake).
 
     Returns
     -------
@@ -275,7 +275,8 @@ def load_candidate_services(
         If the file has any error; the message gives the file, row, column and fix of the
         first few and says to run ``servicemap validate FILE``.
     """
-    from servicemap.directory.services import load_services, validate_services
+    from servicemap.directory.load import load_services
+    from servicemap.directory.validate import validate_services
 
     file = str(path)
     problems = validate_services(path, settings=settings, lookup=lookup)
@@ -1826,7 +1827,7 @@ def proposal_map(
     """Draw the proposed sites, their catchment circles and the existing public services.
 
     Confidential services are never placed: ``services`` goes through
-    :func:`servicemap.directory.services.public_services` and
+    :func:`servicemap.directory.privacy.public_services` and
     :func:`servicemap.render.maps.map_services`. The
     page inlines Leaflet like the coverage map, so it works offline.
 
@@ -1850,7 +1851,7 @@ def proposal_map(
     """
     import folium
 
-    from servicemap.directory.services import public_services
+    from servicemap.directory.privacy import public_services
 
     # The coverage map's page and controls, so the plan map is self-contained and looks alike.
     from servicemap.render.maps import HtmlControl, map_services, offline_map

@@ -1,8 +1,8 @@
 """Write a services directory to CSV, XLSX, GeoJSON, GeoPackage or Open Referral UK JSON.
 
-Every writer first passes the frame through ``services.public_services`` and then blanks, once
-more, the address, postcode, coordinates, grid reference and geometry of every confidential
-service: a refuge's location never reaches a file, whatever the format. The service itself is
+Every writer first passes the frame through :func:`servicemap.directory.privacy.public_frame`
+(the confidentiality rule and its two guards, see :mod:`servicemap.directory.privacy`): a
+refuge's location never reaches a file, whatever the format. The service itself is
 still written (name, organisation, areas served, types, contact details).
 
 Formats
@@ -45,6 +45,7 @@ from servicemap._atomic import atomic_path, atomic_write_text
 from servicemap._csv import spreadsheet_safe as spreadsheet_safe  # re-exported
 from servicemap._csv import write_csv, write_xlsx
 from servicemap.directory.openreferral import write_oruk
+from servicemap.directory.privacy import has_location, public_frame
 from servicemap.directory.schema import FIELDS
 from servicemap.errors import OutputError
 
@@ -53,8 +54,6 @@ FORMATS: tuple[str, ...] = ("csv", "geojson", "gpkg", "oruk", "xlsx")
 # Derived columns written (";"-joined when they hold tuples) after the schema fields.
 EXPORT_DERIVED: tuple[str, ...] = ("force_code", "served_forces", "served_districts")
 EXPORT_COLUMNS: tuple[str, ...] = (*FIELDS, *EXPORT_DERIVED)
-
-_NUMERIC_LOCATION = ("latitude", "longitude", "easting", "northing")
 
 
 @dataclass(frozen=True)
@@ -80,82 +79,6 @@ class ExportSummary:
     services: int
     with_public_location: int
     withheld: int
-
-
-def public_frame(services: pd.DataFrame) -> pd.DataFrame:
-    """Return a copy of the services frame that is safe to publish.
-
-    Applies ``services.public_services`` (which re-applies the confidentiality rule), then
-    blanks again every location column of confidential services (``address``, ``postcode``,
-    ``latitude``, ``longitude``, ``easting``, ``northing`` and the geometry), so that no writer
-    depends on a single guard.
-
-    Parameters
-    ----------
-    services
-        The canonical services frame (``services.load_services``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Same rows and columns (a GeoDataFrame if the input is one).
-
-    Raises
-    ------
-    ValueError
-        The frame lacks schema columns.
-    """
-    from servicemap.directory.services import public_services
-
-    missing = [column for column in FIELDS if column not in services.columns]
-    if missing:
-        raise ValueError(
-            f"Cannot export services: the frame lacks column(s) {', '.join(missing)}; pass the "
-            "frame from servicemap.directory.services.load_services."
-        )
-    if "confidential" not in services.columns:
-        # public_services re-applies the rule and records it in this column.
-        services = services.assign(confidential=False)
-    public = public_services(services).copy()
-    confidential = public["confidential"].fillna(False).astype(bool).to_numpy()
-    if not confidential.any():
-        return public
-    for column in ("address", "postcode"):
-        public[column] = public[column].astype(object)
-        public.loc[confidential, column] = ""
-    for column in _NUMERIC_LOCATION:
-        if column in public.columns:
-            public[column] = pd.to_numeric(public[column], errors="coerce").astype(float)
-            public.loc[confidential, column] = np.nan
-    if isinstance(public, gpd.GeoDataFrame) and public.geometry.name in public.columns:
-        geometry = public.geometry.copy()
-        geometry[confidential] = None
-        public = public.set_geometry(geometry)
-    return public
-
-
-def has_location(services: pd.DataFrame) -> pd.Series:
-    """Return True for services with an address, postcode, coordinates or a point.
-
-    Parameters
-    ----------
-    services
-        A services frame.
-
-    Returns
-    -------
-    pandas.Series
-        Booleans aligned with ``services``.
-    """
-    found = pd.Series(False, index=services.index)
-    for column in ("address", "postcode"):
-        found |= services[column].fillna("").astype(str).str.strip() != ""
-    for column in ("latitude", "longitude"):
-        found |= pd.to_numeric(services[column], errors="coerce").notna()
-    if isinstance(services, gpd.GeoDataFrame) and services.geometry.name in services.columns:
-        geometry = services.geometry
-        found |= geometry.notna() & ~geometry.is_empty.fillna(True).astype(bool)
-    return found
 
 
 def export_table(services: pd.DataFrame) -> pd.DataFrame:
@@ -195,7 +118,7 @@ def write_services(services: pd.DataFrame, path: Path | str, *, format: str) -> 
     Parameters
     ----------
     services
-        The canonical services frame (``services.load_services``).
+        The canonical services frame (:func:`servicemap.directory.load.load_services`).
     path
         The file to write; its folder is created if missing (the command line refuses a
         missing folder instead: see :func:`servicemap._atomic.check_outputs`).
@@ -259,7 +182,7 @@ def _write_geo(public: pd.DataFrame, target: Path, format: str) -> None:
     if not isinstance(public, gpd.GeoDataFrame) or public.crs is None:
         raise ValueError(
             f"Cannot write {format}: the services frame has no geometry with a CRS; pass the "
-            "frame from servicemap.directory.services.load_services."
+            "frame from servicemap.directory.load.load_services."
         )
     crs = "EPSG:4326" if format == "geojson" else public.crs
     geometry = public.geometry.to_crs(crs).reset_index(drop=True)

@@ -77,7 +77,7 @@ objects): a value of the wrong type, such as a ``name`` given as ``{"en": …}``
 (:class:`OrukProblem`), never published and never silently dropped; so are ``NaN`` and
 ``Infinity`` coordinates.
 
-A confidential service (see ``services.public_services``) is written without any location,
+A confidential service (see :mod:`servicemap.directory.privacy`) is written without any location,
 address, postcode or coordinates; its areas served, types and contact details are kept.
 """
 
@@ -95,6 +95,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from servicemap._atomic import atomic_write_text
+from servicemap._json import JSONInputError, loads_strict
+from servicemap.directory.privacy import public_frame
 from servicemap.directory.schema import FIELDS, cell_text, split_list
 from servicemap.errors import DataQualityWarning, ServicesFileError
 
@@ -286,8 +288,6 @@ def services_from_oruk(document: Any, *, source: str) -> tuple[pd.DataFrame, lis
 
 
 def _load_json(path: Path) -> Any:
-    from servicemap._json import JSONInputError, loads_strict
-
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -483,7 +483,7 @@ class _Reader:
         if value is None:
             return ""
         if isinstance(value, str):
-            return value.strip()  # checked as a coordinate by servicemap.directory.services
+            return value.strip()  # checked as a coordinate by servicemap.directory.locations
         if _is_number(value) and math.isfinite(value):
             return repr(float(value)) if isinstance(value, float) else str(value)
         self._wrong(_join(item[0], key), key, value, "number")
@@ -714,13 +714,13 @@ def _unique(values: Iterable[str]) -> list[str]:
 def oruk_from_services(services: pd.DataFrame) -> dict[str, list[JSONObject]]:
     """Return an Open Referral UK document (flat tables) for a services frame.
 
-    The frame first goes through ``services.public_services``: a confidential service is
-    written without any location.
+    The frame first goes through :func:`servicemap.directory.privacy.public_frame`: a
+    confidential service is written without any location.
 
     Parameters
     ----------
     services
-        The canonical services frame (``services.load_services``).
+        The canonical services frame (:func:`servicemap.directory.load.load_services`).
 
     Returns
     -------
@@ -732,8 +732,6 @@ def oruk_from_services(services: pd.DataFrame) -> dict[str, list[JSONObject]]:
     ValueError
         The frame lacks schema columns or has duplicate ids.
     """
-    from servicemap.directory.export import public_frame
-
     public = public_frame(services)
     ids = public["id"].astype(str)
     duplicates = sorted(set(ids[ids.duplicated()]))

@@ -16,8 +16,8 @@ Field names follow Open Referral UK (HSDS 3.0 UK profile) where they fit. The in
     Wales" to all of them); empty tuple when ``areas_served`` is empty;
   - ``served_forces``: tuple of force codes of ``served_districts``, sorted;
   - ``confidential``: the confidentiality rule, stated once in
-    ``services.confidential_mask`` (in doubt, private). A confidential service's address,
-    postcode and coordinates never leave the library: see ``services.public_services``;
+    ``privacy.confidential_mask`` (in doubt, private). A confidential service's address,
+    postcode and coordinates never leave the library: see ``privacy.public_services``;
   - ``geometry``: a Point at (easting, northing), or None.
 """
 
@@ -26,6 +26,12 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from servicemap._csv import column_key
 
 FIELDS: tuple[str, ...] = (
     "id",
@@ -134,6 +140,18 @@ def cell_text(value: object) -> str:
 def split_list(value: str) -> list[str]:
     """Split a ``;``-separated field into stripped, non-empty items."""
     return [item.strip() for item in str(value).split(";") if item.strip()]
+
+
+def normalise_vocab(value: str) -> str:
+    """Return a vocabulary value as it is compared: lower case, spaces and dashes as ``_``."""
+    return re.sub(r"[\s\-]+", "_", value.strip().lower())
+
+
+def per_value(values: pd.Series, func: Callable[[str], Any]) -> list[Any]:
+    """Apply ``func`` once per distinct value (columns repeat a few values many times)."""
+    codes, uniques = pd.factorize(values.astype(str))
+    results = [func(u) for u in uniques]
+    return [results[c] for c in codes]
 
 
 # --------------------------------------------------------------------------------------------
@@ -388,11 +406,14 @@ def header_words(header: str) -> str:
     text = unicodedata.normalize("NFKC", str(header)).lower().replace("&", " and ")
     text = re.sub(r"['’‘`]", "", text)
     text = _YES_NO_MARK.sub(" ", text)
-    return " ".join(re.findall(r"[a-z0-9]+", text))
+    return column_key(text).replace("_", " ")
 
 
 def header_key(header: str) -> str:
     """Return the key a header is matched on: its :func:`header_words` run together.
+
+    This is :func:`servicemap._csv.column_key` (the one column-name normaliser) with the
+    header rules of :func:`header_words` first and the word breaks dropped.
 
     ``Confidential location?``, ``CONFIDENTIAL LOCATION (Y/N)`` and ``confidential_location``
     all give ``confidentiallocation``.

@@ -208,7 +208,7 @@ def load_inputs(
     """
     from servicemap._progress import status
     from servicemap.analysis.coverage import coverage_by_force
-    from servicemap.directory.services import load_services
+    from servicemap.directory.load import load_services
     from servicemap.geography.boundaries import load_force_areas
     from servicemap.geography.need import load_need
 
@@ -307,7 +307,7 @@ def _asset(name: str) -> Any:
 
 
 def _public(services: pd.DataFrame) -> pd.DataFrame:
-    from servicemap.directory.services import public_services
+    from servicemap.directory.privacy import public_services
 
     return public_services(services)
 
