@@ -625,14 +625,38 @@ def coverage_map(
     simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
     simplified.attrs.update(joined.attrs)
     markers = map_services(services)
-    national = national_services(services)
 
     minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)
     m = offline_map(title=title, location=((miny + maxy) / 2, (minx + maxx) / 2), zoom_start=6)
     if provider is not None:
         folium.TileLayer(provider, name="Base map", control=False).add_to(m)
 
-    forces_layer = folium.GeoJson(
+    forces_layer = _force_layer(simplified, metric=metric, profile_base=profile_base)
+    forces_layer.add_to(m)
+    cluster, count = _add_services(m, markers)
+    _add_panels(
+        m, title=title, simplified=simplified, markers=markers, services=services, metric=metric
+    )
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.add_child(
+        _Hooks(
+            map_=m,
+            forces=forces_layer,
+            cluster=cluster,
+            count=count,
+            label=f"Map: {title}. The same figures are in the coverage table.",
+        )
+    )
+    if len(simplified):
+        m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
+
+
+def _force_layer(
+    simplified: gpd.GeoDataFrame, *, metric: str, profile_base: str | None
+) -> folium.GeoJson:
+    """Return the force areas as a GeoJSON layer with a tooltip and popup on each."""
+    return folium.GeoJson(
         _force_geojson(simplified, metric=metric, profile_base=profile_base),
         name=f"Force areas: {metric_label(metric)}",
         style_function=_force_style,
@@ -645,8 +669,10 @@ def coverage_map(
         className="sm-force",
         control=True,
     )
-    forces_layer.add_to(m)
 
+
+def _add_services(m: folium.Map, markers: pd.DataFrame) -> tuple[Any, int]:
+    """Add the clustered service markers, one layer per kind and scope; return the cluster."""
     cluster = folium.plugins.MarkerCluster(  # type: ignore[no-untyped-call]
         name="Services", control=False, options={"maxClusterRadius": 40}
     )
@@ -676,7 +702,19 @@ def coverage_map(
         for r in markers.itertuples(index=False)
     ]
     m.add_child(_ServiceMarkers(rows, groups))
+    return cluster, len(rows)
 
+
+def _add_panels(
+    m: folium.Map,
+    *,
+    title: str,
+    simplified: gpd.GeoDataFrame,
+    markers: pd.DataFrame,
+    services: gpd.GeoDataFrame,
+    metric: str,
+) -> None:
+    """Add the title, the legend and (when there are any) the national services boxes."""
     m.add_child(
         HtmlControl(
             f"<h2>{_e(title)}</h2><p>Police force areas of England and Wales. Click an area or a "
@@ -694,7 +732,7 @@ def coverage_map(
             name="Legend",
         )
     )
-    national_html = _national_html(national)
+    national_html = _national_html(national_services(services))
     if national_html:
         m.add_child(
             HtmlControl(
@@ -704,19 +742,6 @@ def coverage_map(
                 name="National",
             )
         )
-    folium.LayerControl(collapsed=False).add_to(m)
-    m.add_child(
-        _Hooks(
-            map_=m,
-            forces=forces_layer,
-            cluster=cluster,
-            count=len(rows),
-            label=f"Map: {title}. The same figures are in the coverage table.",
-        )
-    )
-    if len(simplified):
-        m.fit_bounds([[miny, minx], [maxy, maxx]])
-    return m
 
 
 def _force_style(feature: dict[str, Any]) -> dict[str, Any]:

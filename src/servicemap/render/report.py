@@ -1,6 +1,7 @@
 """The coverage report: a small static website that works offline, in print and without the map.
 
-:func:`build_report` writes, into one folder:
+:func:`report_pages` builds, and :func:`write_report` writes into one folder
+(:func:`build_report` does both):
 
 * ``index.html``: headline figures, the five largest gaps, the embedded map, a sortable table of
   every force (a real ``<table>``, complete and sorted without JavaScript), national services,
@@ -242,6 +243,13 @@ def write_report(
 ) -> ReportSummary:
     """Write a built report into its folder, switched in whole with one atomic rename.
 
+    The report is written into a new hidden version folder and switched in with one atomic
+    rename (see :mod:`servicemap._folder`), so a reader, or a run that fails or is killed at any
+    moment, sees the old report or the new one, whole. Re-running replaces the report's own
+    files and ``forces/`` pages; other files in ``out_dir`` stay. Files at the report's names
+    that no earlier report wrote (or that were changed since) are refused, naming them, unless
+    ``overwrite``.
+
     Parameters
     ----------
     pages
@@ -291,6 +299,22 @@ def write_report(
     )
 
 
+def _build_profiles(
+    services: pd.DataFrame,
+    coverage: pd.DataFrame,
+    profile: Callable[[str], ProfileLike] | None,
+    progress: Callable[[Sequence[str]], Any] | None,
+    *,
+    settings: Settings,
+) -> Mapping[str, ProfileLike]:
+    """Return every force's profile, from ``profile`` or else ``inputs.force_profiles``."""
+    codes = list(coverage_codes(coverage))
+    if profile is None:
+        return force_profiles(services, coverage, codes=codes, progress=progress, settings=settings)
+    iterator = progress(codes) if progress is not None else codes
+    return {code: profile(code) for code in iterator}
+
+
 def build_report(
     forces: gpd.GeoDataFrame,
     coverage: pd.DataFrame,
@@ -311,13 +335,7 @@ def build_report(
 ) -> ReportSummary:
     """Write the coverage report folder: index, one page per force, map, CSV and picture.
 
-    :func:`report_pages` builds the pages and :func:`write_report` writes them. The report is
-    written whole into a new hidden version folder and switched in with one atomic rename (see
-    :mod:`servicemap._folder`), so a reader, or a run that fails or is killed at any moment,
-    sees the old report or the new one, whole. Re-running replaces the report's own files and
-    ``forces/`` pages; other files in ``out_dir`` stay. Files at the report's names that no
-    earlier report wrote (or that were changed since) are refused, naming them, unless
-    ``overwrite``.
+    :func:`report_pages` builds the pages and :func:`write_report` switches them in, whole.
 
     Parameters
     ----------
@@ -366,14 +384,7 @@ def build_report(
     target = Path(out_dir)
     check_report_folder(target, force=overwrite)
     if profiles is None:
-        codes = list(coverage_codes(coverage))
-        if profile is None:
-            profiles = force_profiles(
-                services, coverage, codes=codes, progress=progress, settings=settings
-            )
-        else:
-            iterator = progress(codes) if progress is not None else codes
-            profiles = {code: profile(code) for code in iterator}
+        profiles = _build_profiles(services, coverage, profile, progress, settings=settings)
     pages = report_pages(
         forces,
         coverage,
