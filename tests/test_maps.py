@@ -15,27 +15,22 @@ import shapely
 
 from servicemap.analysis.coverage import GAP_CLASSES
 from servicemap.directory.privacy import public_services
-from servicemap.errors import DataQualityWarning
+from servicemap.errors import DataQualityWarning, MapError
+from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.geography.forces import load_forces
-from servicemap.render import maps
+from servicemap.render import leaflet as maps
+from servicemap.render.classes import NO_DATA_COLOUR, PALETTE, classify_metric
+from servicemap.render.labels import ATTRIBUTION
 from servicemap.render.maps import (
-    ATTRIBUTION,
     KIND_COLOURS,
-    NO_DATA_COLOUR,
-    PALETTE,
-    MapError,
-    classify_metric,
     coverage_map,
     external_references,
-    geojson_of,
-    map_panels,
     map_services,
-    marker_rows,
     render_map,
     save_map,
     service_popup_html,
-    simplify_force_areas,
 )
+from worlds import geojson_of, map_panels, marker_rows
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
 REGISTER = load_forces()

@@ -32,7 +32,8 @@ from servicemap._csv import safe_cell, spreadsheet_safe, write_xlsx
 from servicemap._folder import STATE, publish_folder
 from servicemap.cli import cli
 from servicemap.errors import OutputError
-from servicemap.render.report import REPORT_FILES, ReportInputs, build_report
+from servicemap.inputs import ReportInputs
+from servicemap.render.report import REPORT_FILES, build_report
 from test_maps import make_coverage, make_forces, make_services
 from test_report import make_profiles
 
@@ -494,7 +495,7 @@ def report_inputs(canonical_services):
 def fake_report(report_inputs, monkeypatch):
     forces, coverage, services, profiles = report_inputs
     loaded = ReportInputs(forces, coverage, services, "test boxes", "test services")
-    monkeypatch.setattr("servicemap.render.report.load_inputs", lambda **kwargs: loaded)
+    monkeypatch.setattr("servicemap.inputs.load_inputs", lambda **kwargs: loaded)
     monkeypatch.setattr(
         "servicemap.analysis.coverage.force_profile", lambda code, *a, **k: profiles[code]
     )

@@ -15,9 +15,10 @@ from click.testing import CliRunner
 from servicemap.analysis.coverage import GAP_WEIGHTS, ForceProfile
 from servicemap.cli import cli
 from servicemap.errors import OutputError
+from servicemap.inputs import ReportInputs
 from servicemap.render import report as report_module
-from servicemap.render.maps import ATTRIBUTION
-from servicemap.render.report import REPORT_FILES, ReportInputs, build_report
+from servicemap.render.labels import ATTRIBUTION
+from servicemap.render.report import REPORT_FILES, build_report
 from test_maps import (
     HOSTILE_NAME,
     REFERENCE,
@@ -294,7 +295,7 @@ def fake_inputs(inputs, monkeypatch):
         boundary_source="test boxes",
         services_source="test services",
     )
-    monkeypatch.setattr(report_module, "load_inputs", lambda **kwargs: loaded)
+    monkeypatch.setattr("servicemap.inputs.load_inputs", lambda **kwargs: loaded)
     monkeypatch.setattr(
         "servicemap.analysis.coverage.force_profile",
         lambda code, *args, **kwargs: profiles[code],

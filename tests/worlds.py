@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import folium
 import numpy as np
 import pandas as pd
 
+from servicemap.errors import MapError
 from servicemap.geography.postcodes import PostcodeTable
+from servicemap.render.leaflet import HtmlControl
+from servicemap.render.maps import _ServiceMarkers
 
 Factory = Callable[[list[dict[str, Any]]], pd.DataFrame]
 """The ``canonical_services`` fixture's type: schema rows in, a canonical services frame out."""
@@ -53,3 +57,27 @@ def service(**fields: Any) -> dict[str, Any]:
         "nrpf_support": "no",
     }
     return base | fields
+
+
+# --- what a coverage map holds -----------------------------------------------------------------
+
+
+def geojson_of(m: folium.Map) -> dict[str, Any]:
+    """Return the force-area GeoJSON embedded in a map from :func:`coverage_map`."""
+    for child in m._children.values():
+        if isinstance(child, folium.GeoJson):
+            return dict(child.data)
+    raise MapError("This map has no force-area layer.")
+
+
+def map_panels(m: folium.Map) -> dict[str, str]:
+    """Return the HTML of the map's panels (``Title``, ``Legend``, ``National``) by name."""
+    return {c._name: c.html for c in m._children.values() if isinstance(c, HtmlControl)}
+
+
+def marker_rows(m: folium.Map) -> list[dict[str, Any]]:
+    """Return the service marker rows embedded in a map from :func:`coverage_map`."""
+    for child in m._children.values():
+        if isinstance(child, _ServiceMarkers):
+            return list(child.rows)
+    return []

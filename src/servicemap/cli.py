@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imported by the commands when they run, so that -h stays fa
     import pandas as pd
 
     from servicemap.analysis.plan import Proposal
-    from servicemap.render.report import ReportInputs
+    from servicemap.inputs import ReportInputs
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -1018,7 +1018,7 @@ def _check_tiles(ctx: click.Context, param: click.Parameter, value: str | None) 
     if value is None:
         return None
     from servicemap.errors import MapError
-    from servicemap.render.maps import tile_provider
+    from servicemap.render.tiles import tile_provider
 
     try:
         tile_provider(value)
@@ -1046,8 +1046,8 @@ def _report_inputs(
     need_path: Path | None,
     cache_dir: Path | None,
 ) -> tuple[ReportInputs, Settings]:
-    """Return the map and report inputs (``render.report.load_inputs``) and the settings."""
-    from servicemap.render.report import load_inputs
+    """Return the map and report inputs (``servicemap.inputs.load_inputs``) and the settings."""
+    from servicemap.inputs import load_inputs
 
     settings = build_settings(cache_dir)
     inputs = load_inputs(

@@ -41,7 +41,7 @@ import shapely
 from servicemap._atomic import atomic_path
 from servicemap._cache import describe_damage, heal_cache_entry, usable_cache_folder, writing_cache
 from servicemap._progress import progress
-from servicemap.errors import BoundaryFileError, DataQualityWarning
+from servicemap.errors import BoundaryFileError, DataQualityWarning, MapError
 from servicemap.geography.forces import FORCE_COUNT, load_districts, load_forces
 from servicemap.geography.postcodes import PostcodeTable, load_postcode_table, package_version
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -937,3 +937,102 @@ def _as_multipolygon(geometry: Any) -> Any:
         return shapely.MultiPolygon([geometry]) if not geometry.is_empty else shapely.MultiPolygon()
     parts = [p for p in shapely.get_parts(geometry) if isinstance(p, shapely.Polygon)]
     return shapely.MultiPolygon(parts)
+
+
+# --- for maps and pages ------------------------------------------------------------------------
+
+
+def simplify_force_areas(
+    forces: gpd.GeoDataFrame,
+    *,
+    max_vertices: int = 40_000,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> gpd.GeoDataFrame:
+    """Return force polygons simplified for the web, in EPSG:4326, with no new gaps or overlaps.
+
+    Neighbouring forces are simplified together (``GeoSeries.simplify_coverage``) so shared
+    borders stay shared. The tolerance starts at 50 m and doubles until the polygons have at most
+    ``max_vertices`` vertices. Coordinates are rounded to 3 decimal places (about 100 m, the
+    order of the simplification itself): shared vertices round alike, so borders stay shared,
+    and the page stays small.
+
+    Parameters
+    ----------
+    forces
+        Force areas with ``code``, ``name`` and polygon geometry in any projected or geographic
+        CRS.
+    max_vertices
+        Vertex budget for all polygons together; keeps the map page small.
+    settings
+        ``settings.crs`` is the metric CRS the simplification tolerance is measured in.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A new frame: same rows and columns, simplified geometry, EPSG:4326.
+    """
+    if forces.crs is None:
+        raise MapError(
+            "Force boundaries have no CRS; load them with "
+            "servicemap.geography.boundaries.load_force_areas or set one "
+            "(e.g. forces.set_crs('EPSG:27700'))."
+        )
+    projected = forces.to_crs(settings.crs)
+    geoms = projected.geometry
+    valid = bool(shapely.coverage_is_valid(geoms.values))
+    if not valid:
+        warnings.warn(
+            "Force boundaries overlap or their shared borders do not match; simplifying each "
+            "force on its own, so thin slivers may show between neighbours.",
+            DataQualityWarning,
+            stacklevel=2,
+        )
+    tolerance = 50.0
+    while True:
+        simplified = (
+            geoms.simplify_coverage(tolerance)
+            if valid
+            else geoms.simplify(tolerance, preserve_topology=True)
+        )
+        count = int(shapely.get_num_coordinates(simplified.values).sum())
+        if count <= max_vertices or tolerance >= 10_000:
+            break
+        tolerance *= 2
+    out = projected.set_geometry(simplified).to_crs("EPSG:4326")
+    rounded = shapely.transform(out.geometry.values, lambda xy: np.round(xy, 3))
+    return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs="EPSG:4326"))
+
+
+def force_neighbours(
+    force_areas: gpd.GeoDataFrame,
+    *,
+    distance: float = 200.0,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> dict[str, list[str]]:
+    """Return, for each force code, the codes of the forces that border it.
+
+    Two forces border each other when their polygons come within ``distance`` metres (a
+    spatial-index query), so that a sliver between simplified borders does not hide a neighbour.
+
+    Parameters
+    ----------
+    force_areas
+        Force areas with ``code`` and polygon geometry in any CRS.
+    distance
+        How close two polygons must come, in metres of ``settings.crs``.
+    settings
+        ``settings.crs`` is the metric CRS the distance is measured in.
+
+    Returns
+    -------
+    dict of str to list of str
+        Every force code, with the sorted codes of its neighbours (itself left out).
+    """
+    projected = force_areas.to_crs(settings.crs).reset_index(drop=True)
+    left, right = projected.sindex.query(projected.geometry, predicate="dwithin", distance=distance)
+    codes = projected["code"].astype(str).to_numpy()
+    out: dict[str, list[str]] = {str(c): [] for c in codes}
+    for i, j in zip(left, right, strict=True):
+        if i != j:
+            out[str(codes[i])].append(str(codes[j]))
+    return {code: sorted(set(found)) for code, found in out.items()}

@@ -11,16 +11,12 @@ page, links are kept only when they are ``http(s)``, and confidential services a
 
 from __future__ import annotations
 
-import base64
 import html
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import folium
 import folium.plugins
@@ -28,42 +24,51 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element, Figure, MacroElement
+from branca.element import MacroElement
 from folium.template import Template
 from folium.utilities import JsCode
 
+from servicemap._atomic import atomic_write_text
+from servicemap.analysis.coverage import GAP_CLASSES
 from servicemap.directory.schema import PROVISION_KINDS, cell_text, split_list
-from servicemap.errors import DataQualityWarning, MapError
+from servicemap.errors import MapError
+from servicemap.geography.boundaries import simplify_force_areas
+from servicemap.geography.forces import load_forces
+from servicemap.render.classes import NO_DATA_COLOUR, Classes, classify_metric
+from servicemap.render.labels import (
+    ATTRIBUTION,
+    DEFAULT_TITLE,
+    KIND_LABELS,
+    SCOPE_LABELS,
+    address_line,
+    format_measure,
+    label_service_types,
+    metric_label,
+    safe_url,
+)
+from servicemap.render.leaflet import HtmlControl, offline_map
+from servicemap.render.tiles import tile_provider
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 __all__ = [
-    "ATTRIBUTION",
     "KIND_COLOURS",
-    "KIND_LABELS",
     "MARKER_KIND_ORDER",
-    "PALETTE",
     "MapError",
-    "Classes",
-    "classify_metric",
     "coverage_map",
     "external_references",
     "force_map_frame",
-    "HtmlControl",
-    "address_line",
-    "label_service_types",
     "map_services",
     "national_services",
-    "offline_map",
+    "render_map",
     "save_map",
     "service_popup_html",
+    # Re-exported from their new homes (render.leaflet, render.tiles, geography.boundaries) for
+    # the callers that still import them from here (the proposal map, test_cli).
+    "HtmlControl",
+    "offline_map",
     "simplify_force_areas",
+    "tile_provider",
 ]
-
-
-# ColorBrewer YlOrRd, 5 classes: sequential and marked colour-blind safe by ColorBrewer. Light =
-# low, dark = high; for the gap score dark means a bigger gap.
-PALETTE: tuple[str, ...] = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
-NO_DATA_COLOUR = "#bdbdbd"
 
 # Okabe–Ito colours (safe for the common colour-vision deficiencies), chosen to stand out on the
 # yellow-to-red fills; markers also get a white ring.
@@ -75,14 +80,6 @@ KIND_COLOURS: dict[str, str] = {
     "helpline": "#000000",
     "other": "#7F7F7F",
 }
-KIND_LABELS: dict[str, str] = {
-    "nrpf_accommodation": "Refuge and housing (incl. NRPF)",
-    "legal_immigration": "Legal and immigration advice",
-    "advocacy": "Advocacy, IDVA, outreach and casework",
-    "counselling": "Counselling and group support",
-    "helpline": "Helplines",
-    "other": "Other support",
-}
 # A service offering several kinds is drawn once, in the layer of the scarcest kind it offers.
 MARKER_KIND_ORDER: tuple[str, ...] = (
     "nrpf_accommodation",
@@ -92,47 +89,6 @@ MARKER_KIND_ORDER: tuple[str, ...] = (
     "helpline",
     "other",
 )
-SCOPE_LABELS: dict[str, str] = {"local": "local", "regional": "regional"}
-
-SERVICE_TYPE_LABELS: dict[str, str] = {
-    "idva": "IDVA",
-    "nrpf_support": "NRPF support",
-    "legal_advice": "legal advice",
-    "immigration_advice": "immigration advice",
-    "group_support": "group support",
-}
-
-ATTRIBUTION = (
-    "Source: Office for National Statistics licensed under the Open Government Licence v.3.0. "
-    "Contains OS data © Crown copyright and database right 2025. "
-    "Service locations: ONS Postcode Directory (OGL v3)."
-)
-
-METRIC_LABELS: dict[str, str] = {
-    "gap_score": "Gap score (0 = best served, 100 = nothing found)",
-    "gap_class": "Gap class",
-    "gap_rank": "Gap rank (1 = biggest gap)",
-    "local_services": "Local services",
-    "regional_services": "Regional services",
-    "national_services": "National services",
-    "services_serving": "Services serving the area",
-    "services_based": "Services based in the area",
-    "local_coverage_share": "Residents reached by a local service",
-    "share_born_outside_uk": "Residents born outside the UK",
-    "born_outside_uk_2021": "Residents born outside the UK (2021)",
-    "local_services_per_100k_born_abroad": "Local services per 100,000 born outside the UK",
-    "median_km_to_in_person": "Median distance to in-person help (km)",
-    "by_and_for_local": "Local 'by and for' services",
-    "nrpf_local": "Local services supporting NRPF",
-    "postcodes": "Located postcodes",
-    "usual_residents_2021": "Usual residents (2021)",
-    "population_mid2023": "Population (mid-2023)",
-    "females_16plus_mid2023": "Women and girls aged 16+ (mid-2023)",
-}
-
-DEFAULT_TITLE = "Specialist help for migrant victims of domestic abuse"
-
-_ASSETS = resources.files("servicemap") / "assets"
 
 
 # --- text helpers -------------------------------------------------------------------------------
@@ -143,259 +99,12 @@ def _e(value: object) -> str:
     return html.escape(cell_text(value), quote=True)
 
 
-def safe_url(value: object) -> str | None:
-    """Return the URL if it is a plain http(s) address with a host, else ``None``."""
-    url = cell_text(value)
-    if not url or any(ch.isspace() for ch in url):
-        return None
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
-
-
 def _tel(phone: str) -> str | None:
     digits = re.sub(r"[^0-9+]", "", phone)
     return digits if len(digits.lstrip("+")) >= 3 else None
 
 
-def label_service_types(value: object) -> str:
-    """Return a ``service_types`` value as readable labels, comma-separated.
-
-    Parameters
-    ----------
-    value
-        The ``;``-separated service types, e.g. ``"idva; immigration_advice"``.
-
-    Returns
-    -------
-    str
-        E.g. ``"IDVA, Immigration advice"``; unknown types with ``_`` turned into spaces.
-    """
-    return ", ".join(
-        SERVICE_TYPE_LABELS.get(t, t.replace("_", " ")) for t in split_list(cell_text(value))
-    )
-
-
-def address_line(service: Mapping[str, Any]) -> str:
-    """Return a service's address and postcode on one line (``""`` when it has neither).
-
-    Parameters
-    ----------
-    service
-        A service row. Blank the location of a confidential service before calling this.
-
-    Returns
-    -------
-    str
-        E.g. ``"1 High St, AA1 1AA"``.
-    """
-    parts = (cell_text(service.get("address")), cell_text(service.get("postcode")))
-    return ", ".join(part for part in parts if part)
-
-
-def format_value(value: object) -> str:
-    """Format a measure for people: thousands separators, one decimal, 'no data' for blanks."""
-    if value is None or value is pd.NA:
-        return "no data"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        if math.isnan(number):
-            return "no data"
-        if number.is_integer():
-            return f"{number:,.0f}"
-        return f"{number:,.2f}" if abs(number) < 1 else f"{number:,.1f}"
-    return cell_text(value)
-
-
-def metric_label(metric: str) -> str:
-    """Return a readable label for a coverage column."""
-    if metric in METRIC_LABELS:
-        return METRIC_LABELS[metric]
-    within = re.fullmatch(r"(in_person|by_and_for)_within_([0-9.]+)km", metric)
-    if within:
-        what = "an in-person service" if within[1] == "in_person" else "a 'by and for' service"
-        return f"Residents within {within[2]} km of {what}"
-    for kind, label in KIND_LABELS.items():
-        if metric == f"{kind}_level":
-            return f"{label}: best level"
-        if metric == f"{kind}_local_share":
-            return f"{label}: residents reached locally"
-    return metric.replace("_", " ").capitalize()
-
-
-def is_share(column: str) -> bool:
-    """Return True for coverage columns holding a share (0–1) shown as a percentage."""
-    return column.endswith("_share") or column.startswith("share_") or "_within_" in column
-
-
-def format_measure(column: str, value: object) -> str:
-    """Format one coverage value for people, as a percentage when the column is a share."""
-    if is_share(column) and isinstance(value, (int, float, np.integer, np.floating)):
-        return "no data" if math.isnan(float(value)) else f"{100 * float(value):.0f}%"
-    return format_value(value)
-
-
 # --- force areas --------------------------------------------------------------------------------
-
-
-def simplify_force_areas(
-    forces: gpd.GeoDataFrame,
-    *,
-    max_vertices: int = 40_000,
-    settings: Settings = DEFAULT_SETTINGS,
-) -> gpd.GeoDataFrame:
-    """Return force polygons simplified for the web, in EPSG:4326, with no new gaps or overlaps.
-
-    Neighbouring forces are simplified together (``GeoSeries.simplify_coverage``) so shared
-    borders stay shared. The tolerance starts at 50 m and doubles until the polygons have at most
-    ``max_vertices`` vertices. Coordinates are rounded to 3 decimal places (about 100 m, the
-    order of the simplification itself): shared vertices round alike, so borders stay shared,
-    and the page stays small.
-
-    Parameters
-    ----------
-    forces
-        Force areas with ``code``, ``name`` and polygon geometry in any projected or geographic
-        CRS.
-    max_vertices
-        Vertex budget for all polygons together; keeps the map page small.
-    settings
-        ``settings.crs`` is the metric CRS the simplification tolerance is measured in.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        A new frame: same rows and columns, simplified geometry, EPSG:4326.
-    """
-    if forces.crs is None:
-        raise MapError(
-            "Force boundaries have no CRS; load them with "
-            "servicemap.geography.boundaries.load_force_areas or set one "
-            "(e.g. forces.set_crs('EPSG:27700'))."
-        )
-    projected = forces.to_crs(settings.crs)
-    geoms = projected.geometry
-    valid = bool(shapely.coverage_is_valid(geoms.values))
-    if not valid:
-        import warnings
-
-        warnings.warn(
-            "Force boundaries overlap or their shared borders do not match; simplifying each "
-            "force on its own, so thin slivers may show between neighbours.",
-            DataQualityWarning,
-            stacklevel=2,
-        )
-    tolerance = 50.0
-    while True:
-        simplified = (
-            geoms.simplify_coverage(tolerance)
-            if valid
-            else geoms.simplify(tolerance, preserve_topology=True)
-        )
-        count = int(shapely.get_num_coordinates(simplified.values).sum())
-        if count <= max_vertices or tolerance >= 10_000:
-            break
-        tolerance *= 2
-    out = projected.set_geometry(simplified).to_crs("EPSG:4326")
-    rounded = shapely.transform(out.geometry.values, lambda xy: np.round(xy, 3))
-    return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs="EPSG:4326"))
-
-
-@dataclass(frozen=True)
-class Classes:
-    """How a measure is split into coloured classes.
-
-    Attributes
-    ----------
-    labels
-        One label per class, in palette order.
-    colours
-        One colour per class.
-    index
-        For each input value, the class number (``-1`` for no data).
-    """
-
-    labels: tuple[str, ...]
-    colours: tuple[str, ...]
-    index: tuple[int, ...]
-
-
-def classify_metric(values: pd.Series, *, metric: str) -> Classes:
-    """Split a coverage measure into at most five coloured classes.
-
-    The gap score (0–100) uses fixed classes of 20 points so maps are comparable year to year;
-    other numeric measures use quintiles; text measures (such as ``gap_class``) get one class per
-    category, in category order when the column is an ordered categorical.
-
-    Parameters
-    ----------
-    values
-        The measure, one value per force.
-    metric
-        The column name (decides the fixed classes of ``gap_score``).
-
-    Returns
-    -------
-    Classes
-        Labels, colours and each value's class.
-    """
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        numbers = pd.to_numeric(values, errors="coerce").astype(float)
-        present = numbers.dropna()
-        if metric == "gap_score":
-            edges = [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
-        elif present.empty:
-            edges = [0.0, 0.0]
-        else:
-            edges = sorted(set(np.quantile(present, np.linspace(0, 1, 6)).tolist()))
-            if len(edges) == 1:
-                edges = [edges[0], edges[0]]
-        nclass = len(edges) - 1
-        colours = _spread(nclass)
-        labels = tuple(
-            f"{format_measure(metric, lo)}–{format_measure(metric, hi)}"
-            if hi != lo
-            else format_measure(metric, lo)
-            for lo, hi in zip(edges[:-1], edges[1:], strict=True)
-        )
-        index = []
-        for value in numbers:
-            if math.isnan(value):
-                index.append(-1)
-                continue
-            k = int(np.searchsorted(edges, value, side="right")) - 1
-            index.append(min(max(k, 0), nclass - 1))
-        return Classes(labels, colours, tuple(index))
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        categories = [str(c) for c in values.cat.categories]
-    else:
-        categories = sorted({cell_text(v) for v in values if cell_text(v)})
-    if len(categories) > len(PALETTE):
-        raise MapError(
-            f"Measure {metric!r} has {len(categories)} categories; a map can show at most "
-            f"{len(PALETTE)}. Choose a numeric measure with --metric."
-        )
-    lookup = {c: i for i, c in enumerate(categories)}
-    return Classes(
-        tuple(categories),
-        _spread(len(categories)),
-        tuple(lookup.get(cell_text(v), -1) for v in values),
-    )
-
-
-def _spread(n: int) -> tuple[str, ...]:
-    """Pick ``n`` colours spread across the palette (keeps the darkest for the top class)."""
-    if n <= 0:
-        return ()
-    if n == 1:
-        return (PALETTE[-1],)
-    picks = np.linspace(0, len(PALETTE) - 1, n).round().astype(int)
-    return tuple(PALETTE[i] for i in picks)
 
 
 def _coverage_by_code(coverage: pd.DataFrame) -> pd.DataFrame:
@@ -440,8 +149,6 @@ def force_map_frame(
         ``class_label``, ``colour`` and geometry, plus every coverage column (prefixed with
         nothing; force columns win on a clash).
     """
-    from servicemap.geography.forces import load_forces
-
     missing = [c for c in ("code", "name") if c not in forces.columns]
     if missing:
         raise MapError(
@@ -488,8 +195,6 @@ def force_map_frame(
 
 
 def _gap_class_order() -> list[str]:
-    from servicemap.analysis.coverage import GAP_CLASSES
-
     return list(reversed(GAP_CLASSES))
 
 
@@ -649,7 +354,7 @@ def map_services(services: gpd.GeoDataFrame) -> pd.DataFrame:
 
     Confidential services (``confidential`` true) and services without a location are left out,
     and so are national services (they are listed, not placed). Pass services through
-    ``services.public_services`` first; this is a second guard, not the only one.
+    ``privacy.public_services`` first; this is a second guard, not the only one.
 
     Parameters
     ----------
@@ -731,131 +436,6 @@ def national_services(services: pd.DataFrame) -> pd.DataFrame:
         for _, s in national.iterrows()
     ]
     return pd.DataFrame(rows, columns=columns).sort_values("name", kind="stable", ignore_index=True)
-
-
-# --- page elements ------------------------------------------------------------------------------
-
-
-def _asset_text(package: str, *parts: str) -> str:
-    try:
-        return resources.files(package).joinpath(*parts).read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError) as exc:
-        raise MapError(
-            f"Cannot find the map library file {'/'.join(parts)!r} in the Python package "
-            f"{package!r}; reinstall servicemap (pip install -e .) to bring in xstatic-leaflet "
-            "and xstatic-leaflet-markercluster."
-        ) from exc
-
-
-def _asset_bytes(package: str, *parts: str) -> bytes:
-    return resources.files(package).joinpath(*parts).read_bytes()
-
-
-def _without_source_map(js: str) -> str:
-    return re.sub(r"\n//# sourceMappingURL=\S+\s*$", "\n", js)
-
-
-def _leaflet_css() -> str:
-    css = _asset_text("xstatic.pkg.leaflet", "data", "leaflet.css")
-
-    def inline(match: re.Match[str]) -> str:
-        name = match.group(1)
-        data = base64.b64encode(_asset_bytes("xstatic.pkg.leaflet", "data", "images", name))
-        return f"url(data:image/png;base64,{data.decode('ascii')})"
-
-    return re.sub(r"url\(images/([A-Za-z0-9_.-]+\.png)\)", inline, css)
-
-
-def _inline_tag(tag: str, text: str) -> str:
-    # "</" inside inline code would end the element early; "<\/" means the same in JS and CSS
-    # strings and comments.
-    safe = text.replace("</", "<\\/")
-    return f"<{tag}>\n{safe}\n</{tag}>"
-
-
-def _inline_assets() -> str:
-    css = "\n".join(
-        [
-            _leaflet_css(),
-            _asset_text("xstatic.pkg.leaflet_markercluster", "data", "MarkerCluster.css"),
-            _asset_text("xstatic.pkg.leaflet_markercluster", "data", "MarkerCluster.Default.css"),
-            _asset_text("servicemap", "assets", "map.css"),
-        ]
-    )
-    js = "\n;\n".join(
-        [
-            _without_source_map(_asset_text("xstatic.pkg.leaflet", "data", "leaflet.js")),
-            _without_source_map(
-                _asset_text("xstatic.pkg.leaflet_markercluster", "data", "leaflet.markercluster.js")
-            ),
-            _asset_text("servicemap", "assets", "subgroup.js"),
-        ]
-    )
-    return _inline_tag("style", css) + "\n" + _inline_tag("script", js)
-
-
-class _Page(Figure):
-    """A branca Figure with ``lang``, charset first and a title."""
-
-    _template = Template(
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n'
-        "<head>\n"
-        '<meta charset="utf-8">\n'
-        "<title>{{ this.title|e }}</title>\n"
-        "{{ this.header.render(**kwargs) }}\n"
-        "</head>\n"
-        "<body>\n"
-        "{{ this.html.render(**kwargs) }}\n"
-        "<noscript><p>This map needs JavaScript. The same figures are in the coverage table "
-        "(index.html and coverage.csv in the report folder).</p></noscript>\n"
-        "</body>\n"
-        "<script>\n"
-        "{{ this.script.render(**kwargs) }}\n"
-        "</script>\n"
-        "</html>\n"
-    )
-
-
-class HtmlControl(MacroElement):
-    """A Leaflet control (a box in a corner of the map) holding ready-escaped HTML.
-
-    Parameters
-    ----------
-    html_fragment
-        The box's content, already escaped.
-    position
-        Leaflet corner: ``topleft``, ``topright``, ``bottomleft`` or ``bottomright``.
-    css_class
-        CSS classes of the box (``sm-box`` and one more, styled by the inlined map.css).
-    name
-        The element's name in the page.
-    """
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        (function () {
-            var control = L.control({position: {{ this.position|tojson }}});
-            control.onAdd = function () {
-                var div = L.DomUtil.create("div", {{ this.css_class|tojson }});
-                div.innerHTML = {{ this.html|tojson }};
-                L.DomEvent.disableClickPropagation(div);
-                L.DomEvent.disableScrollPropagation(div);
-                return div;
-            };
-            control.addTo({{ this._parent.get_name() }});
-        })();
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, html_fragment: str, *, position: str, css_class: str, name: str) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self._name = name
-        self.html = html_fragment
-        self.position = position
-        self.css_class = css_class
 
 
 class _ServiceMarkers(MacroElement):
@@ -996,131 +576,6 @@ def _layer_label(kind: str, scope: str) -> str:
     )
 
 
-def offline_map(
-    *,
-    title: str,
-    location: tuple[float, float],
-    zoom_start: int,
-    control_scale: bool = False,
-    head: str = "",
-) -> folium.Map:
-    """Return an empty map on its own self-contained page: Leaflet inlined, no base map.
-
-    Parameters
-    ----------
-    title
-        The page title.
-    location
-        Latitude and longitude of the first view's centre.
-    zoom_start
-        The first view's zoom level.
-    control_scale
-        Whether to show a scale bar.
-    head
-        More HTML for the page's head, after the inlined code (e.g. a ``<style>`` element).
-
-    Returns
-    -------
-    folium.Map
-        The map, already on its page (``m.get_root()``, whose header holds the inlined Leaflet
-        and marker-cluster code); save it with :func:`save_map`.
-    """
-    page = _Page(title=title)
-    page.header.add_child(Element(_inline_assets()), name="servicemap_assets")
-    if head:
-        page.header.add_child(Element(head), name="servicemap_head")
-    m = folium.Map(
-        location=list(location), zoom_start=zoom_start, tiles=None, control_scale=control_scale
-    )
-    m.default_js, m.default_css = [], []
-    # Without a tile layer the map has no zoom range, which marker clustering needs.
-    m.options.update(max_zoom=18, min_zoom=5)
-    page.add_child(m)
-    return m
-
-
-SUGGESTED_TILES: tuple[str, ...] = (
-    "OpenStreetMap",
-    "OpenTopoMap",
-    "Esri.WorldGrayCanvas",
-    "Esri.WorldStreetMap",
-    "Esri.WorldImagery",
-)
-"""Base maps that need no API key, offered when a ``--tiles`` name is not usable."""
-
-
-def _providers() -> Any:
-    import xyzservices.providers  # type: ignore[import-untyped]
-
-    return xyzservices.providers
-
-
-def _needs_key(provider: Any) -> bool:
-    if provider.requires_token():
-        return True
-    import warnings
-
-    # xyzservices warns (rather than fails) for providers that began to need a key lately,
-    # e.g. "CartoDB tiles now require an API key".
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        provider.build_url(fill_subdomain=False, scale_factor="{r}")
-    return any("api key" in str(w.message).lower() for w in caught)
-
-
-def tile_provider(name: str) -> Any:
-    """Return the xyzservices tile provider for a ``--tiles`` name.
-
-    Names match ignoring case, spaces, dots and underscores (``"CartoDB positron"`` is
-    ``CartoDB.Positron``); ``"OpenStreetMap"`` is ``OpenStreetMap.Mapnik``.
-
-    Parameters
-    ----------
-    name
-        The provider's name, as listed by ``xyzservices.providers.flatten()``.
-
-    Returns
-    -------
-    xyzservices.TileProvider
-        The provider, ready for ``folium.TileLayer``.
-
-    Raises
-    ------
-    MapError
-        If no provider has that name or the provider needs an API key; the message suggests
-        usable names.
-    """
-    import difflib
-
-    providers = _providers()
-    text = str(name).strip()
-    if text.replace(" ", "").lower() == "openstreetmap":
-        text = "OpenStreetMap.Mapnik"  # as folium does
-    suggested = f"{', '.join(SUGGESTED_TILES[:-1])} or {SUGGESTED_TILES[-1]}"
-    usable = (
-        f"use an xyzservices tile provider that needs no API key, such as {suggested}; or "
-        "leave out --tiles for a map that works offline"
-    )
-    try:
-        provider = providers.query_name(text) if text else None
-    except ValueError:
-        provider = None
-    if provider is None:
-        names = [key for key, p in providers.flatten().items() if not p.requires_token()]
-        close = difflib.get_close_matches(text, names, n=3, cutoff=0.6)
-        advice = (
-            f"Did you mean {' or '.join(map(repr, close))}? Otherwise {usable}"
-            if close
-            else "U" + usable[1:]
-        )
-        raise MapError(f"Unknown base map {name!r}. {advice}.")
-    if _needs_key(provider):
-        raise MapError(
-            f"Base map {name!r} needs an API key, which servicemap cannot pass; {usable}."
-        )
-    return provider
-
-
 def coverage_map(
     forces: gpd.GeoDataFrame,
     coverage: pd.DataFrame,
@@ -1142,7 +597,7 @@ def coverage_map(
     coverage
         One row per force from ``coverage.coverage_by_force`` (``code`` plus measures).
     services
-        The services frame, already passed through ``services.public_services``. Confidential
+        The services frame, already passed through ``privacy.public_services``. Confidential
         and national services are never placed; national ones are listed in a panel.
     metric
         The coverage column that colours the force areas.
@@ -1170,14 +625,38 @@ def coverage_map(
     simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
     simplified.attrs.update(joined.attrs)
     markers = map_services(services)
-    national = national_services(services)
 
     minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)
     m = offline_map(title=title, location=((miny + maxy) / 2, (minx + maxx) / 2), zoom_start=6)
     if provider is not None:
         folium.TileLayer(provider, name="Base map", control=False).add_to(m)
 
-    forces_layer = folium.GeoJson(
+    forces_layer = _force_layer(simplified, metric=metric, profile_base=profile_base)
+    forces_layer.add_to(m)
+    cluster, count = _add_services(m, markers)
+    _add_panels(
+        m, title=title, simplified=simplified, markers=markers, services=services, metric=metric
+    )
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.add_child(
+        _Hooks(
+            map_=m,
+            forces=forces_layer,
+            cluster=cluster,
+            count=count,
+            label=f"Map: {title}. The same figures are in the coverage table.",
+        )
+    )
+    if len(simplified):
+        m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
+
+
+def _force_layer(
+    simplified: gpd.GeoDataFrame, *, metric: str, profile_base: str | None
+) -> folium.GeoJson:
+    """Return the force areas as a GeoJSON layer with a tooltip and popup on each."""
+    return folium.GeoJson(
         _force_geojson(simplified, metric=metric, profile_base=profile_base),
         name=f"Force areas: {metric_label(metric)}",
         style_function=_force_style,
@@ -1190,8 +669,10 @@ def coverage_map(
         className="sm-force",
         control=True,
     )
-    forces_layer.add_to(m)
 
+
+def _add_services(m: folium.Map, markers: pd.DataFrame) -> tuple[Any, int]:
+    """Add the clustered service markers, one layer per kind and scope; return the cluster."""
     cluster = folium.plugins.MarkerCluster(  # type: ignore[no-untyped-call]
         name="Services", control=False, options={"maxClusterRadius": 40}
     )
@@ -1221,7 +702,19 @@ def coverage_map(
         for r in markers.itertuples(index=False)
     ]
     m.add_child(_ServiceMarkers(rows, groups))
+    return cluster, len(rows)
 
+
+def _add_panels(
+    m: folium.Map,
+    *,
+    title: str,
+    simplified: gpd.GeoDataFrame,
+    markers: pd.DataFrame,
+    services: gpd.GeoDataFrame,
+    metric: str,
+) -> None:
+    """Add the title, the legend and (when there are any) the national services boxes."""
     m.add_child(
         HtmlControl(
             f"<h2>{_e(title)}</h2><p>Police force areas of England and Wales. Click an area or a "
@@ -1239,7 +732,7 @@ def coverage_map(
             name="Legend",
         )
     )
-    national_html = _national_html(national)
+    national_html = _national_html(national_services(services))
     if national_html:
         m.add_child(
             HtmlControl(
@@ -1249,19 +742,6 @@ def coverage_map(
                 name="National",
             )
         )
-    folium.LayerControl(collapsed=False).add_to(m)
-    m.add_child(
-        _Hooks(
-            map_=m,
-            forces=forces_layer,
-            cluster=cluster,
-            count=len(rows),
-            label=f"Map: {title}. The same figures are in the coverage table.",
-        )
-    )
-    if len(simplified):
-        m.fit_bounds([[miny, minx], [maxy, maxx]])
-    return m
 
 
 def _force_style(feature: dict[str, Any]) -> dict[str, Any]:
@@ -1318,29 +798,6 @@ def save_map(m: folium.Map, path: Path | str) -> Path:
     pathlib.Path
         ``path``.
     """
-    from servicemap._atomic import atomic_write_text
-
     target = Path(path)
     atomic_write_text(target, render_map(m))
     return target
-
-
-def geojson_of(m: folium.Map) -> dict[str, Any]:
-    """Return the force-area GeoJSON embedded in a map from :func:`coverage_map`."""
-    for child in m._children.values():
-        if isinstance(child, folium.GeoJson):
-            return dict(child.data)
-    raise MapError("This map has no force-area layer.")
-
-
-def map_panels(m: folium.Map) -> dict[str, str]:
-    """Return the HTML of the map's panels (``Title``, ``Legend``, ``National``) by name."""
-    return {c._name: c.html for c in m._children.values() if isinstance(c, HtmlControl)}
-
-
-def marker_rows(m: folium.Map) -> list[dict[str, Any]]:
-    """Return the service marker rows embedded in a map from :func:`coverage_map`."""
-    for child in m._children.values():
-        if isinstance(child, _ServiceMarkers):
-            return list(child.rows)
-    return []

@@ -1,0 +1,134 @@
+"""The bundled job's inputs in one call: services, force areas, coverage and force profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from servicemap._progress import status
+from servicemap.analysis import coverage as coverage_module
+from servicemap.analysis.coverage import ForceProfile, coverage_by_force
+from servicemap.directory.load import load_services
+from servicemap.geography import postcodes as postcodes_module
+from servicemap.geography.boundaries import load_force_areas
+from servicemap.geography.need import load_need
+from servicemap.settings import DEFAULT_SETTINGS, Settings
+
+__all__ = ["ReportInputs", "force_profiles", "load_inputs"]
+
+BOUNDARY_SOURCES: dict[str, str] = {
+    "derived": "derived from the ONS Postcode Directory (built offline by servicemap)",
+    "official": "ONS Police Force Areas (December) EW BUC, Open Government Licence v3.0",
+}
+"""Where the boundaries came from, in words, by ``boundaries_source``."""
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything a map or report is drawn from.
+
+    Attributes
+    ----------
+    forces
+        Force areas (``code``, ``name``, polygons).
+    coverage
+        ``coverage.coverage_by_force`` of the services.
+    services
+        The canonical services frame, confidential services included (never output as is).
+    boundary_source, services_source
+        Where the boundaries and the services came from, in words, for the sources section.
+    """
+
+    forces: gpd.GeoDataFrame
+    coverage: pd.DataFrame
+    services: gpd.GeoDataFrame
+    boundary_source: str
+    services_source: str
+
+
+def load_inputs(
+    *,
+    services_path: Path | None = None,
+    boundaries_source: str = "derived",
+    need_path: Path | None = None,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> ReportInputs:
+    """Load the services, force areas and need, and compute coverage (bundled data by default).
+
+    Parameters
+    ----------
+    services_path
+        A services directory file; ``None`` for the bundled directory.
+    boundaries_source
+        ``derived``, ``official`` or a boundary file (see ``boundaries.load_force_areas``).
+    need_path
+        A need table; ``None`` for the bundled ONS figures.
+    settings
+        Settings (CRS, cache folder).
+
+    Returns
+    -------
+    ReportInputs
+        Force areas, coverage and services, and where they came from.
+    """
+    status("Loading the services directory…")
+    services = load_services(services_path, settings=settings)
+    status("Loading police force area boundaries…")
+    forces = load_force_areas(boundaries_source, settings=settings)
+    status("Scoring coverage…")
+    coverage = coverage_by_force(services, need=load_need(need_path), settings=settings)
+    return ReportInputs(
+        forces=forces,
+        coverage=coverage,
+        services=services,
+        boundary_source=BOUNDARY_SOURCES.get(boundaries_source, f"the file {boundaries_source}"),
+        services_source=(
+            "the directory bundled with servicemap"
+            if services_path is None
+            else f"the file {Path(services_path).name}"
+        ),
+    )
+
+
+def force_profiles(
+    services: pd.DataFrame,
+    coverage: pd.DataFrame,
+    *,
+    codes: Sequence[str],
+    progress: Callable[[Sequence[str]], Iterable[str]] | None = None,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> dict[str, ForceProfile]:
+    """Return the profile of each force, as a report shows them (the postcode table loaded once).
+
+    Parameters
+    ----------
+    services
+        The canonical services frame. Not modified.
+    coverage
+        ``coverage.coverage_by_force`` for the same services.
+    codes
+        The force codes to profile, in order.
+    progress
+        Wraps the list of force codes while profiles are built (e.g. a progress bar).
+    settings
+        Settings (CRS, postcode table cache).
+
+    Returns
+    -------
+    dict of str to ForceProfile
+        The profiles by force code.
+    """
+    # Looked up on their modules when called, so that tests can replace them.
+    table = postcodes_module.load_postcode_table(settings=settings)
+    wanted = list(codes)
+    iterator = progress(wanted) if progress is not None else wanted
+    return {
+        code: coverage_module.force_profile(
+            code, services, coverage, postcodes=table, settings=settings
+        )
+        for code in iterator
+    }

@@ -1,0 +1,198 @@
+"""Labels and number formats for people: one home for the words every map, page and table uses."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+
+from servicemap.directory.schema import cell_text, split_list
+
+__all__ = [
+    "ATTRIBUTION",
+    "DEFAULT_TITLE",
+    "KIND_LABELS",
+    "METRIC_LABELS",
+    "SCOPE_LABELS",
+    "SERVICE_TYPE_LABELS",
+    "SHORT_LABELS",
+    "address_line",
+    "format_measure",
+    "format_value",
+    "is_share",
+    "label_service_types",
+    "metric_label",
+    "safe_url",
+    "short_label",
+]
+
+
+KIND_LABELS: dict[str, str] = {
+    "nrpf_accommodation": "Refuge and housing (incl. NRPF)",
+    "legal_immigration": "Legal and immigration advice",
+    "advocacy": "Advocacy, IDVA, outreach and casework",
+    "counselling": "Counselling and group support",
+    "helpline": "Helplines",
+    "other": "Other support",
+}
+SCOPE_LABELS: dict[str, str] = {"local": "local", "regional": "regional"}
+
+SERVICE_TYPE_LABELS: dict[str, str] = {
+    "idva": "IDVA",
+    "nrpf_support": "NRPF support",
+    "legal_advice": "legal advice",
+    "immigration_advice": "immigration advice",
+    "group_support": "group support",
+}
+
+ATTRIBUTION = (
+    "Source: Office for National Statistics licensed under the Open Government Licence v.3.0. "
+    "Contains OS data © Crown copyright and database right 2025. "
+    "Service locations: ONS Postcode Directory (OGL v3)."
+)
+
+METRIC_LABELS: dict[str, str] = {
+    "gap_score": "Gap score (0 = best served, 100 = nothing found)",
+    "gap_class": "Gap class",
+    "gap_rank": "Gap rank (1 = biggest gap)",
+    "local_services": "Local services",
+    "regional_services": "Regional services",
+    "national_services": "National services",
+    "services_serving": "Services serving the area",
+    "services_based": "Services based in the area",
+    "local_coverage_share": "Residents reached by a local service",
+    "share_born_outside_uk": "Residents born outside the UK",
+    "born_outside_uk_2021": "Residents born outside the UK (2021)",
+    "local_services_per_100k_born_abroad": "Local services per 100,000 born outside the UK",
+    "median_km_to_in_person": "Median distance to in-person help (km)",
+    "by_and_for_local": "Local 'by and for' services",
+    "nrpf_local": "Local services supporting NRPF",
+    "postcodes": "Located postcodes",
+    "usual_residents_2021": "Usual residents (2021)",
+    "population_mid2023": "Population (mid-2023)",
+    "females_16plus_mid2023": "Women and girls aged 16+ (mid-2023)",
+}
+
+DEFAULT_TITLE = (
+    "Specialist help for migrant victims of domestic abuse: coverage by police force area"
+)
+"""The title of the coverage map and report unless one is given."""
+
+
+def safe_url(value: object) -> str | None:
+    """Return the URL if it is a plain http(s) address with a host, else ``None``."""
+    url = cell_text(value)
+    if not url or any(ch.isspace() for ch in url):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def label_service_types(value: object) -> str:
+    """Return a ``service_types`` value as readable labels, comma-separated.
+
+    Parameters
+    ----------
+    value
+        The ``;``-separated service types, e.g. ``"idva; immigration_advice"``.
+
+    Returns
+    -------
+    str
+        E.g. ``"IDVA, Immigration advice"``; unknown types with ``_`` turned into spaces.
+    """
+    return ", ".join(
+        SERVICE_TYPE_LABELS.get(t, t.replace("_", " ")) for t in split_list(cell_text(value))
+    )
+
+
+def address_line(service: Mapping[str, Any]) -> str:
+    """Return a service's address and postcode on one line (``""`` when it has neither).
+
+    Parameters
+    ----------
+    service
+        A service row. Blank the location of a confidential service before calling this.
+
+    Returns
+    -------
+    str
+        E.g. ``"1 High St, AA1 1AA"``.
+    """
+    parts = (cell_text(service.get("address")), cell_text(service.get("postcode")))
+    return ", ".join(part for part in parts if part)
+
+
+def format_value(value: object) -> str:
+    """Format a measure for people: thousands separators, one decimal, 'no data' for blanks."""
+    if value is None or value is pd.NA:
+        return "no data"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if math.isnan(number):
+            return "no data"
+        if number.is_integer():
+            return f"{number:,.0f}"
+        return f"{number:,.2f}" if abs(number) < 1 else f"{number:,.1f}"
+    return cell_text(value)
+
+
+def metric_label(metric: str) -> str:
+    """Return a readable label for a coverage column."""
+    if metric in METRIC_LABELS:
+        return METRIC_LABELS[metric]
+    within = re.fullmatch(r"(in_person|by_and_for)_within_([0-9.]+)km", metric)
+    if within:
+        what = "an in-person service" if within[1] == "in_person" else "a 'by and for' service"
+        return f"Residents within {within[2]} km of {what}"
+    for kind, label in KIND_LABELS.items():
+        if metric == f"{kind}_level":
+            return f"{label}: best level"
+        if metric == f"{kind}_local_share":
+            return f"{label}: residents reached locally"
+    return metric.replace("_", " ").capitalize()
+
+
+def is_share(column: str) -> bool:
+    """Return True for coverage columns holding a share (0–1) shown as a percentage."""
+    return column.endswith("_share") or column.startswith("share_") or "_within_" in column
+
+
+def format_measure(column: str, value: object) -> str:
+    """Format one coverage value for people, as a percentage when the column is a share."""
+    if is_share(column) and isinstance(value, (int, float, np.integer, np.floating)):
+        return "no data" if math.isnan(float(value)) else f"{100 * float(value):.0f}%"
+    return format_value(value)
+
+
+SHORT_LABELS: dict[str, str] = {
+    "gap_rank": "Rank",
+    "gap_score": "Gap score",
+    "gap_class": "Gap class",
+    "local_services": "Local services",
+    "regional_services": "Regional services",
+    "national_services": "National services",
+    "born_outside_uk_2021": "Born outside the UK (2021)",
+    "local_services_per_100k_born_abroad": "Local services per 100k born abroad",
+}
+"""Column headings for tables (the full label is in each profile's "Every measure")."""
+
+
+def short_label(column: str) -> str:
+    """Return a short table heading for a coverage column (the :func:`metric_label` otherwise)."""
+    if column in SHORT_LABELS:
+        return SHORT_LABELS[column]
+    if column.startswith("in_person_within_"):
+        return f"Within {column.removeprefix('in_person_within_')[:-2]} km of in-person help"
+    return metric_label(column)

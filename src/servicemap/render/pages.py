@@ -1,0 +1,623 @@
+"""The report's pages, from frames to HTML: the index and one profile page per force."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from servicemap import __version__
+from servicemap.analysis.coverage import (
+    COVERED_SHARE,
+    GAP_CLASSES,
+    GAP_WEIGHTS,
+    LEVEL_VALUES,
+    REMOTE_KINDS,
+)
+from servicemap.analysis.coverage import KIND_LABELS as PROVISION_LABELS
+from servicemap.directory.schema import cell_text
+from servicemap.errors import ReportError
+from servicemap.geography.boundaries import force_neighbours
+from servicemap.geography.forces import load_forces
+from servicemap.render.classes import NO_DATA_COLOUR
+from servicemap.render.labels import (
+    ATTRIBUTION,
+    address_line,
+    format_measure,
+    label_service_types,
+    metric_label,
+    safe_url,
+    short_label,
+)
+from servicemap.render.maps import national_services
+from servicemap.settings import Settings
+
+__all__ = [
+    "COMPARE_COLUMNS",
+    "INDEX_COLUMNS",
+    "ForceLookup",
+    "ProfileLike",
+    "coverage_codes",
+    "force_lookup",
+    "index_page",
+    "jinja_environment",
+    "order_by_gap",
+    "page_context",
+    "profile_pages",
+]
+
+# Columns of the all-forces table on the index page and of each profile's neighbour table
+# (those present in the coverage frame are shown). "*_within_<widest>km" is added at run time.
+INDEX_COLUMNS: tuple[str, ...] = (
+    "gap_rank",
+    "gap_score",
+    "gap_class",
+    "local_services",
+    "regional_services",
+    "national_services",
+    "born_outside_uk_2021",
+    "local_services_per_100k_born_abroad",
+)
+COMPARE_COLUMNS: tuple[str, ...] = (
+    "gap_score",
+    "gap_class",
+    "local_services",
+    "regional_services",
+    "local_services_per_100k_born_abroad",
+)
+
+
+class ProfileLike(Protocol):
+    """What a report needs from one force's profile (``coverage.ForceProfile``)."""
+
+    @property
+    def gaps(self) -> list[str]:
+        """Plain-language statements of what is missing."""
+
+    @property
+    def services(self) -> pd.DataFrame:
+        """Services serving the force (location blank for confidential ones)."""
+
+    @property
+    def nearest_outside(self) -> pd.DataFrame:
+        """Nearest public in-person services outside the force."""
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def coverage_codes(coverage: pd.DataFrame) -> pd.Series:
+    """Return the force codes of a coverage frame (``force_code`` or ``code``), as text."""
+    for column in ("force_code", "code"):
+        if column in coverage.columns:
+            return coverage[column].astype(str)
+    raise ReportError(
+        "The coverage table has no 'force_code' column (found: "
+        f"{', '.join(map(str, coverage.columns))}); pass the frame from coverage_by_force."
+    )
+
+
+def _names(coverage: pd.DataFrame) -> pd.Series:
+    for column in ("force_name", "name"):
+        if column in coverage.columns:
+            return coverage[column].astype(str)
+    return coverage_codes(coverage)
+
+
+def _widest_access_column(coverage: pd.DataFrame) -> str | None:
+    columns = [c for c in coverage.columns if str(c).startswith("in_person_within_")]
+    if not columns:
+        return None
+    return str(max(columns, key=lambda c: float(str(c).removeprefix("in_person_within_")[:-2])))
+
+
+def _sort_key(column: str, value: object) -> str:
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        number = float(value)
+        return "" if math.isnan(number) else repr(number)
+    if column == "gap_class":
+        text = cell_text(value)
+        return str(GAP_CLASSES.index(text)) if text in GAP_CLASSES else ""
+    return cell_text(value)
+
+
+def _is_numeric(coverage: pd.DataFrame, column: str) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(coverage[column]))
+
+
+def _slug_map(forces_frame: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(forces_frame["code"], forces_frame["slug"], strict=True))
+
+
+def jinja_environment() -> Any:
+    """Return the Jinja2 environment of the report's templates (autoescaping on)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("servicemap", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+def page_context(*, title: str, metric: str, generated: dt.date) -> dict[str, Any]:
+    """Return what every page's template is given: title, styles, script, date and credits.
+
+    Parameters
+    ----------
+    title
+        The report's title.
+    metric
+        The coverage column that colours the maps.
+    generated
+        The date printed on the pages.
+
+    Returns
+    -------
+    dict
+        Template variables shared by the index and the force pages.
+    """
+    return {
+        "title": title,
+        "css": _asset("report.css"),
+        "sort_js": _asset("sort.js"),
+        "attribution": ATTRIBUTION,
+        "version": __version__,
+        "generated": generated.isoformat(),
+        "metric_label": metric_label(metric),
+    }
+
+
+def _asset(name: str) -> Any:
+    from importlib import resources
+
+    from markupsafe import Markup
+
+    text = resources.files("servicemap").joinpath("assets", name).read_text(encoding="utf-8")
+    # Trusted, static files of this package inlined into <style>/<script>: not escaped, but an
+    # end tag inside them would close the element early.
+    return Markup(text.replace("</", "<\\/"))
+
+
+# --- the pieces of the report -------------------------------------------------------------------
+
+
+def _headline(coverage: pd.DataFrame, services: pd.DataFrame) -> list[dict[str, str]]:
+    figures = [{"value": str(len(coverage)), "label": "police force areas"}]
+    scope = (
+        services["scope"].map(cell_text) if "scope" in services.columns else pd.Series(dtype=str)
+    )
+    active = (
+        services["status"].map(cell_text) != "ended"
+        if "status" in services.columns
+        else pd.Series(True, index=services.index)
+    )
+    figures.append({"value": f"{int(active.sum()):,}", "label": "services in the directory"})
+    for level in ("local", "regional", "national"):
+        count = int(((scope == level) & active).sum())
+        figures.append({"value": f"{count:,}", "label": f"{level} services"})
+    if "gap_class" in coverage.columns:
+        none = int((coverage["gap_class"] == GAP_CLASSES[0]).sum())
+        covered = int((coverage["gap_class"] == GAP_CLASSES[2]).sum())
+        figures.append({"value": str(none), "label": f"forces with {GAP_CLASSES[0]}"})
+        figures.append({"value": str(covered), "label": f"forces classed {GAP_CLASSES[2]}"})
+    if "gap_score" in coverage.columns:
+        median = float(coverage["gap_score"].median())
+        figures.append({"value": f"{median:.0f}", "label": "median gap score (0 best, 100 worst)"})
+    return figures
+
+
+def order_by_gap(coverage: pd.DataFrame) -> pd.DataFrame:
+    """Return coverage with the biggest gap first (by ``gap_rank``, else ``gap_score``)."""
+    if "gap_rank" in coverage.columns:
+        return coverage.sort_values(["gap_rank"], kind="stable")
+    if "gap_score" in coverage.columns:
+        return coverage.sort_values(["gap_score"], ascending=False, kind="stable")
+    return coverage
+
+
+def _table_columns(coverage: pd.DataFrame, wanted: Sequence[str]) -> list[dict[str, Any]]:
+    columns = [c for c in wanted if c in coverage.columns]
+    widest = _widest_access_column(coverage)
+    if widest:
+        columns.append(widest)
+    return [
+        {
+            "name": c,
+            "label": short_label(c),
+            "title": metric_label(c),
+            "numeric": _is_numeric(coverage, c),
+            # gap_class sorts by its order (worst first), not alphabetically.
+            "sort_numeric": _is_numeric(coverage, c) or c == "gap_class",
+        }
+        for c in columns
+    ]
+
+
+def _cells(
+    row: Mapping[str, Any],
+    columns: Sequence[Mapping[str, Any]],
+    colour: str | None,
+    metric: str,
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "text": format_measure(c["name"], row.get(c["name"])),
+            "sort": _sort_key(c["name"], row.get(c["name"])),
+            "numeric": c["numeric"],
+            "colour": colour if c["name"] == metric else None,
+        }
+        for c in columns
+    ]
+
+
+def _svg_minimap(
+    simplified: gpd.GeoDataFrame,
+    code: str,
+    neighbours: Sequence[str],
+    colours: Mapping[str, str],
+    labels: Mapping[str, str],
+    *,
+    settings: Settings,
+) -> Any:
+    """Return an inline SVG of a force (thick outline) and its neighbours, or '' if none."""
+    from markupsafe import Markup, escape
+
+    wanted = [code, *neighbours]
+    chosen = simplified.loc[simplified["code"].isin(wanted)].to_crs(settings.crs)
+    if chosen.empty:
+        return ""
+    minx, miny, maxx, maxy = chosen.total_bounds
+    size = 400.0
+    scale = size / max(maxx - minx, maxy - miny, 1.0)
+    width, height = (maxx - minx) * scale, (maxy - miny) * scale
+
+    def path(geometry: Any) -> str:
+        parts = []
+        polygons = getattr(geometry, "geoms", [geometry])
+        for polygon in polygons:
+            for ring in (polygon.exterior, *polygon.interiors):
+                xy = np.asarray(ring.coords)
+                xs = (xy[:, 0] - minx) * scale
+                ys = (maxy - xy[:, 1]) * scale
+                points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+                parts.append(f"M{points}Z")
+        return "".join(parts)
+
+    shapes = []
+    ordered = chosen.assign(_self=chosen["code"] == code).sort_values("_self")
+    for row in ordered.itertuples(index=False):
+        row_code = str(row.code)
+        is_self = row_code == code
+        stroke = "#000" if is_self else "#555"
+        width_px = 3 if is_self else 0.8
+        title = escape(labels.get(row_code, row_code))
+        shapes.append(
+            f'<path d="{path(row.geometry)}" fill="{escape(colours.get(row_code, NO_DATA_COLOUR))}"'
+            f' stroke="{stroke}" stroke-width="{width_px}" stroke-linejoin="round">'
+            f"<title>{title}</title></path>"
+        )
+    label = escape(f"Map of {labels.get(code, code)} and the police force areas that border it")
+    return Markup(
+        f'<svg class="minimap" viewBox="-4 -4 {width + 8:.0f} {height + 8:.0f}" role="img" '
+        f'aria-label="{label}" xmlns="http://www.w3.org/2000/svg">{"".join(shapes)}</svg>'
+    )
+
+
+def _profile_services(profile: ProfileLike) -> list[dict[str, str]]:
+    rows = []
+    for service in profile.services.to_dict(orient="records"):
+        offers = label_service_types(service.get("service_types"))
+        extras = []
+        if cell_text(service.get("delivery")):
+            extras.append(cell_text(service.get("delivery")).replace("_", " "))
+        if cell_text(service.get("by_and_for")) == "yes":
+            extras.append("by and for")
+        if cell_text(service.get("nrpf_support")) == "yes":
+            extras.append("supports NRPF")
+        phone = cell_text(service.get("phone"))
+        address = address_line(service)
+        rows.append(
+            {
+                "name": cell_text(service.get("name")),
+                "organisation": cell_text(service.get("organisation"))
+                if cell_text(service.get("organisation")) != cell_text(service.get("name"))
+                else "",
+                "level": cell_text(service.get("level")),
+                "serves": cell_text(service.get("serves")),
+                "offers": offers,
+                "extras": "; ".join(extras),
+                "phone": phone,
+                "tel": "".join(ch for ch in phone if ch.isdigit() or ch == "+"),
+                "website": safe_url(service.get("website")) or "",
+                "address": address,
+            }
+        )
+    return rows
+
+
+def _profile_nearest(profile: ProfileLike) -> list[dict[str, str]]:
+    return [
+        {
+            "name": cell_text(row.get("name")),
+            "based_in": cell_text(row.get("based_in")),
+            "km": format_measure("km", row.get("km_from_force")),
+            "serves": "yes" if bool(row.get("serves_force")) else "no",
+        }
+        for row in profile.nearest_outside.to_dict(orient="records")
+    ]
+
+
+def _measures(row: Mapping[str, Any]) -> list[dict[str, str]]:
+    skip = {"force_code", "force_name", "code", "name"}
+    return [
+        {"label": metric_label(str(k)), "value": format_measure(str(k), v)}
+        for k, v in row.items()
+        if str(k) not in skip and not str(k).startswith("_")
+    ]
+
+
+def _national_average(
+    coverage: pd.DataFrame, columns: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    cells = []
+    for c in columns:
+        name = c["name"]
+        if name == "gap_class" or not pd.api.types.is_numeric_dtype(coverage[name]):
+            cells.append({"text": "", "numeric": c["numeric"], "colour": None})
+            continue
+        if name == "local_services_per_100k_born_abroad" and {
+            "local_services",
+            "born_outside_uk_2021",
+        } <= set(coverage.columns):
+            value: float = (
+                coverage["local_services"].sum() / coverage["born_outside_uk_2021"].sum() * 1e5
+            )
+        else:
+            value = float(coverage[name].median())
+        text = format_measure(name, value)
+        cells.append({"text": text, "numeric": True, "colour": None})
+    return {"name": "England and Wales", "slug": "", "is_self": False, "cells": cells}
+
+
+def _components() -> list[dict[str, str]]:
+    rows = []
+    for name, weight in GAP_WEIGHTS.items():
+        if name in PROVISION_LABELS:
+            if name in REMOTE_KINDS:
+                how = (
+                    "share of residents reached locally; a regional or national service "
+                    "counts in full."
+                )
+            else:
+                how = (
+                    "share of residents reached by a local service; the rest count "
+                    f"{LEVEL_VALUES['regional']:g} if a regional service covers the force, "
+                    f"{LEVEL_VALUES['national']:g} if only a national one does."
+                )
+            label = PROVISION_LABELS[name]
+        elif name == "capacity":
+            label = "Capacity"
+            how = (
+                "local services per resident born outside the UK, against the England and Wales "
+                "rate (capped at 1)."
+            )
+        elif name == "in_person_access":
+            label = "In-person access"
+            how = "share of residents within the widest distance of an in-person service."
+        elif name == "by_and_for_access":
+            label = "‘By and for’ access"
+            how = (
+                "share of residents within the widest distance of an in-person service led by "
+                "the communities it serves."
+            )
+        else:
+            label, how = name.replace("_", " ").capitalize(), ""
+        rows.append({"label": label, "weight": f"{weight:.2f}", "how": how})
+    return rows
+
+
+# --- the pages ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForceLookup:
+    """What every page looks up about a force, by its code.
+
+    Attributes
+    ----------
+    codes
+        The force codes, in coverage order.
+    names, slugs, colours
+        Each force's name, page slug and map colour.
+    by_code
+        The coverage frame indexed by force code.
+    neighbours
+        The codes of the forces that border each force.
+    """
+
+    codes: pd.Series
+    names: dict[str, str]
+    slugs: dict[str, str]
+    colours: dict[str, str]
+    by_code: pd.DataFrame
+    neighbours: dict[str, list[str]]
+
+
+def force_lookup(
+    forces: gpd.GeoDataFrame, coverage: pd.DataFrame, frame: gpd.GeoDataFrame, *, settings: Settings
+) -> ForceLookup:
+    """Return what the pages look up about each force: names, slugs, colours, neighbours."""
+    codes = coverage_codes(coverage)
+    return ForceLookup(
+        codes=codes,
+        names=dict(zip(codes, _names(coverage), strict=True)),
+        slugs=_slug_map(load_forces()),
+        colours=dict(zip(frame["code"], frame["colour"], strict=True)),
+        by_code=coverage.assign(_code=codes.to_numpy()).set_index("_code"),
+        neighbours=force_neighbours(forces, settings=settings),
+    )
+
+
+def _index_rows(
+    ordered: pd.DataFrame, columns: Sequence[Mapping[str, Any]], lookup: ForceLookup, metric: str
+) -> list[dict[str, Any]]:
+    rows = []
+    for record in ordered.to_dict(orient="records"):
+        code = str(record.get("force_code", record.get("code")))
+        rows.append(
+            {
+                "name": lookup.names[code],
+                "slug": lookup.slugs.get(code, code),
+                "cells": _cells(record, columns, lookup.colours.get(code), metric),
+            }
+        )
+    return rows
+
+
+def _largest_gaps(
+    ordered: pd.DataFrame, profiles: Mapping[str, ProfileLike], lookup: ForceLookup
+) -> list[dict[str, str]]:
+    largest = []
+    for record in ordered.head(5).to_dict(orient="records"):
+        code = str(record.get("force_code", record.get("code")))
+        gaps = profiles[code].gaps if code in profiles else []
+        largest.append(
+            {
+                "name": lookup.names[code],
+                "slug": lookup.slugs.get(code, code),
+                "score": format_measure("gap_score", record.get("gap_score")),
+                "gap_class": cell_text(record.get("gap_class")),
+                "first_gap": gaps[0] if gaps else "",
+            }
+        )
+    return largest
+
+
+def index_page(
+    env: Any,
+    common: Mapping[str, Any],
+    coverage: pd.DataFrame,
+    public: pd.DataFrame,
+    profiles: Mapping[str, ProfileLike],
+    lookup: ForceLookup,
+    *,
+    metric: str,
+    boundary_source: str,
+    services_source: str,
+) -> str:
+    """Return the index page: headline figures, largest gaps, the table of every force."""
+    index_columns = _table_columns(coverage, INDEX_COLUMNS)
+    ordered = order_by_gap(coverage)
+    return str(
+        env.get_template("index.html").render(
+            **common,
+            headline=_headline(coverage, public),
+            largest=_largest_gaps(ordered, profiles, lookup),
+            rows=_index_rows(ordered, index_columns, lookup, metric),
+            table_columns=index_columns,
+            sorted_by="gap_rank" if "gap_rank" in coverage.columns else "",
+            national=national_services(public).to_dict(orient="records"),
+            components=_components(),
+            gap_classes=GAP_CLASSES,
+            covered_share=f"{COVERED_SHARE:.0%}",
+            boundary_source=boundary_source,
+            services_source=services_source,
+            services_total=f"{len(public):,}",
+        )
+    )
+
+
+def _compare_rows(
+    code: str,
+    coverage: pd.DataFrame,
+    columns: Sequence[Mapping[str, Any]],
+    lookup: ForceLookup,
+    metric: str,
+) -> list[dict[str, Any]]:
+    """Return the rows comparing a force with its neighbours and England and Wales."""
+    compare = []
+    for other in [code, *lookup.neighbours.get(code, [])]:
+        if other not in lookup.by_code.index:
+            continue
+        compare.append(
+            {
+                "name": lookup.names.get(other, other),
+                "slug": lookup.slugs.get(other, other),
+                "is_self": other == code,
+                "cells": _cells(
+                    lookup.by_code.loc[other].to_dict(), columns, lookup.colours.get(other), metric
+                ),
+            }
+        )
+    compare.append(_national_average(coverage, columns))
+    return compare
+
+
+def _force_headline(summary_row: Mapping[str, Any], forces: int) -> list[dict[str, str]]:
+    headline = [
+        {"value": format_measure(c, summary_row.get(c)), "label": metric_label(c)}
+        for c in ("gap_score", "gap_class", "local_services")
+        if c in summary_row
+    ]
+    if "gap_rank" in summary_row:
+        headline.insert(
+            1,
+            {
+                "value": f"{format_measure('gap_rank', summary_row['gap_rank'])} of {forces}",
+                "label": "gap rank (1 = biggest gap)",
+            },
+        )
+    return headline
+
+
+def profile_pages(
+    env: Any,
+    common: Mapping[str, Any],
+    coverage: pd.DataFrame,
+    profiles: Mapping[str, ProfileLike],
+    lookup: ForceLookup,
+    simplified: gpd.GeoDataFrame,
+    *,
+    metric: str,
+    settings: Settings,
+) -> dict[str, str]:
+    """Return each force's profile page, by slug."""
+    compare_columns = _table_columns(coverage, COMPARE_COLUMNS)
+    by_code = lookup.by_code
+    labels = {
+        code: f"{lookup.names.get(code, code)}: {format_measure(metric, by_code.loc[code, metric])}"
+        if code in by_code.index
+        else code
+        for code in simplified["code"]
+    }
+    pages: dict[str, str] = {}
+    for code in lookup.codes:
+        summary_row = by_code.loc[code].to_dict()
+        page_profile = profiles.get(code)
+        neighbours = lookup.neighbours.get(code, [])
+        force = {
+            "name": lookup.names.get(code, code),
+            "headline": _force_headline(summary_row, len(coverage)),
+            "gaps": list(page_profile.gaps) if page_profile else [],
+            "compare": _compare_rows(code, coverage, compare_columns, lookup, metric),
+            "svg": _svg_minimap(
+                simplified, code, neighbours, lookup.colours, labels, settings=settings
+            ),
+            "services": _profile_services(page_profile) if page_profile else [],
+            "nearest": _profile_nearest(page_profile) if page_profile else [],
+            "measures": _measures(summary_row),
+        }
+        pages[lookup.slugs.get(code, code)] = env.get_template("force.html").render(
+            **common, force=force, compare_columns=compare_columns
+        )
+    return pages

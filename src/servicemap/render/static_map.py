@@ -1,0 +1,78 @@
+"""The coverage map as a picture: force areas coloured by class, for print and slides (PNG)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+
+from servicemap._atomic import atomic_write_bytes
+from servicemap.render.classes import NO_DATA_COLOUR, Classes
+from servicemap.render.labels import ATTRIBUTION, metric_label
+from servicemap.settings import DEFAULT_SETTINGS, Settings
+
+__all__ = ["write_static_map"]
+
+
+def write_static_map(
+    frame: gpd.GeoDataFrame,
+    path: Path | str,
+    *,
+    title: str,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> Path:
+    """Draw force areas coloured by their class as a PNG (no base map) and write it atomically.
+
+    Parameters
+    ----------
+    frame
+        Simplified force areas from :func:`servicemap.render.maps.force_map_frame` (with
+        ``colour`` and the ``classes`` attribute).
+    path
+        The PNG to write.
+    title
+        The picture's title.
+    settings
+        ``settings.crs`` is the projection the picture is drawn in.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    projected = frame.to_crs(settings.crs)
+    figure = Figure(figsize=(8, 9.5), dpi=120)
+    axes = figure.add_axes((0.02, 0.08, 0.96, 0.84))
+    projected.plot(ax=axes, color=list(projected["colour"]), edgecolor="#4d4d4d", linewidth=0.4)
+    axes.set_axis_off()
+    axes.set_aspect("equal")
+    classes: Classes = frame.attrs["classes"]
+    handles = [
+        Patch(facecolor=colour, edgecolor="#555", label=label)
+        for label, colour in zip(classes.labels, classes.colours, strict=True)
+    ]
+    if (np.asarray(classes.index) < 0).any():
+        handles.append(Patch(facecolor=NO_DATA_COLOUR, edgecolor="#555", label="no data"))
+    axes.legend(
+        handles=handles,
+        title=metric_label(str(frame.attrs.get("metric", ""))),
+        loc="upper left",
+        fontsize=8,
+        title_fontsize=8,
+        frameon=True,
+    )
+    figure.suptitle(title, fontsize=11, wrap=True)
+    figure.text(0.02, 0.015, ATTRIBUTION, fontsize=6, wrap=True, color="#444")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    target = Path(path)
+    atomic_write_bytes(target, buffer.getvalue())
+    return target
