@@ -893,7 +893,7 @@ def force_command(
         servicemap force "West Midlands"
     """
     from servicemap.analysis.coverage import force_profile, format_force_profile
-    from servicemap.geography.forces import find_force
+    from servicemap.geography.areas import find_force
 
     code = find_force(name)
     settings = build_settings(cache_dir)
@@ -1281,7 +1281,7 @@ def plan_command(
     """
     from servicemap.analysis import plan
     from servicemap.directory.services import load_services
-    from servicemap.geography.forces import find_force
+    from servicemap.geography.areas import find_force
     from servicemap.geography.need import load_need
 
     plan.check_plan_request(
