@@ -42,6 +42,7 @@ from servicemap._atomic import atomic_path
 from servicemap._cache import describe_damage, heal_cache_entry, usable_cache_folder, writing_cache
 from servicemap._progress import progress
 from servicemap.errors import BoundaryFileError, DataQualityWarning
+from servicemap.geography._arcgis import official_boundaries_path
 from servicemap.geography.forces import FORCE_COUNT, load_districts, load_forces
 from servicemap.geography.postcodes import PostcodeTable, load_postcode_table, package_version
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -405,10 +406,6 @@ def _source_kind(source: str | Path) -> str:
 
 
 def _official_path(settings: Settings) -> Path:
-    try:
-        from servicemap.geography._arcgis import official_boundaries_path
-    except ImportError as exc:
-        raise BoundaryFileError(_NO_OFFICIAL) from exc
     path = official_boundaries_path(vintage="2023", settings=settings)
     if not path.is_file():
         raise BoundaryFileError(f"{_NO_OFFICIAL} (looked for {str(path)!r}).")

@@ -13,8 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from servicemap._atomic import atomic_write_text
+from servicemap._csv import csv_text
 from servicemap._data import data_path
 from servicemap.errors import DataQualityWarning, DownloadError, NeedFileError
+from servicemap.geography._nomis import fetch_country_of_birth
 from servicemap.geography.forces import load_districts, load_forces
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -523,8 +526,6 @@ def format_need(need: pd.DataFrame, fmt: str) -> str:
     """
     table = need_with_totals(need).reset_index()
     if fmt == "csv":
-        from servicemap._csv import csv_text
-
         return csv_text(table)
     if fmt == "table":
         return str(table.to_string(index=False)) + "\n"
@@ -573,9 +574,6 @@ def download_need(*, url: str | None = None, settings: Settings = DEFAULT_SETTIN
     DownloadError
         If Nomis could not be reached or sent figures that do not cover all 43 forces.
     """
-    from servicemap._atomic import atomic_write_text
-    from servicemap.geography._nomis import fetch_country_of_birth
-
     target = downloaded_need_path(settings=settings)
     kept = (
         f"The earlier download {str(target)!r} is unchanged."
