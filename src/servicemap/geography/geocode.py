@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from servicemap._csv import column_key
 from servicemap.errors import DataQualityWarning, GeocodeError
 from servicemap.geography.forces import force_names, load_districts, load_forces
 from servicemap.geography.postcodes import PostcodeTable, load_postcode_table, postcode_keys
@@ -453,10 +454,6 @@ def geocode_postcodes(
     return geocoded
 
 
-def _key(name: str) -> str:
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
-
-
 def postcode_column(table: pd.DataFrame, column: str, *, source: str = "the table") -> pd.Series:
     """Return the postcode column of a user's table, forgiving case, spaces and underscores.
 
@@ -481,7 +478,7 @@ def postcode_column(table: pd.DataFrame, column: str, *, source: str = "the tabl
     """
     if column in table.columns:
         return table[column]
-    close = [c for c in table.columns if _key(str(c)) == _key(column)]
+    close = [c for c in table.columns if column_key(c) == column_key(column)]
     if len(close) == 1:
         return table[close[0]]
     found = ", ".join(repr(str(c)) for c in table.columns) or "none"
