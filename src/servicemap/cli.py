@@ -559,7 +559,7 @@ def forces_command(fmt: str, cache_dir: Path | None) -> None:
         servicemap forces --format csv
     """
     from servicemap.analysis.coverage import format_table
-    from servicemap.geography.geocode import forces_with_postcode_counts
+    from servicemap.geography.postcodes import forces_with_postcode_counts
 
     table = forces_with_postcode_counts(settings=build_settings(cache_dir))
     click.echo(format_table(table, fmt), nl=False)
