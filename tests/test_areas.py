@@ -10,6 +10,7 @@ from servicemap.geography.areas import (
     PRECEDENCE,
     Area,
     area_key,
+    find_force,
     gazetteer,
     resolve_area,
     resolve_areas_served,
@@ -17,7 +18,7 @@ from servicemap.geography.areas import (
     served_forces,
     wholly_served_forces,
 )
-from servicemap.geography.forces import FORCE_COUNT, find_force, load_districts, load_forces
+from servicemap.geography.forces import FORCE_COUNT, load_districts, load_forces
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DIRECTORY = SHARED / "services" / "migrant_victim_services.csv"

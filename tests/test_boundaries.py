@@ -17,8 +17,8 @@ from shapely.geometry import Point, Polygon, box
 from servicemap.cli import cli
 from servicemap.errors import BoundaryFileError, CacheNotice, DataQualityWarning
 from servicemap.geography import boundaries
+from servicemap.geography._derive import build_derived_areas
 from servicemap.geography.boundaries import (
-    build_derived_areas,
     compare_force_areas,
     derived_cache_path,
     format_comparison,

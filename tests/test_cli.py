@@ -215,16 +215,16 @@ def _warn_then_list(monkeypatch: pytest.MonkeyPatch, *warnings_: tuple[type[Warn
     """Make ``servicemap forces`` raise the given warnings before it lists the forces."""
     import warnings
 
-    from servicemap.geography import geocode
+    from servicemap.geography import postcodes
 
-    real = geocode.forces_with_postcode_counts
+    real = postcodes.forces_with_postcode_counts
 
     def noisy(**kwargs: Any) -> Any:
         for category, text in warnings_:
             warnings.warn(text, category, stacklevel=2)
         return real(**kwargs)
 
-    monkeypatch.setattr(geocode, "forces_with_postcode_counts", noisy)
+    monkeypatch.setattr(postcodes, "forces_with_postcode_counts", noisy)
 
 
 def test_a_cache_notice_is_one_notice_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,7 +263,7 @@ def _interrupt(*args: Any, **kwargs: Any) -> Any:
     [
         ("servicemap.analysis.coverage.services_near", ["near", "UB1 3BL"]),
         ("servicemap.directory.load.load_services", ["near", "UB1 3BL"]),
-        ("servicemap.geography.geocode.forces_with_postcode_counts", ["forces"]),
+        ("servicemap.geography.postcodes.forces_with_postcode_counts", ["forces"]),
         ("servicemap.directory.validate.validate_services", ["validate"]),
     ],
 )

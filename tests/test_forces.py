@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from servicemap.errors import UnknownForceError
-from servicemap.geography.forces import FORCE_COUNT, find_force, load_districts, load_forces
+from servicemap.geography.areas import find_force
+from servicemap.geography.forces import FORCE_COUNT, load_districts, load_forces
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
 # Barnsley and Sheffield were recoded in 2025 (boundary change); the 2024 lookup has old codes.

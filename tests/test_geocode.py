@@ -18,12 +18,11 @@ from servicemap.geography.geocode import (
     add_geocode_columns,
     bng_from_wgs84,
     geocode_postcodes,
-    normalise_postcodes,
     postcode_column,
     summarise_geocoding,
     wgs84_from_bng,
 )
-from servicemap.geography.postcodes import load_postcode_table
+from servicemap.geography.postcodes import load_postcode_table, normalise_postcodes
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
 # Barnsley and Sheffield were recoded in 2025 (boundary change); the 2024 lookup has old codes.

@@ -21,7 +21,8 @@ from servicemap.directory.read import read_services_table
 from servicemap.directory.schema import FIELDS, split_list
 from servicemap.directory.validate import validate_services
 from servicemap.errors import DataQualityWarning, ServicesFileError
-from servicemap.geography.forces import find_force, load_forces
+from servicemap.geography.areas import find_force
+from servicemap.geography.forces import load_forces
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "data" / "services" / "services.csv"

@@ -37,26 +37,29 @@ _FORMULA_START = re.compile(r"[=+\-@\t\r]")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 # Characters an XLSX file (XML 1.0) cannot hold: C0 controls other than tab, newline and CR.
 _NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Everything a column key drops: what is left is ASCII lower-case letters and digits.
+_NOT_KEY = re.compile(r"[^a-z0-9]+")
 
 
 def column_key(name: object) -> str:
-    """Return a column name as it is matched: lower-case letters and digits, words joined by ``_``.
+    """Return the key a column name is matched on: lower case, only ``a-z`` and ``0-9`` kept.
 
-    ``" Post Code "``, ``"POST-CODE"`` and ``"post_code"`` all give ``"post_code"``. This is
-    the one column-name normaliser; the services directory's headers build on it
-    (:func:`servicemap.directory.schema.header_key`).
+    The one rule for finding a column whatever a spreadsheet user called it: ``"Post Code"``,
+    ``"post_code"`` and ``"POSTCODE"`` all give ``"postcode"``; ``"Usual residents 2021"`` and
+    ``"usual_residents_2021"`` both give ``"usualresidents2021"``. Spaces, punctuation and
+    letters outside ``a-z`` (accented ones too) are dropped.
 
     Parameters
     ----------
     name
-        A column name as written.
+        A column name as written; not text (a number, say) is matched on its ``str``.
 
     Returns
     -------
     str
-        The key: runs of anything but ``a-z`` and ``0-9`` become one ``_``, none at the ends.
+        The key; ``""`` for a name with no ASCII letter or digit.
     """
-    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+    return _NOT_KEY.sub("", str(name).lower())
 
 
 def safe_cell(value: Any) -> Any:

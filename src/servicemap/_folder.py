@@ -52,6 +52,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from servicemap import __version__
 from servicemap._atomic import output_error, probe_writable, same_file
 from servicemap.errors import OutputError
 
@@ -297,8 +298,6 @@ def _fsync(folder: Path) -> None:
 
 
 def _write_manifest(path: Path, files: Mapping[str, str]) -> None:
-    from servicemap import __version__
-
     document = {"servicemap": __version__, "files": dict(files)}
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:

@@ -559,7 +559,7 @@ def forces_command(fmt: str, cache_dir: Path | None) -> None:
         servicemap forces --format csv
     """
     from servicemap.analysis.coverage import format_table
-    from servicemap.geography.geocode import forces_with_postcode_counts
+    from servicemap.geography.postcodes import forces_with_postcode_counts
 
     table = forces_with_postcode_counts(settings=build_settings(cache_dir))
     click.echo(format_table(table, fmt), nl=False)
@@ -890,7 +890,7 @@ def force_command(
         servicemap force "West Midlands"
     """
     from servicemap.analysis.coverage import force_profile, format_force_profile
-    from servicemap.geography.forces import find_force
+    from servicemap.geography.areas import find_force
 
     code = find_force(name)
     settings = build_settings(cache_dir)
@@ -1278,7 +1278,7 @@ def plan_command(
     """
     from servicemap.analysis import plan
     from servicemap.directory.load import load_services
-    from servicemap.geography.forces import find_force
+    from servicemap.geography.areas import find_force
     from servicemap.geography.need import load_need
 
     plan.check_plan_request(

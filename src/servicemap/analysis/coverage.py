@@ -27,7 +27,8 @@ from servicemap.errors import (
     ServicesFileError,
     UnknownForceError,
 )
-from servicemap.geography.forces import district_names, find_force, force_names
+from servicemap.geography.areas import find_force
+from servicemap.geography.forces import district_names, force_names
 from servicemap.geography.need import load_need
 from servicemap.geography.postcodes import PostcodeTable, load_postcode_table
 from servicemap.settings import DEFAULT_SETTINGS, Settings

@@ -54,7 +54,8 @@ from servicemap.analysis.coverage import (
 )
 from servicemap.directory.schema import DERIVED, FIELDS, PROVISION_KINDS
 from servicemap.errors import PlanError, UnknownForceError
-from servicemap.geography.forces import district_names, find_force, force_names
+from servicemap.geography.areas import find_force
+from servicemap.geography.forces import district_names, force_names
 from servicemap.geography.need import load_need
 from servicemap.geography.postcodes import PostcodeTable, load_postcode_table
 from servicemap.settings import DEFAULT_SETTINGS, Settings

@@ -406,19 +406,19 @@ def header_words(header: str) -> str:
     text = unicodedata.normalize("NFKC", str(header)).lower().replace("&", " and ")
     text = re.sub(r"['’‘`]", "", text)
     text = _YES_NO_MARK.sub(" ", text)
-    return column_key(text).replace("_", " ")
+    return " ".join(re.findall(r"[a-z0-9]+", text))
 
 
 def header_key(header: str) -> str:
     """Return the key a header is matched on: its :func:`header_words` run together.
 
-    This is :func:`servicemap._csv.column_key` (the one column-name normaliser) with the
-    header rules of :func:`header_words` first and the word breaks dropped.
+    This is :func:`servicemap._csv.column_key` (the one column-name normaliser) applied after
+    the header rules of :func:`header_words`.
 
     ``Confidential location?``, ``CONFIDENTIAL LOCATION (Y/N)`` and ``confidential_location``
     all give ``confidentiallocation``.
     """
-    return header_words(header).replace(" ", "")
+    return column_key(header_words(header))
 
 
 def _field_by_header_key() -> dict[str, str]:

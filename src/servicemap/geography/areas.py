@@ -553,6 +553,48 @@ def resolve_area(text: str) -> Area:
     raise UnknownAreaError(_unknown_message(text, result))
 
 
+def find_force(name_or_code: str) -> str:
+    """Return the ONS code of the force a user named.
+
+    Parameters
+    ----------
+    name_or_code
+        An ONS code, the ONS name, the force's own name or its police.uk slug; case, punctuation
+        and "&"/"and" do not matter.
+
+    Returns
+    -------
+    str
+        The force's ONS code.
+
+    Raises
+    ------
+    UnknownForceError
+        If nothing matches; the message suggests the closest names.
+    """
+    forces = load_forces()
+    wanted = area_key(name_or_code)
+    for row in forces.itertuples(index=False):
+        keys = {area_key(v) for v in (row.code, row.name, row.common_name, row.slug)}
+        keys |= {k.removesuffix(" police").removesuffix(" constabulary") for k in list(keys)}
+        if wanted in keys:
+            return str(row.code)
+    # The gazetteer knows more short forms ("Met", "TVP", "Avon & Somerset", Welsh names).
+    try:
+        area = resolve_area(f"{name_or_code} police")
+    except UnknownAreaError:
+        area = None
+    if area is not None and area.kind == "force" and len(area.force_codes) == 1:
+        return area.force_codes[0]
+    names = list(forces["name"])
+    close = difflib.get_close_matches(name_or_code, names, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownForceError(
+        f"No police force area called {name_or_code!r}.{hint} "
+        "Run 'servicemap forces' to list the 43 names and codes."
+    )
+
+
 def resolve_areas_served(text: str) -> tuple[list[Area], list[tuple[str, list[str]]]]:
     """Resolve an ``areas_served`` value: names separated by ``;``.
 

@@ -1,4 +1,4 @@
-"""The 43 police force areas of England and Wales and the local authority districts in each."""
+"""The force register: the 43 police force areas of England and Wales and the districts in each."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from functools import lru_cache
 import pandas as pd
 
 from servicemap._data import data_path
-from servicemap.errors import UnknownForceError
 
 FORCE_COUNT = 43
 
@@ -68,52 +67,3 @@ def district_names() -> dict[str, str]:
     """
     districts = _read_districts()
     return dict(zip(districts["code"], districts["name"], strict=True))
-
-
-def find_force(name_or_code: str) -> str:
-    """Return the ONS code of the force a user named.
-
-    Parameters
-    ----------
-    name_or_code
-        An ONS code, the ONS name, the force's own name or its police.uk slug; case, punctuation
-        and "&"/"and" do not matter.
-
-    Returns
-    -------
-    str
-        The force's ONS code.
-
-    Raises
-    ------
-    UnknownForceError
-        If nothing matches; the message suggests the closest names.
-    """
-    # Imported here: the gazetteer itself reads the force register from this module.
-    from servicemap.errors import UnknownAreaError
-    from servicemap.geography.areas import area_key, resolve_area
-
-    forces = _read_forces()
-    wanted = area_key(name_or_code)
-    for row in forces.itertuples(index=False):
-        keys = {area_key(v) for v in (row.code, row.name, row.common_name, row.slug)}
-        keys |= {k.removesuffix(" police").removesuffix(" constabulary") for k in list(keys)}
-        if wanted in keys:
-            return str(row.code)
-    # The gazetteer knows more short forms ("Met", "TVP", "Avon & Somerset", Welsh names).
-
-    try:
-        area = resolve_area(f"{name_or_code} police")
-    except UnknownAreaError:
-        area = None
-    if area is not None and area.kind == "force" and len(area.force_codes) == 1:
-        return area.force_codes[0]
-    import difflib
-
-    names = list(forces["name"])
-    close = difflib.get_close_matches(name_or_code, names, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownForceError(
-        f"No police force area called {name_or_code!r}.{hint} "
-        "Run 'servicemap forces' to list the 43 names and codes."
-    )

@@ -12,9 +12,17 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from servicemap._csv import column_key
 from servicemap.errors import DataQualityWarning, GeocodeError
-from servicemap.geography.forces import force_names, load_districts, load_forces
-from servicemap.geography.postcodes import PostcodeTable, load_postcode_table, postcode_keys
+from servicemap.geography.forces import force_names, load_districts
+from servicemap.geography.postcodes import (
+    ParsedPostcodes,
+    PostcodeTable,
+    load_postcode_table,
+    normalise_postcodes,
+    parse_postcodes,
+    postcode_values,
+)
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 PostcodeLookup = Callable[[Sequence[str]], pd.DataFrame]
@@ -35,115 +43,7 @@ GEOCODE_COLUMNS = (
 )
 """The columns :func:`geocode_postcodes` returns, in order."""
 
-# Outward code, any whitespace, inward code, in either case, with any whitespace around. Folding
-# internal whitespace to one space and then allowing an optional space is the same as allowing
-# any run. Explicit a-z rather than re.IGNORECASE, which also lets in e.g. the Kelvin sign.
-# Besides the standard shapes, the ONS directory holds two non-standard outward codes: GIR
-# (GIR 0AA, Girobank) and NPT (Newport's 2,417 pre-1984 postcodes, still in the directory).
-_LOOSE_POSTCODE = (
-    r"\s*(?:[A-Za-z]{1,2}[0-9][A-Za-z0-9]?|[Gg][Ii][Rr]|[Nn][Pp][Tt])\s*[0-9][A-Za-z]{2}\s*"
-)
 _SHOWN = 5  # how many offending rows a warning or summary names
-
-
-@dataclass(frozen=True)
-class _Parsed:
-    """Postcodes reduced to the distinct well-formed ones, and how each row maps to them."""
-
-    row_postcode: npt.NDArray[np.intp]  # per row: index into the arrays below, -1 if malformed
-    row_text: npt.NDArray[np.object_]  # per row: the value as given, as text ("" if missing)
-    keys: npt.NDArray[np.uint64]  # per distinct postcode, sorted: see _onspd.postcode_keys
-    compact: npt.NDArray[np.bytes_]  # per distinct postcode: S7, upper case, no space
-    canonical: npt.NDArray[np.str_]  # per distinct postcode: "SW1A 1AA"
-
-
-def _as_series(values: Iterable[Any]) -> pd.Series:
-    if isinstance(values, pd.Series):
-        return values
-    if isinstance(values, str):
-        raise TypeError("Pass a sequence of postcodes (e.g. a list or a column), not one string.")
-    return pd.Series(list(values) if not isinstance(values, (np.ndarray, pd.Index)) else values)
-
-
-def _with_space(compact: npt.NDArray[np.bytes_]) -> npt.NDArray[np.str_]:
-    """Insert the space before the inward code (always the last three characters)."""
-    raw = np.ascontiguousarray(compact, dtype="S7").view(np.uint8).reshape(-1, 7)
-    rows = np.arange(raw.shape[0])
-    inward = (raw != 0).sum(axis=1) - 3
-    # Build UCS-4 code points directly: no per-string decoding.
-    chars = np.zeros((raw.shape[0], 8), dtype=np.uint32)
-    chars[:, :7] = raw
-    for offset in (2, 1, 0):  # move the inward code one place right, last character first
-        chars[rows, inward + offset + 1] = chars[rows, inward + offset]
-    chars[rows, inward] = ord(" ")
-    return chars.view("<U8").ravel()
-
-
-def _upper_ascii(compact: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
-    chars = compact.view(np.uint8).copy()
-    chars[(chars >= ord("a")) & (chars <= ord("z"))] -= ord("a") - ord("A")
-    return chars.view(compact.dtype)
-
-
-def _parse(series: pd.Series) -> _Parsed:
-    # Work once per distinct value, then once per distinct postcode ("ub13bl" and "UB1 3BL"
-    # are two values but one postcode), and spread back to rows with integer indexes.
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    uniques = np.asarray(uniques, dtype=object)
-    if pd.api.types.infer_dtype(uniques, skipna=False) == "string":
-        is_text = np.ones(len(uniques), dtype=bool)
-    else:
-        is_text = np.fromiter((isinstance(v, str) for v in uniques), bool, len(uniques))
-    # Object dtype: pandas' string methods are much faster on it than on its "str" dtype.
-    text = pd.Series(uniques[is_text], dtype=object)
-    matched = text.str.fullmatch(_LOOSE_POSTCODE).to_numpy(dtype=bool)
-    spaceless = text[matched].to_numpy(dtype=str)
-    if spaceless.size:  # numpy's replace fails on an empty array
-        spaceless = np.strings.replace(spaceless, " ", "")
-    odd = ~np.strings.isalnum(spaceless)  # tabs, non-breaking spaces, ...
-    if odd.any():
-        spaceless[odd] = pd.Series(spaceless[odd]).str.replace(r"\s+", "", regex=True)
-    # Only ASCII letters and digits are left, so encoding cannot fail.
-    every = _upper_ascii(spaceless.astype("S7"))
-    keys, first, distinct = np.unique(postcode_keys(every), return_index=True, return_inverse=True)
-    compact = every[first]
-    postcode_of_unique = np.full(len(uniques) + 1, -1, dtype=np.intp)  # last: missing input
-    postcode_of_unique[np.flatnonzero(is_text)[matched]] = distinct.ravel()
-    row_unique = np.where(codes >= 0, codes, len(uniques))
-    text_of_unique = np.append(pd.Series(uniques, dtype=object).astype(str), "").astype(object)
-    return _Parsed(
-        row_postcode=postcode_of_unique[row_unique],
-        row_text=text_of_unique[row_unique],
-        keys=keys,
-        compact=compact,
-        canonical=_with_space(compact),
-    )
-
-
-def normalise_postcodes(values: Iterable[Any]) -> pd.Series:
-    """Return UK postcodes in their standard form (``"sw1a1aa"`` → ``"SW1A 1AA"``).
-
-    Upper-cases, strips, ignores whitespace between the outward and inward codes and puts
-    back a single space before the inward code (the last three characters).
-
-    Parameters
-    ----------
-    values
-        Postcodes as typed by people: a column, list or array. Non-text values are malformed.
-
-    Returns
-    -------
-    pandas.Series
-        Same index (a fresh ``RangeIndex`` unless ``values`` is a Series) and name, ``string``
-        dtype; ``<NA>`` where the value does not have the shape of a UK postcode
-        (``A9 9AA``, ``A99 9AA``, ``A9A 9AA``, ``AA9 9AA``, ``AA99 9AA``, ``AA9A 9AA``, and
-        the ONS directory's ``GIR 9AA`` and ``NPT 9AA``).
-    """
-    series = _as_series(values)
-    parsed = _parse(series)
-    canonical = np.append(parsed.canonical.astype(object), np.array([None], dtype=object))
-    result = canonical[parsed.row_postcode]  # -1 picks the None at the end
-    return pd.Series(result, index=series.index, name=series.name, dtype="string")
 
 
 @lru_cache(maxsize=1)
@@ -337,7 +237,7 @@ def data_quality_problems(
         One phrase per kind of problem, e.g. ``"2 are malformed (row 3: 'SW1', row 9: blank)"``;
         empty when every postcode was found with a location.
     """
-    values = geocoded["postcode"] if original is None else _as_series(original)
+    values = geocoded["postcode"] if original is None else postcode_values(original)
     rows = pd.DataFrame(
         {
             "position": np.arange(len(geocoded)),
@@ -355,6 +255,49 @@ def data_quality_problems(
         if len(chosen):
             problems.append(_describe(chosen, first_row=first_row, phrase=phrase))
     return problems
+
+
+def _status_and_force(places: _Places) -> tuple[npt.NDArray[np.object_], npt.NDArray[Any]]:
+    """Return the ``status`` and the ``force_code`` (``""`` when none) of each distinct postcode."""
+    districts = load_districts()
+    at = pd.Index(districts["code"]).get_indexer(places.district)
+    force = np.where(at >= 0, districts["force_code"].to_numpy(dtype=object)[at], "")
+    located = ~np.isnan(places.easting) & ~np.isnan(places.northing)
+    in_register = force != ""
+    outside = ~in_register & (places.district != "")
+    status: npt.NDArray[np.object_] = np.select(
+        [~places.found, in_register & located, outside],
+        ["unknown", "ok", "outside_england_wales"],
+        default="no_location",
+    ).astype(object)
+    return status, force
+
+
+def _geocoded_rows(parsed: ParsedPostcodes, places: _Places, *, index: pd.Index) -> pd.DataFrame:
+    """Spread what is known of each distinct postcode back to the rows: the geocoded frame."""
+    status, force = _status_and_force(places)
+    lon, lat = wgs84_from_bng(places.easting, places.northing)
+
+    # Per distinct postcode, plus a last entry for malformed rows (row_postcode == -1).
+    rows = parsed.row_postcode
+    malformed = rows < 0
+
+    def spread(per_postcode: npt.NDArray[Any], fill: Any) -> npt.NDArray[Any]:
+        return np.append(per_postcode, np.array([fill], dtype=per_postcode.dtype))[rows]
+
+    return pd.DataFrame(
+        {
+            "postcode": np.where(malformed, parsed.row_text, spread(parsed.canonical, "")),
+            "status": spread(status, "malformed"),
+            "easting": spread(places.easting, np.nan),
+            "northing": spread(places.northing, np.nan),
+            "latitude": spread(lat, np.nan),
+            "longitude": spread(lon, np.nan),
+            "district_code": spread(places.district, ""),
+            "force_code": spread(force, ""),
+        },
+        index=index,
+    )
 
 
 def geocode_postcodes(
@@ -401,46 +344,14 @@ def geocode_postcodes(
         ``"outside_england_wales"`` with a known location — and ``district_code`` and
         ``force_code`` (``""`` when none; a postcode with no location may still have both).
     """
-    series = _as_series(postcodes)
-    parsed = _parse(series)
+    series = postcode_values(postcodes)
+    parsed = parse_postcodes(series)
     if lookup is None:
         places = _places_from_table(parsed.keys, load_postcode_table(settings=settings))
     else:
         places = _places_from_lookup(parsed.canonical, lookup, settings=settings)
 
-    districts = load_districts()
-    at = pd.Index(districts["code"]).get_indexer(places.district)
-    force = np.where(at >= 0, districts["force_code"].to_numpy(dtype=object)[at], "")
-    located = ~np.isnan(places.easting) & ~np.isnan(places.northing)
-    in_register = force != ""
-    outside = ~in_register & (places.district != "")
-    status = np.select(
-        [~places.found, in_register & located, outside],
-        ["unknown", "ok", "outside_england_wales"],
-        default="no_location",
-    ).astype(object)
-    lon, lat = wgs84_from_bng(places.easting, places.northing)
-
-    # Per distinct postcode, plus a last entry for malformed rows (row_postcode == -1).
-    rows = parsed.row_postcode
-    malformed = rows < 0
-
-    def spread(per_postcode: npt.NDArray[Any], fill: Any) -> npt.NDArray[Any]:
-        return np.append(per_postcode, np.array([fill], dtype=per_postcode.dtype))[rows]
-
-    geocoded = pd.DataFrame(
-        {
-            "postcode": np.where(malformed, parsed.row_text, spread(parsed.canonical, "")),
-            "status": spread(status, "malformed"),
-            "easting": spread(places.easting, np.nan),
-            "northing": spread(places.northing, np.nan),
-            "latitude": spread(lat, np.nan),
-            "longitude": spread(lon, np.nan),
-            "district_code": spread(places.district, ""),
-            "force_code": spread(force, ""),
-        },
-        index=series.index,
-    )
+    geocoded = _geocoded_rows(parsed, places, index=series.index)
     if warn:
         problems = data_quality_problems(geocoded, series)
         if problems:
@@ -451,10 +362,6 @@ def geocode_postcodes(
                 stacklevel=2,
             )
     return geocoded
-
-
-def _key(name: str) -> str:
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 def postcode_column(table: pd.DataFrame, column: str, *, source: str = "the table") -> pd.Series:
@@ -481,7 +388,7 @@ def postcode_column(table: pd.DataFrame, column: str, *, source: str = "the tabl
     """
     if column in table.columns:
         return table[column]
-    close = [c for c in table.columns if _key(str(c)) == _key(column)]
+    close = [c for c in table.columns if column_key(c) == column_key(column)]
     if len(close) == 1:
         return table[close[0]]
     found = ", ".join(repr(str(c)) for c in table.columns) or "none"
@@ -553,24 +460,3 @@ def summarise_geocoding(
         )
     lines += data_quality_problems(geocoded, postcodes, first_row=first_row)
     return "\n".join(lines)
-
-
-def forces_with_postcode_counts(*, settings: Settings = DEFAULT_SETTINGS) -> pd.DataFrame:
-    """Return the force register with the number of postcodes in each force.
-
-    Parameters
-    ----------
-    settings
-        Where the postcode table is cached.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``code``, ``name``, ``common_name``, ``country`` and ``postcodes``.
-    """
-    table = load_postcode_table(settings=settings)
-    force = table.force
-    counts = np.bincount(force[force >= 0], minlength=len(table.force_codes))
-    forces = load_forces()[["code", "name", "common_name", "country"]]
-    by_code = dict(zip(table.force_codes, counts, strict=True))
-    return forces.assign(postcodes=[int(by_code[c]) for c in forces["code"]])

@@ -13,8 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from servicemap._atomic import atomic_write_text
+from servicemap._csv import column_key, csv_text
 from servicemap._data import data_path
 from servicemap.errors import DataQualityWarning, DownloadError, NeedFileError
+from servicemap.geography._nomis import fetch_country_of_birth
 from servicemap.geography.forces import load_districts, load_forces
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -25,11 +28,27 @@ NEED_COLUMNS = [
     "females_16plus_mid2023",
 ]
 CENSUS_COLUMNS = ["usual_residents_2021", "born_outside_uk_2021"]
+_NEED_KEYS = {column_key(column): column for column in NEED_COLUMNS}
 
-# Column names are compared after lower-casing and turning runs of other characters into "_".
-_FORCE_KEY = re.compile(r"^(force_code|pfa_code|pfa\d\dcd)$")
-_DISTRICT_KEY = re.compile(r"^(district_code|lad_code|ltla_code|lad\d\dcd|ltla\d\dcd)$")
-_ANY_KEY = re.compile(r"^(code|area_code|geography_code)$")
+# Column names are compared by their column_key (lower case, only a-z and 0-9 kept).
+_FORCE_KEY = re.compile(r"^(forcecode|pfacode|pfa\d\dcd)$")
+_DISTRICT_KEY = re.compile(r"^(districtcode|ladcode|ltlacode|lad\d\dcd|ltla\d\dcd)$")
+_ANY_KEY = re.compile(r"^(code|areacode|geographycode)$")
+# How messages spell the columns found by key: the names the docs give them.
+_COLUMN_NAMES = {
+    column_key(name): name
+    for name in (
+        *NEED_COLUMNS,
+        "force_code",
+        "pfa_code",
+        "district_code",
+        "lad_code",
+        "ltla_code",
+        "code",
+        "area_code",
+        "geography_code",
+    )
+}
 _FORCE_CODE = re.compile(r"^(E23|W15)\d{6}$")
 # Countries, regions and counties are sums of districts: adding them too would count people twice.
 _AGGREGATE_CODE = re.compile(r"^(K02|K03|K04|E92|W92|E12|E10|E11|E13)\d{6}$")
@@ -46,10 +65,6 @@ _PARTS = (
 )
 # Columns that count everyone who lives there: no force area or district has none.
 _EVERYONE = ("usual_residents_2021", "population_mid2023")
-
-
-def _column_key(name: object) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
 
 
 def _count(number: int, noun: str) -> str:
@@ -166,7 +181,7 @@ def _key_column(table: pd.DataFrame, source: str) -> tuple[str, str | None]:
     """Return the code column and its level ("force", "district", or None to infer)."""
     columns = [str(c) for c in table.columns]
     for pattern, level in ((_DISTRICT_KEY, "district"), (_FORCE_KEY, "force"), (_ANY_KEY, None)):
-        found = [c for c in columns if pattern.match(_column_key(c))]
+        found = [c for c in columns if pattern.match(column_key(c))]
         if found:
             return found[0], level
     raise NeedFileError(
@@ -185,13 +200,7 @@ def _need_by_force(
     table = table.reset_index(drop=True).fillna("").astype(str)
     _check_repeated_columns(table, source)
     key, level = _key_column(table, source)
-    by_key = {_column_key(c): str(c) for c in table.columns}
-    present = {column: by_key[column] for column in NEED_COLUMNS if column in by_key}
-    if not present:
-        raise NeedFileError(
-            f"{source} has none of the need columns {', '.join(NEED_COLUMNS)} "
-            f"(found: {', '.join(map(str, table.columns))}); rename the columns to these names."
-        )
+    present = _present_need_columns(table, source)
     missing = [c for c in NEED_COLUMNS if c not in present]
     codes = table[key].str.strip().str.upper()
     blank = (table.apply(lambda column: column.str.strip()) == "").all(axis=1)
@@ -203,17 +212,93 @@ def _need_by_force(
         level = "force" if len(given) and given.str.match(_FORCE_CODE.pattern).all() else "district"
 
     forces = load_forces()
-    force_names = dict(zip(forces["code"], forces["name"], strict=True))
+    key_column = _KeyColumn(level, key, forces)
+    counts, seen = _read_rows(table, rows, codes, present, key_column, source=source)
     if level == "force":
-        known = {code: code for code in forces["code"]}
-        kind = "a police force area code (E23…/W15…; see 'servicemap forces')"
+        absent = [c for c in forces["code"] if c not in seen]
+        if absent:
+            raise NeedFileError(
+                f"{source} has no rows for {_count(len(absent), 'police force area')}: "
+                f"{_listing(_named(absent, forces))}; add a row for each."
+            )
+        by_force = counts
     else:
-        known = _current_codes()
-        kind = (
-            "a local authority district code (2025 codes, or the 2021–2023 codes of districts "
-            "merged since)"
-        )
+        by_force = _districts_to_forces(counts, seen=seen, current=key_column.known, source=source)
+    _check_no_empty_force(by_force, present, forces, source)
 
+    need = pd.DataFrame(index=pd.Index(forces["code"], name="force_code"))
+    need["force_name"] = forces["name"].to_numpy()
+    for column in NEED_COLUMNS:
+        if column in present:
+            need[column] = by_force[column].reindex(need.index).astype("int64")
+        else:
+            need[column] = np.nan
+    return need, missing, skipped
+
+
+def _present_need_columns(table: pd.DataFrame, source: str) -> dict[str, str]:
+    """Map each need column the table has to its name in the table (refuse a table with none)."""
+    by_key = {column_key(c): str(c) for c in table.columns}
+    present = {column: by_key[key] for key, column in _NEED_KEYS.items() if key in by_key}
+    if not present:
+        raise NeedFileError(
+            f"{source} has none of the need columns {', '.join(NEED_COLUMNS)} "
+            f"(found: {', '.join(map(str, table.columns))}); rename the columns to these names."
+        )
+    return present
+
+
+def _named(codes: list[str], forces: pd.DataFrame) -> list[str]:
+    names = dict(zip(forces["code"], forces["name"], strict=True))
+    return [f"{code} {names[code]}" for code in codes]
+
+
+class _KeyColumn:
+    """The codes a need table's key column may hold, and how to say what is wrong with one."""
+
+    def __init__(self, level: str, column: str, forces: pd.DataFrame) -> None:
+        self.level = level
+        self.column = column
+        if level == "force":
+            self.known = {code: code for code in forces["code"]}
+            self.kind = "a police force area code (E23…/W15…; see 'servicemap forces')"
+        else:
+            self.known = _current_codes()
+            self.kind = (
+                "a local authority district code (2025 codes, or the 2021–2023 codes of "
+                "districts merged since)"
+            )
+
+    def problem(self, code: str, row: int, seen: dict[str, int]) -> str | None:
+        """Return what is wrong with the code on one row (as the message says it), or None."""
+        where = f"row {row}, column {self.column!r}"
+        if not code:
+            return f"{where} is empty; fill in the code or delete the row"
+        if code not in self.known:
+            fix = "correct or delete the row"
+            if self.level == "district" and _FORCE_CODE.match(code):
+                fix = "it is a police force code: put force figures in a table of their own " + (
+                    "keyed by a 'force_code' column, or " + fix
+                )
+            return f"{where}: {code!r} is not {self.kind}; {fix}"
+        if code in seen:
+            return (
+                f"{where}: {code!r} appears again (first on row {seen[code]}); "
+                "keep one row per code"
+            )
+        return None
+
+
+def _read_rows(
+    table: pd.DataFrame,
+    rows: pd.Index,
+    codes: pd.Series,
+    present: dict[str, str],
+    key_column: _KeyColumn,
+    *,
+    source: str,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Return the figures of every row by code, and the row each code is on; raise on problems."""
     problems: list[str] = []
     seen: dict[str, int] = {}
     values: dict[str, list[int]] = {column: [] for column in present}
@@ -221,23 +306,9 @@ def _need_by_force(
     for index in rows:
         row = int(index) + 2  # as a spreadsheet counts: the header is row 1
         code = codes[index]
-        where = f"row {row}, column {key!r}"
-        if not code:
-            problems.append(f"{where} is empty; fill in the code or delete the row")
-            continue
-        if code not in known:
-            fix = "correct or delete the row"
-            if level == "district" and _FORCE_CODE.match(code):
-                fix = "it is a police force code: put force figures in a table of their own " + (
-                    "keyed by a 'force_code' column, or " + fix
-                )
-            problems.append(f"{where}: {code!r} is not {kind}; {fix}")
-            continue
-        if code in seen:
-            problems.append(
-                f"{where}: {code!r} appears again (first on row {seen[code]}); "
-                "keep one row per code"
-            )
+        wrong_code = key_column.problem(code, row, seen)
+        if wrong_code:
+            problems.append(wrong_code)
             continue
         seen[code] = row
         parsed: dict[str, int] = {}
@@ -259,46 +330,31 @@ def _need_by_force(
     if problems:
         more = f" (and {_count(len(problems) - 1, 'more problem')})" if len(problems) > 1 else ""
         raise NeedFileError(f"{source}, {problems[0]}{more}.")
+    return pd.DataFrame(values, index=pd.Index(kept, name="code"), dtype="int64"), seen
 
-    counts = pd.DataFrame(values, index=pd.Index(kept, name="code"), dtype="int64")
-    if level == "force":
-        absent = [c for c in forces["code"] if c not in seen]
-        if absent:
-            raise NeedFileError(
-                f"{source} has no rows for {_count(len(absent), 'police force area')}: "
-                f"{_listing([f'{c} {force_names[c]}' for c in absent])}; add a row for each."
-            )
-        by_force = counts
-    else:
-        by_force = _districts_to_forces(counts, seen=seen, current=known, source=source)
 
+def _check_no_empty_force(
+    by_force: pd.DataFrame, present: dict[str, str], forces: pd.DataFrame, source: str
+) -> None:
+    """Refuse a 0 for a whole force: every force area has people in each group."""
     for column, original in present.items():
         empty = [code for code in forces["code"] if by_force[column].get(code, 0) == 0]
         if empty:
             raise NeedFileError(
                 f"{source} gives 0 in column {original!r} for "
                 f"{_count(len(empty), 'police force area')}: "
-                f"{_listing([f'{c} {force_names[c]}' for c in empty])}; every force area has "
+                f"{_listing(_named(empty, forces))}; every force area has "
                 "people in each group, and rates per person need them: correct the figures."
             )
-
-    need = pd.DataFrame(index=pd.Index(forces["code"], name="force_code"))
-    need["force_name"] = forces["name"].to_numpy()
-    for column in NEED_COLUMNS:
-        if column in present:
-            need[column] = by_force[column].reindex(need.index).astype("int64")
-        else:
-            need[column] = np.nan
-    return need, missing, skipped
 
 
 def _check_repeated_columns(table: pd.DataFrame, source: str) -> None:
     """Refuse two columns that would both be read as the same column (which one is meant?)."""
     first: dict[str, str] = {}
     for column in map(str, table.columns):
-        key = _column_key(column)
+        key = column_key(column)
         wanted = (
-            key in NEED_COLUMNS
+            key in _NEED_KEYS
             or _FORCE_KEY.match(key)
             or _DISTRICT_KEY.match(key)
             or _ANY_KEY.match(key)
@@ -307,7 +363,8 @@ def _check_repeated_columns(table: pd.DataFrame, source: str) -> None:
             continue
         if key in first:
             raise NeedFileError(
-                f"{source} has two columns for {key!r}: {first[key]!r} and {column!r}; keep "
+                f"{source} has two columns for {_COLUMN_NAMES.get(key, key)!r}: "
+                f"{first[key]!r} and {column!r}; keep "
                 "one of them (delete or rename the other)."
             )
         first[key] = column
@@ -523,8 +580,6 @@ def format_need(need: pd.DataFrame, fmt: str) -> str:
     """
     table = need_with_totals(need).reset_index()
     if fmt == "csv":
-        from servicemap._csv import csv_text
-
         return csv_text(table)
     if fmt == "table":
         return str(table.to_string(index=False)) + "\n"
@@ -573,9 +628,6 @@ def download_need(*, url: str | None = None, settings: Settings = DEFAULT_SETTIN
     DownloadError
         If Nomis could not be reached or sent figures that do not cover all 43 forces.
     """
-    from servicemap._atomic import atomic_write_text
-    from servicemap.geography._nomis import fetch_country_of_birth
-
     target = downloaded_need_path(settings=settings)
     kept = (
         f"The earlier download {str(target)!r} is unchanged."

