@@ -260,7 +260,7 @@ def _interrupt(*args: Any, **kwargs: Any) -> Any:
 @pytest.mark.parametrize(
     ("target", "args"),
     [
-        ("servicemap.analysis.coverage.services_near", ["near", "UB1 3BL"]),
+        ("servicemap.analysis.near.services_near", ["near", "UB1 3BL"]),
         ("servicemap.directory.services.load_services", ["near", "UB1 3BL"]),
         ("servicemap.geography.geocode.forces_with_postcode_counts", ["forces"]),
         ("servicemap.directory.services.validate_services", ["validate"]),

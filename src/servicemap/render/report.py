@@ -527,11 +527,16 @@ def _national_average(
 
 
 def _components() -> list[dict[str, str]]:
-    from servicemap.analysis.coverage import GAP_WEIGHTS, KIND_LABELS, LEVEL_VALUES, REMOTE_KINDS
+    from servicemap.analysis.coverage import (
+        GAP_WEIGHTS,
+        LEVEL_VALUES,
+        PROVISION_LABELS,
+        REMOTE_KINDS,
+    )
 
     rows = []
     for name, weight in GAP_WEIGHTS.items():
-        if name in KIND_LABELS:
+        if name in PROVISION_LABELS:
             if name in REMOTE_KINDS:
                 how = (
                     "share of residents reached locally; a regional or national service "
@@ -543,7 +548,7 @@ def _components() -> list[dict[str, str]]:
                     f"{LEVEL_VALUES['regional']:g} if a regional service covers the force, "
                     f"{LEVEL_VALUES['national']:g} if only a national one does."
                 )
-            label = KIND_LABELS[name]
+            label = PROVISION_LABELS[name]
         elif name == "capacity":
             label = "Capacity"
             how = (
@@ -743,7 +748,7 @@ def build_report(
     codes = _codes(coverage)
     if profiles is None:
         if profile is None:
-            from servicemap.analysis.coverage import force_profile
+            from servicemap.analysis.profile import force_profile
             from servicemap.geography.postcodes import load_postcode_table
 
             table = load_postcode_table(settings=settings)
