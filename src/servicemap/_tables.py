@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from servicemap._csv import spreadsheet_safe
+from servicemap._csv import csv_text
 
 
 def _plain(value: Any) -> Any:
@@ -71,8 +71,7 @@ def format_table(frame: pd.DataFrame, fmt: str, *, columns: tuple[str, ...] = ()
     """
     shown = [c for c in columns if c in frame.columns] or list(frame.columns)
     if fmt == "csv":
-        text: str = spreadsheet_safe(frame).to_csv(index=False, lineterminator="\n")
-        return text
+        return csv_text(frame)
     if fmt == "json":
         return json.dumps(json_records(frame), indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":

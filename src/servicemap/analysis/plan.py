@@ -534,12 +534,30 @@ def propose_sites(
         raise PlanError(f"No candidate sites in {problem.area_name}; pass some as candidates.")
     status(f"Choosing {count} site(s) among {len(problem.candidates)} candidates…")
     solution = _solve(problem, count, method=method, time_limit=time_limit)
+    return _proposal(
+        services, problem, solution, count, need=need, postcodes=table, radii_km=radii_km,
+        settings=settings,
+    )  # fmt: skip
+
+
+def _proposal(
+    services: pd.DataFrame,
+    problem: SiteProblem,
+    solution: CoverSolution,
+    count: int,
+    *,
+    need: pd.DataFrame,
+    postcodes: PostcodeTable,
+    radii_km: tuple[float, ...],
+    settings: Settings,
+) -> Proposal:
+    """Add the chosen sites to the directory, recompute coverage and report the proposal."""
     chosen = problem.candidates.iloc[list(solution.chosen)].reset_index(drop=True)
     proposed = proposal_services(chosen, kind=problem.kind, settings=settings)
     forces = [problem.area_code] if problem.area_code != ENGLAND_AND_WALES else []
     comparison = what_if(
         services, proposed, force_codes=[*forces, *chosen["force_code"]], need=need,
-        postcodes=table, radii_km=radii_km, settings=settings,
+        postcodes=postcodes, radii_km=radii_km, settings=settings,
     )  # fmt: skip
     sites = _site_table(problem, solution, chosen, comparison, radii_km)
     return Proposal(

@@ -25,7 +25,7 @@ import pandas as pd
 
 from servicemap._csv import read_csv_text
 from servicemap._progress import status
-from servicemap.analysis.reach import nearest_km, prepare_services
+from servicemap.analysis.reach import PreparedServices, nearest_km, prepare_services
 from servicemap.directory.schema import PROVISION_KINDS
 from servicemap.errors import PlanError, UnknownForceError
 from servicemap.geography.forces import find_force, force_names
@@ -477,10 +477,7 @@ def site_problem(
     status("Finding who is not yet within reach…")
     xy, resident_weight = _residents(geography, per_force, code)
     prepared = prepare_services(services, geography)
-    existing = prepared.in_person & (prepared.kinds[kind] if kind else True)
-    points = prepared.access_xy[existing]
-    points = points[np.isfinite(points).all(axis=1)]
-    reached = nearest_km(points, xy)[0] <= radius
+    reached = _within_reach(prepared, kind, xy, radius)
     sites = _candidate_table(table, code, candidates)
     grid = grid_size_m(radius)
     cell_xy, cell_w = _demand_cells(xy[~reached], resident_weight[~reached], grid)
@@ -614,3 +611,14 @@ def _incidence(
         indices = np.zeros(0, dtype=np.int64)
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     return csr_array((np.ones(len(indices)), indices, indptr), shape=(len(site_xy), len(cell_xy)))
+
+
+def _within_reach(
+    prepared: PreparedServices, kind: str | None, xy: npt.NDArray[np.float64], radius: float
+) -> npt.NDArray[np.bool_]:
+    """Return which of ``xy`` are within ``radius`` km of an in-person service (of ``kind``)."""
+    existing = prepared.in_person & (prepared.kinds[kind] if kind else True)
+    points = prepared.access_xy[existing]
+    points = points[np.isfinite(points).all(axis=1)]
+    reached: npt.NDArray[np.bool_] = nearest_km(points, xy)[0] <= radius
+    return reached
