@@ -151,17 +151,15 @@ def test_map_draws_every_force_and_marker_with_no_network(site, offline, tmp_pat
     page, watch = offline(site / "map.html")
     page.wait_for_function("window.servicemap !== undefined")
     assert page.locator("path.sm-force").count() == 4
-    assert page.evaluate("servicemap.geography.forces.getLayers().length") == 4
+    assert page.evaluate("servicemap.forces.getLayers().length") == 4
     # s1, s2 and s5 are placed; the confidential, refuge-only and national ones are not.
     assert page.evaluate("servicemap.cluster.getLayers().length") == 3
-    assert page.evaluate("servicemap.directory.services") == 3
+    assert page.evaluate("servicemap.services") == 3
     assert _visible_markers(page) == 3
     page.evaluate("servicemap.map.setZoom(5, {animate: false})")  # zoomed out: clustered
     assert _visible_markers(page) == 3
     assert page.locator(".marker-cluster").count() >= 1
-    page.evaluate(
-        "servicemap.map.fitBounds(servicemap.geography.forces.getBounds(), {animate: false})"
-    )
+    page.evaluate("servicemap.map.fitBounds(servicemap.forces.getBounds(), {animate: false})")
     assert page.locator(".leaflet-control-layers-overlays label").count() == 4
     legend = page.locator(".sm-legend").inner_text()
     assert "Gap score" in legend and "80–100" in legend
