@@ -15,6 +15,8 @@ import time
 import warnings
 
 from servicemap.analysis import plan
+from servicemap.analysis.cover import exact_max_cover, greedy_max_cover, lp_upper_bound
+from servicemap.analysis.sites import site_problem
 from servicemap.directory.load import load_services
 from servicemap.errors import DataQualityWarning
 
@@ -25,25 +27,25 @@ COUNTS = (1, 2, 3)
 def main() -> None:
     warnings.simplefilter("ignore", DataQualityWarning)
     services = load_services(warn=False)
-    plan.site_problem(services, force_code="Kent")  # warm the postcode table and caches
+    site_problem(services, force_code="Kent")  # warm the postcode table and caches
     areas: list[str | None] = [*FORCES, None]
     for force in areas:
         key = (force or "England and Wales").lower().replace(" ", "_").replace("-", "_")
         started = time.perf_counter()
-        problem = plan.site_problem(services, force_code=force)
+        problem = site_problem(services, force_code=force)
         print(f"{key}.build_seconds: {time.perf_counter() - started:.2f}")
         print(f"{key}.candidates: {problem.cover.shape[0]}")
         print(f"{key}.demand_cells: {problem.cover.shape[1]}")
         for n in COUNTS:
-            greedy = plan.greedy_max_cover(problem.cover, problem.weights, n)
+            greedy = greedy_max_cover(problem.cover, problem.weights, n)
             print(f"{key}.n{n}.greedy_value: {greedy.value:.1f}")
             print(f"{key}.n{n}.greedy_seconds: {greedy.seconds:.4f}")
             print(f"{key}.n{n}.greedy_online_bound: {greedy.upper_bound:.1f}")
             started = time.perf_counter()
-            lp = plan.lp_upper_bound(problem.cover, problem.weights, n)
+            lp = lp_upper_bound(problem.cover, problem.weights, n)
             print(f"{key}.n{n}.lp_bound: {lp:.1f}")
             print(f"{key}.n{n}.lp_seconds: {time.perf_counter() - started:.2f}")
-            exact = plan.exact_max_cover(
+            exact = exact_max_cover(
                 problem.cover, problem.weights, n, time_limit=None if force else 300
             )
             print(f"{key}.n{n}.exact_value: {exact.value:.1f}")

@@ -261,7 +261,7 @@ def _interrupt(*args: Any, **kwargs: Any) -> Any:
 @pytest.mark.parametrize(
     ("target", "args"),
     [
-        ("servicemap.analysis.coverage.services_near", ["near", "UB1 3BL"]),
+        ("servicemap.analysis.near.services_near", ["near", "UB1 3BL"]),
         ("servicemap.directory.load.load_services", ["near", "UB1 3BL"]),
         ("servicemap.geography.postcodes.forces_with_postcode_counts", ["forces"]),
         ("servicemap.directory.validate.validate_services", ["validate"]),

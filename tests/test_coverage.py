@@ -19,19 +19,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from servicemap.analysis.coverage import (
-    GAP_CLASSES,
-    GAP_WEIGHTS,
-    coverage_by_force,
-    force_profile,
-    format_force_profile,
-    format_table,
-    services_near,
-    sort_coverage,
-)
+from servicemap._tables import format_table
+from servicemap.analysis.coverage import GAP_CLASSES, GAP_WEIGHTS, coverage_by_force, sort_coverage
+from servicemap.analysis.near import services_near
+from servicemap.analysis.profile import force_profile
 from servicemap.cli import cli
 from servicemap.errors import DataQualityWarning, GeocodeError, NeedFileError, ServicesFileError
 from servicemap.geography.postcodes import PostcodeTable, load_postcode_table
+from servicemap.render.text import format_force_profile
 from worlds import Factory, need_table, postcode_table, service
 
 # (postcode, easting, northing, district)
@@ -663,7 +658,7 @@ def test_write_coverage_gpkg(coverage: pd.DataFrame, tmp_path: Path) -> None:
     import geopandas as gpd
     from shapely import box
 
-    from servicemap.analysis.coverage import write_coverage
+    from servicemap.render.text import write_coverage
 
     areas = gpd.GeoDataFrame(
         {"code": ["F3", "F1", "F2"]},
@@ -684,7 +679,7 @@ def test_write_coverage_gpkg(coverage: pd.DataFrame, tmp_path: Path) -> None:
 
 
 def test_write_coverage_replaces_the_file(coverage: pd.DataFrame, tmp_path: Path) -> None:
-    from servicemap.analysis.coverage import write_coverage
+    from servicemap.render.text import write_coverage
 
     out = tmp_path / "coverage.csv"
     out.write_text("old", encoding="utf-8")

@@ -17,10 +17,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from servicemap.analysis.coverage import describe_near_place, format_near, services_near
+from servicemap.analysis.near import describe_near_place, services_near
 from servicemap.cli import cli
 from servicemap.errors import GeocodeError
 from servicemap.geography.postcodes import PostcodeTable
+from servicemap.render.text import format_near
 from worlds import Factory, postcode_table, service
 
 POSTCODES = [

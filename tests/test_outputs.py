@@ -497,7 +497,7 @@ def fake_report(report_inputs, monkeypatch):
     loaded = ReportInputs(forces, coverage, services, "test boxes", "test services")
     monkeypatch.setattr("servicemap.inputs.load_inputs", lambda **kwargs: loaded)
     monkeypatch.setattr(
-        "servicemap.analysis.coverage.force_profile", lambda code, *a, **k: profiles[code]
+        "servicemap.analysis.profile.force_profile", lambda code, *a, **k: profiles[code]
     )
     monkeypatch.setattr("servicemap.geography.postcodes.load_postcode_table", lambda **kwargs: None)
     return loaded
@@ -973,8 +973,7 @@ def test_need_show_csv_is_safe(tmp_path, monkeypatch):
 
 
 def test_near_and_plan_csv_are_safe():
-    from servicemap.analysis.coverage import format_near
-    from servicemap.analysis.plan import format_what_if
+    from servicemap.render.text import format_near, format_what_if
 
     frame = pd.DataFrame({"name": HOSTILE, "distance_km": [-1.5, 0, 1, 2, 3, 4]})
     for text in (format_near(frame, "csv"), format_what_if(frame, "csv")):

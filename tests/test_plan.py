@@ -26,11 +26,26 @@ import pytest
 from click.testing import CliRunner
 
 from servicemap.analysis import plan
+from servicemap.analysis.cover import (
+    GREEDY_GUARANTEE,
+    cover_value,
+    exact_max_cover,
+    greedy_max_cover,
+    lp_upper_bound,
+)
 from servicemap.analysis.coverage import coverage_by_force
+from servicemap.analysis.sites import (
+    _outward_codes,
+    district_sites,
+    read_candidate_sites,
+    site_problem,
+)
 from servicemap.cli import cli
 from servicemap.directory.schema import FIELDS
 from servicemap.errors import PlanError, UnknownForceError
-from servicemap.geography.postcodes import PostcodeTable
+from servicemap.geography.postcodes import PostcodeTable, load_postcode_table
+from servicemap.render.plan_map import proposal_map
+from servicemap.render.text import format_proposal, format_what_if
 from worlds import Factory, need_table, postcode_table, service
 
 # (postcode, easting, northing, district)
@@ -142,25 +157,25 @@ def brute_force(cover: np.ndarray, weights: np.ndarray, n: int) -> float:
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_exact_equals_brute_force_on_tiny_instances(seed: int, n: int) -> None:
     cover, weights = random_instance(seed, candidates=7, cells=25, density=0.2)
-    exact = plan.exact_max_cover(cover, weights, n)
+    exact = exact_max_cover(cover, weights, n)
     assert exact.optimal
     assert len(exact.chosen) <= n
     assert exact.value == pytest.approx(brute_force(cover, weights, n), rel=1e-12)
-    assert exact.value == pytest.approx(plan.cover_value(cover, weights, exact.chosen))
+    assert exact.value == pytest.approx(cover_value(cover, weights, exact.chosen))
 
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("n", [1, 2, 3, 5])
 def test_greedy_is_within_its_guarantee_of_the_exact_optimum(seed: int, n: int) -> None:
     cover, weights = random_instance(seed, candidates=40, cells=300, density=0.04)
-    greedy = plan.greedy_max_cover(cover, weights, n)
-    exact = plan.exact_max_cover(cover, weights, n)
+    greedy = greedy_max_cover(cover, weights, n)
+    exact = exact_max_cover(cover, weights, n)
     assert greedy.value <= exact.value * (1 + 1e-12)
-    assert greedy.value >= plan.GREEDY_GUARANTEE * exact.value
+    assert greedy.value >= GREEDY_GUARANTEE * exact.value
     # Both data-dependent bounds really are upper bounds on the optimum.
     assert greedy.upper_bound >= exact.value * (1 - 1e-12)
-    assert plan.lp_upper_bound(cover, weights, n) >= exact.value * (1 - 1e-9)
-    assert greedy.value == pytest.approx(plan.cover_value(cover, weights, greedy.chosen))
+    assert lp_upper_bound(cover, weights, n) >= exact.value * (1 - 1e-9)
+    assert greedy.value == pytest.approx(cover_value(cover, weights, greedy.chosen))
     assert sum(greedy.gains) == pytest.approx(greedy.value)
 
 
@@ -170,8 +185,8 @@ def test_greedy_can_miss_the_optimum_and_the_exact_solver_finds_it() -> None:
     # then 1 (3.5); the best pair is 1 and 2 (4).
     cover = np.array([[0, 1, 1, 0, 1], [1, 1, 0, 0, 0], [0, 0, 1, 1, 0]])
     weights = np.array([1.0, 1.0, 1.0, 1.0, 0.5])
-    greedy = plan.greedy_max_cover(cover, weights, 2)
-    exact = plan.exact_max_cover(cover, weights, 2)
+    greedy = greedy_max_cover(cover, weights, 2)
+    exact = exact_max_cover(cover, weights, 2)
     assert greedy.chosen == (0, 1)
     assert greedy.gains == (2.5, 1.0)
     assert greedy.value == 3.5
@@ -179,19 +194,19 @@ def test_greedy_can_miss_the_optimum_and_the_exact_solver_finds_it() -> None:
     assert sorted(exact.chosen) == [1, 2]
     assert exact.value == 4.0
     assert greedy.upper_bound >= 4.0
-    assert plan.lp_upper_bound(cover, weights, 2) == pytest.approx(4.0)
+    assert lp_upper_bound(cover, weights, 2) == pytest.approx(4.0)
 
 
 def test_greedy_breaks_ties_by_candidate_order() -> None:
     cover = np.array([[0, 1, 1], [1, 1, 0], [0, 1, 1]])
     weights = np.array([1.0, 1.0, 1.0])
-    assert plan.greedy_max_cover(cover, weights, 1).chosen == (0,)
-    assert plan.greedy_max_cover(cover[::-1], weights, 1).chosen == (0,)
+    assert greedy_max_cover(cover, weights, 1).chosen == (0,)
+    assert greedy_max_cover(cover[::-1], weights, 1).chosen == (0,)
 
 
 def test_greedy_stops_when_nothing_more_can_be_reached() -> None:
     cover = np.array([[1, 1, 1], [1, 0, 0], [0, 1, 0]])
-    solution = plan.greedy_max_cover(cover, np.ones(3), 3)
+    solution = greedy_max_cover(cover, np.ones(3), 3)
     assert solution.chosen == (0,)
     assert solution.value == 3.0
     assert solution.optimal
@@ -204,8 +219,8 @@ def test_solvers_do_not_modify_their_inputs() -> None:
     cover, weights = random_instance(1, candidates=10, cells=40, density=0.2)
     sparse = csr_array(cover.astype(float) * 3.0)
     kept_data, kept_weights = sparse.data.copy(), weights.copy()
-    plan.greedy_max_cover(sparse, weights, 2)
-    plan.exact_max_cover(sparse, weights, 2)
+    greedy_max_cover(sparse, weights, 2)
+    exact_max_cover(sparse, weights, 2)
     assert np.array_equal(sparse.data, kept_data)
     assert np.array_equal(weights, kept_weights)
 
@@ -213,14 +228,14 @@ def test_solvers_do_not_modify_their_inputs() -> None:
 @pytest.mark.parametrize("n", [0, -1, 1.5, True])
 def test_solvers_reject_bad_counts(n: Any) -> None:
     with pytest.raises(PlanError, match="whole number, 1 or more"):
-        plan.greedy_max_cover(np.ones((2, 2)), np.ones(2), n)
+        greedy_max_cover(np.ones((2, 2)), np.ones(2), n)
 
 
 # --- candidate sites ------------------------------------------------------------------------
 
 
 def test_district_sites_are_the_postcode_nearest_the_centre(postcodes: PostcodeTable) -> None:
-    sites = plan.district_sites(postcodes).set_index("postcode_district")
+    sites = district_sites(postcodes).set_index("postcode_district")
     assert list(sites.index) == ["AA1", "AA2", "BB1"]  # not ZZ1: outside England and Wales
     # AA2's centre is x = 30.5 km; AA2 1AB (30 km) and AA2 1AD (31 km) are equally near and the
     # first in postcode order wins.
@@ -233,7 +248,7 @@ def test_district_sites_are_the_postcode_nearest_the_centre(postcodes: PostcodeT
 
 def test_outward_codes() -> None:
     codes = np.array([b"ME141AA", b"B11AA", b"SW1A1AA", b"W1A0AX"], dtype="S7")
-    assert plan._outward_codes(codes).tolist() == [b"ME14", b"B1", b"SW1A", b"W1A"]
+    assert _outward_codes(codes).tolist() == [b"ME14", b"B1", b"SW1A", b"W1A"]
 
 
 # --- where next -----------------------------------------------------------------------------
@@ -242,10 +257,10 @@ def test_outward_codes() -> None:
 def test_demand_weights_add_up_to_the_need_figure(
     world: pd.DataFrame, need: pd.DataFrame, postcodes: PostcodeTable
 ) -> None:
-    problem = plan.site_problem(world, force_code="F1", need=need, postcodes=postcodes)
+    problem = site_problem(world, force_code="F1", need=need, postcodes=postcodes)
     assert problem.residents == pytest.approx(70.0)
     assert problem.resident_weight == pytest.approx(np.full(7, 10.0))
-    national = plan.site_problem(world, need=need, postcodes=postcodes, weight="women_16plus")
+    national = site_problem(world, need=need, postcodes=postcodes, weight="women_16plus")
     assert national.residents == pytest.approx(450.0)
 
 
@@ -254,7 +269,7 @@ def test_reach_before_matches_the_coverage_table(
 ) -> None:
     coverage = coverage_by_force(world, need=need, postcodes=postcodes).set_index("force_code")
     for radius in (10, 25):
-        problem = plan.site_problem(
+        problem = site_problem(
             world,
             force_code="F1",
             radius_km=radius,
@@ -376,8 +391,8 @@ def test_user_candidate_sites(
         tmp_path / "sites.csv",
         f"Name,Postcode,Latitude,Longitude\nChurch hall,aa2 1ae,,\nBorder hub,,{lat[0]},{lon[0]}\n",
     )
-    sites = plan.read_candidate_sites(path)
-    problem = plan.site_problem(world, need=need, postcodes=postcodes, candidates=sites)
+    sites = read_candidate_sites(path)
+    problem = site_problem(world, need=need, postcodes=postcodes, candidates=sites)
     mine = problem.candidates.loc[problem.candidates["source"] == "your candidates"]
     assert set(mine["name"]) == {"Church hall", "Border hub"}
     hall = mine.set_index("name").loc["Church hall"]
@@ -419,7 +434,7 @@ def test_bad_candidate_sites_files(
 ) -> None:
     path = write(tmp_path / "sites.csv", text)
     with pytest.raises(PlanError, match=message):
-        sites = plan.read_candidate_sites(path)
+        sites = read_candidate_sites(path)
         plan.propose_sites(world, n=1, candidates=sites, need=need, postcodes=postcodes)
 
 
@@ -475,16 +490,16 @@ def test_proposal_formats(
     world: pd.DataFrame, need: pd.DataFrame, postcodes: PostcodeTable
 ) -> None:
     proposal = plan.propose_sites(world, n=1, force_code="F1", need=need, postcodes=postcodes)
-    text = plan.format_proposal(proposal, "table")
+    text = format_proposal(proposal, "table")
     assert "Residents born outside the UK in F1 within 10 km" in text
     assert "30 (42.9%) before, 70 (100.0%) after (+40)" in text
     assert "AA2 1AB" in text
     assert "on this data it is the best possible" in text
-    document = json.loads(plan.format_proposal(proposal, "json"))
+    document = json.loads(format_proposal(proposal, "json"))
     assert document["within_reach_after"] == 70.0
     assert document["sites"][0]["postcode_district"] == "AA2"
     assert document["greedy_guarantee"] == pytest.approx(1 - 1 / math.e, abs=1e-4)
-    rows = pd.read_csv(io.StringIO(plan.format_proposal(proposal, "csv")))
+    rows = pd.read_csv(io.StringIO(format_proposal(proposal, "csv")))
     assert list(rows["postcode_district"]) == ["AA2"]
     assert {"latitude", "longitude", "easting", "northing", "newly_within_reach"} <= set(rows)
 
@@ -495,7 +510,7 @@ def test_proposal_map_is_offline_and_never_places_a_confidential_service(
     from servicemap.render.maps import external_references, render_map
 
     proposal = plan.propose_sites(world, n=1, need=need, postcodes=postcodes)
-    page = render_map(plan.proposal_map(proposal, world))
+    page = render_map(proposal_map(proposal, world))
     assert external_references(page) == []
     assert "sm-plan-site" in page
     assert "Local Advocacy" in page  # the public in-person service is shown
@@ -510,10 +525,8 @@ def test_no_output_reveals_the_confidential_refuge(
     # The refuge in person this time, so it counts for reach (at its district's centre).
     in_person = canonical_services([ADVOCACY, HELPLINE, REFUGE | {"delivery": "in_person"}])
     proposal = plan.propose_sites(in_person, n=2, need=need, postcodes=postcodes)
-    outputs = [plan.format_proposal(proposal, fmt) for fmt in ("table", "csv", "json")]
-    outputs += [
-        plan.format_what_if(proposal.coverage_change, fmt) for fmt in ("table", "csv", "json")
-    ]
+    outputs = [format_proposal(proposal, fmt) for fmt in ("table", "csv", "json")]
+    outputs += [format_what_if(proposal.coverage_change, fmt) for fmt in ("table", "csv", "json")]
     for text in outputs:
         assert "Secret Road" not in text
         assert "49.91" not in text and "-6.30" not in text
@@ -575,7 +588,7 @@ def test_what_if_shows_what_a_new_service_changes(
     assert row["in_person_within_10km_after"] == 1.0
     assert row["in_person_within_10km_change"] == pytest.approx(4 / 7)
     assert "in_person_within_10km" in row["changed"].split("; ")
-    text = plan.format_what_if(result.reset_index(), "table")
+    text = format_what_if(result.reset_index(), "table")
     assert "local_services: 1 → 2 (+1)" in text
 
 
@@ -650,7 +663,7 @@ def test_two_sites_for_kent_lie_in_kent_and_raise_its_reach(bundled_services: pd
     assert kent["in_person_within_10km_after"] > kent["in_person_within_10km_before"]
     assert kent["local_services_after"] == kent["local_services_before"] + 2
     # Every district site in Kent has a Kent postcode district, e.g. ME14 (Maidstone).
-    sites = plan.district_sites(plan.load_postcode_table()).set_index("postcode_district")
+    sites = district_sites(load_postcode_table()).set_index("postcode_district")
     assert sites.loc["ME14", "force_code"] == "E23000032"
     assert sites.loc["ME14", "site_postcode"].startswith("ME14 ")
 
@@ -762,7 +775,7 @@ def test_plan_map_opens_offline_in_a_browser(
     lon, lat = wgs84_from_bng([15900.0], [100000.0])
     csv_path = tmp_path / "sites.csv"
     pd.DataFrame({"name": [HOSTILE], "latitude": lat, "longitude": lon}).to_csv(csv_path)
-    sites = plan.read_candidate_sites(csv_path)
+    sites = read_candidate_sites(csv_path)
     proposal = plan.propose_sites(
         world,
         n=1,
@@ -774,7 +787,7 @@ def test_plan_map_opens_offline_in_a_browser(
         postcodes=postcodes,
     )
     assert HOSTILE in set(proposal.sites["name"])
-    path = save_map(plan.proposal_map(proposal, world), tmp_path / "plan.html")
+    path = save_map(proposal_map(proposal, world), tmp_path / "plan.html")
     requests: list[str] = []
     errors: list[str] = []
     with sync_playwright() as playwright:

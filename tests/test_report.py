@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from servicemap.analysis.coverage import GAP_WEIGHTS, ForceProfile
+from servicemap.analysis.coverage import GAP_WEIGHTS
+from servicemap.analysis.profile import ForceProfile
 from servicemap.cli import cli
 from servicemap.errors import OutputError
 from servicemap.inputs import ReportInputs
@@ -297,7 +298,7 @@ def fake_inputs(inputs, monkeypatch):
     )
     monkeypatch.setattr("servicemap.inputs.load_inputs", lambda **kwargs: loaded)
     monkeypatch.setattr(
-        "servicemap.analysis.coverage.force_profile",
+        "servicemap.analysis.profile.force_profile",
         lambda code, *args, **kwargs: profiles[code],
     )
     monkeypatch.setattr("servicemap.geography.postcodes.load_postcode_table", lambda **kwargs: None)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from servicemap import __version__
-from servicemap.errors import CacheNotice, DataQualityWarning, ServicemapError
+from servicemap.errors import CacheNotice, DataQualityWarning, PlanError, ServicemapError
 from servicemap.settings import DEFAULT_SETTINGS, Settings, default_cache_dir
 
 if TYPE_CHECKING:  # imported by the commands when they run, so that -h stays fast
@@ -558,7 +558,7 @@ def forces_command(fmt: str, cache_dir: Path | None) -> None:
     Example:
         servicemap forces --format csv
     """
-    from servicemap.analysis.coverage import format_table
+    from servicemap._tables import format_table
     from servicemap.geography.postcodes import forces_with_postcode_counts
 
     table = forces_with_postcode_counts(settings=build_settings(cache_dir))
@@ -828,12 +828,9 @@ def coverage_command(
     Example:
         servicemap coverage -o coverage.csv --radius-km 10 --radius-km 25
     """
-    from servicemap.analysis.coverage import (
-        TABLE_COLUMNS,
-        format_table,
-        sort_coverage,
-        write_coverage,
-    )
+    from servicemap._tables import format_table
+    from servicemap.analysis.coverage import sort_coverage
+    from servicemap.render.text import TABLE_COLUMNS, write_coverage
 
     inputs = data_inputs(
         services_path, need_path=need_path, uses_need=True, boundaries_source=boundaries_source
@@ -889,8 +886,9 @@ def force_command(
     Example:
         servicemap force "West Midlands"
     """
-    from servicemap.analysis.coverage import force_profile, format_force_profile
+    from servicemap.analysis.profile import force_profile
     from servicemap.geography.areas import find_force
+    from servicemap.render.text import format_force_profile
 
     code = find_force(name)
     settings = build_settings(cache_dir)
@@ -934,8 +932,9 @@ def near_command(
         servicemap near UB1 3BL --radius-km 10
         servicemap near ST4
     """
-    from servicemap.analysis.coverage import describe_near_place, format_near, services_near
+    from servicemap.analysis.near import describe_near_place, services_near
     from servicemap.directory.load import load_services
+    from servicemap.render.text import format_near
 
     settings = build_settings(cache_dir)
     services = load_services(services_path, settings=settings)
@@ -1277,11 +1276,13 @@ def plan_command(
         servicemap plan --force Kent --with proposed.csv --format csv -o what-if.csv
     """
     from servicemap.analysis import plan
+    from servicemap.analysis.sites import read_candidate_sites
     from servicemap.directory.load import load_services
     from servicemap.geography.areas import find_force
     from servicemap.geography.need import load_need
+    from servicemap.render.text import format_proposal, format_what_if
 
-    plan.check_plan_request(
+    check_plan_request(
         with_path=with_path, add=add, kind=kind, radius_km=radius_km, weight=weight,
         exact=exact, candidates_path=candidates_path, map_path=map_path,
     )  # fmt: skip
@@ -1299,15 +1300,15 @@ def plan_command(
         table = plan.what_if(
             services, proposed, force_codes=[code] if code else None, need=need, settings=settings
         )
-        text = plan.format_what_if(table, fmt)
+        text = format_what_if(table, fmt)
     else:
-        sites = plan.read_candidate_sites(candidates_path) if candidates_path else None
+        sites = read_candidate_sites(candidates_path) if candidates_path else None
         proposal = plan.propose_sites(
             services, n=add or 0, force_code=code, kind=kind, radius_km=radius_km or 10,
             weight=weight or "born_outside_uk", candidates=sites, need=need,
             method="exact" if exact else "greedy", settings=settings,
         )  # fmt: skip
-        text = plan.format_proposal(proposal, fmt)
+        text = format_proposal(proposal, fmt)
         if map_path is not None:
             _save_proposal_map(proposal, services, map_path, settings)
     if output is None:
@@ -1319,13 +1320,74 @@ def plan_command(
         click.echo(f"Wrote the plan to {output}", err=True)
 
 
+def check_plan_request(
+    *,
+    with_path: object,
+    add: object,
+    kind: str | None = None,
+    radius_km: object = None,
+    weight: str | None = None,
+    exact: bool = False,
+    candidates_path: object = None,
+    map_path: object = None,
+) -> None:
+    """Check a ``servicemap plan`` request before any data is loaded.
+
+    Parameters
+    ----------
+    with_path
+        The ``--with`` file, or None.
+    add
+        The ``--add`` count, or None.
+    kind, radius_km, weight, exact, candidates_path, map_path
+        The options that only make sense with ``--add`` (``--kind``, ``--radius-km``,
+        ``--weight``, ``--exact``, ``--candidates``, ``--map``) as given: None (False for
+        ``exact``) when not given.
+
+    Raises
+    ------
+    PlanError
+        If both or neither of ``--with`` and ``--add`` are given, an ``--add`` option is given
+        with ``--with``, or an ``--add`` option is out of range.
+    """
+    if with_path is not None and add is not None:
+        raise PlanError(
+            "Give either --with FILE (what would funding these services change?) or --add N "
+            "(where would N new services reach most?), not both."
+        )
+    if with_path is None and add is None:
+        raise PlanError(
+            "Give --with FILE (what would funding these services change?) or --add N "
+            "(where would N new services reach most?)."
+        )
+    if with_path is not None:
+        add_only: dict[str, object] = {"--kind": kind, "--radius-km": radius_km}
+        add_only |= {"--weight": weight, "--exact": exact}
+        add_only |= {"--candidates": candidates_path, "--map": map_path}
+        given = [flag for flag, value in add_only.items() if value not in (None, False)]
+        if given:
+            listed = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
+            verb = "works" if len(given) == 1 else "work"
+            raise PlanError(f"{listed} only {verb} with --add N, not with --with FILE.")
+        return
+    from servicemap.analysis.cover import _check_count
+    from servicemap.analysis.sites import _check_kind, _check_radius, _check_weight
+
+    _check_count(add, name="--add")
+    _check_kind(kind)
+    if radius_km is not None:
+        _check_radius(radius_km, name="--radius-km")
+    if weight is not None:
+        _check_weight(weight)
+
+
 def _save_proposal_map(
     proposal: Proposal, services: pd.DataFrame, map_path: Path, settings: Settings
 ) -> None:
     """Draw ``servicemap plan --add``'s sites over the derived force outlines and save the map."""
-    from servicemap.analysis.plan import proposal_map
     from servicemap.geography.boundaries import load_force_areas
     from servicemap.render.maps import save_map
+    from servicemap.render.plan_map import proposal_map
 
     areas = load_force_areas("derived", settings=settings)
     save_map(proposal_map(proposal, services, force_areas=areas), map_path)

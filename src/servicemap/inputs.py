@@ -10,8 +10,9 @@ import geopandas as gpd
 import pandas as pd
 
 from servicemap._progress import status
-from servicemap.analysis import coverage as coverage_module
-from servicemap.analysis.coverage import ForceProfile, coverage_by_force
+from servicemap.analysis import profile as profile_module
+from servicemap.analysis.coverage import coverage_by_force
+from servicemap.analysis.profile import ForceProfile
 from servicemap.directory.load import load_services
 from servicemap.geography import postcodes as postcodes_module
 from servicemap.geography.boundaries import load_force_areas
@@ -127,7 +128,7 @@ def force_profiles(
     wanted = list(codes)
     iterator = progress(wanted) if progress is not None else wanted
     return {
-        code: coverage_module.force_profile(
+        code: profile_module.force_profile(
             code, services, coverage, postcodes=table, settings=settings
         )
         for code in iterator

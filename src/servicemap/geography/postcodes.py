@@ -7,6 +7,7 @@ import os
 import re
 import string
 import tempfile
+import weakref
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -476,3 +477,122 @@ def forces_with_postcode_counts(*, settings: Settings = DEFAULT_SETTINGS) -> pd.
     forces = load_forces()[["code", "name", "common_name", "country"]]
     by_code = dict(zip(table.force_codes, counts, strict=True))
     return forces.assign(postcodes=[int(by_code[c]) for c in forces["code"]])
+
+
+# --- districts and forces with residents: what the coverage measures count ----------------
+
+
+@dataclass(frozen=True)
+class Geography:
+    """Districts and forces of a postcode table, with located-postcode counts and centroids.
+
+    Build it with :func:`geography_from_postcodes`. Residents are spread over the located
+    postcodes of their force, so the resident arrays are the located postcodes of England and
+    Wales.
+
+    Attributes
+    ----------
+    table
+        The postcode table.
+    located
+        Per postcode: located and in England and Wales.
+    district_count
+        Located England and Wales postcodes per district.
+    district_xy
+        Mean position (BNG metres) of each district's located postcodes; NaN when none.
+    force_count
+        Located postcodes per force.
+    district_index, force_index
+        Row of each district code and force code in the table's code arrays.
+    resident_xy
+        The located England and Wales postcodes (BNG metres), grouped by force.
+    resident_force
+        Their force index, ascending.
+    force_bounds
+        Force ``k``'s postcodes are ``resident_xy[force_bounds[k] : force_bounds[k + 1]]``.
+    """
+
+    table: PostcodeTable
+    located: npt.NDArray[np.bool_]
+    district_count: npt.NDArray[np.float64]
+    district_xy: npt.NDArray[np.float64]
+    force_count: npt.NDArray[np.float64]
+    district_index: dict[str, int]
+    force_index: dict[str, int]
+    resident_xy: npt.NDArray[np.float64]
+    resident_force: npt.NDArray[np.intp]
+    force_bounds: npt.NDArray[np.intp]
+
+    @property
+    def n_districts(self) -> int:
+        """Number of districts in the postcode table."""
+        return len(self.table.district_codes)
+
+    @property
+    def n_forces(self) -> int:
+        """Number of forces in the postcode table."""
+        return len(self.table.force_codes)
+
+
+# The last geography built, keyed by the postcode table's identity: the ONS table is itself
+# cached, so a process that computes coverage and then a profile builds this once.
+_LAST_GEOGRAPHY: list[tuple[weakref.ref[PostcodeTable], Geography]] = []
+
+
+def geography_from_postcodes(table: PostcodeTable) -> Geography:
+    """Return the districts and forces of a postcode table, with counts and centroids.
+
+    The last one built is kept (keyed by the table's identity), so computing coverage, a
+    profile and a plan on the same table builds it once.
+
+    Parameters
+    ----------
+    table
+        The postcode table (:func:`load_postcode_table`).
+
+    Returns
+    -------
+    Geography
+        Located-postcode counts, centroids and resident positions per district and force.
+    """
+    for ref, geography in _LAST_GEOGRAPHY:
+        if ref() is table:
+            return geography
+    geography = _build_geography(table)
+    _LAST_GEOGRAPHY[:] = [(weakref.ref(table), geography)]
+    return geography
+
+
+def _build_geography(table: PostcodeTable) -> Geography:
+    located = table.has_location & (table.force >= 0)
+    district = table.district[located]
+    n_districts = len(table.district_codes)
+    count = np.bincount(district, minlength=n_districts).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xs = np.bincount(district, weights=table.easting[located], minlength=n_districts) / count
+        ys = np.bincount(district, weights=table.northing[located], minlength=n_districts) / count
+    force_count = np.bincount(
+        table.district_force[table.district_force >= 0],
+        weights=count[table.district_force >= 0],
+        minlength=len(table.force_codes),
+    )
+    # Residents' postcodes grouped by force, so a force's postcodes are one slice.
+    force = table.force[located]
+    order = np.argsort(force, kind="stable")  # int16: a radix sort
+    resident_force = force[order].astype(np.intp)
+    resident_xy = np.column_stack(
+        [table.easting[located][order], table.northing[located][order]]
+    ).astype(np.float64)
+    bounds = np.searchsorted(resident_force, np.arange(len(table.force_codes) + 1))
+    return Geography(
+        table=table,
+        located=located,
+        district_count=count,
+        district_xy=np.column_stack([xs, ys]),
+        force_count=force_count.astype(np.float64),
+        district_index={str(c): i for i, c in enumerate(table.district_codes)},
+        force_index={str(c): i for i, c in enumerate(table.force_codes)},
+        resident_xy=resident_xy,
+        resident_force=resident_force,
+        force_bounds=bounds,
+    )

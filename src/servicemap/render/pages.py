@@ -18,9 +18,9 @@ from servicemap.analysis.coverage import (
     GAP_CLASSES,
     GAP_WEIGHTS,
     LEVEL_VALUES,
+    PROVISION_LABELS,
     REMOTE_KINDS,
 )
-from servicemap.analysis.coverage import KIND_LABELS as PROVISION_LABELS
 from servicemap.directory.schema import cell_text
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import force_neighbours

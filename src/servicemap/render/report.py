@@ -350,7 +350,7 @@ def build_report(
         The report folder (created if missing).
     profiles
         Force profiles by force code; when missing, ``profile`` (or
-        ``coverage.force_profile``) is called for each force.
+        ``profile.force_profile``) is called for each force.
     profile
         Function from force code to profile, used when ``profiles`` is ``None``.
     metric

@@ -1,0 +1,297 @@
+"""One force's profile: who serves it and how, its gaps in plain words, and help nearby."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from servicemap._tables import _plain, json_records
+from servicemap.analysis.coverage import PROVISION_LABELS, REMOTE_KINDS
+from servicemap.analysis.reach import (
+    _DETAIL_COLUMNS,
+    _LEVEL_NAMES,
+    _SCOPE_CODE,
+    _SUPPORT_COLUMNS,
+    PreparedServices,
+    _column,
+    _columns,
+    _districts_reached,
+    _public_fields,
+    prepare_services,
+)
+from servicemap.errors import UnknownForceError
+from servicemap.geography.areas import find_force
+from servicemap.geography.forces import district_names
+from servicemap.geography.postcodes import (
+    Geography,
+    PostcodeTable,
+    geography_from_postcodes,
+    load_postcode_table,
+)
+from servicemap.settings import DEFAULT_SETTINGS, Settings
+
+
+@dataclass(frozen=True)
+class ForceProfile:
+    """Everything about one force: its coverage row, who serves it, its gaps, help nearby.
+
+    Attributes
+    ----------
+    code, name
+        The force's ONS code and name.
+    summary
+        The force's row of :func:`servicemap.analysis.coverage.coverage_by_force`, as a dict.
+    services
+        Every active service serving the force and how (level, whole force or which districts).
+        Location fields are blank for confidential services.
+    gaps
+        Plain-language statements of what is missing.
+    nearest_outside
+        The nearest public in-person services based outside the force, with ``km_from_force``:
+        the distance to the force's nearest postcode.
+    forces
+        How many forces the rank is out of.
+    """
+
+    code: str
+    name: str
+    summary: dict[str, Any]
+    services: pd.DataFrame
+    gaps: list[str]
+    nearest_outside: pd.DataFrame
+    forces: int = 43
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the profile as JSON-ready plain data."""
+        return {
+            "code": self.code,
+            "name": self.name,
+            "forces": self.forces,
+            "summary": _plain(self.summary),
+            "gaps": list(self.gaps),
+            "services": json_records(self.services),
+            "nearest_outside": json_records(self.nearest_outside),
+        }
+
+
+def force_profile(
+    force: str,
+    services: pd.DataFrame,
+    coverage: pd.DataFrame,
+    *,
+    postcodes: PostcodeTable | None = None,
+    nearest: int = 5,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> ForceProfile:
+    """Return one force's profile: who serves it and how, its gaps, its rank, help nearby.
+
+    Parameters
+    ----------
+    force
+        The force's ONS code or name (anything ``servicemap.geography.forces.find_force`` accepts).
+    services
+        The canonical services frame. Not modified.
+    coverage
+        The result of :func:`servicemap.analysis.coverage.coverage_by_force` for the same services.
+    postcodes
+        The postcode table; ``None`` loads the cached ONS table.
+    nearest
+        How many services outside the force to list.
+    settings
+        Where the postcode table is cached.
+
+    Returns
+    -------
+    ForceProfile
+        The force's summary row, services, gaps and nearest in-person services outside it.
+    """
+    table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
+    geography = geography_from_postcodes(table)
+    code = force if force in geography.force_index else find_force(force)
+    rows = coverage.loc[coverage["force_code"] == code]
+    if rows.empty:
+        raise UnknownForceError(
+            f"Force {code!r} is not in the coverage table; compute it with coverage_by_force "
+            "on the same postcode table."
+        )
+    summary = rows.iloc[0].to_dict()
+    k = geography.force_index[code]
+    prepared = prepare_services(services, geography)
+    names = district_names()
+    service_table = _serving_table(services, prepared, geography, k, names)
+    gaps = _gap_statements(summary, coverage, prepared, geography, k, names)
+    nearest_outside = _nearest_outside(
+        services, prepared, geography, k, nearest=nearest, force_names=_force_name_map(coverage)
+    )
+    return ForceProfile(
+        code=code,
+        name=str(summary["force_name"]),
+        summary=summary,
+        services=service_table,
+        gaps=gaps,
+        nearest_outside=nearest_outside,
+        forces=len(coverage),
+    )
+
+
+def _serving_table(
+    services: pd.DataFrame,
+    prepared: PreparedServices,
+    geography: Geography,
+    k: int,
+    names: dict[str, str],
+) -> pd.DataFrame:
+    """Return the active services serving force ``k``, how they serve it, best level first."""
+    table = geography.table
+    district_force = table.district_force.astype(np.intp)
+    in_force = (district_force == k) & (geography.district_count > 0)
+    serving = prepared.active & (prepared.area >= 0)
+    serving &= prepared.area_forces[np.maximum(prepared.area, 0), k]
+    idx = np.flatnonzero(serving)
+    served = prepared.area_districts[prepared.area[idx]][:, in_force]
+    force_districts = table.district_codes[in_force]
+    how = [
+        "whole force"
+        if row.all()
+        else "part: " + ", ".join(names.get(str(d), str(d)) for d in force_districts[row])
+        for row in served
+    ]
+    chosen = _public_fields(services.iloc[idx], prepared.confidential[idx])
+    service_table = pd.DataFrame(
+        {
+            "name": chosen["name"].to_numpy(),
+            "organisation": _column(chosen, "organisation"),
+            "level": _LEVEL_NAMES[prepared.level[idx]],
+            "serves": how,
+            "based_in_force": prepared.location_force[idx] == k,
+            **_columns(chosen, (*_DETAIL_COLUMNS, *_SUPPORT_COLUMNS)),
+        }
+    )
+    service_table = service_table.sort_values(
+        ["level", "name"], key=lambda s: s.map(_SCOPE_CODE) if s.name == "level" else s.str.lower()
+    ).reset_index(drop=True)
+    return service_table
+
+
+def _force_name_map(coverage: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(coverage["force_code"], coverage["force_name"], strict=True))
+
+
+def _gap_statements(
+    summary: dict[str, Any],
+    coverage: pd.DataFrame,
+    prepared: PreparedServices,
+    geography: Geography,
+    k: int,
+    names: dict[str, str],
+) -> list[str]:
+    table = geography.table
+    in_force = (table.district_force == k) & (geography.district_count > 0)
+    local = prepared.active & (prepared.level == 0)
+    gaps: list[str] = []
+    if summary["local_services"] == 0:
+        gaps.append("No local specialist service serves any part of the force.")
+    for kind, label in PROVISION_LABELS.items():
+        level = summary[f"{kind}_level"]
+        share = summary[f"{kind}_local_share"]
+        if level == "none":
+            gaps.append(f"{label}: none at any level.")
+        elif kind in REMOTE_KINDS:
+            continue  # a regional or national phone line is as good as a local one
+        elif level != "local":
+            gaps.append(f"{label}: {level} services only, none local.")
+        elif share < 0.995:
+            reached = _districts_reached(prepared, local & prepared.kinds[kind])
+            gaps.append(
+                f"{label}: local services reach {share:.0%} of residents; "
+                f"{_where(table.district_codes, in_force, reached, names)}."
+            )
+    radius_columns = [c for c in summary if c.startswith("in_person_within_")]
+    for column in radius_columns[-1:]:
+        suffix = column.removeprefix("in_person_within_")
+        radius = suffix.removesuffix("km") + " km"
+        outside = 1.0 - float(summary[column])
+        if outside > 0.005:
+            gaps.append(
+                f"{outside:.0%} of residents live more than {radius} from an in-person service."
+            )
+        outside_bf = 1.0 - float(summary[f"by_and_for_within_{suffix}"])
+        if outside_bf > 0.005:
+            gaps.append(
+                f"{outside_bf:.0%} of residents live more than {radius} from an in-person "
+                "'by and for' service."
+            )
+    total_born = coverage["born_outside_uk_2021"].sum()
+    national_rate = coverage["local_services"].sum() / total_born * 1e5 if total_born else 0.0
+    rate = float(summary["local_services_per_100k_born_abroad"])
+    if np.isfinite(rate) and rate < national_rate:
+        gaps.append(
+            f"{rate:.1f} local services per 100,000 residents born outside the UK, against "
+            f"{national_rate:.1f} across England and Wales."
+        )
+    return gaps
+
+
+def _where(
+    codes: npt.NDArray[np.str_],
+    in_force: npt.NDArray[np.bool_],
+    reached: npt.NDArray[np.bool_],
+    names: dict[str, str],
+    most: int = 6,
+) -> str:
+    """Say which of a force's districts are (not) reached, keeping the list short."""
+    missing = [names.get(str(d), str(d)) for d in codes[in_force & ~reached]]
+    covered = [names.get(str(d), str(d)) for d in codes[in_force & reached]]
+    total = len(missing) + len(covered)
+    if len(missing) <= most:
+        return "not in " + ", ".join(missing)
+    if len(covered) <= most:
+        return f"only in {', '.join(covered)} ({len(covered)} of {total} districts)"
+    return f"not in {len(missing)} of {total} districts, e.g. {', '.join(missing[:most])}"
+
+
+def _nearest_outside(
+    services: pd.DataFrame,
+    prepared: PreparedServices,
+    geography: Geography,
+    k: int,
+    *,
+    nearest: int,
+    force_names: dict[str, str],
+) -> pd.DataFrame:
+    from scipy.spatial import cKDTree
+
+    table = geography.table
+    residents = geography.resident_xy[geography.force_bounds[k] : geography.force_bounds[k + 1]]
+    columns = ["name", "organisation", "based_in", "km_from_force", "by_and_for", "serves_force"]
+    candidates = np.flatnonzero(
+        prepared.in_person & ~prepared.confidential & (prepared.location_force != k)
+    )
+    if len(residents) == 0 or len(candidates) == 0 or nearest <= 0:
+        return pd.DataFrame(columns=columns)
+    tree = cKDTree(residents)
+    distance, _ = tree.query(prepared.xy[candidates], k=1, workers=-1)
+    order = np.argsort(distance, kind="stable")[:nearest]
+    chosen = candidates[order]
+    area = prepared.area[chosen]
+    serves = (area >= 0) & prepared.area_forces[np.maximum(area, 0), k]
+    force_codes = table.force_codes
+    based = [
+        force_names.get(str(force_codes[f]), str(force_codes[f])) if f >= 0 else ""
+        for f in prepared.location_force[chosen]
+    ]
+    rows = services.iloc[chosen]
+    return pd.DataFrame(
+        {
+            "name": rows["name"].to_numpy(),
+            "organisation": _column(rows, "organisation"),
+            "based_in": based,
+            "km_from_force": np.round(np.asarray(distance)[order] / 1000.0, 1),
+            "by_and_for": _column(rows, "by_and_for"),
+            "serves_force": serves,
+        }
+    )

@@ -1,0 +1,494 @@
+"""Who each service reaches: served areas, in-person locations and distances, as arrays.
+
+Everything here is vectorised over services and postcodes: a service's served area is a set of
+districts, a force is a set of districts, and residents are spread over the located postcodes of
+their force. Distances are straight lines in British National Grid metres, found with a k-d
+tree over service points queried by every postcode. Coverage, profiles, "near" searches and
+plans are all built on :func:`prepare_services`, so they apply the same rules.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from servicemap.directory.schema import DELIVERY, LOCATION_FIELDS, PROVISION_KINDS
+from servicemap.errors import DataQualityWarning, ServicesFileError
+from servicemap.geography.postcodes import Geography
+
+_REQUIRED_COLUMNS: tuple[str, ...] = (
+    "id",
+    "name",
+    "scope",
+    "service_types",
+    "served_districts",
+    "easting",
+    "northing",
+    "confidential",
+)
+
+
+_SCOPE_CODE = {"local": 0, "regional": 1, "national": 2}
+_LEVEL_NAMES = np.array(list(_SCOPE_CODE))  # by level code
+# Details and public contact fields of a service, as listed by profiles and "near" searches.
+_DETAIL_COLUMNS = ("service_types", "delivery")
+_SUPPORT_COLUMNS = ("by_and_for", "nrpf_support", "phone", "website", "address", "postcode")
+
+
+@dataclass(frozen=True)
+class PreparedServices:
+    """Per-service flags and served areas, as arrays aligned with the services frame's rows.
+
+    Build it with :func:`prepare_services`; every measure of the coverage table, the profiles
+    and the plans is computed from these arrays, so they all apply the same rules.
+
+    Attributes
+    ----------
+    area
+        Index into the unique served areas; -1 when none.
+    area_districts, area_forces
+        Unique areas x districts and unique areas x forces: which each area covers.
+    level
+        0 local, 1 regional, 2 national.
+    active
+        Not ended.
+    kinds
+        Per kind of provision (:data:`servicemap.directory.schema.PROVISION_KINDS`): offers it.
+    by_and_for, nrpf, confidential
+        By and for the communities it serves; supports women with no recourse to public funds;
+        location confidential.
+    in_person
+        Active, located and reachable in person.
+    xy
+        True location in BNG metres (NaN where none); never output for confidential services.
+    access_xy
+        ``xy``, but confidential services moved to the centre of their district; NaN unless
+        ``in_person``.
+    location_force
+        Force index of the location; -1 when none.
+    """
+
+    area: npt.NDArray[np.intp]
+    area_districts: npt.NDArray[np.bool_]
+    area_forces: npt.NDArray[np.bool_]
+    level: npt.NDArray[np.int8]
+    active: npt.NDArray[np.bool_]
+    kinds: dict[str, npt.NDArray[np.bool_]]
+    by_and_for: npt.NDArray[np.bool_]
+    nrpf: npt.NDArray[np.bool_]
+    confidential: npt.NDArray[np.bool_]
+    in_person: npt.NDArray[np.bool_]
+    xy: npt.NDArray[np.float64]
+    access_xy: npt.NDArray[np.float64]
+    location_force: npt.NDArray[np.intp]
+
+
+def _text(services: pd.DataFrame, column: str) -> pd.Series:
+    if column not in services.columns:
+        return pd.Series("", index=services.index, dtype=object)
+    return services[column].fillna("").astype(str).str.strip().str.lower()
+
+
+def _has_type(types: pd.Series, wanted: tuple[str, ...]) -> npt.NDArray[np.bool_]:
+    pattern = r"(?:^|;)\s*(?:" + "|".join(re.escape(w) for w in wanted) + r")\s*(?=;|$)"
+    found: npt.NDArray[np.bool_] = types.str.contains(pattern, regex=True).to_numpy(dtype=bool)
+    return found
+
+
+def _normalise_postcodes(values: pd.Series) -> npt.NDArray[np.bytes_]:
+    cleaned = values.fillna("").astype(str).str.upper().str.replace(r"\s+", "", regex=True)
+    cleaned = cleaned.where(cleaned.str.len() <= 7, "")
+    codes: npt.NDArray[np.bytes_] = cleaned.to_numpy().astype("S7")
+    return codes
+
+
+def _nearest_district(geography: Geography, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    """Return the district whose postcode centroid is nearest each point (-1 for NaN points)."""
+    from scipy.spatial import cKDTree
+
+    out = np.full(len(xy), -1, dtype=np.intp)
+    ok = np.isfinite(xy).all(axis=1)
+    candidates = np.flatnonzero(geography.district_count > 0)
+    if ok.any() and len(candidates):
+        _, nearest = cKDTree(geography.district_xy[candidates]).query(xy[ok], k=1)
+        out[ok] = candidates[nearest]
+    return out
+
+
+def _check_columns(services: pd.DataFrame) -> None:
+    missing = [c for c in _REQUIRED_COLUMNS if c not in services.columns]
+    if missing:
+        raise ServicesFileError(
+            f"The services frame is missing column(s) {', '.join(map(repr, missing))} "
+            f"(found: {', '.join(map(str, services.columns))}); build it with "
+            "servicemap.directory.load.load_services."
+        )
+
+
+def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedServices:
+    """Turn the canonical services frame into arrays the coverage measures are built from.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame (``servicemap.directory.load.load_services``). Not
+        modified.
+    geography
+        From :func:`servicemap.geography.postcodes.geography_from_postcodes`.
+
+    Returns
+    -------
+    PreparedServices
+        Flags, served areas and locations, one entry per row of ``services``.
+
+    Raises
+    ------
+    ServicesFileError
+        If the frame lacks a column the measures need.
+    """
+    _check_columns(services)
+    types = _text(services, "service_types")
+    active = (_text(services, "status") != "ended").to_numpy(dtype=bool)
+    confidential = services["confidential"].fillna(False).astype(bool).to_numpy()
+    by_and_for = (_text(services, "by_and_for") == "yes").to_numpy(dtype=bool)
+    nrpf = (_text(services, "nrpf_support") == "yes").to_numpy(dtype=bool)
+    kinds = {kind: _has_type(types, wanted) for kind, wanted in PROVISION_KINDS.items()}
+    kinds["nrpf_accommodation"] = kinds["nrpf_accommodation"] & nrpf
+    xy, home_district, location_force = _locations(services, geography)
+    area, area_districts, area_forces, level = _served_areas(
+        services, geography, _text(services, "scope"), home_district, location_force
+    )
+    in_person, access_xy = _access_points(
+        services, geography, xy, home_district, active=active, confidential=confidential
+    )
+    return PreparedServices(
+        area=area,
+        area_districts=area_districts,
+        area_forces=area_forces,
+        level=level,
+        active=active,
+        kinds=kinds,
+        by_and_for=by_and_for,
+        nrpf=nrpf,
+        confidential=confidential,
+        in_person=in_person,
+        xy=xy,
+        access_xy=access_xy,
+        location_force=location_force,
+    )
+
+
+def _locations(
+    services: pd.DataFrame, geography: Geography
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Return each service's location (BNG metres), home district and location force."""
+    table = geography.table
+    xy = np.column_stack(
+        [
+            pd.to_numeric(services["easting"], errors="coerce").to_numpy(dtype=np.float64),
+            pd.to_numeric(services["northing"], errors="coerce").to_numpy(dtype=np.float64),
+        ]
+    )
+    has_xy = np.isfinite(xy).all(axis=1)
+    # The district a service is based in: from its postcode, else the nearest district centroid.
+    rows = table.rows(_normalise_postcodes(_text(services, "postcode")))
+    home_district = np.where(rows >= 0, table.district[np.maximum(rows, 0)], -1).astype(np.intp)
+    guess = (home_district < 0) & has_xy
+    if guess.any():
+        home_district[guess] = _nearest_district(geography, xy[guess])
+    location_force = np.full(len(services), -1, dtype=np.intp)
+    if "force_code" in services.columns:
+        location_force = np.array(
+            [geography.force_index.get(str(c), -1) for c in services["force_code"]],
+            dtype=np.intp,
+        )
+    location_force = np.where(has_xy, location_force, -1)
+    return xy, home_district, location_force
+
+
+def _access_points(
+    services: pd.DataFrame,
+    geography: Geography,
+    xy: npt.NDArray[np.float64],
+    home_district: npt.NDArray[np.intp],
+    *,
+    active: npt.NDArray[np.bool_],
+    confidential: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """Return which services count as in person, and where they count for access."""
+    delivery = _text(services, "delivery")
+    has_xy = np.isfinite(xy).all(axis=1)
+    public_address = (_text(services, "address") != "").to_numpy(dtype=bool) & ~confidential
+    said_in_person = delivery.isin(["in_person", "both"]).to_numpy(dtype=bool)
+    unknown_delivery = (~delivery.isin(DELIVERY)).to_numpy(dtype=bool)
+    in_person = active & has_xy & (said_in_person | (unknown_delivery & public_address))
+    # A confidential service counts for access only at the centroid of its district, so no
+    # published share can be traced back to a point finer than the district it serves.
+    access_xy = xy.copy()
+    snap = confidential & in_person
+    snap_ok = snap & (home_district >= 0)
+    snap_ok &= geography.district_count[np.maximum(home_district, 0)] > 0
+    access_xy[snap_ok] = geography.district_xy[home_district[snap_ok]]
+    in_person = in_person & ~(snap & ~snap_ok)
+    access_xy[~in_person] = np.nan
+    return in_person, access_xy
+
+
+def _served_areas(
+    services: pd.DataFrame,
+    geography: Geography,
+    scope: pd.Series,
+    home_district: npt.NDArray[np.intp],
+    location_force: npt.NDArray[np.intp],
+) -> tuple[
+    npt.NDArray[np.intp], npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.int8]
+]:
+    """Return each service's unique-area index, the area x district and area x force matrices."""
+    district_force = geography.table.district_force.astype(np.intp)
+    scope_values = scope.to_numpy()
+    keys = _area_keys(services, geography, scope_values, home_district, location_force)
+    codes, uniques = pd.factorize(pd.Series(keys, dtype=object), sort=False)
+    area_districts = _area_districts(uniques, geography)
+    onehot = np.zeros((geography.n_districts, geography.n_forces), dtype=np.int32)
+    in_ew = district_force >= 0
+    onehot[np.flatnonzero(in_ew), district_force[in_ew]] = 1
+    area_forces = (area_districts.astype(np.int32) @ onehot) > 0
+    area = np.asarray(codes, dtype=np.intp)
+    empty: npt.NDArray[np.bool_] = ~np.any(area_districts, axis=1)
+    area = np.where((area >= 0) & ~empty[np.maximum(area, 0)], area, -1)
+    # Scope from the directory; when it is missing or not in the vocabulary, from the reach.
+    n_forces_served = area_forces.sum(axis=1)[np.maximum(area, 0)] * (area >= 0)
+    derived = np.where(
+        n_forces_served >= max(geography.n_forces, 1), 2, np.where(n_forces_served > 1, 1, 0)
+    )
+    level = np.array([_SCOPE_CODE.get(s, -1) for s in scope_values], dtype=np.int8)
+    level = np.where(level >= 0, level, derived).astype(np.int8)
+    return area, area_districts, area_forces, level
+
+
+def _area_keys(
+    services: pd.DataFrame,
+    geography: Geography,
+    scope_values: npt.NDArray[Any],
+    home_district: npt.NDArray[np.intp],
+    location_force: npt.NDArray[np.intp],
+) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Return each service's served (districts, forces), filling in the ones it does not give."""
+    table = geography.table
+    district_force = table.district_force.astype(np.intp)
+    ew_districts = tuple(
+        str(c) for c, f in zip(table.district_codes, district_force, strict=True) if f >= 0
+    )
+    districts = services["served_districts"].map(lambda v: tuple(v) if _is_seq(v) else ())
+    forces = (
+        services["served_forces"].map(lambda v: tuple(v) if _is_seq(v) else ())
+        if "served_forces" in services.columns
+        else pd.Series([()] * len(services), index=services.index, dtype=object)
+    )
+    keys: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    no_area = 0
+    for i, (ds, fs) in enumerate(zip(districts, forces, strict=True)):
+        if not ds and not fs:
+            # No stated area: a national service serves England and Wales; any other serves the
+            # district it is based in (or its whole force when the district is not known).
+            if scope_values[i] == "national":
+                ds = ew_districts
+            elif home_district[i] >= 0 and district_force[home_district[i]] >= 0:
+                ds = (str(table.district_codes[home_district[i]]),)
+            elif location_force[i] >= 0:
+                fs = (str(table.force_codes[location_force[i]]),)
+            else:
+                no_area += 1
+        keys.append((ds, fs))
+    if no_area:
+        warnings.warn(
+            f"{no_area} service(s) give no area served and no location; they are left out of "
+            "the served-area measures. Fill in 'areas_served' to count them.",
+            DataQualityWarning,
+            stacklevel=5,
+        )
+    return keys
+
+
+def _area_districts(uniques: Any, geography: Geography) -> npt.NDArray[np.bool_]:
+    """Return the unique areas x districts matrix: which districts each area covers."""
+    district_force = geography.table.district_force.astype(np.intp)
+    area_districts = np.zeros((len(uniques), geography.n_districts), dtype=bool)
+    unknown: set[str] = set()
+    for u, (ds, fs) in enumerate(uniques):
+        for d in ds:
+            j = geography.district_index.get(str(d))
+            if j is None:
+                unknown.add(str(d))
+            else:
+                area_districts[u, j] = True
+        for f in fs:
+            k = geography.force_index.get(str(f))
+            if k is None:
+                unknown.add(str(f))
+            elif not (area_districts[u] & (district_force == k)).any():
+                area_districts[u] |= district_force == k  # named a force: all of it
+    if unknown:
+        shown = ", ".join(sorted(unknown)[:5])
+        warnings.warn(
+            f"{len(unknown)} served area code(s) are not in the postcode table's districts or "
+            f"forces (e.g. {shown}); they are ignored. Use 2025 district codes.",
+            DataQualityWarning,
+            stacklevel=5,
+        )
+    return area_districts
+
+
+def _is_seq(value: object) -> bool:
+    return isinstance(value, (tuple, list, np.ndarray))
+
+
+def _per_area(prepared: PreparedServices, flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Sum a per-service flag over each unique served area."""
+    ok = prepared.area >= 0
+    sums: npt.NDArray[np.float64] = np.bincount(
+        prepared.area[ok],
+        weights=flags[ok].astype(np.float64),
+        minlength=len(prepared.area_districts),
+    ).astype(np.float64)
+    return sums
+
+
+def _count_by_force(
+    prepared: PreparedServices, flags: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.int64]:
+    """Count the flagged services serving each force (a service counts once per force)."""
+    per_area = _per_area(prepared, flags)
+    used = np.flatnonzero(per_area)
+    counts = per_area[used] @ prepared.area_forces[used].astype(np.float64)
+    return np.rint(counts).astype(np.int64)
+
+
+def _districts_reached(
+    prepared: PreparedServices, flags: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """Districts served by at least one flagged service."""
+    used = np.flatnonzero(_per_area(prepared, flags))
+    reached: npt.NDArray[np.bool_] = np.any(prepared.area_districts[used], axis=0)
+    return reached
+
+
+def _share_by_force(
+    geography: Geography, reached: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    """Share of each force's located postcodes (its residents) that lie in reached districts."""
+    district_force = geography.table.district_force.astype(np.intp)
+    ew = district_force >= 0
+    hits = np.bincount(
+        district_force[ew],
+        weights=(reached[ew] * geography.district_count[ew]),
+        minlength=geography.n_forces,
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share: npt.NDArray[np.float64] = hits / geography.force_count
+    return share
+
+
+def nearest_km(
+    points: npt.NDArray[np.float64],
+    xy: npt.NDArray[np.float64],
+    *,
+    within_km: float = np.inf,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+    """Return the distance in km from each of ``xy`` to the nearest of ``points``, and which.
+
+    Parameters
+    ----------
+    points
+        Points (n x 2, BNG metres), e.g. in-person services; all finite.
+    xy
+        Where to measure from (m x 2, BNG metres), e.g. residents' postcodes.
+    within_km
+        Look no further than this; beyond it the distance is inf.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        For each of ``xy``: the distance in km to the nearest point, and that point's index.
+        Distances beyond ``within_km`` (and all of them when there are no points) are inf, with
+        index ``len(points)``.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(points) == 0 or len(xy) == 0:
+        return np.full(len(xy), np.inf), np.zeros(len(xy), dtype=np.intp)
+    bound = within_km * 1000.0 * (1 + 1e-9) if np.isfinite(within_km) else np.inf
+    distance, index = cKDTree(points).query(xy, k=1, workers=-1, distance_upper_bound=bound)
+    km: npt.NDArray[np.float64] = np.asarray(distance, dtype=np.float64) / 1000.0
+    return km, np.asarray(index, dtype=np.intp)
+
+
+def _access(
+    geography: Geography,
+    prepared: PreparedServices,
+    radii_km: tuple[float, ...],
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Shares of each force's residents within each radius of an in-person service."""
+    xy = geography.resident_xy
+    force = geography.resident_force
+    bounds = geography.force_bounds
+    chosen = np.flatnonzero(prepared.in_person)
+    km, nearest = nearest_km(prepared.access_xy[chosen], xy)
+    # By and for: where the nearest in-person service is one, that is the distance; elsewhere
+    # it is at least the in-person distance, so only postcodes with an in-person service within
+    # the widest radius need a second (bounded) search.
+    is_bf = np.append(prepared.by_and_for[chosen], False)
+    bf_km = np.where(is_bf[np.minimum(nearest, len(chosen))], km, np.inf)
+    todo = ~is_bf[np.minimum(nearest, len(chosen))] & (km <= max(radii_km))
+    bf_points = prepared.access_xy[chosen[prepared.by_and_for[chosen]]]
+    bf_km[todo] = nearest_km(bf_points, xy[todo], within_km=max(radii_km))[0]
+    out: dict[str, npt.NDArray[np.float64]] = {}
+    for name, distance in (("in_person", km), ("by_and_for", bf_km)):
+        for radius in radii_km:
+            within = np.bincount(
+                force, weights=(distance <= radius).astype(np.float64), minlength=geography.n_forces
+            )
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[f"{name}_within_{_radius_label(radius)}km"] = within / geography.force_count
+        if name == "in_person":
+            out["median_km_to_in_person"] = np.array(
+                [
+                    float(np.median(km[bounds[k] : bounds[k + 1]]))
+                    if bounds[k + 1] > bounds[k]
+                    else np.nan
+                    for k in range(geography.n_forces)
+                ]
+            )
+    return out
+
+
+def _radius_label(radius: float) -> str:
+    return f"{radius:g}"
+
+
+# Should live in directory/privacy.py with the rest of the confidentiality rule.
+def _public_fields(services: pd.DataFrame, confidential: npt.NDArray[np.bool_]) -> pd.DataFrame:
+    """Return a copy with location fields blanked for confidential services."""
+    out = services.copy()
+    for column in LOCATION_FIELDS:
+        if column in out.columns:
+            blank: Any = np.nan if column in ("latitude", "longitude") else ""
+            out.loc[confidential, column] = blank
+    return out
+
+
+def _column(frame: pd.DataFrame, column: str) -> npt.NDArray[Any]:
+    if column not in frame.columns:
+        return np.full(len(frame), "", dtype=object)
+    values: npt.NDArray[Any] = frame[column].fillna("").astype(str).to_numpy()
+    return values
+
+
+def _columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, npt.NDArray[Any]]:
+    return {column: _column(frame, column) for column in columns}
