@@ -1381,3 +1381,23 @@ def test_every_csv_and_xlsx_writer_goes_through_the_one_guard():
     )
     services = (SRC / "servicemap" / "services.py").read_text(encoding="utf-8")
     assert "safe_cell(v) for k, v in p.to_dict().items()" in services
+
+
+def test_a_drive_mounted_inside_the_folder_is_never_swapped(tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    _rerun(out)
+    users = _others(out)
+    real_lstat, calls, real = os.lstat, [], _folder._exchange
+
+    def mounted(path, *args, **kwargs):
+        info = real_lstat(path, *args, **kwargs)
+        if Path(path) == out / "data":  # as if another drive were mounted there
+            return os.stat_result((*info[:2], info.st_dev + 1, *info[3:]))
+        return info
+
+    monkeypatch.setattr(os, "lstat", mounted)
+    monkeypatch.setattr(_folder, "_exchange", lambda a, b: calls.append(b) or real(a, b))
+    _publish(out, "new", NEW_PAGES)
+    assert out not in calls  # the entries were replaced one by one instead
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
+    _assert_clean(out, users)

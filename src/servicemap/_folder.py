@@ -24,14 +24,17 @@ notes). Publishing, step by step, and what a kill at that step leaves:
 5. Make the new folder a complete copy of what ``DIR`` should become: every other entry of
    ``DIR`` (the user's files and folders) is added to it, folders recreated (same permissions),
    files as hard links to the very same files (a copy where a hard link cannot be made), links
-   as links; their names are noted in the old folder; the manifest is written. *The old report,
-   whole.*
+   as links (the manifest is written first, then the names copied are noted in the old
+   folder). *The old report, whole.*
 6. Exchange the new folder and ``DIR``: the one atomic step. *Before it: the old report,
    whole. After it: the new one, whole, with the user's files.*
 7. The old folder's contents now sit at the new folder's name. Anything the user created or
-   changed in ``DIR`` during step 5 is there only: move it into ``DIR``. *The new report, whole;
-   a kill here leaves such a file in the hidden folder, and the next run moves it back.*
-8. Delete the old contents and the notes. *The new report, whole.*
+   changed in ``DIR`` during step 5 is there only: move it into ``DIR`` (a file newer than its
+   copy replaces it). *The new report, whole. A kill here leaves such a file in the hidden
+   folder; the next run moves back a new entry at the top of ``DIR``, but not a change made
+   inside one of the user's folders.*
+8. Delete the old contents, then the notes. *The new report, whole; a kill leaves hidden
+   leftovers.*
 
 A folder that does not exist yet is built whole at step 3 and renamed into place (its parents
 are created): it appears at once, complete.
@@ -42,21 +45,27 @@ is kept aside (a hard link, or moved for a folder) and the new one renamed in it
 failure puts every old entry back. **Only here can a kill in the middle leave a mix of old and
 new entries**, and, for the instant between the two renames that swap ``forces/``, no
 ``forces/``; the next run recognises both and finishes the job. That happens on systems other
-than Linux (Windows, macOS); on Linux when ``renameat2`` is missing (glibc before 2.28 on
-machines other than x86-64 and ARM64), when the drive does not support the exchange (FAT32 and
-exFAT sticks and network drives mostly do not, nor do older kernels), when ``DIR`` is a mount
-point, is or holds the current folder of this process, holds another drive mounted inside it
-or a special file that cannot be linked, or when the exchange is refused (a folder owned by
-someone else in a sticky folder such as ``/tmp``). Where a hidden folder cannot be made beside
-``DIR`` (no permission on its parent, or ``DIR`` is a mount point), it is made inside ``DIR``.
+than Linux (Windows, macOS); on Linux when ``renameat2`` is missing (a C library without it,
+such as glibc before 2.28, on a machine other than 64-bit x86, ARM or RISC-V), when the drive
+cannot exchange folders (step 2 finds out: network drives such as NFS or SMB and exFAT
+typically cannot, nor can kernels before 3.15), when ``DIR`` is a mount point, is or holds the
+current folder of this process, holds another drive mounted inside it or a special file that
+cannot be hard-linked, or when the exchange is refused (``DIR`` owned by someone else in a
+sticky folder such as ``/tmp``). Where a hidden folder cannot be made beside ``DIR`` (no
+permission on its parent, or ``DIR`` is a mount point), it is made inside ``DIR``, and the
+entries are replaced one by one from there.
 
 Leftovers of killed runs are hidden folders named exactly ``.DIR.servicemap-new-<token>`` or
 ``.DIR.servicemap-old-<token>`` beside ``DIR`` (or ``.servicemap-new-…`` / ``.servicemap-old-…``
-inside it) with 16 hex digits as the token. The next run deletes one only if it is empty,
-holds servicemap's manifest file, or is the folder the last exchange swapped out (``DIR``'s
-manifest names its token), and never while the run that made it is still running (it holds a
-lock on them); before deleting a swapped-out folder it moves back into ``DIR`` any entry that
-is only there.
+inside it) with 16 hex digits as the token. The next run deletes one only if it is empty or
+holds servicemap's manifest file (as made at step 2, or naming that token), or if it is the
+old contents an exchange
+swapped out, which its ``old`` twin's notes (that token, and the names of the entries copied
+at step 5) identify; and never while the run that made it is still going (that run holds a
+lock on both). Before deleting swapped-out contents it moves back into ``DIR`` every entry
+that is not servicemap's, was not copied, and that ``DIR`` lacks; if it cannot, it keeps
+them. The names of the user's files are noted only there, beside ``DIR``, never in it (the
+folder may be published).
 
 Report folders from earlier versions are recognised and upgraded to this layout: servicemap
 0.1 (real files and a ``.servicemap-report`` marker file) and the layout with symbolic links
@@ -67,8 +76,10 @@ marker or hidden folder is gone.
 Two things a folder swap cannot hide: a program whose current folder is ``DIR`` (or a folder in
 it), such as a terminal or a web server started there, keeps the old, deleted folder until it
 changes folder again; and a file the user deletes from ``DIR`` during step 5 comes back. The
-user's files are the same files after a report (hard links); only where a hard link cannot be
-made are they copies, with the same contents, times and permissions.
+user's files (and links) are the very same files after a report, hard links to them; only
+where a hard link cannot be made is a file a copy, with the same contents, times and
+permissions, and its owner where that may be set. Folders are made anew with their
+permissions, times and (where allowed) owner.
 """
 
 from __future__ import annotations
@@ -653,12 +664,20 @@ def _ours(entries: Sequence[str]) -> set[str]:
 
 
 def _staged(folder: Path, token: str) -> str:
-    """Say what a hidden folder holds: ``empty``, ``ours`` (made by run ``token``), ``other``."""
+    """Say what a hidden folder holds.
+
+    Returns
+    -------
+    str
+        ``empty``; ``claimed`` (the empty manifest file it was made with); ``ours`` (a
+        manifest of run ``token``); ``other`` (anything else: what an exchange swapped out,
+        or not servicemap's).
+    """
     manifest = folder / MANIFEST
     if not os.path.lexists(manifest):
         return "other" if os.listdir(folder) else "empty"
     if manifest.is_file() and not manifest.is_symlink() and manifest.stat().st_size == 0:
-        return "ours"  # claimed when it was made, nothing written yet
+        return "claimed"
     document = _read_json(manifest)
     return "ours" if document is not None and document.get("build") == token else "other"
 
@@ -732,10 +751,12 @@ def _clean_group(
                 return  # its run is still going
             held.append(fd)
         new, old = group.get("new"), group.get("old")
+        notes = _notes(old, token) if beside and old is not None else None
         if new is not None:
-            if _staged(new, token) == "other":
-                # What the exchange swapped out of the report folder, or not servicemap's.
-                notes = _notes(old, token) if beside and old is not None else None
+            staged = _staged(new, token)
+            # The notes are written after the new folder's manifest names the run: with them,
+            # anything else there is what the exchange swapped out of the report folder.
+            if staged == "other" or (staged == "claimed" and notes is not None):
                 if notes is None:
                     return  # not recognisably servicemap's: never touched
                 if not _bring_back(new, out, _ours(entries), notes, deep=deep):
@@ -914,10 +935,12 @@ class _Stage:
             raise _NoExchangeError(str(out))
         ours = _ours(self.entries)
         kept = sorted(n for n in os.listdir(out) if n not in ours and not _is_inside_staging(n))
+        # The manifest first: from now on the new folder names this run's token until the
+        # exchange, so a leftover is never mistaken for the swapped-out one (or the other way).
+        _write_json(new / MANIFEST, _manifest(self.token, files), new)
         _write_json(self.old / MANIFEST, {"build": self.token, "kept": kept}, self.old)
         for name in kept:
             _mirror(out / name, new / name, info.st_dev)
-        _write_json(new / MANIFEST, _manifest(self.token, files), new)
         _copy_attributes(out, new, info)
         _fsync(new)
         try:
