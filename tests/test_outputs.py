@@ -1056,11 +1056,14 @@ def test_what_the_user_changes_during_the_swap_is_kept(tmp_path, monkeypatch):
     assert [p.name for p in out.parent.iterdir()] == ["site"]
 
 
-def test_the_users_files_are_the_very_same_files_after_a_report(tmp_path):
+def test_the_users_files_are_the_very_same_files_after_a_report(tmp_path, monkeypatch):
     out = tmp_path / "site"
     _rerun(out)
     before = {p: os.lstat(out / p) for p in ("notes.txt", "data/2024/figures.csv", "latest")}
+    calls, real = [], _folder._exchange
+    monkeypatch.setattr(_folder, "_exchange", lambda a, b: calls.append(b) or real(a, b))
     _publish(out, "new", NEW_PAGES)
+    assert out in calls  # the folder was exchanged whole (so the tests above test that)
     for name, info in before.items():
         after = os.lstat(out / name)
         assert (after.st_ino, after.st_nlink) == (info.st_ino, info.st_nlink)  # hard links
@@ -1185,7 +1188,7 @@ def test_a_running_publication_is_not_cleaned_up_by_another(tmp_path):
 @pytest.mark.parametrize("libc_first", [True, False])
 def test_renameat2_exchanges_two_folders(libc_first, tmp_path):
     exchange = _folder._load_renameat2(libc_first=libc_first)
-    assert exchange is not None  # Linux, glibc 2.36, x86-64 here; both ways are tried
+    assert exchange is not None  # CI runs on Debian (glibc >= 2.28, x86-64 or ARM64)
     (tmp_path / "a" / "one").mkdir(parents=True)
     (tmp_path / "b" / "two").mkdir(parents=True)
     a, b = (os.fsencode(tmp_path / name) for name in "ab")
@@ -1218,6 +1221,19 @@ def test_publishing_refuses_what_it_did_not_write(tmp_path):
         _publish(out, "new", NEW_PAGES)
     assert [p.name for p in out.iterdir()] == ["coverage.png"]
     assert [p.name for p in tmp_path.iterdir()] == ["site"]
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_a_hidden_folder_of_that_name_that_is_not_servicemaps_is_kept(exchange, tmp_path):
+    out = tmp_path / "site"
+    (out / LEGACY).mkdir(parents=True)
+    (out / LEGACY / "notes.md").write_text("mine", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        if not exchange:
+            _no_exchange(patch)
+        _publish(out, "new", NEW_PAGES)
+    assert (out / LEGACY / "notes.md").read_text(encoding="utf-8") == "mine"
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
 
 
 def test_publishing_refuses_a_manifest_it_did_not_write(tmp_path):

@@ -200,7 +200,8 @@ class _Owned:
     foreign: list[str] = field(default_factory=list)
     """servicemap's own names held by something it did not write."""
     legacy: bool = False
-    """An earlier layout's hidden folder or marker is there, to be removed."""
+    """An earlier layout's hidden folder or marker is there, to be removed (anything else of
+    that name is the user's, and is kept)."""
 
     def add(self, digests: Mapping[str, set[str]]) -> None:
         self.recorded = True
@@ -232,17 +233,10 @@ def _owned(out: Path) -> _Owned:
                 if document is not None and isinstance(document.get("files"), dict):
                     owned.add(_digests(document, "files"))
                     break
-        else:
-            owned.foreign.append(f"{_LEGACY} (a folder)")
-    elif os.path.lexists(state):
-        text = ""
-        if state.is_file() and not state.is_symlink():
-            with contextlib.suppress(OSError, UnicodeDecodeError):
-                text = state.read_text(encoding="utf-8")
-        if text.startswith("servicemap "):
-            owned.legacy = owned.unchecked = True
-        else:
-            owned.foreign.append(_LEGACY)
+    elif state.is_file() and not state.is_symlink():
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if state.read_text(encoding="utf-8").startswith("servicemap "):
+                owned.legacy = owned.unchecked = True
     return owned
 
 
@@ -369,8 +363,9 @@ def check_folder(
         return
     try:
         given = {flag: source for flag, source in (inputs or {}).items() if source is not None}
+        replaced = _ours(entries, legacy=_owned(out).legacy)
         for flag, source in given.items():
-            for name in (*entries, _LEGACY, MANIFEST):
+            for name in (n for n in (*entries, _LEGACY, MANIFEST) if n in replaced):
                 path = out / name
                 for relative, file in _files_under(path, name) if path.exists() else []:
                     if same_file(file, source):
@@ -658,9 +653,12 @@ def _merge(old: Path, new: Path) -> bool:
 # --- leftovers of killed runs -------------------------------------------------------------------
 
 
-def _ours(entries: Sequence[str]) -> set[str]:
-    """Return the names at the top of a report folder that servicemap writes (not the user's)."""
-    return {*entries, MANIFEST, _LEGACY}
+def _ours(entries: Sequence[str], *, legacy: bool = True) -> set[str]:
+    """Return the names at the top of a report folder that servicemap writes (not the user's).
+
+    ``legacy`` says the earlier layouts' ``.servicemap-report`` is servicemap's there.
+    """
+    return {*entries, MANIFEST, *([_LEGACY] if legacy else [])}
 
 
 def _staged(folder: Path, token: str) -> str:
@@ -933,7 +931,7 @@ class _Stage:
         info = os.stat(out)
         if os.path.ismount(out) or _holds_cwd(out) or os.stat(new).st_dev != info.st_dev:
             raise _NoExchangeError(str(out))
-        ours = _ours(self.entries)
+        ours = _ours(self.entries, legacy=_owned(out).legacy)
         kept = sorted(n for n in os.listdir(out) if n not in ours and not _is_inside_staging(n))
         # The manifest first: from now on the new folder names this run's token until the
         # exchange, so a leftover is never mistaken for the swapped-out one (or the other way).
