@@ -13,12 +13,17 @@
 Pages are rendered with Jinja2 with autoescaping on; services pass through
 ``services.public_services`` before anything reaches a page.
 
-The folder is written through :func:`servicemap._folder.publish_folder`: the five entries are
-switched from the old report to the new one with a single atomic rename, so a run that fails or
-is killed at any moment leaves the old report or the new one, whole. A report never replaces a
+The folder is written through :func:`servicemap._folder.publish_folder`, as plain files and
+folders (no symbolic links: it can be zipped, copied to a stick or a Windows PC, or put on any
+static host as it is), with one small hidden manifest, ``.servicemap-report.json``, listing
+what the report wrote and each file's SHA-256. On Linux the new report is built beside the
+folder, with the user's other files hard-linked into it, and the two folders are exchanged in
+one atomic step, so a run that fails or is killed at any moment leaves the old report or the
+new one, whole. Elsewhere the entries are replaced one by one (``index.html`` last; a failure
+puts the old ones back, but a kill in the middle can leave a mix). A report never replaces a
 file it did not write (an ``index.html`` of the user's, a file added to ``forces/``, a report
-page edited since): it refuses, naming them, unless ``overwrite``. Other files in the folder are
-never touched.
+page edited since): it refuses, naming them, unless ``overwrite``. Other files in the folder
+are kept.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from servicemap import __version__
-from servicemap._folder import STATE, check_folder, publish_folder
+from servicemap._folder import check_folder, publish_folder
 from servicemap.errors import ReportError
 from servicemap.maps import (
     ATTRIBUTION,
@@ -70,9 +75,6 @@ __all__ = [
 
 REPORT_FILES: tuple[str, ...] = ("forces", "map.html", "coverage.csv", "coverage.png", "index.html")
 """What a report folder holds, in the order they are put in place (index.html last)."""
-
-MARKER = STATE
-"""The hidden folder of a report folder that holds its versions and their manifest."""
 
 DEFAULT_TITLE = (
     "Specialist help for migrant victims of domestic abuse: coverage by police force area"
@@ -682,12 +684,13 @@ def build_report(
 ) -> ReportSummary:
     """Write the coverage report folder: index, one page per force, map, CSV and picture.
 
-    The report is written whole into a new hidden version folder and switched in with one
-    atomic rename (see :mod:`servicemap._folder`), so a reader, or a run that fails or is
-    killed at any moment, sees the old report or the new one, whole. Re-running replaces the
-    report's own files and ``forces/`` pages; other files in ``out_dir`` stay. Files at the
-    report's names that no earlier report wrote (or that were changed since) are refused,
-    naming them, unless ``overwrite``.
+    The report is written whole into a hidden folder beside ``out_dir`` and, on Linux,
+    exchanged with it in one atomic step (see :mod:`servicemap._folder`), so a reader, or a
+    run that fails or is killed at any moment, sees the old report or the new one, whole;
+    elsewhere the entries are replaced one by one. The folder holds plain files only.
+    Re-running replaces the report's own files and ``forces/`` pages; other files in
+    ``out_dir`` stay. Files at the report's names that no earlier report wrote (or that were
+    changed since) are refused, naming them, unless ``overwrite``.
 
     Parameters
     ----------
