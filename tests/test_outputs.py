@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import io
 import json
 import os
@@ -29,7 +30,7 @@ from click.testing import CliRunner
 from servicemap import _folder
 from servicemap._atomic import atomic_write, atomic_write_text, check_outputs
 from servicemap._csv import safe_cell, spreadsheet_safe, write_xlsx
-from servicemap._folder import STATE, publish_folder
+from servicemap._folder import MANIFEST, publish_folder
 from servicemap.cli import cli
 from servicemap.errors import OutputError
 from servicemap.inputs import ReportInputs
@@ -544,7 +545,7 @@ def test_report_force_replaces_them_and_keeps_other_files(fake_report, tmp_path)
     assert "test boxes" in (out / "index.html").read_text(encoding="utf-8")
     assert "my map" not in (out / "map.html").read_text(encoding="utf-8")
     assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
-    assert sorted(p.name for p in (out / STATE).iterdir())[0] == "current"
+    assert _hidden(out) == [MANIFEST]
 
 
 def test_report_reruns_over_its_own_files_without_force(fake_report, tmp_path):
@@ -552,8 +553,8 @@ def test_report_reruns_over_its_own_files_without_force(fake_report, tmp_path):
     for _ in range(2):
         result = CliRunner().invoke(cli, ["report", "-o", str(out)])
         assert result.exit_code == 0, result.output
-    versions = [p.name for p in (out / STATE).iterdir() if p.name.startswith("v-")]
-    assert len(versions) == 1  # the old version is gone
+    assert _hidden(out) == [MANIFEST]
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]  # nothing left beside it
 
 
 def test_report_refuses_a_file_added_to_forces_or_a_page_edited_since(fake_report, tmp_path):
@@ -582,13 +583,37 @@ def test_report_upgrades_a_servicemap_0_1_folder(fake_report, tmp_path):
     (out / "forces" / "old.html").write_text("old", encoding="utf-8")
     for name in ("map.html", "coverage.csv", "coverage.png", "index.html"):
         (out / name).write_text("old", encoding="utf-8")
-    (out / STATE).write_text("servicemap 0.1.0\n", encoding="utf-8")
+    (out / LEGACY).write_text("servicemap 0.1.0\n", encoding="utf-8")
     (out / "coverage.html").write_text("from servicemap map", encoding="utf-8")
     result = CliRunner().invoke(cli, ["report", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert all((out / name).is_symlink() for name in REPORT_FILES)
+    assert _links(out) == []
+    assert _hidden(out) == [MANIFEST]  # the marker is gone
+    assert "test boxes" in (out / "index.html").read_text(encoding="utf-8")
     assert not (out / "forces" / "old.html").exists()
     assert (out / "coverage.html").read_text(encoding="utf-8") == "from servicemap map"
+
+
+def test_report_upgrades_a_folder_of_symbolic_links(fake_report, tmp_path):
+    out = tmp_path / "site"
+    _linked(out)
+    (out / "coverage.html").write_text("from servicemap map", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["report", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert _links(out) == []
+    assert _hidden(out) == [".htaccess", MANIFEST]  # the hidden folder of versions is gone
+    assert "test boxes" in (out / "index.html").read_text(encoding="utf-8")
+    assert not (out / "forces" / "a.html").exists()
+    assert (out / "coverage.html").read_text(encoding="utf-8") == "from servicemap map"
+
+
+def test_report_refuses_a_page_edited_in_a_folder_of_symbolic_links(fake_report, tmp_path):
+    out = tmp_path / "site"
+    _linked(out)
+    (out / LEGACY / "v-1a2b3c" / "map.html").write_text("edited", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["report", "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.output == _refused(out, "map.html (changed since the report was written)") + "\n"
 
 
 def test_report_disk_full_leaves_the_old_report(fake_report, tmp_path, monkeypatch):
@@ -607,9 +632,8 @@ def test_report_disk_full_leaves_the_old_report(fake_report, tmp_path, monkeypat
         "choose another drive.\n"
     )
     assert (out / "index.html").read_bytes() == before
-    assert [p.name for p in (out / STATE).iterdir() if p.name.startswith("v-")] == [
-        os.readlink(out / STATE / "current")
-    ]
+    assert _hidden(out) == [MANIFEST]
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
 
 
 def test_report_refuses_a_read_only_folder(fake_report, tmp_path, monkeypatch):
@@ -641,16 +665,23 @@ def test_an_interrupted_report_leaves_the_old_one_and_no_leftovers(report_inputs
         with pytest.raises(KeyboardInterrupt):
             build_report(forces, coverage, services, out_dir=out, profiles=profiles)
     assert _snapshot(out) == before
-    assert sorted(p.name for p in (out / STATE).iterdir()) == sorted(
-        ["current", os.readlink(out / STATE / "current")]
-    )
+    assert _hidden(out) == [MANIFEST]
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
 
 
 # --- the swap: whole at every step -------------------------------------------------------------
 
+LEGACY = ".servicemap-report"  # the hidden folder of the layout with links; 0.1's marker file
 OLD_PAGES, NEW_PAGES = ("a", "b", "c"), ("a", "b")
 # The calls that change the file system (and fsync), counted to fail or die at the k-th one.
-STEPS = ("replace", "rename", "symlink", "unlink", "link", "mkdir", "rmdir", "chmod", "fsync")
+STEPS = (
+    *(f"os.{name}" for name in ("replace", "rename", "link", "symlink", "unlink", "mkdir")),
+    *(f"os.{name}" for name in ("rmdir", "chmod", "fsync")),
+    "shutil.copy2",
+    "shutil.copystat",
+    "_folder._exchange",
+)
+_LEFTOVER = re.compile(r"\.site\.servicemap-(new|old)-[0-9a-f]{16}")
 
 
 def _publish(out: Path, tag: str, pages: tuple[str, ...], *, force: bool = False) -> None:
@@ -683,49 +714,125 @@ def _snapshot(out: Path) -> dict[str, str]:
 
 
 def _others(out: Path) -> dict[str, str]:
-    """The user's files in the folder (not the report's)."""
-    skip = {*REPORT_FILES, STATE}
+    """The user's files, folders and links in the folder (not the report's), by name."""
     if not out.is_dir():
         return {}
-    return {p.name: p.read_text(encoding="utf-8") for p in out.iterdir() if p.name not in skip}
+    seen: dict[str, str] = {}
+    for top in sorted(out.iterdir()):
+        if top.name in {*REPORT_FILES, MANIFEST, LEGACY} or "servicemap-" in top.name:
+            continue
+        inside = sorted(top.rglob("*")) if top.is_dir() and not top.is_symlink() else []
+        for path in (top, *inside):
+            name = path.relative_to(out).as_posix()
+            if path.is_symlink():
+                seen[name] = f"-> {os.readlink(path)}"
+            elif path.is_dir():
+                seen[name] = f"<folder {oct(path.stat().st_mode & 0o777)}>"
+            else:
+                seen[name] = path.read_text(encoding="utf-8")
+    return seen
+
+
+def _hidden(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+
+
+def _links(out: Path) -> list[str]:
+    """Every symbolic link in the folder that is not one of the user's own."""
+    return sorted(
+        str(path.relative_to(out))
+        for path in out.rglob("*")
+        if path.is_symlink() and path.name != "latest"
+    )
+
+
+def _users(out: Path) -> None:
+    """The user's own files in the folder: a file, a hidden file, a folder in a folder, a link."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    (out / ".htaccess").write_text("Options -Indexes", encoding="utf-8")
+    (out / "data" / "2024").mkdir(parents=True)
+    (out / "data" / "2024" / "figures.csv").write_text("a,b", encoding="utf-8")
+    os.chmod(out / "data", 0o750)
+    os.symlink("notes.txt", out / "latest")
 
 
 def _legacy(out: Path) -> None:
+    """A folder written by servicemap 0.1: real files and a marker file."""
     (out / "forces").mkdir(parents=True)
-    for page in OLD_PAGES:
-        (out / "forces" / f"{page}.html").write_text(f"old {page}", encoding="utf-8")
-    for name in REPORT_FILES[1:]:
-        (out / name).write_text(f"old {name}", encoding="utf-8")
-    (out / STATE).write_text("servicemap 0.1.0\n", encoding="utf-8")
+    for name, text in _expected("old", OLD_PAGES).items():
+        (out / name).write_text(text, encoding="utf-8")
+    (out / LEGACY).write_text("servicemap 0.1.0\n", encoding="utf-8")
+    _users(out)
 
 
-def _existing(out: Path) -> None:
-    out.mkdir()
-    (out / "notes.txt").write_text("mine", encoding="utf-8")
+def _linked(out: Path) -> None:
+    """A folder written with symbolic links into a hidden folder of versions."""
+    version = out / LEGACY / "v-1a2b3c"
+    (version / "forces").mkdir(parents=True)
+    files = {}
+    for name, text in _expected("old", OLD_PAGES).items():
+        (version / name).write_text(text, encoding="utf-8")
+        files[name] = hashlib.sha256(text.encode()).hexdigest()
+    document = {"servicemap": "0.1.0", "files": files}
+    (version / "manifest.json").write_text(json.dumps(document), encoding="utf-8")
+    os.symlink("v-1a2b3c", out / LEGACY / "current")
+    for name in REPORT_FILES:
+        os.symlink(os.path.join(LEGACY, "current", name), out / name)
+    _users(out)
+
+
+def _hidden_manifest(out: Path) -> None:
+    """A folder written by the version with links where links could not be made."""
+    _linked(out)
+    for name in REPORT_FILES:
+        os.unlink(out / name)
+        os.replace(out / LEGACY / "v-1a2b3c" / name, out / name)
+    os.replace(out / LEGACY / "v-1a2b3c" / "manifest.json", out / LEGACY / "manifest.json")
+    shutil.rmtree(out / LEGACY / "v-1a2b3c")
+    os.unlink(out / LEGACY / "current")
+
+
+def _rerun(out: Path) -> None:
+    _publish(out, "old", OLD_PAGES)
+    _users(out)
 
 
 def _foreign(out: Path) -> None:
     (out / "index.html").mkdir(parents=True)
     (out / "index.html" / "x").write_text("mine", encoding="utf-8")
     (out / "map.html").write_text("my map", encoding="utf-8")
+    _users(out)
 
 
-# Each scenario: how the folder is before, what a reader sees then, and whether symlinks work.
+def _old() -> dict[str, str]:
+    return _expected("old", OLD_PAGES)
+
+
+# Each scenario: how the folder is before, what a reader sees then, whether the exchange is
+# there (False: the one-by-one fallback), and whether --force is given.
 SCENARIOS: dict[str, tuple[Callable[[Path], None], Callable[[], dict[str, str]], bool, bool]] = {
-    "rerun": (lambda o: _publish(o, "old", OLD_PAGES), lambda: _expected("old", OLD_PAGES), True,
-              False),
     "new folder": (lambda o: None, dict, True, False),
-    "existing folder": (lambda o: _existing(o), dict, True, False),
-    "servicemap 0.1 folder": (_legacy, lambda: _expected("old", OLD_PAGES), True, False),
+    "rerun": (lambda o: _publish(o, "old", OLD_PAGES), _old, True, False),
+    "rerun with the user's files": (_rerun, _old, True, False),
+    "first report into the user's folder": (_users, dict, True, False),
     "forced over the user's": (_foreign, lambda: {"index.html/x": "mine", "map.html": "my map"},
                                True, True),
-    "rerun, no symlinks": (lambda o: _publish(o, "old", OLD_PAGES),
-                           lambda: _expected("old", OLD_PAGES), False, False),
-    "new folder, no symlinks": (lambda o: None, dict, False, False),
-    "existing folder, no symlinks": (lambda o: o.mkdir(), dict, False, False),
-    "servicemap 0.1 folder, no symlinks": (_legacy, lambda: _expected("old", OLD_PAGES), False,
-                                           False),
+    "upgrade from symbolic links": (_linked, _old, True, False),
+    "upgrade from a hidden manifest": (_hidden_manifest, _old, True, False),
+    "upgrade from servicemap 0.1": (_legacy, _old, True, False),
+    "rerun, no exchange": (_rerun, _old, False, False),
+    "first report into the user's folder, no exchange": (_users, dict, False, False),
+    "upgrade from symbolic links, no exchange": (_linked, _old, False, False),
+    "upgrade from servicemap 0.1, no exchange": (_legacy, _old, False, False),
 }  # fmt: skip
+
+
+def _install(patch: pytest.MonkeyPatch, wrap: Callable[..., Callable[..., object]]) -> None:
+    modules = {"os": os, "shutil": shutil, "_folder": _folder}
+    for step in STEPS:
+        module, name = step.split(".")
+        patch.setattr(modules[module], name, wrap(getattr(modules[module], name)))
 
 
 class _Fail:
@@ -734,11 +841,7 @@ class _Fail:
     def __init__(self, k: int) -> None:
         self.k, self.calls = k, 0
 
-    def install(self, patch: pytest.MonkeyPatch) -> None:
-        for name in STEPS:
-            patch.setattr(os, name, self._wrap(getattr(os, name)))
-
-    def _wrap(self, real: Callable[..., object]) -> Callable[..., object]:
+    def wrap(self, real: Callable[..., object]) -> Callable[..., object]:
         def step(*args: object, **kwargs: object) -> object:
             self.calls += 1
             if self.calls == self.k:
@@ -748,57 +851,64 @@ class _Fail:
         return step
 
 
+def _no_exchange(patch: pytest.MonkeyPatch) -> None:
+    patch.setattr(_folder, "_renameat2", lambda: None)
+
+
+def _assert_clean(out: Path, users: dict[str, str]) -> None:
+    """After a successful run: the report, the user's files, plain files, nothing left over."""
+    assert _others(out) == users
+    assert _links(out) == []
+    assert _hidden(out) == sorted({MANIFEST} | {n for n in users if n.startswith(".")})
+    assert [p.name for p in out.parent.iterdir()] == ["site"]
+
+
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_a_failure_at_any_step_leaves_the_old_report_or_the_new_one(scenario, tmp_path):
-    setup, old, links, force = SCENARIOS[scenario]
+    setup, old, exchange, force = SCENARIOS[scenario]
     new = _expected("new", NEW_PAGES)
     k = 0
     while True:
         k += 1
         out = tmp_path / f"run{k}" / "site"
         out.parent.mkdir()
+        setup(out)
+        users = _others(out)
+        fail = _Fail(k)
         with pytest.MonkeyPatch.context() as patch:
-            if not links:
-                patch.setattr(_folder, "symlinks_work", lambda folder: False)
-            setup(out)
-            others = _others(out)
-            fail = _Fail(k)
-            fail.install(patch)
+            if not exchange:
+                _no_exchange(patch)
+            _install(patch, fail.wrap)
             try:
                 _publish(out, "new", NEW_PAGES, force=force)
             except OutputError:
                 failed = True
             else:
                 failed = False
-            finally:
-                patch.undo()
         seen = _snapshot(out)
         assert seen in (old(), new), f"step {k} of {scenario}: {seen}"
-        assert _others(out) == others
-        assert [p.name for p in out.parent.iterdir()] == (["site"] if out.exists() else [])
+        assert _others(out) == users, f"step {k} of {scenario}"
+        left = [p.name for p in out.parent.iterdir() if p.name != "site"]
+        assert all(_LEFTOVER.fullmatch(name) for name in left), left
         if not failed:
             assert seen == new
         if fail.calls < k:  # the whole publication ran without reaching step k
             break
         # Whatever the failure left, the next run succeeds and cleans up.
         with pytest.MonkeyPatch.context() as patch:
-            if not links:
-                patch.setattr(_folder, "symlinks_work", lambda folder: False)
+            if not exchange:
+                _no_exchange(patch)
             _publish(out, "next", OLD_PAGES, force=force)
-        assert _snapshot(out) == _expected("next", OLD_PAGES)
-        leftovers = sorted(p.name for p in (out / STATE).iterdir())
-        assert leftovers == (
-            sorted(["current", os.readlink(out / STATE / "current")]) if links else
-            ["manifest.json"]
-        )  # fmt: skip
-    assert k > 8  # every step was tried
+        assert _snapshot(out) == _expected("next", OLD_PAGES), f"after step {k} of {scenario}"
+        _assert_clean(out, users)
+    assert k > 20  # every step was tried
 
 
 KILL_SCRIPT = """
-import os, sys
+import os, shutil, sys
 from pathlib import Path
 
-out, k, steps = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split(",")
+out, k, steps, exchange = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split(","), sys.argv[4]
 calls = 0
 
 
@@ -813,12 +923,16 @@ def wrap(real):
     return step
 
 
-from servicemap._folder import publish_folder  # noqa: E402
+from servicemap import _folder  # noqa: E402
 
-for name in steps:
-    setattr(os, name, wrap(getattr(os, name)))
+modules = {"os": os, "shutil": shutil, "_folder": _folder}
+for step in steps:
+    module, name = step.split(".")
+    setattr(modules[module], name, wrap(getattr(modules[module], name)))
+if exchange == "no":
+    _folder._renameat2 = lambda: None
 entries = ("forces", "map.html", "coverage.csv", "coverage.png", "index.html")
-with publish_folder(out, entries) as build:
+with _folder.publish_folder(out, entries) as build:
     (build / "forces").mkdir()
     for page in ("a", "b"):
         (build / "forces" / f"{page}.html").write_text(f"new {page}", encoding="utf-8")
@@ -827,36 +941,263 @@ with publish_folder(out, entries) as build:
 """
 
 
-@pytest.mark.parametrize("scenario", ["rerun", "new folder"])
+def _run_killed(out: Path, k: int, exchange: bool, script: str = KILL_SCRIPT) -> int:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(out),
+            str(k),
+            ",".join(STEPS),
+            "yes" if exchange else "no",
+        ],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode in (0, 9), run.stderr
+    return run.returncode
+
+
+def _entry_by_entry(seen: dict[str, str], old: dict[str, str], new: dict[str, str]) -> bool:
+    """Return True if each entry is the old one or the new one (``forces/`` may be missing)."""
+    for name in REPORT_FILES:
+        mine = {f: t for f, t in seen.items() if f.split("/")[0] == name}
+        choices = [
+            {f: t for f, t in whole.items() if f.split("/")[0] == name} for whole in (old, new)
+        ]
+        if mine not in choices and not (name == "forces" and not mine):
+            return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    ["new folder", "rerun with the user's files", "first report into the user's folder",
+     "upgrade from symbolic links", "rerun, no exchange"],
+)  # fmt: skip
 def test_a_kill_at_any_step_leaves_the_old_report_or_the_new_one(scenario, tmp_path):
-    setup, old, _, _ = SCENARIOS[scenario]
+    setup, old, exchange, _ = SCENARIOS[scenario]
     new = _expected("new", NEW_PAGES)
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
     k = 0
     while True:
         k += 1
         out = tmp_path / f"run{k}" / "site"
         out.parent.mkdir()
         setup(out)
-        run = subprocess.run(
-            [sys.executable, "-c", KILL_SCRIPT, str(out), str(k), ",".join(STEPS)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert run.returncode in (0, 9), run.stderr
+        users = _others(out)
+        code = _run_killed(out, k, exchange)
         seen = _snapshot(out)
-        assert seen in (old(), new), f"killed at step {k} of {scenario}: {seen}"
-        if run.returncode == 0:
+        if exchange:
+            assert seen in (old(), new), f"killed at step {k} of {scenario}: {seen}"
+        else:  # the documented exception: entry by entry, old or new
+            assert _entry_by_entry(seen, old(), new), f"killed at step {k} of {scenario}: {seen}"
+        assert _others(out) == users, f"killed at step {k} of {scenario}"
+        if code == 0:
             assert seen == new
             break
-        _publish(out, "next", OLD_PAGES)  # the next run recovers without --force
-        assert _snapshot(out) == _expected("next", OLD_PAGES)
-        leftovers = sorted(p.name for p in (out / STATE).iterdir())
-        assert leftovers == sorted(["current", os.readlink(out / STATE / "current")])
-        assert [p.name for p in out.parent.iterdir()] == ["site"]
-    assert k > 8
+        with pytest.MonkeyPatch.context() as patch:
+            if not exchange:
+                _no_exchange(patch)
+            _publish(out, "next", OLD_PAGES)  # the next run recovers without --force
+        assert _snapshot(out) == _expected("next", OLD_PAGES), f"after step {k} of {scenario}"
+        _assert_clean(out, users)
+    assert k > 15
+
+
+LATE_SCRIPT = KILL_SCRIPT.replace(
+    'if exchange == "no":',
+    """real_exchange = _folder._exchange
+
+
+def exchange_then_die(first, second):
+    if second == out:  # the real exchange, not the probe: the user adds a file just before
+        (out / "late.txt").write_text("added during the build", encoding="utf-8")
+        real_exchange(first, second)
+        os._exit(9)
+    real_exchange(first, second)
+
+
+_folder._exchange = exchange_then_die
+if exchange == "no":""",
+)
+
+
+def test_a_kill_just_after_the_exchange_loses_nothing_the_user_added(tmp_path):
+    out = tmp_path / "site"
+    _rerun(out)
+    assert _run_killed(out, 10**6, True, LATE_SCRIPT) == 9
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
+    assert not (out / "late.txt").exists()  # it is in the old folder, swapped out
+    _publish(out, "next", OLD_PAGES)
+    assert (out / "late.txt").read_text(encoding="utf-8") == "added during the build"
+    assert [p.name for p in out.parent.iterdir()] == ["site"]
+
+
+def test_what_the_user_changes_during_the_swap_is_kept(tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    _rerun(out)
+    real = _folder._exchange
+
+    def user_at_work(first: Path, second: Path) -> None:
+        if second == out:  # between the copy of the user's files and the exchange
+            (out / "late.txt").write_text("new file", encoding="utf-8")
+            (out / "data" / "2024" / "late.csv").write_text("new too", encoding="utf-8")
+            saved = out / "data" / "2024" / ".figures.csv.swp"
+            saved.write_text("c,d", encoding="utf-8")
+            os.replace(saved, out / "data" / "2024" / "figures.csv")  # as editors save
+        real(first, second)
+
+    monkeypatch.setattr(_folder, "_exchange", user_at_work)
+    _publish(out, "new", NEW_PAGES)
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
+    assert (out / "late.txt").read_text(encoding="utf-8") == "new file"
+    assert (out / "data" / "2024" / "late.csv").read_text(encoding="utf-8") == "new too"
+    assert (out / "data" / "2024" / "figures.csv").read_text(encoding="utf-8") == "c,d"
+    assert [p.name for p in out.parent.iterdir()] == ["site"]
+
+
+def test_the_users_files_are_the_very_same_files_after_a_report(tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    _rerun(out)
+    before = {p: os.lstat(out / p) for p in ("notes.txt", "data/2024/figures.csv", "latest")}
+    calls, real = [], _folder._exchange
+    monkeypatch.setattr(_folder, "_exchange", lambda a, b: calls.append(b) or real(a, b))
+    _publish(out, "new", NEW_PAGES)
+    assert out in calls  # the folder was exchanged whole (so the tests above test that)
+    for name, info in before.items():
+        after = os.lstat(out / name)
+        assert (after.st_ino, after.st_nlink) == (info.st_ino, info.st_nlink)  # hard links
+        assert after.st_mode == info.st_mode
+    assert os.stat(out / "data").st_mode & 0o777 == 0o750
+    assert os.readlink(out / "latest") == "notes.txt"
+
+
+def test_a_report_folder_is_plain_files_that_work_wherever_they_are_copied(report_inputs, tmp_path):
+    forces, coverage, services, profiles = report_inputs
+    out = tmp_path / "site"
+    _legacy(out)  # even an upgraded folder
+    build_report(forces, coverage, services, out_dir=out, profiles=profiles)
+    assert [str(p) for p in out.rglob("*") if p.is_symlink()] == [str(out / "latest")]
+    copy = tmp_path / "elsewhere" / "report"
+    shutil.copytree(out, copy, symlinks=True)  # as a zip, a stick or a static host would
+    pages = re.findall(r'href="(forces/[^"#]+\.html)"', (copy / "index.html").read_text("utf-8"))
+    assert len(set(pages)) == len(forces)
+    assert all((copy / page).is_file() and not (copy / page).is_symlink() for page in pages)
+    for page in sorted((copy / "forces").iterdir()):
+        links = re.findall(r'href="(\.\./[^"#]+)"', page.read_text(encoding="utf-8"))
+        assert links and all((page.parent / link).resolve().is_file() for link in links), page
+
+
+def test_a_drive_that_cannot_exchange_gets_the_entries_one_by_one(tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    _rerun(out)
+    users = _others(out)
+    real, seen = _folder._exchange, []
+
+    def unsupported(first: Path, second: Path) -> None:
+        seen.append(second)
+        if second == out:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real(first, second)
+
+    monkeypatch.setattr(_folder, "_exchange", unsupported)
+    _publish(out, "new", NEW_PAGES)
+    assert out in seen
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
+    _assert_clean(out, users)
+
+
+def test_the_current_folder_is_never_swapped_away(tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    _rerun(out)
+    monkeypatch.chdir(out / "data")
+    calls, real = [], _folder._exchange
+    monkeypatch.setattr(_folder, "_exchange", lambda a, b: calls.append(b) or real(a, b))
+    _publish(out, "new", NEW_PAGES)
+    assert out not in calls
+    assert os.path.samefile(os.getcwd(), out / "data")
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
+
+
+def test_a_mount_point_is_published_from_inside(tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    _rerun(out)
+    users = _others(out)
+    made = []
+    real_mkdir, real_ismount = os.mkdir, os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == out or real_ismount(p))
+    monkeypatch.setattr(
+        os, "mkdir", lambda p, *a, **k: made.append(Path(p)) or real_mkdir(p, *a, **k)
+    )
+    _publish(out, "new", NEW_PAGES)
+    assert [p.parent for p in made if "servicemap-" in p.name] == [out, out]
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
+    _assert_clean(out, users)
+
+
+def test_a_parent_that_cannot_be_written_is_not_needed(tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    _rerun(out)
+    real_mkdir = os.mkdir
+
+    def denied(path, *args, **kwargs):
+        if Path(path).parent == tmp_path:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", denied)
+    _publish(out, "new", NEW_PAGES)
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
+    assert _hidden(out) == [".htaccess", MANIFEST]
+
+
+def test_only_servicemaps_own_leftovers_are_cleaned_up(tmp_path):
+    out = tmp_path / "site"
+    _publish(out, "old", OLD_PAGES)
+    ours = tmp_path / ".site.servicemap-new-0123456789abcdef"
+    (ours / "forces").mkdir(parents=True)
+    (ours / MANIFEST).write_text("", encoding="utf-8")
+    empty = tmp_path / ".site.servicemap-old-0123456789abcdef"
+    empty.mkdir()
+    theirs = tmp_path / ".site.servicemap-new-fedcba9876543210"
+    theirs.mkdir()
+    (theirs / "mine.txt").write_text("mine", encoding="utf-8")
+    other_name = tmp_path / ".site.servicemap-new-backup"
+    other_name.mkdir()
+    (other_name / MANIFEST).write_text("", encoding="utf-8")
+    _publish(out, "new", NEW_PAGES)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [theirs.name, other_name.name, "site"]
+    )
+    assert (theirs / "mine.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_a_running_publication_is_not_cleaned_up_by_another(tmp_path):
+    out = tmp_path / "site"
+    _publish(out, "old", OLD_PAGES)
+    with publish_folder(out, REPORT_FILES) as build:
+        (build / "forces").mkdir()
+        _publish(out, "other", NEW_PAGES)  # a second run while the first is writing
+        assert build.is_dir()
+        for name in REPORT_FILES[1:]:
+            (build / name).write_text(f"first {name}", encoding="utf-8")
+    assert _snapshot(out) == {name: f"first {name}" for name in REPORT_FILES[1:]}
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
+
+
+@pytest.mark.parametrize("libc_first", [True, False])
+def test_renameat2_exchanges_two_folders(libc_first, tmp_path):
+    exchange = _folder._load_renameat2(libc_first=libc_first)
+    assert exchange is not None  # CI runs on Debian (glibc >= 2.28, x86-64 or ARM64)
+    (tmp_path / "a" / "one").mkdir(parents=True)
+    (tmp_path / "b" / "two").mkdir(parents=True)
+    a, b = (os.fsencode(tmp_path / name) for name in "ab")
+    assert exchange(a, b, _folder.RENAME_EXCHANGE) == 0
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["two"]
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["one"]
 
 
 def test_publishing_creates_a_missing_folder_and_its_parents(tmp_path):
@@ -868,10 +1209,11 @@ def test_publishing_creates_a_missing_folder_and_its_parents(tmp_path):
 
 def test_links_left_without_their_hidden_folder_are_not_the_users(tmp_path):
     out = tmp_path / "site"
-    _publish(out, "old", OLD_PAGES)
-    shutil.rmtree(out / STATE)  # someone tidied the hidden folder away: the links point nowhere
+    _linked(out)
+    shutil.rmtree(out / LEGACY)  # someone tidied the hidden folder away: the links point nowhere
     _publish(out, "new", NEW_PAGES)
     assert _snapshot(out) == _expected("new", NEW_PAGES)
+    assert _links(out) == []
 
 
 def test_publishing_refuses_what_it_did_not_write(tmp_path):
@@ -881,6 +1223,28 @@ def test_publishing_refuses_what_it_did_not_write(tmp_path):
     with pytest.raises(OutputError, match=r"did not write: coverage\.png\. Move them away"):
         _publish(out, "new", NEW_PAGES)
     assert [p.name for p in out.iterdir()] == ["coverage.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_a_hidden_folder_of_that_name_that_is_not_servicemaps_is_kept(exchange, tmp_path):
+    out = tmp_path / "site"
+    (out / LEGACY).mkdir(parents=True)
+    (out / LEGACY / "notes.md").write_text("mine", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        if not exchange:
+            _no_exchange(patch)
+        _publish(out, "new", NEW_PAGES)
+    assert (out / LEGACY / "notes.md").read_text(encoding="utf-8") == "mine"
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
+
+
+def test_publishing_refuses_a_manifest_it_did_not_write(tmp_path):
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / MANIFEST).write_text("my notes", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"did not write: \.servicemap-report\.json\. Move"):
+        _publish(out, "new", NEW_PAGES)
 
 
 # --- formula injection: every CSV and XLSX writer ----------------------------------------------
@@ -1035,3 +1399,23 @@ def test_every_csv_and_xlsx_writer_goes_through_the_one_guard():
     )
     services = (SRC / "servicemap" / "directory" / "validate.py").read_text(encoding="utf-8")
     assert "safe_cell(v) for k, v in p.to_dict().items()" in services
+
+
+def test_a_drive_mounted_inside_the_folder_is_never_swapped(tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    _rerun(out)
+    users = _others(out)
+    real_lstat, calls, real = os.lstat, [], _folder._exchange
+
+    def mounted(path, *args, **kwargs):
+        info = real_lstat(path, *args, **kwargs)
+        if Path(path) == out / "data":  # as if another drive were mounted there
+            return os.stat_result((*info[:2], info.st_dev + 1, *info[3:]))
+        return info
+
+    monkeypatch.setattr(os, "lstat", mounted)
+    monkeypatch.setattr(_folder, "_exchange", lambda a, b: calls.append(b) or real(a, b))
+    _publish(out, "new", NEW_PAGES)
+    assert out not in calls  # the entries were replaced one by one instead
+    assert _snapshot(out) == _expected("new", NEW_PAGES)
+    _assert_clean(out, users)

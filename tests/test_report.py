@@ -215,7 +215,7 @@ def test_rerunning_replaces_the_report_and_keeps_other_files(inputs, tmp_path):
     assert (out / "coverage.html").read_text(encoding="utf-8") == "made by servicemap map"
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "maps"]
     assert leftovers == []
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".servicemap-report"]
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".servicemap-report.json"]
 
 
 def test_a_failed_build_leaves_the_old_report(inputs, tmp_path, monkeypatch):

@@ -1,93 +1,144 @@
-"""A folder of files published as a whole: a kill at any moment leaves the old set or the new.
+"""A report folder published as a whole, in plain files: a kill leaves the old report or the new.
 
 ``servicemap report -o DIR`` writes five entries into ``DIR`` (``forces/``, ``map.html``,
-``coverage.csv``, ``coverage.png``, ``index.html``) that link to each other, and leaves every
-other file in ``DIR`` alone. Replacing five entries one rename at a time cannot be atomic, so
-the entries are symbolic links into one versioned folder, and a new report is switched in by
-renaming a single link::
+``coverage.csv``, ``coverage.png``, ``index.html``) that link to each other, and one small
+hidden file, ``DIR/.servicemap-report.json`` (:data:`MANIFEST`), that lists every file the
+report wrote with its SHA-256. Every other entry of ``DIR`` is the user's and is kept. All of it
+is plain files and folders, no symbolic links: the folder can be zipped, e-mailed, copied to a
+FAT32 or exFAT stick, opened on Windows and published on any static host as it is.
 
-    DIR/index.html  -> .servicemap-report/current/index.html
-    DIR/forces      -> .servicemap-report/current/forces
-    …                  (one link per entry; created once, then never changed)
-    DIR/.servicemap-report/current -> v-1a2b3c   (the one pointer)
-    DIR/.servicemap-report/v-1a2b3c/             (the files, and manifest.json)
+One file is replaced atomically by renaming a new one over it; five entries cannot be. So on
+Linux the whole folder is swapped instead, with ``renameat2(2)`` and ``RENAME_EXCHANGE``, which
+exchanges two folders in one atomic step. The new folder is built beside ``DIR``, on the same
+drive, as ``.DIR.servicemap-new-<token>`` (with ``.DIR.servicemap-old-<token>`` holding its
+notes). Publishing, step by step, and what a kill at that step leaves:
 
-Publishing, step by step, and what a kill at that step leaves:
+1. Clean up after runs that were killed (below). *The old report, whole.*
+2. Create the two hidden folders beside ``DIR``, each with a manifest file that says they are
+   servicemap's; exchange them while they are empty, to learn whether this drive can.
+   *The old report, whole; hidden leftovers beside it.*
+3. Write the new report into the new folder, ``fsync`` every file, record their checksums.
+   *The old report, whole.*
+4. Check ``DIR`` again for files at the report's names that servicemap did not write (the
+   manifest says which it did); they are refused unless ``force``. *Nothing changed.*
+5. Make the new folder a complete copy of what ``DIR`` should become: every other entry of
+   ``DIR`` (the user's files and folders) is added to it, folders recreated (same permissions),
+   files as hard links to the very same files (a copy where a hard link cannot be made), links
+   as links (the manifest is written first, then the names copied are noted in the old
+   folder). *The old report, whole.*
+6. Exchange the new folder and ``DIR``: the one atomic step. *Before it: the old report,
+   whole. After it: the new one, whole, with the user's files.*
+7. The old folder's contents now sit at the new folder's name. Anything the user created or
+   changed in ``DIR`` during step 5 is there only: move it into ``DIR`` (a file newer than its
+   copy replaces it). *The new report, whole. A kill here leaves such a file in the hidden
+   folder; the next run moves back a new entry at the top of ``DIR``, but not a change made
+   inside one of the user's folders.*
+8. Delete the old contents, then the notes. *The new report, whole; a kill leaves hidden
+   leftovers.*
 
-1. Check ``DIR``: it may only hold, at the entries' names, what an earlier report wrote there
-   (``manifest.json`` lists every file with its SHA-256; a file that is not listed or whose
-   content changed is the user's, and is never replaced unless ``force``). *Nothing changed.*
-2. Write the new report into a fresh ``v-…`` folder beside the old one, with its manifest;
-   ``fsync`` every file. *The old report is whole; a hidden unfinished ``v-…`` is left.*
-3. Make a link ``current.v-…`` to it and ``rename(2)`` it over ``current``: the one atomic
-   step. *Before it: the old report, whole. After it: the new one, whole.*
-4. Delete the old version and any leftovers of killed runs. *The new report, whole.*
+A folder that does not exist yet is built whole at step 3 and renamed into place (its parents
+are created): it appears at once, complete.
 
-Links are opened through like the files themselves: a browser at ``DIR/forces/kent.html``
-follows ``../index.html`` to ``DIR/index.html``, and copying, zipping or serving ``DIR`` follows
-them too.
+Where the exchange cannot be used, the entries are replaced one by one instead, ``index.html``
+last: the manifest is first rewritten to accept the old files and the new, then each old entry
+is kept aside (a hard link, or moved for a folder) and the new one renamed in its place; a
+failure puts every old entry back. **Only here can a kill in the middle leave a mix of old and
+new entries**, and, for the instant between the two renames that swap ``forces/``, no
+``forces/``; the next run recognises both and finishes the job. That happens on systems other
+than Linux (Windows, macOS); on Linux when ``renameat2`` is missing (a C library without it,
+such as glibc before 2.28, on a machine other than 64-bit x86, ARM or RISC-V), when the drive
+cannot exchange folders (step 2 finds out: network drives such as NFS or SMB and exFAT
+typically cannot, nor can kernels before 3.15), when ``DIR`` is a mount point, is or holds the
+current folder of this process, holds another drive mounted inside it or a special file that
+cannot be hard-linked, or when the exchange is refused (``DIR`` owned by someone else in a
+sticky folder such as ``/tmp``). Where a hidden folder cannot be made beside ``DIR`` (no
+permission on its parent, or ``DIR`` is a mount point), it is made inside ``DIR``, and the
+entries are replaced one by one from there.
 
-The first report written into a folder that already exists, and the upgrade of a report folder
-from servicemap 0.1 (real files and a ``.servicemap-report`` marker file), add or replace the
-entries one by one after step 3, ``index.html`` last; a failure there is rolled back. A folder
-that does not exist yet is built whole beside it and renamed into place, so it appears at once.
+Leftovers of killed runs are hidden folders named exactly ``.DIR.servicemap-new-<token>`` or
+``.DIR.servicemap-old-<token>`` beside ``DIR`` (or ``.servicemap-new-…`` / ``.servicemap-old-…``
+inside it) with 16 hex digits as the token. The next run deletes one only if it is empty or
+holds servicemap's manifest file (as made at step 2, or naming that token), or if it is the
+old contents an exchange
+swapped out, which its ``old`` twin's notes (that token, and the names of the entries copied
+at step 5) identify; and never while the run that made it is still going (that run holds a
+lock on both). Before deleting swapped-out contents it moves back into ``DIR`` every entry
+that is not servicemap's, was not copied, and that ``DIR`` lacks; if it cannot, it keeps
+them. The names of the user's files are noted only there, beside ``DIR``, never in it (the
+folder may be published).
 
-Where symbolic links cannot be made (Windows without Developer Mode, some network drives) the
-entries are real files and folders, each replaced by a rename, ``index.html`` last, with the
-old ones kept until the whole swap succeeds and restored if any step fails; only a kill in the
-middle of that swap can leave a mix of old and new entries (never a missing one, except for the
-instant between the two renames that swap ``forces/``).
+Report folders from earlier versions are recognised and upgraded to this layout: servicemap
+0.1 (real files and a ``.servicemap-report`` marker file) and the layout with symbolic links
+into a hidden ``.servicemap-report/`` folder of versions (also with real files and
+``.servicemap-report/manifest.json``). After the upgrade the folder is plain files, and the
+marker or hidden folder is gone.
+
+Two things a folder swap cannot hide: a program whose current folder is ``DIR`` (or a folder in
+it), such as a terminal or a web server started there, keeps the old, deleted folder until it
+changes folder again; and a file the user deletes from ``DIR`` during step 5 comes back. The
+user's files (and links) are the very same files after a report, hard links to them; only
+where a hard link cannot be made is a file a copy, with the same contents, times and
+permissions, and its owner where that may be set. Folders are made anew with their
+permissions, times and (where allowed) owner.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import functools
 import hashlib
 import json
 import os
+import platform
+import re
 import secrets
 import shutil
-import tempfile
+import stat
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from servicemap import __version__
 from servicemap._atomic import output_error, probe_writable, same_file
 from servicemap.errors import OutputError
 
-STATE = ".servicemap-report"
-"""The hidden folder in ``DIR`` holding the versions; in servicemap 0.1, a marker file."""
+if sys.platform != "win32":
+    import fcntl
 
-_MANIFEST = "manifest.json"
-_CURRENT = "current"
+MANIFEST = ".servicemap-report.json"
+"""The hidden file in a report folder that lists every file the report wrote, with SHA-256."""
+
+_LEGACY = ".servicemap-report"
+"""Earlier layouts: a hidden folder of versions (links or a manifest), or 0.1's marker file."""
+_LEGACY_NAMES = ("current", "manifest.json", "v-", "trash-", ".")  # what that folder held
 _SHOWN = 10  # conflicting files named in an error before "… and N more"
+_STAGING = re.compile(r"servicemap-(new|old)-([0-9a-f]{16})")
+"""The end of the hidden folders' names: ``.DIR.servicemap-new-<token>`` and so on."""
+
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+# renameat2's system call number where glibc lacks the function (64-bit processes only).
+_SYS_RENAMEAT2 = {"x86_64": 316, "amd64": 316, "aarch64": 276, "arm64": 276, "riscv64": 276}
+# What renameat2 returns when this system, drive or folder cannot exchange: use the fallback.
+_NO_EXCHANGE = {
+    errno.EINVAL,
+    errno.ENOSYS,
+    errno.EXDEV,
+    errno.EPERM,
+    errno.EACCES,
+    errno.ENOTSUP,
+    errno.EOPNOTSUPP,
+    errno.EBUSY,
+}
 
 
 def _subject(out: Path) -> str:
     return f"Cannot write the report to {str(out)!r}"
 
 
-def _link_text(name: str) -> str:
-    """Return what the link ``DIR/<name>`` holds (relative: the folder can be moved or copied)."""
-    return os.path.join(STATE, _CURRENT, name)
-
-
-def _is_our_link(out: Path, name: str) -> bool:
-    path = out / name
-    return path.is_symlink() and os.readlink(path) == _link_text(name)
-
-
-def symlinks_work(folder: Path) -> bool:
-    """Return True if symbolic links can be made in ``folder`` (an existing folder)."""
-    probe = folder / f".probe-{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        os.symlink("probe", probe)
-    except (OSError, NotImplementedError):
-        return False
-    with contextlib.suppress(OSError):  # a leftover is removed with the other leftovers
-        os.unlink(probe)
-    return True
+# --- what a folder holds ------------------------------------------------------------------------
 
 
 def _sha256(path: Path) -> str:
@@ -109,25 +160,89 @@ def _files_under(path: Path, name: str) -> list[tuple[str, Path]]:
     return [(name, path)]
 
 
-def _owned(out: Path) -> tuple[str, dict[str, str]]:
-    """Return the layout of ``out`` (links, flat, legacy, none) and the files it recorded."""
-    state = out / STATE
-    if state.is_dir() and not state.is_symlink():
-        for manifest in (state / _CURRENT / _MANIFEST, state / _MANIFEST):
-            if manifest.is_file():
-                try:
-                    files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
-                except (OSError, ValueError, KeyError, TypeError):
-                    continue
-                if isinstance(files, dict):
-                    layout = "links" if manifest.parent.name == _CURRENT else "flat"
-                    return layout, {str(k): str(v) for k, v in files.items()}
-        return "none", {}
-    if state.is_file() and not state.is_symlink():
+def _is_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _read_json(path: Path) -> dict[str, object] | None:
+    """Return the JSON object in the regular file ``path``, or None if it is not one."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _digests(document: Mapping[str, object], key: str) -> dict[str, set[str]]:
+    """Return the checksums a manifest lists under ``key`` (a string or a list per file)."""
+    files = document.get(key)
+    if not isinstance(files, dict):
+        return {}
+    found: dict[str, set[str]] = {}
+    for name, value in files.items():
+        values = value if isinstance(value, list) else [value]
+        found[str(name)] = {str(v) for v in values}
+    return found
+
+
+@dataclass
+class _Owned:
+    """What earlier reports wrote in a folder, as its manifests say."""
+
+    digests: dict[str, set[str]] = field(default_factory=dict)
+    """Accepted SHA-256 checksums by relative path."""
+    recorded: bool = False
+    """A manifest says which files a report wrote (any file not listed is the user's)."""
+    unchecked: bool = False
+    """servicemap 0.1's marker is there: it wrote the report's names but kept no checksums."""
+    foreign: list[str] = field(default_factory=list)
+    """servicemap's own names held by something it did not write."""
+    legacy: bool = False
+    """An earlier layout's hidden folder or marker is there, to be removed (anything else of
+    that name is the user's, and is kept)."""
+
+    def add(self, digests: Mapping[str, set[str]]) -> None:
+        self.recorded = True
+        for name, values in digests.items():
+            self.digests.setdefault(name, set()).update(values)
+
+
+def _owned(out: Path) -> _Owned:
+    """Return what the manifests in ``out`` (this layout's and earlier ones') say it wrote."""
+    owned = _Owned()
+    manifest = out / MANIFEST
+    if os.path.lexists(manifest):
+        document = _read_json(manifest)
+        if document is None or not isinstance(document.get("files"), dict):
+            owned.foreign.append(MANIFEST)
+        else:
+            owned.add(_digests(document, "files"))
+            owned.add(_digests(document, "replacing"))
+    state = out / _LEGACY
+    if _is_folder(state):
+        try:
+            names = os.listdir(state)
+        except OSError:
+            names = ["?"]
+        if all(name.startswith(_LEGACY_NAMES) for name in names):
+            owned.legacy = True
+            for path in (state / "current" / "manifest.json", state / "manifest.json"):
+                document = _read_json(path)
+                if document is not None and isinstance(document.get("files"), dict):
+                    owned.add(_digests(document, "files"))
+                    break
+    elif state.is_file() and not state.is_symlink():
         with contextlib.suppress(OSError, UnicodeDecodeError):
             if state.read_text(encoding="utf-8").startswith("servicemap "):
-                return "legacy", {}
-    return "none", {}
+                owned.legacy = owned.unchecked = True
+    return owned
+
+
+def _legacy_link(name: str) -> str:
+    """Return what the link ``DIR/<name>`` held in the layout with symbolic links."""
+    return os.path.join(_LEGACY, "current", name)
 
 
 def conflicts(out_dir: Path | str, entries: Sequence[str]) -> list[str]:
@@ -150,38 +265,37 @@ def conflicts(out_dir: Path | str, entries: Sequence[str]) -> list[str]:
     out = Path(out_dir)
     if not out.is_dir():
         return []
-    layout, files = _owned(out)
-    found: list[str] = []
-    state = out / STATE
-    if os.path.lexists(state) and layout == "none" and not _is_folder(state):
-        found.append(STATE)  # a file or link of that name that servicemap 0.1 did not write
+    owned = _owned(out)
+    found = list(owned.foreign)
     for name in entries:
         path = out / name
         if not os.path.lexists(path):
             continue
-        if _is_our_link(out, name):
-            if layout == "links":
-                found += _changed(out / STATE / _CURRENT / name, name, files)
-            continue  # otherwise it points at nothing: nothing to lose
-        if layout == "legacy" and not path.is_symlink():
-            continue  # servicemap 0.1 wrote these (its marker says so) and kept no checksums
-        if layout == "flat" and not path.is_symlink():
-            found += _changed(path, name, files)
+        if path.is_symlink():
+            if os.readlink(path) != _legacy_link(name):
+                found.append(name)  # the user's own link
+            elif path.exists() and owned.recorded:
+                found += _changed(out / _legacy_link(name), name, owned.digests)
+            continue  # a link of the old layout pointing at nothing: nothing to lose
+        if owned.unchecked:
+            continue
+        if owned.recorded:
+            found += _changed(path, name, owned.digests)
             continue
         found.append(f"{name} (a folder)" if _is_folder(path) else name)
     return found
 
 
-def _changed(path: Path, name: str, files: Mapping[str, str]) -> list[str]:
-    """Return the files at ``path`` that are not in the manifest ``files`` as written there."""
+def _changed(path: Path, name: str, digests: Mapping[str, set[str]]) -> list[str]:
+    """Return the files at ``path`` that are not in the manifest as written there."""
     found = []
     for relative, file in _files_under(path, name):
-        expected = files.get(relative)
+        expected = digests.get(relative)
         if expected is None:
             found.append(f"{relative} (added since the report was written)")
             continue
         try:
-            same = not file.is_symlink() and _sha256(file) == expected
+            same = not file.is_symlink() and _sha256(file) in expected
         except FileNotFoundError:
             continue  # gone: nothing to lose
         except OSError:
@@ -191,7 +305,7 @@ def _changed(path: Path, name: str, files: Mapping[str, str]) -> list[str]:
     return found
 
 
-def _raise_for_conflicts(out: Path, found: Sequence[str], option: str) -> None:
+def _raise_for_conflicts(out: Path, found: Sequence[str], option: str = "-o") -> None:
     if not found:
         return
     shown = ", ".join(found[:_SHOWN])
@@ -249,8 +363,9 @@ def check_folder(
         return
     try:
         given = {flag: source for flag, source in (inputs or {}).items() if source is not None}
+        replaced = _ours(entries, legacy=_owned(out).legacy)
         for flag, source in given.items():
-            for name in (*entries, STATE):
+            for name in (n for n in (*entries, _LEGACY, MANIFEST) if n in replaced):
                 path = out / name
                 for relative, file in _files_under(path, name) if path.exists() else []:
                     if same_file(file, source):
@@ -266,25 +381,75 @@ def check_folder(
     _raise_for_conflicts(out, found, option)
 
 
-# --- publishing ---------------------------------------------------------------------------------
+# --- the exchange -------------------------------------------------------------------------------
 
 
-def _finish(version: Path, entries: Sequence[str]) -> dict[str, str]:
-    """Check every entry was written, set permissions, fsync, and return the files' checksums."""
-    missing = [name for name in entries if not os.path.lexists(version / name)]
-    if missing:
-        raise ValueError(f"The folder to publish lacks {', '.join(missing)}.")
-    files: dict[str, str] = {}
-    for name in entries:
-        for relative, file in _files_under(version / name, name):
-            os.chmod(file, 0o644)
-            with open(file, "r+b" if os.name == "nt" else "rb") as handle:  # Windows: writable
-                os.fsync(handle.fileno())
-            files[relative] = _sha256(file)
-    for folder in (version, *(p for p in version.rglob("*") if p.is_dir())):
-        os.chmod(folder, 0o755)
-        _fsync(folder)
-    return files
+def _load_renameat2(*, libc_first: bool = True) -> Callable[[bytes, bytes, int], int] | None:
+    """Return ``renameat2(AT_FDCWD, a, AT_FDCWD, b, flags)`` from the C library, or None.
+
+    glibc 2.28 and later has the function; elsewhere it is called as a system call where its
+    number is known (64-bit x86 and ARM). ``libc_first=False`` skips the function (for tests).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    function = getattr(libc, "renameat2", None) if libc_first else None
+    if function is not None:
+        function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+        function.argtypes += [ctypes.c_uint]
+        function.restype = ctypes.c_int
+
+        def call(first: bytes, second: bytes, flags: int) -> int:
+            return int(function(AT_FDCWD, first, AT_FDCWD, second, flags))
+
+        return call
+    number = _SYS_RENAMEAT2.get(platform.machine().lower())
+    syscall = getattr(libc, "syscall", None)
+    if number is None or syscall is None or ctypes.sizeof(ctypes.c_void_p) != 8:
+        return None
+    syscall.restype = ctypes.c_long
+
+    def call_syscall(first: bytes, second: bytes, flags: int) -> int:
+        at = ctypes.c_long(AT_FDCWD)
+        return int(syscall(ctypes.c_long(number), at, first, at, second, ctypes.c_long(flags)))
+
+    return call_syscall
+
+
+@functools.cache
+def _renameat2() -> Callable[[bytes, bytes, int], int] | None:
+    return _load_renameat2()
+
+
+def _exchange(first: Path, second: Path) -> None:
+    """Exchange two existing paths in one atomic step (Linux ``renameat2`` RENAME_EXCHANGE).
+
+    Raises
+    ------
+    OSError
+        ``ENOSYS`` where there is no ``renameat2``; otherwise what it returned.
+    """
+    function = _renameat2()
+    if function is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available here", str(first))
+    if function(os.fsencode(first), os.fsencode(second), RENAME_EXCHANGE) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(first), None, str(second))
+
+
+def _holds_cwd(folder: Path) -> bool:
+    """Return True if ``folder`` is this process's current folder or holds it."""
+    try:
+        cwd = Path(os.getcwd())
+    except OSError:
+        return False
+    return cwd == folder or folder in cwd.parents
+
+
+# --- small file-system steps (each through ``os``, so tests can make any of them fail) --------
 
 
 def _fsync(folder: Path) -> None:
@@ -297,10 +462,10 @@ def _fsync(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_manifest(path: Path, files: Mapping[str, str]) -> None:
-    document = {"servicemap": __version__, "files": dict(files)}
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+def _write_json(path: Path, document: Mapping[str, object], scratch: Path) -> None:
+    """Write ``document`` to ``path`` atomically, through a temporary file in ``scratch``."""
+    tmp = scratch / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    with open(tmp, "x", encoding="utf-8") as handle:
         json.dump(document, handle, indent=1, sort_keys=True)
         handle.write("\n")
         handle.flush()
@@ -309,55 +474,327 @@ def _write_manifest(path: Path, files: Mapping[str, str]) -> None:
     os.replace(tmp, path)
 
 
-def _point_current(state: Path, version: str) -> None:
-    """Switch ``state/current`` to ``version`` with one atomic rename of a link."""
-    link = state / f"{_CURRENT}.{version}"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(link)
-    os.symlink(version, link)
-    os.replace(link, state / _CURRENT)
-    _fsync(state)
+def _claim(folder: Path) -> None:
+    """Mark a hidden folder as servicemap's with an (empty) manifest file."""
+    os.close(os.open(folder / MANIFEST, os.O_WRONLY | os.O_CREAT, 0o644))
 
 
-def _place_link(out: Path, name: str, state: Path) -> None:
-    """Put the link ``out/name`` in place with one rename (made in ``state``, same drive)."""
-    link = state / f".link-{name}"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(link)
-    os.symlink(_link_text(name), link)
-    os.replace(link, out / name)
+def _lock(folder: Path) -> int | None:
+    """Hold a lock on ``folder`` so that no other run cleans it up; None if it is held.
 
-
-def _keep(path: Path, copy: Path) -> None:
-    """Keep the file or link ``path`` at ``copy`` without moving it (a hard link if possible)."""
-    if path.is_symlink():
-        os.symlink(os.readlink(path), copy)
-        return
+    Returns the open descriptor that holds the lock (-1 where locks are not available).
+    """
+    if sys.platform == "win32":
+        return -1
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        os.link(path, copy)
-    except OSError:
-        shutil.copy2(path, copy)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except OSError:  # no locks on this drive: carry on without
+        pass
+    return fd
+
+
+def _unlock(fds: Sequence[int | None]) -> None:
+    for fd in fds:
+        if fd is not None and fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete the folder ``path`` and what it holds, its manifest file last.
+
+    Links are removed, never followed, and a folder on another drive is never entered (an
+    ``OSError`` is raised instead), so nothing outside ``path`` can be deleted.
+    """
+    top = os.lstat(path)
+
+    def empty(folder: Path, keep: str | None) -> None:
+        if not os.access(folder, os.W_OK | os.X_OK):  # a read-only folder of the user's
+            os.chmod(folder, stat.S_IMODE(os.lstat(folder).st_mode) | stat.S_IRWXU)
+        for name in os.listdir(folder):
+            child = folder / name
+            info = os.lstat(child)
+            if name == keep:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if info.st_dev != top.st_dev:
+                    raise OSError(errno.EXDEV, "another drive is mounted there", str(child))
+                empty(child, None)
+                os.rmdir(child)
+            else:
+                os.unlink(child)
+
+    empty(path, MANIFEST)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path / MANIFEST)
+    os.rmdir(path)
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
+    if _is_folder(path):
+        _remove_tree(path)
     elif os.path.lexists(path):
         os.unlink(path)
 
 
-def _collect_garbage(state: Path) -> None:
-    """Remove old versions and leftovers of killed runs: only servicemap's own names."""
-    current = state / _CURRENT
-    keep = {_CURRENT, _MANIFEST, os.readlink(current) if current.is_symlink() else _CURRENT}
-    for path in state.iterdir():
-        if path.name not in keep and path.name.startswith(("v-", "trash-", f"{_CURRENT}.", ".")):
+class _NoExchangeError(Exception):
+    """The folder cannot be swapped whole here: replace the entries one by one instead."""
+
+
+def _copy_attributes(source: Path, target: Path, info: os.stat_result) -> None:
+    """Give the folder ``target`` the permissions, times and owner of ``source``."""
+    shutil.copystat(source, target, follow_symlinks=False)
+    if hasattr(os, "chown") and (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+        with contextlib.suppress(OSError):  # only the owner's group, or root, may
+            os.chown(target, info.st_uid, info.st_gid, follow_symlinks=False)
+
+
+def _mirror(source: Path, target: Path, drive: int) -> None:
+    """Recreate ``source`` at ``target``: folders anew, files and links as hard links.
+
+    Where a hard link cannot be made, a file is copied and a symbolic link made anew.
+
+    Raises
+    ------
+    _NoExchangeError
+        ``source`` holds another drive, or a special file that cannot be linked.
+    """
+    info = os.lstat(source)
+    if info.st_dev != drive:
+        raise _NoExchangeError(f"{source} is on another drive")
+    if stat.S_ISDIR(info.st_mode):
+        os.mkdir(target, 0o700)
+        for name in sorted(os.listdir(source)):
+            _mirror(source / name, target / name, drive)
+        _copy_attributes(source, target, info)
+        _fsync(target)
+        return
+    try:
+        os.link(source, target, follow_symlinks=False)  # a link itself, not what it points to
+    except OSError as exc:
+        if stat.S_ISLNK(info.st_mode):
+            os.symlink(os.readlink(source), target)
+            return
+        if not stat.S_ISREG(info.st_mode):
+            raise _NoExchangeError(f"{source} cannot be linked") from exc
+        shutil.copy2(source, target, follow_symlinks=False)
+        if hasattr(os, "chown") and (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
             with contextlib.suppress(OSError):
-                _remove(path)
+                os.chown(target, info.st_uid, info.st_gid)
 
 
-def _is_folder(path: Path) -> bool:
-    return path.is_dir() and not path.is_symlink()
+def _is_inside_staging(name: str) -> bool:
+    """Return True for the name of a hidden folder servicemap makes inside a report folder."""
+    return name.startswith(".") and _STAGING.fullmatch(name[1:]) is not None
+
+
+def _bring_back(old: Path, out: Path, ours: set[str], kept: set[str], *, deep: bool) -> bool:
+    """Move into ``out`` what the user made in it while it was being copied for the exchange.
+
+    ``old`` holds what ``out`` held at the exchange; ``kept`` names the entries that were
+    copied. Any other entry (not one of ``ours``) was created since: it moves to ``out``. With
+    ``deep`` (just after the exchange, not for a leftover found later), inside the copied
+    folders what is missing in ``out`` moves too, and a file newer than its copy replaces it.
+
+    Returns
+    -------
+    bool
+        False if something could not be moved: ``old`` must then be kept.
+    """
+    try:
+        names = os.listdir(old)
+    except OSError:
+        return False
+    clean = True
+    for name in names:
+        if name in ours or _is_inside_staging(name):
+            continue
+        try:
+            if name not in kept:
+                if os.path.lexists(out / name):
+                    clean = False  # a new one of the same name in both: keep them both
+                else:
+                    os.rename(old / name, out / name)
+            elif deep:
+                clean = _merge(old / name, out / name) and clean
+        except OSError:
+            clean = False
+    return clean
+
+
+def _merge(old: Path, new: Path) -> bool:
+    """Bring what changed at ``old`` since it was copied to ``new`` into ``new``."""
+    clean = True
+    try:
+        before, after = os.lstat(old), os.lstat(new)
+        if stat.S_ISDIR(before.st_mode):
+            if not stat.S_ISDIR(after.st_mode):
+                return True
+            for name in os.listdir(old):
+                if not os.path.lexists(new / name):
+                    os.rename(old / name, new / name)
+                else:
+                    clean = _merge(old / name, new / name) and clean
+        elif not stat.S_ISDIR(after.st_mode):
+            other = (before.st_ino, before.st_dev) != (after.st_ino, after.st_dev)
+            if other and before.st_mtime_ns > after.st_mtime_ns:
+                os.replace(old, new)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        clean = False
+    return clean
+
+
+# --- leftovers of killed runs -------------------------------------------------------------------
+
+
+def _ours(entries: Sequence[str], *, legacy: bool = True) -> set[str]:
+    """Return the names at the top of a report folder that servicemap writes (not the user's).
+
+    ``legacy`` says the earlier layouts' ``.servicemap-report`` is servicemap's there.
+    """
+    return {*entries, MANIFEST, *([_LEGACY] if legacy else [])}
+
+
+def _staged(folder: Path, token: str) -> str:
+    """Say what a hidden folder holds.
+
+    Returns
+    -------
+    str
+        ``empty``; ``claimed`` (the empty manifest file it was made with); ``ours`` (a
+        manifest of run ``token``); ``other`` (anything else: what an exchange swapped out,
+        or not servicemap's).
+    """
+    manifest = folder / MANIFEST
+    if not os.path.lexists(manifest):
+        return "other" if os.listdir(folder) else "empty"
+    if manifest.is_file() and not manifest.is_symlink() and manifest.stat().st_size == 0:
+        return "claimed"
+    document = _read_json(manifest)
+    return "ours" if document is not None and document.get("build") == token else "other"
+
+
+def _notes(folder: Path, token: str) -> set[str] | None:
+    """Return the names of the entries run ``token`` copied before its exchange, if it did."""
+    document = _read_json(folder / MANIFEST)
+    kept = document.get("kept") if document and document.get("build") == token else None
+    return {str(name) for name in kept} if isinstance(kept, list) else None
+
+
+def _clean_leftovers(
+    out: Path,
+    entries: Sequence[str],
+    *,
+    only: str | None = None,
+    deep: bool = False,
+    keep_old: bool = False,
+) -> None:
+    """Delete the hidden folders killed runs left (see the module's docstring); never fails.
+
+    Parameters
+    ----------
+    out
+        The report folder (its real path).
+    entries
+        The report's names.
+    only
+        Only the folders of this run (its token).
+    deep
+        Bring back what changed inside the user's folders too (just after an exchange).
+    keep_old
+        Keep the ``old`` folder (it holds what a failed undo could not put back).
+    """
+    places = [(out.parent, f".{out.name}.", True)]
+    if _is_folder(out):
+        places.append((out, ".", False))
+    for parent, prefix, beside in places:
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        groups: dict[str, dict[str, Path]] = {}
+        for name in names:
+            match = _STAGING.fullmatch(name[len(prefix) :]) if name.startswith(prefix) else None
+            if match and only in (None, match.group(2)):
+                groups.setdefault(match.group(2), {})[match.group(1)] = parent / name
+        for token, group in groups.items():
+            with contextlib.suppress(OSError):
+                _clean_group(out, entries, token, group, beside, deep=deep, keep_old=keep_old)
+
+
+def _clean_group(
+    out: Path,
+    entries: Sequence[str],
+    token: str,
+    group: Mapping[str, Path],
+    beside: bool,
+    *,
+    deep: bool,
+    keep_old: bool,
+) -> None:
+    """Delete the hidden folders run ``token`` left, unless that run is still going."""
+    held: list[int | None] = []
+    try:
+        for path in group.values():
+            if not _is_folder(path):
+                return
+            fd = _lock(path)
+            if fd is None:
+                return  # its run is still going
+            held.append(fd)
+        new, old = group.get("new"), group.get("old")
+        notes = _notes(old, token) if beside and old is not None else None
+        if new is not None:
+            staged = _staged(new, token)
+            # The notes are written after the new folder's manifest names the run: with them,
+            # anything else there is what the exchange swapped out of the report folder.
+            if staged == "other" or (staged == "claimed" and notes is not None):
+                if notes is None:
+                    return  # not recognisably servicemap's: never touched
+                if not _bring_back(new, out, _ours(entries), notes, deep=deep):
+                    return
+            _remove_tree(new)
+        if old is not None and not keep_old and _staged(old, token) != "other":
+            _remove_tree(old)
+    finally:
+        _unlock(held)
+
+
+# --- publishing ---------------------------------------------------------------------------------
+
+
+def _finish(build: Path, entries: Sequence[str]) -> dict[str, str]:
+    """Check every entry was written, set permissions, fsync, and return the files' checksums."""
+    missing = [name for name in entries if not os.path.lexists(build / name)]
+    if missing:
+        raise ValueError(f"The folder to publish lacks {', '.join(missing)}.")
+    files: dict[str, str] = {}
+    folders = [build]
+    for name in entries:
+        path = build / name
+        if _is_folder(path):
+            folders += [path, *(p for p in path.rglob("*") if _is_folder(p))]
+        for relative, file in _files_under(path, name):
+            os.chmod(file, 0o644)
+            with open(file, "r+b" if os.name == "nt" else "rb") as handle:  # Windows: writable
+                os.fsync(handle.fileno())
+            files[relative] = _sha256(file)
+    for folder in reversed(folders):
+        os.chmod(folder, 0o755)
+        _fsync(folder)
+    return files
+
+
+def _manifest(token: str, files: Mapping[str, str], **more: object) -> dict[str, object]:
+    from servicemap import __version__
+
+    return {"servicemap": __version__, "build": token, "files": dict(files), **more}
 
 
 class _Undo:
@@ -381,194 +818,15 @@ class _Undo:
         return clean
 
 
-@contextlib.contextmanager
-def publish_folder(
-    out_dir: Path | str, entries: Sequence[str], *, force: bool = False
-) -> Iterator[Path]:
-    """Yield an empty folder to write ``entries`` into; on success publish it as ``out_dir``.
-
-    See the module's docstring for the layout and why every moment is safe. Files in
-    ``out_dir`` that are not among ``entries`` are never touched.
-
-    Parameters
-    ----------
-    out_dir
-        The folder to publish into; created (with its parents) if missing.
-    entries
-        The names the block writes at the top of the yielded folder, in the order they are
-        put in place when that is done one by one (the entry page last).
-    force
-        Replace what an earlier publication did not write at the entries' names.
-
-    Returns
-    -------
-    Iterator
-        The folder to write into. If the block raises (or is interrupted) it is removed and
-        ``out_dir`` is as it was.
-
-    Raises
-    ------
-    OutputError
-        ``out_dir`` cannot be written, or holds files it did not write (unless ``force``);
-        also for an ``OSError`` raised while the block writes.
-    """
-    out = Path(out_dir)
+def _keep(path: Path, copy: Path) -> None:
+    """Keep the file (or old layout's link) ``path`` at ``copy`` without moving it."""
+    if path.is_symlink():
+        os.symlink(os.readlink(path), copy)
+        return
     try:
-        check_folder(out, entries, force=force, probe=False)  # the writes show the rest
-        if os.path.lexists(out):
-            with _publish_into(out, entries) as version:
-                yield version
-        else:
-            with _publish_new(out, entries) as version:
-                yield version
-    except OutputError:
-        raise
-    except OSError as exc:
-        raise output_error(out, exc, subject=_subject(out)) from exc
-
-
-@contextlib.contextmanager
-def _publish_new(out: Path, entries: Sequence[str]) -> Iterator[Path]:
-    """Build the whole folder beside ``out`` and rename it into place: it appears at once."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
-    moved = False
-    try:
-        state = root / STATE
-        state.mkdir()
-        version = Path(tempfile.mkdtemp(dir=state, prefix="v-"))
-        yield version
-        files = _finish(version, entries)
-        if symlinks_work(state):
-            _write_manifest(version / _MANIFEST, files)
-            _point_current(state, version.name)
-            for name in entries:
-                os.symlink(_link_text(name), root / name)
-        else:
-            for name in entries:
-                os.replace(version / name, root / name)
-            _write_manifest(state / _MANIFEST, files)
-            shutil.rmtree(version)
-        os.chmod(state, 0o755)
-        os.chmod(root, 0o755)
-        _fsync(root)
-        os.rename(root, out)  # the one step that makes the report appear
-        moved = True
-        _fsync(out.parent)
-        for stale in out.parent.glob(f".{out.name}.new-*"):  # left by runs that were killed
-            shutil.rmtree(stale, ignore_errors=True)
-    finally:
-        if not moved:
-            shutil.rmtree(root, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _publish_into(out: Path, entries: Sequence[str]) -> Iterator[Path]:
-    """Publish into the existing folder ``out`` (see the module's docstring)."""
-    state = out / STATE
-    layout, old_files = _owned(out)
-    # servicemap 0.1 left a marker *file* where the versions now live (with force: whatever is
-    # there): build beside it, and swap the marker for the new folder only once all is written.
-    replace_state = os.path.lexists(state) and not _is_folder(state)
-    build: Path | None = None
-    version: Path | None = None
-    undo = _Undo()
-    trash: Path | None = None
-    done = False
-    try:
-        if replace_state:
-            build = Path(tempfile.mkdtemp(dir=out, prefix=f"{STATE}.new-"))
-        else:
-            state.mkdir(exist_ok=True)
-        version = Path(tempfile.mkdtemp(dir=build or state, prefix="v-"))
-        yield version
-        files = _finish(version, entries)
-        if build is not None:
-            marker, staged = build / ".marker", build
-            os.replace(state, marker)
-            undo.add(lambda: os.replace(marker, state))
-            os.rename(staged, state)
-            undo.add(lambda: os.rename(state, staged))
-            version = state / version.name
-        trash = Path(tempfile.mkdtemp(dir=state, prefix="trash-"))
-        if symlinks_work(state):
-            _publish_links(out, entries, version, files, trash, undo)
-            # Entries an older report had and this one does not: their links would dangle.
-            old_entries = (
-                {name.split("/", 1)[0] for name in old_files} if layout == "links" else set()
-            )
-            for name in old_entries - set(entries):
-                if _is_our_link(out, name):
-                    os.unlink(out / name)
-        else:
-            _publish_flat(out, entries, version, files, trash, undo)
-        _fsync(out)
-        done = True
-    except BaseException:
-        clean = undo.run()
-        if not clean:
-            trash = None  # it may hold what could not be put back: never delete it
-        raise
-    finally:
-        if not done:
-            for leftover in (version, build, trash):
-                if leftover is not None:
-                    shutil.rmtree(leftover, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        _collect_garbage(state)
-        for stale in out.glob(f"{STATE}.new-*"):  # left by upgrades that were killed
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-def _publish_links(
-    out: Path,
-    entries: Sequence[str],
-    version: Path,
-    files: Mapping[str, str],
-    trash: Path,
-    undo: _Undo,
-) -> None:
-    """Switch ``current`` to ``version`` (one rename), then add any entry link not yet there."""
-    state = version.parent
-    _write_manifest(version / _MANIFEST, files)
-    current = state / _CURRENT
-    previous = os.readlink(current) if current.is_symlink() else None
-    # Registered first: the switch may succeed and the fsync after it fail.
-    undo.add(lambda: _point_current(state, previous) if previous else _remove(current))
-    _point_current(state, version.name)
-    for name in entries:
-        if not _is_our_link(out, name):
-            _swap_in(out / name, functools.partial(_place_link, out, name, state), trash, undo)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(state / _MANIFEST)  # left by an earlier report made without links
-
-
-def _publish_flat(
-    out: Path,
-    entries: Sequence[str],
-    version: Path,
-    files: Mapping[str, str],
-    trash: Path,
-    undo: _Undo,
-) -> None:
-    """Without symbolic links: rename each entry into place, keeping the old ones for undo."""
-    state = version.parent
-    for name in entries:
-        source = version / name
-        _swap_in(
-            out / name,
-            functools.partial(os.replace, source, out / name),
-            trash,
-            undo,
-            folder=_is_folder(source),
-        )
-    manifest = state / _MANIFEST
-    if manifest.exists():
-        _keep(manifest, trash / _MANIFEST)
-        undo.add(lambda: os.replace(trash / _MANIFEST, manifest))
-    _write_manifest(manifest, files)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(state / _CURRENT)  # the versions an earlier report linked to are not used
+        os.link(path, copy)
+    except OSError:
+        shutil.copy2(path, copy)
 
 
 def _swap_in(
@@ -591,5 +849,194 @@ def _swap_in(
         undo.add(lambda: _remove(target))
         return
     _keep(target, kept)
-    put()  # one rename over the old file or link
+    put()  # one rename over the old file
     undo.add(lambda: os.replace(kept, target))
+
+
+@dataclass
+class _Stage:
+    """One publication: the hidden folders it builds in, and how it puts them in place."""
+
+    shown: Path  # the folder as the user named it (for messages)
+    out: Path  # its real path
+    entries: Sequence[str]
+    token: str = field(default_factory=lambda: secrets.token_hex(8))
+    new: Path = Path()  # the new report (and, for the exchange, the whole new folder)
+    old: Path = Path()  # notes for the exchange; the old entries for the fallback
+    exchange: bool = False
+    swapped: bool = False
+    keep_old: bool = False
+    held: list[int | None] = field(default_factory=list)
+
+    def open(self) -> None:
+        """Make the two hidden folders: beside ``out`` if possible, else inside it."""
+        out = self.out
+        exists = os.path.lexists(out)
+        places = [] if exists and os.path.ismount(out) else [out.parent]
+        if exists:
+            places.append(out)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        for place in places:
+            prefix = f".{out.name}." if place == out.parent else "."
+            self.new = place / f"{prefix}servicemap-new-{self.token}"
+            self.old = place / f"{prefix}servicemap-old-{self.token}"
+            try:
+                os.mkdir(self.new, 0o700)
+            except PermissionError:
+                if place is places[-1]:
+                    raise
+                continue  # the parent cannot be written: inside the folder, then
+            break
+        self.held.append(_lock(self.new))
+        os.mkdir(self.old, 0o700)
+        self.held.append(_lock(self.old))
+        if self.new.parent == out.parent and _renameat2() is not None:
+            try:
+                _exchange(self.new, self.old)  # both empty: this only shows that it works here
+                self.exchange = True
+            except OSError:
+                self.exchange = False
+        _claim(self.new)
+        _claim(self.old)
+
+    def publish(self, files: Mapping[str, str], *, force: bool) -> None:
+        """Put the finished report in place: rename, exchange, or one entry at a time."""
+        out = self.out
+        if not os.path.lexists(out):
+            _write_json(self.new / MANIFEST, _manifest(self.token, files), self.new)
+            _fsync(self.new)
+            try:
+                os.rename(self.new, out)  # the one step that makes the report appear
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not _is_folder(out):
+                    raise
+            else:
+                self.swapped = True
+                with contextlib.suppress(OSError):  # in place; this only makes it durable
+                    _fsync(out.parent)
+                return
+            # The folder was made while the report was being written: publish into it.
+        if not force:
+            _raise_for_conflicts(self.shown, conflicts(out, self.entries))
+        if self.exchange:
+            with contextlib.suppress(_NoExchangeError):
+                self._exchange_whole(files)
+                return
+        self._replace_entries(files)
+
+    def _exchange_whole(self, files: Mapping[str, str]) -> None:
+        """Copy the user's entries into the new folder, then exchange it with ``out``."""
+        out, new = self.out, self.new
+        info = os.stat(out)
+        if os.path.ismount(out) or _holds_cwd(out) or os.stat(new).st_dev != info.st_dev:
+            raise _NoExchangeError(str(out))
+        ours = _ours(self.entries, legacy=_owned(out).legacy)
+        kept = sorted(n for n in os.listdir(out) if n not in ours and not _is_inside_staging(n))
+        # The manifest first: from now on the new folder names this run's token until the
+        # exchange, so a leftover is never mistaken for the swapped-out one (or the other way).
+        _write_json(new / MANIFEST, _manifest(self.token, files), new)
+        _write_json(self.old / MANIFEST, {"build": self.token, "kept": kept}, self.old)
+        for name in kept:
+            _mirror(out / name, new / name, info.st_dev)
+        _copy_attributes(out, new, info)
+        _fsync(new)
+        try:
+            _exchange(new, out)  # the one atomic step
+        except OSError as exc:
+            if exc.errno in _NO_EXCHANGE:
+                raise _NoExchangeError(str(out)) from exc
+            raise
+        self.swapped = True
+        with contextlib.suppress(OSError):  # in place; this only makes it durable
+            _fsync(out.parent)
+
+    def _replace_entries(self, files: Mapping[str, str]) -> None:
+        """Without the exchange: rename each entry into place, keeping the old ones for undo."""
+        out, new, trash = self.out, self.new, self.old
+        owned = _owned(out)
+        manifest = out / MANIFEST
+        undo = _Undo()
+        try:
+            if os.path.lexists(manifest):
+                _keep(manifest, trash / "manifest.old")
+                undo.add(lambda: os.replace(trash / "manifest.old", manifest))
+            else:
+                undo.add(lambda: _remove(manifest))
+            # While the entries are replaced, the folder holds old ones and new: accept both.
+            replacing = {name: sorted(values) for name, values in owned.digests.items()}
+            _write_json(manifest, _manifest(self.token, files, replacing=replacing), new)
+            for name in self.entries:
+                source = new / name
+                put = functools.partial(os.replace, source, out / name)
+                _swap_in(out / name, put, trash, undo, folder=_is_folder(source))
+            _write_json(manifest, _manifest(self.token, files), new)
+            self.swapped = True
+        except BaseException:
+            self.keep_old = not undo.run()
+            raise
+        with contextlib.suppress(OSError):
+            _fsync(out)
+        if owned.legacy:
+            with contextlib.suppress(OSError):  # a leftover is removed by the next run
+                _remove(out / _LEGACY)
+                _fsync(out)
+
+    def close(self) -> None:
+        """Release the locks and delete this run's hidden folders.
+
+        After the exchange, that is the old report, once what the user made meanwhile is back
+        in ``out``.
+        """
+        _unlock(self.held)
+        self.held.clear()
+        _clean_leftovers(self.out, self.entries, only=self.token, deep=True, keep_old=self.keep_old)
+
+
+@contextlib.contextmanager
+def publish_folder(
+    out_dir: Path | str, entries: Sequence[str], *, force: bool = False
+) -> Iterator[Path]:
+    """Yield a new hidden folder to write ``entries`` into; on success publish them in ``out_dir``.
+
+    See the module's docstring for the layout and why every moment is safe. Files in
+    ``out_dir`` that are not among ``entries`` are kept.
+
+    Parameters
+    ----------
+    out_dir
+        The folder to publish into; created (with its parents) if missing.
+    entries
+        The names the block writes at the top of the yielded folder, in the order they are
+        put in place when that is done one by one (the entry page last).
+    force
+        Replace what an earlier publication did not write at the entries' names.
+
+    Returns
+    -------
+    Iterator
+        The folder to write into (it holds only servicemap's hidden manifest file). If the
+        block raises (or is interrupted) it is removed and ``out_dir`` is as it was.
+
+    Raises
+    ------
+    OutputError
+        ``out_dir`` cannot be written, or holds files it did not write (unless ``force``);
+        also for an ``OSError`` raised while the block writes.
+    """
+    shown = Path(out_dir)
+    out = Path(os.path.realpath(shown))
+    stage = _Stage(shown, out, tuple(entries))
+    try:
+        check_folder(shown, entries, force=force, probe=False)  # the writes show the rest
+        _clean_leftovers(out, entries)
+        stage.open()
+        yield stage.new
+        files = _finish(stage.new, entries)
+        stage.publish(files, force=force)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise output_error(shown, exc, subject=_subject(shown)) from exc
+    finally:
+        stage.close()

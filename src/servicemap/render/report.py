@@ -14,12 +14,17 @@
 Pages are rendered with Jinja2 with autoescaping on; services pass through
 ``directory.privacy.public_services`` before anything reaches a page.
 
-The folder is written through :func:`servicemap._folder.publish_folder`: the five entries are
-switched from the old report to the new one with a single atomic rename, so a run that fails or
-is killed at any moment leaves the old report or the new one, whole. A report never replaces a
+The folder is written through :func:`servicemap._folder.publish_folder`, as plain files and
+folders (no symbolic links: it can be zipped, copied to a stick or a Windows PC, or put on any
+static host as it is), with one small hidden manifest, ``.servicemap-report.json``, listing
+what the report wrote and each file's SHA-256. On Linux the new report is built beside the
+folder, with the user's other files hard-linked into it, and the two folders are exchanged in
+one atomic step, so a run that fails or is killed at any moment leaves the old report or the
+new one, whole. Elsewhere the entries are replaced one by one (``index.html`` last; a failure
+puts the old ones back, but a kill in the middle can leave a mix). A report never replaces a
 file it did not write (an ``index.html`` of the user's, a file added to ``forces/``, a report
-page edited since): it refuses, naming them, unless ``overwrite``. Other files in the folder are
-never touched.
+page edited since): it refuses, naming them, unless ``overwrite``. Other files in the folder
+are kept.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import geopandas as gpd
 import pandas as pd
 
 from servicemap._csv import csv_text as frame_csv_text
-from servicemap._folder import STATE, check_folder, publish_folder
+from servicemap._folder import check_folder, publish_folder
 from servicemap.directory.privacy import public_services
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import simplify_force_areas
@@ -66,9 +71,6 @@ __all__ = [
 
 REPORT_FILES: tuple[str, ...] = ("forces", "map.html", "coverage.csv", "coverage.png", "index.html")
 """What a report folder holds, in the order they are put in place (index.html last)."""
-
-MARKER = STATE
-"""The hidden folder of a report folder that holds its versions and their manifest."""
 
 
 @dataclass(frozen=True)
@@ -241,12 +243,14 @@ def write_report(
     overwrite: bool = False,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportSummary:
-    """Write a built report into its folder, switched in whole with one atomic rename.
+    """Write a built report into its folder, switched in whole where the system allows.
 
-    The report is written into a new hidden version folder and switched in with one atomic
-    rename (see :mod:`servicemap._folder`), so a reader, or a run that fails or is killed at any
-    moment, sees the old report or the new one, whole. Re-running replaces the report's own
-    files and ``forces/`` pages; other files in ``out_dir`` stay. Files at the report's names
+    The report is written whole into a hidden folder beside ``out_dir`` and, on Linux,
+    exchanged with it in one atomic step (see :mod:`servicemap._folder`), so a reader, or a
+    run that fails or is killed at any moment, sees the old report or the new one, whole;
+    elsewhere the entries are replaced one by one. The folder holds plain files only.
+    Re-running replaces the report's own files and ``forces/`` pages; other files in
+    ``out_dir`` stay. Files at the report's names
     that no earlier report wrote (or that were changed since) are refused, naming them, unless
     ``overwrite``.
 
