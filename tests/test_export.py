@@ -244,7 +244,7 @@ def test_failed_write_keeps_the_old_file_and_leaves_nothing(fmt, services, tmp_p
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr("servicemap.directory.export.export_table", broken)
-    monkeypatch.setattr("servicemap.directory.openreferral.oruk_from_services", broken)
+    monkeypatch.setattr("servicemap.directory.openreferral_write.oruk_from_services", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_services(services, path, format=fmt)
     assert path.read_bytes() == b"old"

@@ -49,7 +49,7 @@ from hypothesis import strategies as st
 from servicemap.cli import cli
 from servicemap.directory.export import write_services
 from servicemap.directory.load import load_services
-from servicemap.directory.openreferral import write_oruk
+from servicemap.directory.openreferral_write import write_oruk
 from servicemap.directory.privacy import confidential_mask, public_services
 from servicemap.directory.schema import HEADER_SYNONYMS
 from servicemap.directory.validate import validate_services

@@ -11,10 +11,9 @@ import pytest
 from servicemap.directory.openreferral import (
     STATUS_FROM_ORUK,
     TABLES,
-    oruk_from_services,
     read_oruk,
-    write_oruk,
 )
+from servicemap.directory.openreferral_write import oruk_from_services, write_oruk
 from servicemap.directory.schema import FIELDS, LIST_FIELDS, split_list
 from servicemap.errors import DataQualityWarning, ServicesFileError
 

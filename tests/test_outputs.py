@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from servicemap import _folder
+from servicemap import _swap
 from servicemap._atomic import atomic_write, atomic_write_text, check_outputs
 from servicemap._csv import safe_cell, spreadsheet_safe, write_xlsx
 from servicemap._folder import MANIFEST, publish_folder
@@ -679,7 +679,7 @@ STEPS = (
     *(f"os.{name}" for name in ("rmdir", "chmod", "fsync")),
     "shutil.copy2",
     "shutil.copystat",
-    "_folder._exchange",
+    "_swap.exchange",
 )
 _LEFTOVER = re.compile(r"\.site\.servicemap-(new|old)-[0-9a-f]{16}")
 
@@ -829,7 +829,7 @@ SCENARIOS: dict[str, tuple[Callable[[Path], None], Callable[[], dict[str, str]],
 
 
 def _install(patch: pytest.MonkeyPatch, wrap: Callable[..., Callable[..., object]]) -> None:
-    modules = {"os": os, "shutil": shutil, "_folder": _folder}
+    modules = {"os": os, "shutil": shutil, "_swap": _swap}
     for step in STEPS:
         module, name = step.split(".")
         patch.setattr(modules[module], name, wrap(getattr(modules[module], name)))
@@ -852,7 +852,7 @@ class _Fail:
 
 
 def _no_exchange(patch: pytest.MonkeyPatch) -> None:
-    patch.setattr(_folder, "_renameat2", lambda: None)
+    patch.setattr(_swap, "renameat2", lambda: None)
 
 
 def _assert_clean(out: Path, users: dict[str, str]) -> None:
@@ -923,14 +923,14 @@ def wrap(real):
     return step
 
 
-from servicemap import _folder  # noqa: E402
+from servicemap import _folder, _swap  # noqa: E402
 
-modules = {"os": os, "shutil": shutil, "_folder": _folder}
+modules = {"os": os, "shutil": shutil, "_swap": _swap}
 for step in steps:
     module, name = step.split(".")
     setattr(modules[module], name, wrap(getattr(modules[module], name)))
 if exchange == "no":
-    _folder._renameat2 = lambda: None
+    _swap.renameat2 = lambda: None
 entries = ("forces", "map.html", "coverage.csv", "coverage.png", "index.html")
 with _folder.publish_folder(out, entries) as build:
     (build / "forces").mkdir()
@@ -1009,7 +1009,7 @@ def test_a_kill_at_any_step_leaves_the_old_report_or_the_new_one(scenario, tmp_p
 
 LATE_SCRIPT = KILL_SCRIPT.replace(
     'if exchange == "no":',
-    """real_exchange = _folder._exchange
+    """real_exchange = _swap.exchange
 
 
 def exchange_then_die(first, second):
@@ -1020,7 +1020,7 @@ def exchange_then_die(first, second):
     real_exchange(first, second)
 
 
-_folder._exchange = exchange_then_die
+_swap.exchange = exchange_then_die
 if exchange == "no":""",
 )
 
@@ -1039,7 +1039,7 @@ def test_a_kill_just_after_the_exchange_loses_nothing_the_user_added(tmp_path):
 def test_what_the_user_changes_during_the_swap_is_kept(tmp_path, monkeypatch):
     out = tmp_path / "site"
     _rerun(out)
-    real = _folder._exchange
+    real = _swap.exchange
 
     def user_at_work(first: Path, second: Path) -> None:
         if second == out:  # between the copy of the user's files and the exchange
@@ -1050,7 +1050,7 @@ def test_what_the_user_changes_during_the_swap_is_kept(tmp_path, monkeypatch):
             os.replace(saved, out / "data" / "2024" / "figures.csv")  # as editors save
         real(first, second)
 
-    monkeypatch.setattr(_folder, "_exchange", user_at_work)
+    monkeypatch.setattr(_swap, "exchange", user_at_work)
     _publish(out, "new", NEW_PAGES)
     assert _snapshot(out) == _expected("new", NEW_PAGES)
     assert (out / "late.txt").read_text(encoding="utf-8") == "new file"
@@ -1063,8 +1063,8 @@ def test_the_users_files_are_the_very_same_files_after_a_report(tmp_path, monkey
     out = tmp_path / "site"
     _rerun(out)
     before = {p: os.lstat(out / p) for p in ("notes.txt", "data/2024/figures.csv", "latest")}
-    calls, real = [], _folder._exchange
-    monkeypatch.setattr(_folder, "_exchange", lambda a, b: calls.append(b) or real(a, b))
+    calls, real = [], _swap.exchange
+    monkeypatch.setattr(_swap, "exchange", lambda a, b: calls.append(b) or real(a, b))
     _publish(out, "new", NEW_PAGES)
     assert out in calls  # the folder was exchanged whole (so the tests above test that)
     for name, info in before.items():
@@ -1095,7 +1095,7 @@ def test_a_drive_that_cannot_exchange_gets_the_entries_one_by_one(tmp_path, monk
     out = tmp_path / "site"
     _rerun(out)
     users = _others(out)
-    real, seen = _folder._exchange, []
+    real, seen = _swap.exchange, []
 
     def unsupported(first: Path, second: Path) -> None:
         seen.append(second)
@@ -1103,7 +1103,7 @@ def test_a_drive_that_cannot_exchange_gets_the_entries_one_by_one(tmp_path, monk
             raise OSError(errno.EINVAL, "Invalid argument")
         real(first, second)
 
-    monkeypatch.setattr(_folder, "_exchange", unsupported)
+    monkeypatch.setattr(_swap, "exchange", unsupported)
     _publish(out, "new", NEW_PAGES)
     assert out in seen
     assert _snapshot(out) == _expected("new", NEW_PAGES)
@@ -1114,8 +1114,8 @@ def test_the_current_folder_is_never_swapped_away(tmp_path, monkeypatch):
     out = tmp_path / "site"
     _rerun(out)
     monkeypatch.chdir(out / "data")
-    calls, real = [], _folder._exchange
-    monkeypatch.setattr(_folder, "_exchange", lambda a, b: calls.append(b) or real(a, b))
+    calls, real = [], _swap.exchange
+    monkeypatch.setattr(_swap, "exchange", lambda a, b: calls.append(b) or real(a, b))
     _publish(out, "new", NEW_PAGES)
     assert out not in calls
     assert os.path.samefile(os.getcwd(), out / "data")
@@ -1190,12 +1190,12 @@ def test_a_running_publication_is_not_cleaned_up_by_another(tmp_path):
 
 @pytest.mark.parametrize("libc_first", [True, False])
 def test_renameat2_exchanges_two_folders(libc_first, tmp_path):
-    exchange = _folder._load_renameat2(libc_first=libc_first)
+    exchange = _swap.load_renameat2(libc_first=libc_first)
     assert exchange is not None  # CI runs on Debian (glibc >= 2.28, x86-64 or ARM64)
     (tmp_path / "a" / "one").mkdir(parents=True)
     (tmp_path / "b" / "two").mkdir(parents=True)
     a, b = (os.fsencode(tmp_path / name) for name in "ab")
-    assert exchange(a, b, _folder.RENAME_EXCHANGE) == 0
+    assert exchange(a, b, _swap.RENAME_EXCHANGE) == 0
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["two"]
     assert [p.name for p in (tmp_path / "b").iterdir()] == ["one"]
 
@@ -1405,7 +1405,7 @@ def test_a_drive_mounted_inside_the_folder_is_never_swapped(tmp_path, monkeypatc
     out = tmp_path / "site"
     _rerun(out)
     users = _others(out)
-    real_lstat, calls, real = os.lstat, [], _folder._exchange
+    real_lstat, calls, real = os.lstat, [], _swap.exchange
 
     def mounted(path, *args, **kwargs):
         info = real_lstat(path, *args, **kwargs)
@@ -1414,7 +1414,7 @@ def test_a_drive_mounted_inside_the_folder_is_never_swapped(tmp_path, monkeypatc
         return info
 
     monkeypatch.setattr(os, "lstat", mounted)
-    monkeypatch.setattr(_folder, "_exchange", lambda a, b: calls.append(b) or real(a, b))
+    monkeypatch.setattr(_swap, "exchange", lambda a, b: calls.append(b) or real(a, b))
     _publish(out, "new", NEW_PAGES)
     assert out not in calls  # the entries were replaced one by one instead
     assert _snapshot(out) == _expected("new", NEW_PAGES)

@@ -85,27 +85,39 @@ permissions, times and (where allowed) owner.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import functools
 import hashlib
 import json
 import os
-import platform
 import re
 import secrets
-import shutil
-import stat
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# exchange() and renameat2() are called through the module, so that tests can replace them.
+from servicemap import __version__, _swap
 from servicemap._atomic import output_error, probe_writable, same_file
+from servicemap._swap import (
+    NO_EXCHANGE,
+    NoExchangeError,
+    Undo,
+    copy_attributes,
+    fsync_folder,
+    holds_cwd,
+    is_folder,
+    keep,
+    lock,
+    merge,
+    mirror,
+    remove,
+    remove_tree,
+    swap_in,
+    unlock,
+    write_json,
+)
 from servicemap.errors import OutputError
-
-if sys.platform != "win32":
-    import fcntl
 
 MANIFEST = ".servicemap-report.json"
 """The hidden file in a report folder that lists every file the report wrote, with SHA-256."""
@@ -116,22 +128,6 @@ _LEGACY_NAMES = ("current", "manifest.json", "v-", "trash-", ".")  # what that f
 _SHOWN = 10  # conflicting files named in an error before "… and N more"
 _STAGING = re.compile(r"servicemap-(new|old)-([0-9a-f]{16})")
 """The end of the hidden folders' names: ``.DIR.servicemap-new-<token>`` and so on."""
-
-AT_FDCWD = -100
-RENAME_EXCHANGE = 2
-# renameat2's system call number where glibc lacks the function (64-bit processes only).
-_SYS_RENAMEAT2 = {"x86_64": 316, "amd64": 316, "aarch64": 276, "arm64": 276, "riscv64": 276}
-# What renameat2 returns when this system, drive or folder cannot exchange: use the fallback.
-_NO_EXCHANGE = {
-    errno.EINVAL,
-    errno.ENOSYS,
-    errno.EXDEV,
-    errno.EPERM,
-    errno.EACCES,
-    errno.ENOTSUP,
-    errno.EOPNOTSUPP,
-    errno.EBUSY,
-}
 
 
 def _subject(out: Path) -> str:
@@ -158,10 +154,6 @@ def _files_under(path: Path, name: str) -> list[tuple[str, Path]]:
             if not file.is_dir()
         ]
     return [(name, path)]
-
-
-def _is_folder(path: Path) -> bool:
-    return path.is_dir() and not path.is_symlink()
 
 
 def _read_json(path: Path) -> dict[str, object] | None:
@@ -221,7 +213,7 @@ def _owned(out: Path) -> _Owned:
             owned.add(_digests(document, "files"))
             owned.add(_digests(document, "replacing"))
     state = out / _LEGACY
-    if _is_folder(state):
+    if is_folder(state):
         try:
             names = os.listdir(state)
         except OSError:
@@ -282,7 +274,7 @@ def conflicts(out_dir: Path | str, entries: Sequence[str]) -> list[str]:
         if owned.recorded:
             found += _changed(path, name, owned.digests)
             continue
-        found.append(f"{name} (a folder)" if _is_folder(path) else name)
+        found.append(f"{name} (a folder)" if is_folder(path) else name)
     return found
 
 
@@ -381,210 +373,12 @@ def check_folder(
     _raise_for_conflicts(out, found, option)
 
 
-# --- the exchange -------------------------------------------------------------------------------
-
-
-def _load_renameat2(*, libc_first: bool = True) -> Callable[[bytes, bytes, int], int] | None:
-    """Return ``renameat2(AT_FDCWD, a, AT_FDCWD, b, flags)`` from the C library, or None.
-
-    glibc 2.28 and later has the function; elsewhere it is called as a system call where its
-    number is known (64-bit x86 and ARM). ``libc_first=False`` skips the function (for tests).
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-    function = getattr(libc, "renameat2", None) if libc_first else None
-    if function is not None:
-        function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
-        function.argtypes += [ctypes.c_uint]
-        function.restype = ctypes.c_int
-
-        def call(first: bytes, second: bytes, flags: int) -> int:
-            return int(function(AT_FDCWD, first, AT_FDCWD, second, flags))
-
-        return call
-    number = _SYS_RENAMEAT2.get(platform.machine().lower())
-    syscall = getattr(libc, "syscall", None)
-    if number is None or syscall is None or ctypes.sizeof(ctypes.c_void_p) != 8:
-        return None
-    syscall.restype = ctypes.c_long
-
-    def call_syscall(first: bytes, second: bytes, flags: int) -> int:
-        at = ctypes.c_long(AT_FDCWD)
-        return int(syscall(ctypes.c_long(number), at, first, at, second, ctypes.c_long(flags)))
-
-    return call_syscall
-
-
-@functools.cache
-def _renameat2() -> Callable[[bytes, bytes, int], int] | None:
-    return _load_renameat2()
-
-
-def _exchange(first: Path, second: Path) -> None:
-    """Exchange two existing paths in one atomic step (Linux ``renameat2`` RENAME_EXCHANGE).
-
-    Raises
-    ------
-    OSError
-        ``ENOSYS`` where there is no ``renameat2``; otherwise what it returned.
-    """
-    function = _renameat2()
-    if function is None:
-        raise OSError(errno.ENOSYS, "renameat2 is not available here", str(first))
-    if function(os.fsencode(first), os.fsencode(second), RENAME_EXCHANGE) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), str(first), None, str(second))
-
-
-def _holds_cwd(folder: Path) -> bool:
-    """Return True if ``folder`` is this process's current folder or holds it."""
-    try:
-        cwd = Path(os.getcwd())
-    except OSError:
-        return False
-    return cwd == folder or folder in cwd.parents
-
-
-# --- small file-system steps (each through ``os``, so tests can make any of them fail) --------
-
-
-def _fsync(folder: Path) -> None:
-    if os.name == "nt":  # folders cannot be opened on Windows
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json(path: Path, document: Mapping[str, object], scratch: Path) -> None:
-    """Write ``document`` to ``path`` atomically, through a temporary file in ``scratch``."""
-    tmp = scratch / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    with open(tmp, "x", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=1, sort_keys=True)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+# --- the hidden folders, and the leftovers of killed runs ---------------------------------------
 
 
 def _claim(folder: Path) -> None:
     """Mark a hidden folder as servicemap's with an (empty) manifest file."""
     os.close(os.open(folder / MANIFEST, os.O_WRONLY | os.O_CREAT, 0o644))
-
-
-def _lock(folder: Path) -> int | None:
-    """Hold a lock on ``folder`` so that no other run cleans it up; None if it is held.
-
-    Returns the open descriptor that holds the lock (-1 where locks are not available).
-    """
-    if sys.platform == "win32":
-        return -1
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    except OSError:  # no locks on this drive: carry on without
-        pass
-    return fd
-
-
-def _unlock(fds: Sequence[int | None]) -> None:
-    for fd in fds:
-        if fd is not None and fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-def _remove_tree(path: Path) -> None:
-    """Delete the folder ``path`` and what it holds, its manifest file last.
-
-    Links are removed, never followed, and a folder on another drive is never entered (an
-    ``OSError`` is raised instead), so nothing outside ``path`` can be deleted.
-    """
-    top = os.lstat(path)
-
-    def empty(folder: Path, keep: str | None) -> None:
-        if not os.access(folder, os.W_OK | os.X_OK):  # a read-only folder of the user's
-            os.chmod(folder, stat.S_IMODE(os.lstat(folder).st_mode) | stat.S_IRWXU)
-        for name in os.listdir(folder):
-            child = folder / name
-            info = os.lstat(child)
-            if name == keep:
-                continue
-            if stat.S_ISDIR(info.st_mode):
-                if info.st_dev != top.st_dev:
-                    raise OSError(errno.EXDEV, "another drive is mounted there", str(child))
-                empty(child, None)
-                os.rmdir(child)
-            else:
-                os.unlink(child)
-
-    empty(path, MANIFEST)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path / MANIFEST)
-    os.rmdir(path)
-
-
-def _remove(path: Path) -> None:
-    if _is_folder(path):
-        _remove_tree(path)
-    elif os.path.lexists(path):
-        os.unlink(path)
-
-
-class _NoExchangeError(Exception):
-    """The folder cannot be swapped whole here: replace the entries one by one instead."""
-
-
-def _copy_attributes(source: Path, target: Path, info: os.stat_result) -> None:
-    """Give the folder ``target`` the permissions, times and owner of ``source``."""
-    shutil.copystat(source, target, follow_symlinks=False)
-    if hasattr(os, "chown") and (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
-        with contextlib.suppress(OSError):  # only the owner's group, or root, may
-            os.chown(target, info.st_uid, info.st_gid, follow_symlinks=False)
-
-
-def _mirror(source: Path, target: Path, drive: int) -> None:
-    """Recreate ``source`` at ``target``: folders anew, files and links as hard links.
-
-    Where a hard link cannot be made, a file is copied and a symbolic link made anew.
-
-    Raises
-    ------
-    _NoExchangeError
-        ``source`` holds another drive, or a special file that cannot be linked.
-    """
-    info = os.lstat(source)
-    if info.st_dev != drive:
-        raise _NoExchangeError(f"{source} is on another drive")
-    if stat.S_ISDIR(info.st_mode):
-        os.mkdir(target, 0o700)
-        for name in sorted(os.listdir(source)):
-            _mirror(source / name, target / name, drive)
-        _copy_attributes(source, target, info)
-        _fsync(target)
-        return
-    try:
-        os.link(source, target, follow_symlinks=False)  # a link itself, not what it points to
-    except OSError as exc:
-        if stat.S_ISLNK(info.st_mode):
-            os.symlink(os.readlink(source), target)
-            return
-        if not stat.S_ISREG(info.st_mode):
-            raise _NoExchangeError(f"{source} cannot be linked") from exc
-        shutil.copy2(source, target, follow_symlinks=False)
-        if hasattr(os, "chown") and (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
-            with contextlib.suppress(OSError):
-                os.chown(target, info.st_uid, info.st_gid)
 
 
 def _is_inside_staging(name: str) -> bool:
@@ -620,37 +414,10 @@ def _bring_back(old: Path, out: Path, ours: set[str], kept: set[str], *, deep: b
                 else:
                     os.rename(old / name, out / name)
             elif deep:
-                clean = _merge(old / name, out / name) and clean
+                clean = merge(old / name, out / name) and clean
         except OSError:
             clean = False
     return clean
-
-
-def _merge(old: Path, new: Path) -> bool:
-    """Bring what changed at ``old`` since it was copied to ``new`` into ``new``."""
-    clean = True
-    try:
-        before, after = os.lstat(old), os.lstat(new)
-        if stat.S_ISDIR(before.st_mode):
-            if not stat.S_ISDIR(after.st_mode):
-                return True
-            for name in os.listdir(old):
-                if not os.path.lexists(new / name):
-                    os.rename(old / name, new / name)
-                else:
-                    clean = _merge(old / name, new / name) and clean
-        elif not stat.S_ISDIR(after.st_mode):
-            other = (before.st_ino, before.st_dev) != (after.st_ino, after.st_dev)
-            if other and before.st_mtime_ns > after.st_mtime_ns:
-                os.replace(old, new)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        clean = False
-    return clean
-
-
-# --- leftovers of killed runs -------------------------------------------------------------------
 
 
 def _ours(entries: Sequence[str], *, legacy: bool = True) -> set[str]:
@@ -711,7 +478,7 @@ def _clean_leftovers(
         Keep the ``old`` folder (it holds what a failed undo could not put back).
     """
     places = [(out.parent, f".{out.name}.", True)]
-    if _is_folder(out):
+    if is_folder(out):
         places.append((out, ".", False))
     for parent, prefix, beside in places:
         try:
@@ -742,9 +509,9 @@ def _clean_group(
     held: list[int | None] = []
     try:
         for path in group.values():
-            if not _is_folder(path):
+            if not is_folder(path):
                 return
-            fd = _lock(path)
+            fd = lock(path)
             if fd is None:
                 return  # its run is still going
             held.append(fd)
@@ -759,11 +526,11 @@ def _clean_group(
                     return  # not recognisably servicemap's: never touched
                 if not _bring_back(new, out, _ours(entries), notes, deep=deep):
                     return
-            _remove_tree(new)
+            remove_tree(new, last=MANIFEST)
         if old is not None and not keep_old and _staged(old, token) != "other":
-            _remove_tree(old)
+            remove_tree(old, last=MANIFEST)
     finally:
-        _unlock(held)
+        unlock(held)
 
 
 # --- publishing ---------------------------------------------------------------------------------
@@ -778,8 +545,8 @@ def _finish(build: Path, entries: Sequence[str]) -> dict[str, str]:
     folders = [build]
     for name in entries:
         path = build / name
-        if _is_folder(path):
-            folders += [path, *(p for p in path.rglob("*") if _is_folder(p))]
+        if is_folder(path):
+            folders += [path, *(p for p in path.rglob("*") if is_folder(p))]
         for relative, file in _files_under(path, name):
             os.chmod(file, 0o644)
             with open(file, "r+b" if os.name == "nt" else "rb") as handle:  # Windows: writable
@@ -787,70 +554,12 @@ def _finish(build: Path, entries: Sequence[str]) -> dict[str, str]:
             files[relative] = _sha256(file)
     for folder in reversed(folders):
         os.chmod(folder, 0o755)
-        _fsync(folder)
+        fsync_folder(folder)
     return files
 
 
 def _manifest(token: str, files: Mapping[str, str], **more: object) -> dict[str, object]:
-    from servicemap import __version__
-
     return {"servicemap": __version__, "build": token, "files": dict(files), **more}
-
-
-class _Undo:
-    """Steps to reverse, newest first, if publishing fails before it is complete."""
-
-    def __init__(self) -> None:
-        self.steps: list[Callable[[], None]] = []
-
-    def add(self, step: Callable[[], None]) -> None:
-        self.steps.append(step)
-
-    def run(self) -> bool:
-        """Reverse every step; return False if one of them failed."""
-        clean = True
-        for step in reversed(self.steps):
-            try:
-                step()
-            except OSError:
-                clean = False
-        self.steps.clear()
-        return clean
-
-
-def _keep(path: Path, copy: Path) -> None:
-    """Keep the file (or old layout's link) ``path`` at ``copy`` without moving it."""
-    if path.is_symlink():
-        os.symlink(os.readlink(path), copy)
-        return
-    try:
-        os.link(path, copy)
-    except OSError:
-        shutil.copy2(path, copy)
-
-
-def _swap_in(
-    target: Path, put: Callable[[], None], trash: Path, undo: _Undo, *, folder: bool = False
-) -> None:
-    """Put a new entry at ``target`` with ``put``, keeping the old one in ``trash`` for undo.
-
-    ``folder`` says the new entry is a folder, which cannot be renamed over a file either.
-    """
-    if not os.path.lexists(target):
-        put()
-        undo.add(lambda: _remove(target))
-        return
-    kept = trash / target.name
-    if _is_folder(target) or folder:
-        # A folder cannot be renamed over (nor over a file): move the old one aside first.
-        os.replace(target, kept)
-        undo.add(lambda: os.replace(kept, target))
-        put()
-        undo.add(lambda: _remove(target))
-        return
-    _keep(target, kept)
-    put()  # one rename over the old file
-    undo.add(lambda: os.replace(kept, target))
 
 
 @dataclass
@@ -888,12 +597,12 @@ class _Stage:
                     raise
                 continue  # the parent cannot be written: inside the folder, then
             break
-        self.held.append(_lock(self.new))
+        self.held.append(lock(self.new))
         os.mkdir(self.old, 0o700)
-        self.held.append(_lock(self.old))
-        if self.new.parent == out.parent and _renameat2() is not None:
+        self.held.append(lock(self.old))
+        if self.new.parent == out.parent and _swap.renameat2() is not None:
             try:
-                _exchange(self.new, self.old)  # both empty: this only shows that it works here
+                _swap.exchange(self.new, self.old)  # both empty: this only shows that it works here
                 self.exchange = True
             except OSError:
                 self.exchange = False
@@ -904,23 +613,23 @@ class _Stage:
         """Put the finished report in place: rename, exchange, or one entry at a time."""
         out = self.out
         if not os.path.lexists(out):
-            _write_json(self.new / MANIFEST, _manifest(self.token, files), self.new)
-            _fsync(self.new)
+            write_json(self.new / MANIFEST, _manifest(self.token, files), self.new)
+            fsync_folder(self.new)
             try:
                 os.rename(self.new, out)  # the one step that makes the report appear
             except OSError as exc:
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not _is_folder(out):
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not is_folder(out):
                     raise
             else:
                 self.swapped = True
                 with contextlib.suppress(OSError):  # in place; this only makes it durable
-                    _fsync(out.parent)
+                    fsync_folder(out.parent)
                 return
             # The folder was made while the report was being written: publish into it.
         if not force:
             _raise_for_conflicts(self.shown, conflicts(out, self.entries))
         if self.exchange:
-            with contextlib.suppress(_NoExchangeError):
+            with contextlib.suppress(NoExchangeError):
                 self._exchange_whole(files)
                 return
         self._replace_entries(files)
@@ -929,58 +638,58 @@ class _Stage:
         """Copy the user's entries into the new folder, then exchange it with ``out``."""
         out, new = self.out, self.new
         info = os.stat(out)
-        if os.path.ismount(out) or _holds_cwd(out) or os.stat(new).st_dev != info.st_dev:
-            raise _NoExchangeError(str(out))
+        if os.path.ismount(out) or holds_cwd(out) or os.stat(new).st_dev != info.st_dev:
+            raise NoExchangeError(str(out))
         ours = _ours(self.entries, legacy=_owned(out).legacy)
         kept = sorted(n for n in os.listdir(out) if n not in ours and not _is_inside_staging(n))
         # The manifest first: from now on the new folder names this run's token until the
         # exchange, so a leftover is never mistaken for the swapped-out one (or the other way).
-        _write_json(new / MANIFEST, _manifest(self.token, files), new)
-        _write_json(self.old / MANIFEST, {"build": self.token, "kept": kept}, self.old)
+        write_json(new / MANIFEST, _manifest(self.token, files), new)
+        write_json(self.old / MANIFEST, {"build": self.token, "kept": kept}, self.old)
         for name in kept:
-            _mirror(out / name, new / name, info.st_dev)
-        _copy_attributes(out, new, info)
-        _fsync(new)
+            mirror(out / name, new / name, info.st_dev)
+        copy_attributes(out, new, info)
+        fsync_folder(new)
         try:
-            _exchange(new, out)  # the one atomic step
+            _swap.exchange(new, out)  # the one atomic step
         except OSError as exc:
-            if exc.errno in _NO_EXCHANGE:
-                raise _NoExchangeError(str(out)) from exc
+            if exc.errno in NO_EXCHANGE:
+                raise NoExchangeError(str(out)) from exc
             raise
         self.swapped = True
         with contextlib.suppress(OSError):  # in place; this only makes it durable
-            _fsync(out.parent)
+            fsync_folder(out.parent)
 
     def _replace_entries(self, files: Mapping[str, str]) -> None:
         """Without the exchange: rename each entry into place, keeping the old ones for undo."""
         out, new, trash = self.out, self.new, self.old
         owned = _owned(out)
         manifest = out / MANIFEST
-        undo = _Undo()
+        undo = Undo()
         try:
             if os.path.lexists(manifest):
-                _keep(manifest, trash / "manifest.old")
+                keep(manifest, trash / "manifest.old")
                 undo.add(lambda: os.replace(trash / "manifest.old", manifest))
             else:
-                undo.add(lambda: _remove(manifest))
+                undo.add(lambda: remove(manifest))
             # While the entries are replaced, the folder holds old ones and new: accept both.
             replacing = {name: sorted(values) for name, values in owned.digests.items()}
-            _write_json(manifest, _manifest(self.token, files, replacing=replacing), new)
+            write_json(manifest, _manifest(self.token, files, replacing=replacing), new)
             for name in self.entries:
                 source = new / name
                 put = functools.partial(os.replace, source, out / name)
-                _swap_in(out / name, put, trash, undo, folder=_is_folder(source))
-            _write_json(manifest, _manifest(self.token, files), new)
+                swap_in(out / name, put, trash, undo, folder=is_folder(source))
+            write_json(manifest, _manifest(self.token, files), new)
             self.swapped = True
         except BaseException:
             self.keep_old = not undo.run()
             raise
         with contextlib.suppress(OSError):
-            _fsync(out)
+            fsync_folder(out)
         if owned.legacy:
             with contextlib.suppress(OSError):  # a leftover is removed by the next run
-                _remove(out / _LEGACY)
-                _fsync(out)
+                remove(out / _LEGACY)
+                fsync_folder(out)
 
     def close(self) -> None:
         """Release the locks and delete this run's hidden folders.
@@ -988,7 +697,7 @@ class _Stage:
         After the exchange, that is the old report, once what the user made meanwhile is back
         in ``out``.
         """
-        _unlock(self.held)
+        unlock(self.held)
         self.held.clear()
         _clean_leftovers(self.out, self.entries, only=self.token, deep=True, keep_old=self.keep_old)
 

@@ -44,7 +44,7 @@ import pandas as pd
 from servicemap._atomic import atomic_path, atomic_write_text
 from servicemap._csv import spreadsheet_safe as spreadsheet_safe  # re-exported
 from servicemap._csv import write_csv, write_xlsx
-from servicemap.directory.openreferral import write_oruk
+from servicemap.directory.openreferral_write import write_oruk
 from servicemap.directory.privacy import has_location, public_frame
 from servicemap.directory.schema import FIELDS
 from servicemap.errors import OutputError

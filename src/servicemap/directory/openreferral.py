@@ -1,4 +1,6 @@
-"""Open Referral UK (HSDS 3.0 UK profile) JSON: read a services directory from it, write one.
+"""Open Referral UK (HSDS 3.0 UK profile) JSON: how it maps to servicemap, and reading it.
+
+Writing is in :mod:`servicemap.directory.openreferral_write`; the mapping below is both ways.
 
 Structure used (Open Referral UK profile of HSDS 3.0, ``OpenReferralUK/uk-profile``:
 ``schema/compiled/service_with_definitions.json``, ``profile/*.json`` and
@@ -22,12 +24,13 @@ guidance ``openreferral/specification`` ``docs/hsds/extending.md``):
 
 Documents
 ---------
-:func:`write_oruk` writes the *flat tables* shape: one JSON object whose keys ``services``,
-``organizations``, ``locations``, ``addresses``, ``service_at_locations``, ``service_areas``,
-``languages``, ``contacts``, ``phones``, ``taxonomies``, ``taxonomy_terms`` and ``attributes`` are
-arrays linked by id (the HSDS tabular form, as JSON). :func:`read_oruk` also reads services with
-nested arrays (an ORUK API ``/services/{id}`` answer, a list of them, or an API page whose
-``contents`` holds them), and older ``physical_addresses``.
+:func:`~servicemap.directory.openreferral_write.write_oruk` writes the *flat tables* shape:
+one JSON object whose keys ``services``, ``organizations``, ``locations``, ``addresses``,
+``service_at_locations``, ``service_areas``, ``languages``, ``contacts``, ``phones``,
+``taxonomies``, ``taxonomy_terms`` and ``attributes`` are arrays linked by id (the HSDS tabular
+form, as JSON). :func:`read_oruk` also reads services with nested arrays (an ORUK API
+``/services/{id}`` answer, a list of them, or an API page whose ``contents`` holds them), and
+older ``physical_addresses``.
 
 Field mapping (servicemap field ↔ ORUK)
 ---------------------------------------
@@ -85,7 +88,6 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -94,16 +96,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from servicemap._atomic import atomic_write_text
 from servicemap._json import JSONInputError, loads_strict
-from servicemap.directory.privacy import public_frame
-from servicemap.directory.schema import FIELDS, cell_text, split_list
+from servicemap.directory.schema import FIELDS
 from servicemap.errors import DataQualityWarning, ServicesFileError
 
 JSONObject = dict[str, Any]
-
-# Fixed namespace so that derived UUIDs are the same on every export (stable diffs).
-_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/servicemap/open-referral-uk")
 
 EXTENSION_PREFIX = "servicemap_"
 TAXONOMY_PREFIX = "servicemap:"
@@ -706,194 +703,3 @@ class _Reader:
 
 def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(value for value in values if value))
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-
-def oruk_from_services(services: pd.DataFrame) -> dict[str, list[JSONObject]]:
-    """Return an Open Referral UK document (flat tables) for a services frame.
-
-    The frame first goes through :func:`servicemap.directory.privacy.public_frame`: a
-    confidential service is written without any location.
-
-    Parameters
-    ----------
-    services
-        The canonical services frame (:func:`servicemap.directory.load.load_services`).
-
-    Returns
-    -------
-    dict
-        A JSON-ready document with the arrays listed in :data:`TABLES`.
-
-    Raises
-    ------
-    ValueError
-        The frame lacks schema columns or has duplicate ids.
-    """
-    public = public_frame(services)
-    ids = public["id"].astype(str)
-    duplicates = sorted(set(ids[ids.duplicated()]))
-    if duplicates:
-        raise ValueError(
-            f"Services have duplicate id(s) {', '.join(map(repr, duplicates))}; give every "
-            "service a unique id before exporting."
-        )
-    document: dict[str, list[JSONObject]] = {name: [] for name in TABLES}
-    document["taxonomies"] = [
-        {
-            "id": _uuid("taxonomy", field),
-            "name": TAXONOMY_PREFIX + field,
-            "description": f"servicemap '{field}' values (see servicemap.directory.schema).",
-        }
-        for field in TAXONOMY_FIELDS
-    ]
-    organizations: dict[str, JSONObject] = {}
-    terms: dict[str, JSONObject] = {}
-    for record in public.to_dict(orient="records"):
-        _add_service(document, record, organizations, terms)
-    document["organizations"] = list(organizations.values())
-    document["taxonomy_terms"] = list(terms.values())
-    return document
-
-
-def write_oruk(services: pd.DataFrame, path: Path | str) -> None:
-    """Write a services frame as Open Referral UK JSON (atomically).
-
-    Parameters
-    ----------
-    services
-        The canonical services frame; confidential locations are withheld.
-    path
-        The ``.json`` file to write.
-    """
-    document = oruk_from_services(services)
-    atomic_write_text(path, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
-
-
-def _uuid(*parts: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
-def _add_service(
-    document: dict[str, list[JSONObject]],
-    record: Mapping[str, Any],
-    organizations: dict[str, JSONObject],
-    terms: dict[str, JSONObject],
-) -> None:
-    servicemap_id = cell_text(record["id"])
-    sid = servicemap_id if _is_uuid(servicemap_id) else _uuid("service", servicemap_id)
-    status = cell_text(record["status"])
-    service: JSONObject = {
-        "id": sid,
-        "name": cell_text(record["name"]),
-        "url": cell_text(record["website"]),
-        "status": STATUS_TO_ORUK.get(status, "inactive"),
-    }
-    organisation = cell_text(record["organisation"])
-    if organisation:
-        org_id = _uuid("organization", organisation)
-        organizations.setdefault(org_id, {"id": org_id, "name": organisation, "description": ""})
-        service["organization_id"] = org_id
-    if cell_text(record["last_seen"]):
-        service["assured_date"] = cell_text(record["last_seen"])
-    if sid != servicemap_id:
-        service[EXTENSION_PREFIX + "id"] = servicemap_id
-    if status not in STATUS_TO_ORUK:
-        service[EXTENSION_PREFIX + "status"] = status
-    for field in EXTENSION_FIELDS:
-        if cell_text(record[field]):
-            service[EXTENSION_PREFIX + field] = cell_text(record[field])
-    document["services"].append(service)
-
-    _add_location(document, record, sid)
-    for n, area in enumerate(split_list(cell_text(record["areas_served"]))):
-        document["service_areas"].append(
-            {
-                "id": _uuid(sid, "area", str(n)),
-                "service_id": sid,
-                "name": area,
-                "service_area": area,
-            }
-        )
-    for n, language in enumerate(split_list(cell_text(record["languages"]))):
-        document["languages"].append(
-            {"id": _uuid(sid, "language", str(n)), "service_id": sid, "name": language}
-        )
-    phone = cell_text(record["phone"])
-    if phone:
-        contact_id = _uuid(sid, "contact")
-        document["contacts"].append({"id": contact_id, "service_id": sid})
-        document["phones"].append(
-            {"id": _uuid(sid, "phone"), "contact_id": contact_id, "number": phone}
-        )
-    for field in TAXONOMY_FIELDS:
-        for value in split_list(cell_text(record[field])):
-            term_id = _uuid("term", field, value)
-            terms.setdefault(
-                term_id,
-                {
-                    "id": term_id,
-                    "taxonomy": TAXONOMY_PREFIX + field,
-                    "taxonomy_id": _uuid("taxonomy", field),
-                    "term": value,
-                },
-            )
-            document["attributes"].append(
-                {
-                    "id": _uuid(sid, "attribute", field, value),
-                    "link_id": sid,
-                    "link_type": field,
-                    "taxonomy_term_id": term_id,
-                }
-            )
-
-
-def _add_location(
-    document: dict[str, list[JSONObject]], record: Mapping[str, Any], sid: str
-) -> None:
-    address = cell_text(record["address"])
-    postcode = cell_text(record["postcode"])
-    latitude = _number(record["latitude"])
-    longitude = _number(record["longitude"])
-    if not (address or postcode or latitude is not None or longitude is not None):
-        return
-    location_id = _uuid(sid, "location")
-    location: JSONObject = {"id": location_id, "name": cell_text(record["name"])}
-    if latitude is not None:
-        location["latitude"] = latitude
-    if longitude is not None:
-        location["longitude"] = longitude
-    document["locations"].append(location)
-    if address or postcode:
-        document["addresses"].append(
-            {
-                "id": _uuid(sid, "address"),
-                "location_id": location_id,
-                "address_1": address,
-                "city": "",
-                "state_province": "",
-                "postal_code": postcode,
-                "country": "GB",
-                "address_type": "physical",
-            }
-        )
-    document["service_at_locations"].append(
-        {"id": _uuid(sid, "service_at_location"), "service_id": sid, "location_id": location_id}
-    )

@@ -352,19 +352,15 @@ def build_report(
         they pass through ``directory.privacy.public_services`` before reaching any page).
     out_dir
         The report folder (created if missing).
-    profiles
-        Force profiles by force code; when missing, ``profile`` (or
-        ``profile.force_profile``) is called for each force.
-    profile
-        Function from force code to profile, used when ``profiles`` is ``None``.
+    profiles, profile
+        Force profiles by force code; when ``profiles`` is ``None``, ``profile`` (a function
+        from force code to profile, or else ``profile.force_profile``) is called for each force.
     metric
         The coverage column that colours the maps.
     tiles
         Tile name for an online base map in ``map.html``; ``None`` for an offline map.
-    title
-        Report title.
-    boundary_source, services_source
-        Where the boundaries and the services came from, for the sources section.
+    title, boundary_source, services_source
+        The report's title, and where the boundaries and the services came from (for its sources).
     generated
         The date printed on the pages; default today.
     progress
