@@ -119,7 +119,7 @@ def test_bundled_directory_warnings_are_one_short_line() -> None:
 
 
 def test_data_quality_lines_summarise_the_bundled_directory_only() -> None:
-    from servicemap.cli import data_quality_lines
+    from servicemap.cli.options import data_quality_lines
     from servicemap.directory.load import bundled_services_path
 
     bundled = str(bundled_services_path())
@@ -333,7 +333,7 @@ def test_a_good_radius_still_works() -> None:
 
 
 def test_finite_float_type() -> None:
-    from servicemap.cli import FiniteFloat
+    from servicemap.cli.options import FiniteFloat
 
     kind = FiniteFloat(minimum=1, what="a count", example="3")
     assert kind.convert("1", None, None) == 1.0

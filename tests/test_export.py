@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from pyproj import Transformer
 
-from servicemap import cli as cli_module
 from servicemap.cli import cli
+from servicemap.cli import commands_data as cli_module
 from servicemap.directory.export import EXPORT_COLUMNS, FORMATS, write_services
 from servicemap.directory.openreferral import read_oruk
 from servicemap.directory.privacy import public_frame

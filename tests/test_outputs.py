@@ -379,7 +379,8 @@ COVERAGE = pd.DataFrame(
 def fake_coverage(monkeypatch):
     """Stand in for loading and scoring: the command's writing is tested, not coverage."""
     monkeypatch.setattr(
-        "servicemap.cli._services_and_coverage", lambda *args: (None, COVERAGE.copy())
+        "servicemap.cli.commands_coverage._services_and_coverage",
+        lambda *args: (None, COVERAGE.copy()),
     )
     return COVERAGE
 

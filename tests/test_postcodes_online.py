@@ -252,12 +252,12 @@ def test_cli_geocode_online_uses_the_api_url_and_cache_dir(
     source.write_text("postcode\nUB1 3BL\nZZ9 9ZZ\n")
     with LocalServer(bulk) as server:
         # The CLI has no URL flag; point the default settings at the local server.
-        import servicemap.cli
+        import servicemap.cli.options
 
-        local = servicemap.cli.DEFAULT_SETTINGS.with_changes(
+        local = servicemap.cli.options.DEFAULT_SETTINGS.with_changes(
             postcodes_api_url=server.url, retries=0
         )
-        monkeypatch.setattr(servicemap.cli, "DEFAULT_SETTINGS", local)
+        monkeypatch.setattr(servicemap.cli.options, "DEFAULT_SETTINGS", local)
         args = ["geocode", str(source), "-o", str(tmp_path / "out.csv"), "--online"]
         result = CliRunner().invoke(cli, [*args, "--cache-dir", str(tmp_path / "cache")])
         assert len(server.requests) == 1
@@ -275,12 +275,12 @@ def test_cli_geocode_online_failure_is_one_error_line(
     source = tmp_path / "in.csv"
     source.write_text("postcode\nUB1 3BL\n")
     with LocalServer(lambda r: Reply(status=503)) as server:
-        import servicemap.cli
+        import servicemap.cli.options
 
-        local = servicemap.cli.DEFAULT_SETTINGS.with_changes(
+        local = servicemap.cli.options.DEFAULT_SETTINGS.with_changes(
             postcodes_api_url=server.url, retries=0, backoff=0.0
         )
-        monkeypatch.setattr(servicemap.cli, "DEFAULT_SETTINGS", local)
+        monkeypatch.setattr(servicemap.cli.options, "DEFAULT_SETTINGS", local)
         args = ["geocode", str(source), "-o", str(tmp_path / "out.csv"), "--online"]
         result = CliRunner().invoke(cli, [*args, "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 1

@@ -1,0 +1,211 @@
+"""Commands that draw: map and report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from servicemap.cli.options import (
+    F,
+    boundaries_option,
+    build_settings,
+    cache_dir_option,
+    check_output_files,
+    data_inputs,
+    need_option,
+    option_given,
+    output_format,
+    output_option,
+    reports_errors,
+    services_option,
+)
+from servicemap.settings import Settings
+
+if TYPE_CHECKING:  # imported by the commands when they run, so that -h stays fast
+    from servicemap.inputs import ReportInputs
+
+
+def _metric_option(func: F) -> F:
+    """Add ``--metric COLUMN``: the coverage column that colours the force areas."""
+    return click.option(
+        "--metric",
+        default="gap_score",
+        show_default=True,
+        metavar="COLUMN",
+        help="Coverage column that colours the force areas, e.g. gap_score, gap_class, "
+        "local_services, in_person_within_25km.",
+    )(func)
+
+
+def _check_tiles(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Fail at once (usage error) for a ``--tiles`` name that is unknown or needs a key."""
+    if value is None:
+        return None
+    from servicemap.errors import MapError
+    from servicemap.render.tiles import tile_provider
+
+    try:
+        tile_provider(value)
+    except MapError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    return value
+
+
+def _tiles_option(func: F) -> F:
+    """Add ``--tiles NAME``: an online base map (default none: the map works offline)."""
+    return click.option(
+        "--tiles",
+        default=None,
+        metavar="NAME",
+        callback=_check_tiles,
+        help="Add an online base map: an xyzservices name that needs no API key, e.g. "
+        "OpenStreetMap or Esri.WorldGrayCanvas (needs the internet when the map is opened). "
+        "Default: none; the map works offline.",
+    )(func)
+
+
+def _report_inputs(
+    services_path: Path | None,
+    boundaries_source: str,
+    need_path: Path | None,
+    cache_dir: Path | None,
+) -> tuple[ReportInputs, Settings]:
+    """Return the map and report inputs (``servicemap.inputs.load_inputs``) and the settings."""
+    from servicemap.inputs import load_inputs
+
+    settings = build_settings(cache_dir)
+    inputs = load_inputs(
+        services_path=services_path,
+        boundaries_source=boundaries_source,
+        need_path=need_path,
+        settings=settings,
+    )
+    return inputs, settings
+
+
+@click.command(name="map")
+@_metric_option
+@output_option(
+    default=Path("maps/coverage.html"),
+    help="HTML file to write (replaced atomically); its folder must exist, except the default's.",
+)
+@_tiles_option
+@services_option
+@boundaries_option
+@need_option
+@cache_dir_option
+@reports_errors
+def map_command(
+    metric: str,
+    output: Path,
+    tiles: str | None,
+    services_path: Path | None,
+    boundaries_source: str,
+    need_path: Path | None,
+    cache_dir: Path | None,
+) -> None:
+    """Draw the coverage map: one self-contained HTML page that works offline.
+
+    \b
+    Example:
+        servicemap map --metric local_services -o maps/local.html
+    """
+    import time
+
+    from servicemap.directory.privacy import public_services
+    from servicemap.render.maps import coverage_map, save_map
+
+    files = data_inputs(
+        services_path, need_path=need_path, uses_need=True, boundaries_source=boundaries_source
+    )
+    # The default maps/ folder is created; a folder named with -o must exist (a typo is likelier).
+    check_output_files({"-o": output}, inputs=files, create_folders=not option_given("output"))
+    output_format(None, output, {"html": ("html",)}, default="html")
+    started = time.perf_counter()
+    inputs, settings = _report_inputs(services_path, boundaries_source, need_path, cache_dir)
+    public = public_services(inputs.services)
+    m = coverage_map(
+        inputs.forces, inputs.coverage, public, metric=metric, tiles=tiles, settings=settings
+    )
+    save_map(m, output)
+    size = output.stat().st_size / 1e6
+    seconds = time.perf_counter() - started
+    click.echo(f"Wrote the map to {output} ({size:.1f} MB) in {seconds:.1f} s")
+
+
+@click.command(name="report")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    default=Path("maps"),
+    show_default=True,
+    help="Folder to write the report into (created if missing). Its report files are replaced "
+    "all at once; files the report did not write are never replaced (unless --force), and "
+    "other files are kept.",
+)
+@click.option(
+    "--force",
+    "overwrite",
+    is_flag=True,
+    help="Replace files at the report's names (index.html, map.html, coverage.csv, "
+    "coverage.png, forces/) that no earlier report wrote, or that were changed since.",
+)
+@_metric_option
+@_tiles_option
+@services_option
+@boundaries_option
+@need_option
+@cache_dir_option
+@reports_errors
+def report_command(
+    out_dir: Path,
+    overwrite: bool,
+    metric: str,
+    tiles: str | None,
+    services_path: Path | None,
+    boundaries_source: str,
+    need_path: Path | None,
+    cache_dir: Path | None,
+) -> None:
+    """Write the coverage report: index page, map, one page per force, CSV and picture.
+
+    Open index.html in any browser; it works offline and prints cleanly.
+
+    \b
+    Example:
+        servicemap report -o maps/
+    """
+    import time
+
+    from servicemap._progress import progress
+    from servicemap.render.report import build_report, check_report_folder
+
+    files = data_inputs(
+        services_path, need_path=need_path, uses_need=True, boundaries_source=boundaries_source
+    )
+    check_report_folder(out_dir, force=overwrite, inputs=files)
+    started = time.perf_counter()
+    inputs, settings = _report_inputs(services_path, boundaries_source, need_path, cache_dir)
+    summary = build_report(
+        inputs.forces,
+        inputs.coverage,
+        inputs.services,
+        out_dir=out_dir,
+        metric=metric,
+        tiles=tiles,
+        boundary_source=inputs.boundary_source,
+        services_source=inputs.services_source,
+        progress=lambda codes: progress(codes, label="Force profiles"),
+        overwrite=overwrite,
+        settings=settings,
+    )
+    seconds = time.perf_counter() - started
+    click.echo(
+        f"Wrote the report ({len(summary.files)} files, {summary.forces} force profiles) to "
+        f"{out_dir / 'index.html'} in {seconds:.1f} s"
+    )
