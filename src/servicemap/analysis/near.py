@@ -18,9 +18,9 @@ from servicemap.analysis.reach import (
     PreparedServices,
     _column,
     _columns,
-    _public_fields,
     prepare_services,
 )
+from servicemap.directory.privacy import withhold_locations
 from servicemap.errors import GeocodeError
 from servicemap.geography.forces import district_names, force_names
 from servicemap.geography.postcodes import (
@@ -245,7 +245,7 @@ def _near_rows(
 ) -> pd.DataFrame:
     """Return the listed services' public fields: serving first, then by scope and distance."""
     chosen = np.flatnonzero(relation != "")
-    rows = _public_fields(services.iloc[chosen], prepared.confidential[chosen])
+    rows = withhold_locations(services.iloc[chosen], prepared.confidential[chosen])
     result = pd.DataFrame(
         {
             "relation": relation[chosen],

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from servicemap.directory.schema import DELIVERY, LOCATION_FIELDS, PROVISION_KINDS
+from servicemap.directory.schema import DELIVERY, PROVISION_KINDS
 from servicemap.errors import DataQualityWarning, ServicesFileError
 from servicemap.geography.postcodes import Geography, compact_postcodes
 
@@ -466,16 +466,6 @@ def _radius_label(radius: float) -> str:
 
 
 # Should live in directory/privacy.py with the rest of the confidentiality rule.
-def _public_fields(services: pd.DataFrame, confidential: npt.NDArray[np.bool_]) -> pd.DataFrame:
-    """Return a copy with location fields blanked for confidential services."""
-    out = services.copy()
-    for column in LOCATION_FIELDS:
-        if column in out.columns:
-            blank: Any = np.nan if column in ("latitude", "longitude") else ""
-            out.loc[confidential, column] = blank
-    return out
-
-
 def _column(frame: pd.DataFrame, column: str) -> npt.NDArray[Any]:
     if column not in frame.columns:
         return np.full(len(frame), "", dtype=object)
