@@ -137,10 +137,6 @@ def format_near(near: pd.DataFrame, fmt: str) -> str:
     return heading + "\n" + str(shown.to_string(index=False)) + "\n"
 
 
-COVERAGE_FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown", "gpkg")
-"""Formats :func:`write_coverage` writes."""
-
-
 def write_coverage(
     coverage: pd.DataFrame,
     path: Any,
@@ -157,7 +153,8 @@ def write_coverage(
     path
         The file to write.
     fmt
-        One of :data:`COVERAGE_FORMATS`; ``gpkg`` needs ``force_areas``.
+        ``"table"``, ``"csv"``, ``"json"``, ``"markdown"`` or ``"gpkg"`` (which needs
+        ``force_areas``).
     force_areas
         Force polygons for ``gpkg`` (layer ``coverage``, in their own CRS).
 
