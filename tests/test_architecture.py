@@ -395,3 +395,27 @@ def test_a_long_function_is_found() -> None:
         f"servicemap/geography/areas.py:{MAX_FUNCTION_LINES + 2} long "
         f"({MAX_FUNCTION_LINES + 1} lines)"
     ]
+
+
+#: Test modules that hold shared worlds and helpers: the only ones other test modules may import.
+SHARED_TEST_MODULES = frozenset({"worlds", "localserver", "conftest"})
+
+
+def test_no_test_module_imports_another() -> None:
+    tests = Path(__file__).resolve().parent
+    names = {path.stem for path in tests.glob("*.py")}
+    found = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets = [node.module]
+            else:
+                continue
+            for target in targets:
+                parts = target.split(".")
+                stem = parts[1] if parts[0] == "tests" and len(parts) > 1 else parts[0]
+                if stem in names and stem not in SHARED_TEST_MODULES and stem != path.stem:
+                    found.append(f"{path.name}:{node.lineno} imports {stem}")
+    assert found == [], f"{found}: put shared worlds in tests/worlds.py and import them from there."

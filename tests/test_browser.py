@@ -22,8 +22,7 @@ import pytest
 
 from conftest import _canonical_services
 from servicemap.render.report import build_report
-from test_maps import HOSTILE_NAME, SLUGS, make_coverage, make_forces, make_services
-from test_report import make_profiles
+from worlds import HOSTILE_NAME, SLUGS, make_coverage, make_forces, make_profiles, make_services
 
 CHROMIUM = Path(os.environ.get("SERVICEMAP_CHROMIUM", "/usr/bin/chromium"))
 ARGS = [

@@ -397,7 +397,7 @@ def test_unusable_tiles_are_a_usage_error(
     ],
 )
 def test_tile_names_match_loosely(name: str, provider: str) -> None:
-    from servicemap.render.maps import tile_provider
+    from servicemap.render.tiles import tile_provider
 
     assert tile_provider(name).name == provider
 

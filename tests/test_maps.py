@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
 
 import folium
 import geopandas as gpd
@@ -17,7 +16,6 @@ from servicemap.analysis.coverage import GAP_CLASSES
 from servicemap.directory.privacy import public_services
 from servicemap.errors import DataQualityWarning, MapError
 from servicemap.geography.boundaries import simplify_force_areas
-from servicemap.geography.forces import load_forces
 from servicemap.render import leaflet as maps
 from servicemap.render.classes import NO_DATA_COLOUR, PALETTE, classify_metric
 from servicemap.render.labels import ATTRIBUTION
@@ -30,121 +28,19 @@ from servicemap.render.maps import (
     save_map,
     service_popup_html,
 )
-from worlds import geojson_of, map_panels, marker_rows
-
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
-REGISTER = load_forces()
-CODES = list(REGISTER["code"][:4])
-NAMES = list(REGISTER["name"][:4])
-SLUGS = list(REGISTER["slug"][:4])
-
-
-def make_forces(n: int = 4) -> gpd.GeoDataFrame:
-    """``n`` touching 50 km x 60 km boxes in a row (a valid coverage), real force codes."""
-    register = load_forces().head(n)
-    boxes = [
-        shapely.box(300_000 + i * 50_000, 200_000, 350_000 + i * 50_000, 260_000) for i in range(n)
-    ]
-    return gpd.GeoDataFrame(
-        {"code": register["code"].to_numpy(), "name": register["name"].to_numpy()},
-        geometry=boxes,
-        crs="EPSG:27700",
-    )
-
-
-def make_coverage(forces: gpd.GeoDataFrame, scores: list[float] | None = None) -> pd.DataFrame:
-    n = len(forces)
-    scores = scores if scores is not None else [10.0, 35.0, 65.0, 95.0][:n]
-    classes = [GAP_CLASSES[2], GAP_CLASSES[1], GAP_CLASSES[1], GAP_CLASSES[0]][:n]
-    return pd.DataFrame(
-        {
-            "force_code": forces["code"].to_numpy(),
-            "force_name": forces["name"].to_numpy(),
-            "local_services": [3, 2, 1, 0][:n],
-            "regional_services": [1, 1, 0, 0][:n],
-            "national_services": [1] * n,
-            "in_person_within_25km": [0.9, 0.5, 0.25, 0.0][:n],
-            "gap_score": scores,
-            "gap_class": classes,
-            "gap_rank": pd.Series(scores)
-            .rank(ascending=False, method="min")
-            .astype(int)
-            .to_numpy(),
-        }
-    )
-
-
-HOSTILE_NAME = "<script>alert(1)</script>"
-HOSTILE_NOTE = '" onmouseover="alert(2)'
-
-
-def make_services(factory):
-    """Six services: placed local/regional ones, a confidential one, a refuge, a national one."""
-    rows = [
-        {
-            "id": "s1",
-            "name": "Safe Steps & Co",
-            "scope": "local",
-            "service_types": "advocacy;legal_advice",
-            "phone": "0161 000 0000",
-            "website": "https://example.org/a?x=1&y=2",
-            "languages": "Polish; Urdu",
-            "communities": "Eastern European",
-            "address": "1 Public Street",
-            "postcode": "AB1 2CD",
-            "easting": 310_000.0,
-            "northing": 210_000.0,
-        },
-        {
-            "id": "s2",
-            "name": HOSTILE_NAME,
-            "notes": HOSTILE_NOTE,
-            "scope": "local",
-            "service_types": "counselling",
-            "website": "javascript:alert(3)",
-            "easting": 360_000.0,
-            "northing": 230_000.0,
-        },
-        {
-            "id": "s3",
-            "name": "Hidden advocacy project",
-            "scope": "local",
-            "service_types": "advocacy",
-            "location_confidential": "yes",
-            "address": "17 Quietwater Close",
-            "postcode": "ZZ9 9ZZ",
-            "easting": 321_234.0,
-            "northing": 222_222.0,
-        },
-        {
-            "id": "s4",
-            "name": "Refuge only",
-            "scope": "local",
-            "service_types": "refuge",
-            "address": "9 Larkspur Mews",
-            "easting": 365_432.0,
-            "northing": 233_333.0,
-        },
-        {
-            "id": "s5",
-            "name": "Regional legal ${alert(4)} `x` \\u",
-            "scope": "regional",
-            "service_types": "immigration_advice",
-            "easting": 410_000.0,
-            "northing": 240_000.0,
-        },
-        {
-            "id": "s6",
-            "name": "National helpline <b>",
-            "scope": "national",
-            "service_types": "helpline",
-            "phone": "0808 2000 247",
-            "website": "https://www.example.org",
-            "easting": 420_000.0,
-            "northing": 250_000.0,
-        },
-    ]
-    return factory(rows)
+from worlds import (
+    CODES,
+    HOSTILE_NAME,
+    NAMES,
+    SLUGS,
+    _reference_forces,
+    geojson_of,
+    make_coverage,
+    make_forces,
+    make_services,
+    map_panels,
+    marker_rows,
+)
 
 
 @pytest.fixture
@@ -404,12 +300,6 @@ def test_missing_leaflet_package_is_explained(monkeypatch, m):
 
 
 # --- simplification and size on real boundaries -----------------------------------------------
-
-
-def _reference_forces() -> gpd.GeoDataFrame:
-    path = REFERENCE / "boundaries" / "pfa_dec2023_ew_bsc" / "PFA_DEC_2023_EW_BSC.shp"
-    frame = gpd.read_file(path).rename(columns={"PFA23CD": "code", "PFA23NM": "name"})
-    return frame[["code", "name", "geometry"]]
 
 
 def test_simplified_forces_keep_shared_borders():

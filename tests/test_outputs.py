@@ -35,8 +35,7 @@ from servicemap.cli import cli
 from servicemap.errors import OutputError
 from servicemap.inputs import ReportInputs
 from servicemap.render.report import REPORT_FILES, build_report
-from test_maps import make_coverage, make_forces, make_services
-from test_report import make_profiles
+from worlds import make_coverage, make_forces, make_profiles, make_services
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -1381,7 +1380,7 @@ ALLOWED_WRITERS = {
     ("need.py", "to_csv("): "download_need: the numeric cache table read back by --need",
     ("postcodes.py", "to_csv("): "a checksum of the register, never written",
     ("boundaries.py", "to_csv("): "a checksum of the register, never written",
-    ("validate.py", "DictWriter("): "format_problems: every cell through safe_cell",
+    ("text.py", "DictWriter("): "format_problems: every cell through safe_cell",
 }
 
 
@@ -1398,7 +1397,7 @@ def test_every_csv_and_xlsx_writer_goes_through_the_one_guard():
         f"{unexpected}: write CSV/XLSX with servicemap._csv (csv_text, write_csv, write_xlsx or "
         "safe_cell) so that no cell can run as a formula, or add it here with the reason."
     )
-    services = (SRC / "servicemap" / "directory" / "validate.py").read_text(encoding="utf-8")
+    services = (SRC / "servicemap" / "render" / "text.py").read_text(encoding="utf-8")
     assert "safe_cell(v) for k, v in p.to_dict().items()" in services
 
 

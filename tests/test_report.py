@@ -8,89 +8,25 @@ import io
 import re
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from servicemap.analysis.coverage import GAP_WEIGHTS
-from servicemap.analysis.profile import ForceProfile
 from servicemap.cli import cli
 from servicemap.errors import OutputError
 from servicemap.inputs import ReportInputs
 from servicemap.render import report as report_module
 from servicemap.render.labels import ATTRIBUTION
 from servicemap.render.report import REPORT_FILES, build_report
-from test_maps import (
-    HOSTILE_NAME,
+from worlds import (
     REFERENCE,
     SLUGS,
     _reference_forces,
     make_coverage,
     make_forces,
+    make_profiles,
     make_services,
 )
-
-PROFILE_COLUMNS = [
-    "name",
-    "organisation",
-    "level",
-    "serves",
-    "based_in_force",
-    "service_types",
-    "delivery",
-    "by_and_for",
-    "nrpf_support",
-    "phone",
-    "website",
-    "address",
-    "postcode",
-]
-
-
-def make_profiles(coverage: pd.DataFrame) -> dict[str, ForceProfile]:
-    """One hand-made profile per force; the first lists a hostile service name."""
-    profiles = {}
-    for i, row in enumerate(coverage.to_dict(orient="records")):
-        services = pd.DataFrame(
-            [
-                {
-                    "name": HOSTILE_NAME if i == 0 else "Safe Steps",
-                    "organisation": "Safe Steps Trust",
-                    "level": "local",
-                    "serves": "whole force",
-                    "based_in_force": True,
-                    "service_types": "advocacy;idva",
-                    "delivery": "in_person",
-                    "by_and_for": "yes",
-                    "nrpf_support": "yes",
-                    "phone": "0161 000 0000",
-                    "website": "javascript:alert(1)" if i == 0 else "https://example.org",
-                    "address": "1 Public Street",
-                    "postcode": "AB1 2CD",
-                }
-            ],
-            columns=PROFILE_COLUMNS,
-        )
-        nearest = pd.DataFrame(
-            [
-                {
-                    "name": "Next door help",
-                    "based_in": "Elsewhere",
-                    "km_from_force": 12.3,
-                    "by_and_for": "no",
-                    "serves_force": False,
-                }
-            ]
-        )
-        profiles[row["force_code"]] = ForceProfile(
-            code=row["force_code"],
-            name=row["force_name"],
-            summary=row,
-            services=services,
-            gaps=[f"Gap statement for {row['force_name']} <b>"],
-            nearest_outside=nearest,
-        )
-    return profiles
 
 
 @pytest.fixture

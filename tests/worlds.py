@@ -1,15 +1,21 @@
-"""Hand-made worlds for the coverage and planning tests: postcodes, need and services."""
+"""Hand-made worlds for the tests: postcodes, need, services, force areas, coverage, profiles."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import folium
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
+from servicemap.analysis.coverage import GAP_CLASSES
+from servicemap.analysis.profile import ForceProfile
 from servicemap.errors import MapError
+from servicemap.geography.forces import load_forces
 from servicemap.geography.postcodes import PostcodeTable
 from servicemap.render.leaflet import HtmlControl
 from servicemap.render.maps import _ServiceMarkers
@@ -81,3 +87,189 @@ def marker_rows(m: folium.Map) -> list[dict[str, Any]]:
         if isinstance(child, _ServiceMarkers):
             return list(child.rows)
     return []
+
+
+# --- force areas, coverage, services and profiles for the map and report tests ---------------
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
+REGISTER = load_forces()
+CODES = list(REGISTER["code"][:4])
+NAMES = list(REGISTER["name"][:4])
+SLUGS = list(REGISTER["slug"][:4])
+
+
+def make_forces(n: int = 4) -> gpd.GeoDataFrame:
+    """``n`` touching 50 km x 60 km boxes in a row (a valid coverage), real force codes."""
+    register = load_forces().head(n)
+    boxes = [
+        shapely.box(300_000 + i * 50_000, 200_000, 350_000 + i * 50_000, 260_000) for i in range(n)
+    ]
+    return gpd.GeoDataFrame(
+        {"code": register["code"].to_numpy(), "name": register["name"].to_numpy()},
+        geometry=boxes,
+        crs="EPSG:27700",
+    )
+
+
+def make_coverage(forces: gpd.GeoDataFrame, scores: list[float] | None = None) -> pd.DataFrame:
+    n = len(forces)
+    scores = scores if scores is not None else [10.0, 35.0, 65.0, 95.0][:n]
+    classes = [GAP_CLASSES[2], GAP_CLASSES[1], GAP_CLASSES[1], GAP_CLASSES[0]][:n]
+    return pd.DataFrame(
+        {
+            "force_code": forces["code"].to_numpy(),
+            "force_name": forces["name"].to_numpy(),
+            "local_services": [3, 2, 1, 0][:n],
+            "regional_services": [1, 1, 0, 0][:n],
+            "national_services": [1] * n,
+            "in_person_within_25km": [0.9, 0.5, 0.25, 0.0][:n],
+            "gap_score": scores,
+            "gap_class": classes,
+            "gap_rank": pd.Series(scores)
+            .rank(ascending=False, method="min")
+            .astype(int)
+            .to_numpy(),
+        }
+    )
+
+
+HOSTILE_NAME = "<script>alert(1)</script>"
+HOSTILE_NOTE = '" onmouseover="alert(2)'
+
+
+def make_services(factory):
+    """Six services: placed local/regional ones, a confidential one, a refuge, a national one."""
+    rows = [
+        {
+            "id": "s1",
+            "name": "Safe Steps & Co",
+            "scope": "local",
+            "service_types": "advocacy;legal_advice",
+            "phone": "0161 000 0000",
+            "website": "https://example.org/a?x=1&y=2",
+            "languages": "Polish; Urdu",
+            "communities": "Eastern European",
+            "address": "1 Public Street",
+            "postcode": "AB1 2CD",
+            "easting": 310_000.0,
+            "northing": 210_000.0,
+        },
+        {
+            "id": "s2",
+            "name": HOSTILE_NAME,
+            "notes": HOSTILE_NOTE,
+            "scope": "local",
+            "service_types": "counselling",
+            "website": "javascript:alert(3)",
+            "easting": 360_000.0,
+            "northing": 230_000.0,
+        },
+        {
+            "id": "s3",
+            "name": "Hidden advocacy project",
+            "scope": "local",
+            "service_types": "advocacy",
+            "location_confidential": "yes",
+            "address": "17 Quietwater Close",
+            "postcode": "ZZ9 9ZZ",
+            "easting": 321_234.0,
+            "northing": 222_222.0,
+        },
+        {
+            "id": "s4",
+            "name": "Refuge only",
+            "scope": "local",
+            "service_types": "refuge",
+            "address": "9 Larkspur Mews",
+            "easting": 365_432.0,
+            "northing": 233_333.0,
+        },
+        {
+            "id": "s5",
+            "name": "Regional legal ${alert(4)} `x` \\u",
+            "scope": "regional",
+            "service_types": "immigration_advice",
+            "easting": 410_000.0,
+            "northing": 240_000.0,
+        },
+        {
+            "id": "s6",
+            "name": "National helpline <b>",
+            "scope": "national",
+            "service_types": "helpline",
+            "phone": "0808 2000 247",
+            "website": "https://www.example.org",
+            "easting": 420_000.0,
+            "northing": 250_000.0,
+        },
+    ]
+    return factory(rows)
+
+
+def _reference_forces() -> gpd.GeoDataFrame:
+    path = REFERENCE / "boundaries" / "pfa_dec2023_ew_bsc" / "PFA_DEC_2023_EW_BSC.shp"
+    frame = gpd.read_file(path).rename(columns={"PFA23CD": "code", "PFA23NM": "name"})
+    return frame[["code", "name", "geometry"]]
+
+
+PROFILE_COLUMNS = [
+    "name",
+    "organisation",
+    "level",
+    "serves",
+    "based_in_force",
+    "service_types",
+    "delivery",
+    "by_and_for",
+    "nrpf_support",
+    "phone",
+    "website",
+    "address",
+    "postcode",
+]
+
+
+def make_profiles(coverage: pd.DataFrame) -> dict[str, ForceProfile]:
+    """One hand-made profile per force; the first lists a hostile service name."""
+    profiles = {}
+    for i, row in enumerate(coverage.to_dict(orient="records")):
+        services = pd.DataFrame(
+            [
+                {
+                    "name": HOSTILE_NAME if i == 0 else "Safe Steps",
+                    "organisation": "Safe Steps Trust",
+                    "level": "local",
+                    "serves": "whole force",
+                    "based_in_force": True,
+                    "service_types": "advocacy;idva",
+                    "delivery": "in_person",
+                    "by_and_for": "yes",
+                    "nrpf_support": "yes",
+                    "phone": "0161 000 0000",
+                    "website": "javascript:alert(1)" if i == 0 else "https://example.org",
+                    "address": "1 Public Street",
+                    "postcode": "AB1 2CD",
+                }
+            ],
+            columns=PROFILE_COLUMNS,
+        )
+        nearest = pd.DataFrame(
+            [
+                {
+                    "name": "Next door help",
+                    "based_in": "Elsewhere",
+                    "km_from_force": 12.3,
+                    "by_and_for": "no",
+                    "serves_force": False,
+                }
+            ]
+        )
+        profiles[row["force_code"]] = ForceProfile(
+            code=row["force_code"],
+            name=row["force_name"],
+            summary=row,
+            services=services,
+            gaps=[f"Gap statement for {row['force_name']} <b>"],
+            nearest_outside=nearest,
+        )
+    return profiles

@@ -18,21 +18,19 @@ from servicemap.analysis.reach import (
     PreparedServices,
     _column,
     _columns,
-    _public_fields,
     prepare_services,
 )
+from servicemap.directory.privacy import withhold_locations
 from servicemap.errors import GeocodeError
 from servicemap.geography.forces import district_names, force_names
 from servicemap.geography.postcodes import (
+    POSTCODE,
     Geography,
     PostcodeTable,
     geography_from_postcodes,
     load_postcode_table,
 )
 from servicemap.settings import DEFAULT_SETTINGS, Settings
-
-# Should be the one postcode pattern of servicemap.geography.postcodes.
-_POSTCODE_RE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$")
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def _parse_place(place: str) -> tuple[str, str]:
     """Return the kind of a postcode-like text and its normal form (``"ST4"``, ``"ST4 1"``)."""
     words = place.upper().split()
     code = "".join(words)
-    if _POSTCODE_RE.match(code):
+    if POSTCODE.fullmatch(code):
         return "postcode", f"{code[:-3]} {code[-3:]}"
     if len(words) == 2 and _OUTWARD_RE.match(words[0]) and re.fullmatch(r"[0-9]", words[1]):
         return "postcode sector", " ".join(words)
@@ -247,7 +245,7 @@ def _near_rows(
 ) -> pd.DataFrame:
     """Return the listed services' public fields: serving first, then by scope and distance."""
     chosen = np.flatnonzero(relation != "")
-    rows = _public_fields(services.iloc[chosen], prepared.confidential[chosen])
+    rows = withhold_locations(services.iloc[chosen], prepared.confidential[chosen])
     result = pd.DataFrame(
         {
             "relation": relation[chosen],

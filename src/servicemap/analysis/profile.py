@@ -20,9 +20,9 @@ from servicemap.analysis.reach import (
     _column,
     _columns,
     _districts_reached,
-    _public_fields,
     prepare_services,
 )
+from servicemap.directory.privacy import withhold_locations
 from servicemap.errors import UnknownForceError
 from servicemap.geography.areas import find_force
 from servicemap.geography.forces import district_names
@@ -160,7 +160,7 @@ def _serving_table(
         else "part: " + ", ".join(names.get(str(d), str(d)) for d in force_districts[row])
         for row in served
     ]
-    chosen = _public_fields(services.iloc[idx], prepared.confidential[idx])
+    chosen = withhold_locations(services.iloc[idx], prepared.confidential[idx])
     service_table = pd.DataFrame(
         {
             "name": chosen["name"].to_numpy(),

@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from servicemap.directory.schema import DELIVERY, LOCATION_FIELDS, PROVISION_KINDS
+from servicemap.directory.schema import DELIVERY, PROVISION_KINDS
 from servicemap.errors import DataQualityWarning, ServicesFileError
-from servicemap.geography.postcodes import Geography
+from servicemap.geography.postcodes import Geography, compact_postcodes
 
 _REQUIRED_COLUMNS: tuple[str, ...] = (
     "id",
@@ -99,13 +99,6 @@ def _has_type(types: pd.Series, wanted: tuple[str, ...]) -> npt.NDArray[np.bool_
     pattern = r"(?:^|;)\s*(?:" + "|".join(re.escape(w) for w in wanted) + r")\s*(?=;|$)"
     found: npt.NDArray[np.bool_] = types.str.contains(pattern, regex=True).to_numpy(dtype=bool)
     return found
-
-
-def _normalise_postcodes(values: pd.Series) -> npt.NDArray[np.bytes_]:
-    cleaned = values.fillna("").astype(str).str.upper().str.replace(r"\s+", "", regex=True)
-    cleaned = cleaned.where(cleaned.str.len() <= 7, "")
-    codes: npt.NDArray[np.bytes_] = cleaned.to_numpy().astype("S7")
-    return codes
 
 
 def _nearest_district(geography: Geography, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
@@ -197,7 +190,7 @@ def _locations(
     )
     has_xy = np.isfinite(xy).all(axis=1)
     # The district a service is based in: from its postcode, else the nearest district centroid.
-    rows = table.rows(_normalise_postcodes(_text(services, "postcode")))
+    rows = table.rows(compact_postcodes(_text(services, "postcode")))
     home_district = np.where(rows >= 0, table.district[np.maximum(rows, 0)], -1).astype(np.intp)
     guess = (home_district < 0) & has_xy
     if guess.any():
@@ -473,16 +466,6 @@ def _radius_label(radius: float) -> str:
 
 
 # Should live in directory/privacy.py with the rest of the confidentiality rule.
-def _public_fields(services: pd.DataFrame, confidential: npt.NDArray[np.bool_]) -> pd.DataFrame:
-    """Return a copy with location fields blanked for confidential services."""
-    out = services.copy()
-    for column in LOCATION_FIELDS:
-        if column in out.columns:
-            blank: Any = np.nan if column in ("latitude", "longitude") else ""
-            out.loc[confidential, column] = blank
-    return out
-
-
 def _column(frame: pd.DataFrame, column: str) -> npt.NDArray[Any]:
     if column not in frame.columns:
         return np.full(len(frame), "", dtype=object)

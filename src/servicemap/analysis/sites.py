@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from servicemap._csv import read_csv_text
+from servicemap._csv import column_key, read_csv_text
 from servicemap._progress import status
 from servicemap.analysis.reach import PreparedServices, nearest_km, prepare_services
 from servicemap.directory.schema import PROVISION_KINDS
@@ -35,6 +34,7 @@ from servicemap.geography.need import load_need
 from servicemap.geography.postcodes import (
     Geography,
     PostcodeTable,
+    compact_postcodes,
     geography_from_postcodes,
     load_postcode_table,
 )
@@ -173,13 +173,6 @@ _SITE_COLUMNS = {
 }
 
 
-_POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$")
-
-
-def _column_key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
-
-
 def read_candidate_sites(path: Path | str) -> pd.DataFrame:
     """Read a user's candidate sites: a CSV with a postcode or latitude/longitude, and a name.
 
@@ -203,9 +196,9 @@ def read_candidate_sites(path: Path | str) -> pd.DataFrame:
     """
     file = str(path)
     table = read_csv_text(path, error=PlanError)
-    keys = {_column_key(c): c for c in table.columns}
+    keys = {column_key(c): c for c in table.columns}
     found = {
-        field: next((keys[a] for a in aliases if a in keys), None)
+        field: next((keys[column_key(a)] for a in aliases if column_key(a) in keys), None)
         for field, aliases in _SITE_COLUMNS.items()
     }
     has_coordinates = found["latitude"] is not None and found["longitude"] is not None
@@ -245,7 +238,7 @@ def _locate_sites(sites: pd.DataFrame, postcodes: PostcodeTable) -> pd.DataFrame
     lons = pd.to_numeric(text("longitude").replace("", None), errors="coerce")
     rows = sites["row"] if "row" in sites.columns else pd.Series(sites.index + 2, sites.index)
     located = geography.located
-    normal = codes.str.upper().str.replace(r"\s+", "", regex=True)
+    postcode_rows = postcodes.rows(compact_postcodes(codes))
     places: list[tuple[float, float, int, str]] = []
     for i in range(len(sites)):
         own, index = False, -1
@@ -260,9 +253,7 @@ def _locate_sites(sites: pd.DataFrame, postcodes: PostcodeTable) -> pd.DataFrame
             e, n = bng_from_wgs84([lon], [lat])
             x, y = float(e[0]), float(n[0])
         elif codes.iat[i]:
-            code = str(normal.iat[i])
-            if _POSTCODE.match(code):
-                index = int(postcodes.rows(np.array([code], dtype="S7"))[0])
+            index = int(postcode_rows[i])
             if index < 0:
                 raise PlanError(
                     f"{where}: column 'postcode': {codes.iat[i]!r} is not a known postcode; "

@@ -285,7 +285,8 @@ def validate_command(file: Path | None, fmt: str, cache_dir: Path | None) -> Non
         servicemap validate my_directory.xlsx
     """
     from servicemap.directory.load import bundled_services_path
-    from servicemap.directory.validate import format_problems, validate_services
+    from servicemap.directory.validate import validate_services
+    from servicemap.render.text import format_problems
 
     file = bundled_services_path() if file is None else file
     problems = validate_services(file, settings=build_settings(cache_dir))

@@ -11,7 +11,7 @@ Formats
     UTF-8, one row per service, columns :data:`EXPORT_COLUMNS`. Text cells that a spreadsheet
     would run as a formula (starting ``=``, ``+``, ``-``, ``@``, tab or carriage return, unless
     the whole cell is a plain number such as ``-2``) get a leading ``'``: see
-    :func:`servicemap._csv.spreadsheet_safe`, re-exported here as :func:`spreadsheet_safe`.
+    :func:`servicemap._csv.spreadsheet_safe`.
 ``xlsx``
     The same table as one worksheet ``services``, also neutralised, header row frozen; numbers
     are numbers and no cell is a formula (:func:`servicemap._csv.write_xlsx`).
@@ -42,7 +42,6 @@ import numpy as np
 import pandas as pd
 
 from servicemap._atomic import atomic_path, atomic_write_text
-from servicemap._csv import spreadsheet_safe as spreadsheet_safe  # re-exported
 from servicemap._csv import write_csv, write_xlsx
 from servicemap.directory.openreferral_write import write_oruk
 from servicemap.directory.privacy import has_location, public_frame

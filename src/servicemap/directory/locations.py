@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -13,10 +12,9 @@ import pandas as pd
 
 from servicemap._progress import status
 from servicemap.directory.problems import ROW, ProblemReport, Severity, show
-from servicemap.directory.schema import per_value
 from servicemap.geography.areas import resolve_areas_served, served_districts, served_forces
 from servicemap.geography.geocode import bng_from_wgs84, geocode_postcodes
-from servicemap.geography.postcodes import load_postcode_table
+from servicemap.geography.postcodes import load_postcode_table, normalise_postcodes
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 #: Coordinates further than this from every postcode centroid are "at sea" (metres).
@@ -29,18 +27,11 @@ POSTCODE_COORDINATE_METRES = 5_000
 _UK_LATITUDE = (49.8, 60.9)
 _UK_LONGITUDE = (-8.7, 1.8)
 
-_UK_POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
-
 
 _FIX_AREAS = (
     "use police force, local authority district, county or region names as ONS spells "
     "them, or 'Wales', 'England', 'England and Wales', separated by ';'."
 )
-
-
-def _normalise_postcode(value: str) -> str:
-    compact = re.sub(r"\s+", "", value.upper())
-    return compact if len(compact) < 5 else f"{compact[:-3]} {compact[-3:]}"
 
 
 def _geocode(
@@ -93,11 +84,11 @@ def _check_postcodes(
     column = frame["postcode"]
     rows = frame[ROW].to_numpy()
     values = column.to_numpy(dtype=object)
-    normal = pd.Series(per_value(column, _normalise_postcode), index=frame.index)
+    normal = normalise_postcodes(column.astype(str)).fillna("")
     located = pd.DataFrame(
         {"easting": np.nan, "northing": np.nan, "force_code": ""}, index=frame.index
     )
-    wellformed = {p for p in normal.unique() if p and _UK_POSTCODE.match(p)}
+    wellformed = {p for p in normal.unique() if p}
     for index in np.flatnonzero(((column != "") & ~normal.isin(wellformed)).to_numpy()):
         value = values[index]
         report.error(

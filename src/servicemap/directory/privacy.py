@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from servicemap.directory.problems import ROW, Problem, shorten, show
@@ -259,6 +260,30 @@ def public_services(services: pd.DataFrame) -> gpd.GeoDataFrame:
 
 
 # The location columns public_frame blanks as numbers (address and postcode are text).
+def withhold_locations(services: pd.DataFrame, confidential: npt.NDArray[np.bool_]) -> pd.DataFrame:
+    """Return a copy with the location fields blanked for confidential services.
+
+    Parameters
+    ----------
+    services
+        Service rows.
+    confidential
+        One flag per row (from :func:`confidential_mask`, or a prepared copy of it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy: for flagged rows ``latitude`` and ``longitude`` are NaN and the other
+        location fields (address, postcode, ...) are ``""``.
+    """
+    out = services.copy()
+    for column in LOCATION_FIELDS:
+        if column in out.columns:
+            blank: Any = np.nan if column in ("latitude", "longitude") else ""
+            out.loc[confidential, column] = blank
+    return out
+
+
 _NUMERIC_LOCATION = ("latitude", "longitude", "easting", "northing")
 
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import difflib
-import io
-import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from servicemap._csv import safe_cell
 from servicemap.directory.locations import check_areas, check_locations
 from servicemap.directory.privacy import (
     confidentiality_term,
@@ -535,43 +531,3 @@ def validate_services(
     """
     problems, _ = check_services(path, settings=settings, lookup=lookup, today=today)
     return problems
-
-
-def format_problems(problems: Sequence[Problem], *, file: str, fmt: str = "text") -> str:
-    """Return problems as text (one per line and a summary), CSV or JSON.
-
-    Parameters
-    ----------
-    problems
-        From :func:`validate_services`.
-    file
-        The file name used in the summary line.
-    fmt
-        ``"text"``, ``"csv"`` or ``"json"``.
-
-    Returns
-    -------
-    str
-        The formatted problems, ending with a newline.
-    """
-    errors = sum(p.severity == "error" for p in problems)
-    summary = f"{plural(errors, 'error')}, {plural(len(problems) - errors, 'warning')} in {file}"
-    if fmt == "json":
-        document = {
-            "file": file,
-            "errors": errors,
-            "warnings": len(problems) - errors,
-            "problems": [p.to_dict() for p in problems],
-        }
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        buffer = io.StringIO()
-        names = list(Problem.__dataclass_fields__)
-        writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: safe_cell(v) for k, v in p.to_dict().items()} for p in problems)
-        return buffer.getvalue()
-    if fmt != "text":
-        raise ValueError(f"Unknown format {fmt!r}; use 'text', 'csv' or 'json'.")
-    lines = [f"{p.severity}: {p}" for p in problems]
-    return "\n".join([*lines, summary]) + "\n"

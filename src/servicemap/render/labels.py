@@ -21,6 +21,7 @@ __all__ = [
     "SCOPE_LABELS",
     "SERVICE_TYPE_LABELS",
     "SHORT_LABELS",
+    "WEIGHT_LABELS",
     "address_line",
     "format_measure",
     "format_value",
@@ -48,6 +49,13 @@ SERVICE_TYPE_LABELS: dict[str, str] = {
     "legal_advice": "legal advice",
     "immigration_advice": "immigration advice",
     "group_support": "group support",
+}
+
+#: Who a plan's weight counts, in words: ``propose_sites(weight=...)`` -> "women aged 16 and over".
+WEIGHT_LABELS: dict[str, str] = {
+    "born_outside_uk": "residents born outside the UK",
+    "women_16plus": "women aged 16 and over",
+    "residents": "residents",
 }
 
 ATTRIBUTION = (

@@ -62,12 +62,6 @@ __all__ = [
     "render_map",
     "save_map",
     "service_popup_html",
-    # Re-exported from their new homes (render.leaflet, render.tiles, geography.boundaries) for
-    # the callers that still import them from here (the proposal map, test_cli).
-    "HtmlControl",
-    "offline_map",
-    "simplify_force_areas",
-    "tile_provider",
 ]
 
 # Okabe–Ito colours (safe for the common colour-vision deficiencies), chosen to stand out on the

@@ -10,8 +10,10 @@ import pandas as pd
 
 from servicemap.analysis.plan import Proposal
 from servicemap.directory.privacy import public_services
-from servicemap.render.maps import HtmlControl, map_services, offline_map, simplify_force_areas
-from servicemap.render.text import WEIGHT_LABELS
+from servicemap.geography.boundaries import simplify_force_areas
+from servicemap.render.labels import WEIGHT_LABELS
+from servicemap.render.leaflet import HtmlControl, offline_map
+from servicemap.render.maps import map_services
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 if TYPE_CHECKING:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -11,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from servicemap._atomic import atomic_path, atomic_write_text
+from servicemap._csv import safe_cell
 from servicemap._tables import format_table
 from servicemap.analysis.cover import GREEDY_GUARANTEE, CoverSolution
 from servicemap.analysis.coverage import coverage_areas
@@ -18,7 +21,9 @@ from servicemap.analysis.near import describe_near_place
 from servicemap.analysis.plan import PROPOSED_KIND, Proposal, site_measures
 from servicemap.analysis.profile import ForceProfile
 from servicemap.analysis.sites import ENGLAND_AND_WALES
+from servicemap.directory.problems import Problem, plural
 from servicemap.errors import PlanError
+from servicemap.render.labels import WEIGHT_LABELS
 
 # --- coverage, profiles and "near" ------------------------------------------------------------
 
@@ -132,10 +137,6 @@ def format_near(near: pd.DataFrame, fmt: str) -> str:
     return heading + "\n" + str(shown.to_string(index=False)) + "\n"
 
 
-COVERAGE_FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown", "gpkg")
-"""Formats :func:`write_coverage` writes."""
-
-
 def write_coverage(
     coverage: pd.DataFrame,
     path: Any,
@@ -152,7 +153,8 @@ def write_coverage(
     path
         The file to write.
     fmt
-        One of :data:`COVERAGE_FORMATS`; ``gpkg`` needs ``force_areas``.
+        ``"table"``, ``"csv"``, ``"json"``, ``"markdown"`` or ``"gpkg"`` (which needs
+        ``force_areas``).
     force_areas
         Force polygons for ``gpkg`` (layer ``coverage``, in their own CRS).
 
@@ -172,13 +174,6 @@ def write_coverage(
 
 
 # --- plans ---------------------------------------------------------------------------------
-
-
-WEIGHT_LABELS: dict[str, str] = {
-    "born_outside_uk": "residents born outside the UK",
-    "women_16plus": "women aged 16 and over",
-    "residents": "residents",
-}
 
 
 def _fmt(value: Any) -> str:
@@ -396,3 +391,46 @@ def _proposal_changes(proposal: Proposal) -> list[str]:
         lines.append(f"{row['force_name']} ({code}):")
         lines += _change_lines(row, [m for m in measures if f"{m}_before" in change.columns])
     return lines
+
+
+# --- validation problems -------------------------------------------------------------------
+
+
+def format_problems(problems: Sequence[Problem], *, file: str, fmt: str = "text") -> str:
+    """Return problems as text (one per line and a summary), CSV or JSON.
+
+    Parameters
+    ----------
+    problems
+        From :func:`validate_services`.
+    file
+        The file name used in the summary line.
+    fmt
+        ``"text"``, ``"csv"`` or ``"json"``.
+
+    Returns
+    -------
+    str
+        The formatted problems, ending with a newline.
+    """
+    errors = sum(p.severity == "error" for p in problems)
+    summary = f"{plural(errors, 'error')}, {plural(len(problems) - errors, 'warning')} in {file}"
+    if fmt == "json":
+        document = {
+            "file": file,
+            "errors": errors,
+            "warnings": len(problems) - errors,
+            "problems": [p.to_dict() for p in problems],
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        names = list(Problem.__dataclass_fields__)
+        writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: safe_cell(v) for k, v in p.to_dict().items()} for p in problems)
+        return buffer.getvalue()
+    if fmt != "text":
+        raise ValueError(f"Unknown format {fmt!r}; use 'text', 'csv' or 'json'.")
+    lines = [f"{p.severity}: {p}" for p in problems]
+    return "\n".join([*lines, summary]) + "\n"
