@@ -7,13 +7,7 @@ are loaded when first used (PEP 562), so importing the package, and ``servicemap
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("servicemap")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
 
 #: Where each public name lives: name -> module.
 _PUBLIC: dict[str, str] = {
@@ -41,8 +35,21 @@ _PUBLIC: dict[str, str] = {
 __all__ = ["__version__", *_PUBLIC]
 
 
+def _version() -> str:
+    # importlib.metadata costs about 60 ms, so it is asked only when the version is wanted.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("servicemap")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0"
+
+
 def __getattr__(name: str) -> Any:
-    """Import a public name's module the first time the name is used."""
+    """Import a public name's module (or read the version) the first time the name is used."""
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'servicemap' has no attribute {name!r}")

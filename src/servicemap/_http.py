@@ -17,7 +17,7 @@ _RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 def _session(settings: Settings) -> requests.Session:
     session = requests.Session()
-    session.headers["User-Agent"] = settings.user_agent
+    session.headers["User-Agent"] = settings.request_user_agent()
     session.headers["Accept"] = "application/json"
     return session
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import platformdirs
 
-from servicemap import __version__
+import servicemap
 
 
 def default_cache_dir() -> Path:
@@ -44,7 +44,9 @@ class Settings:
     backoff
         Seconds before the first retry; doubled for each later one. Default 1.0.
     user_agent
-        The User-Agent sent with every request.
+        The User-Agent sent with every request. Default ``""``, which means
+        ``servicemap/<version> (+https://github.com/servicemap)`` (see :meth:`request_user_agent`;
+        the version is looked up only when a request is made, to keep start-up fast).
     """
 
     crs: str = "EPSG:27700"
@@ -58,7 +60,14 @@ class Settings:
     timeout: float = 30.0
     retries: int = 3
     backoff: float = 1.0
-    user_agent: str = f"servicemap/{__version__} (+https://github.com/servicemap)"
+    user_agent: str = ""
+
+    def request_user_agent(self) -> str:
+        """Return the User-Agent to send: ``user_agent``, or servicemap's own when it is empty."""
+        return (
+            self.user_agent
+            or f"servicemap/{servicemap.__version__} (+https://github.com/servicemap)"
+        )
 
     def with_changes(self, **changes: object) -> Settings:
         """Return a copy with some fields replaced (the original is frozen)."""

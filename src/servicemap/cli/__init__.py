@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 
-from servicemap import __version__
 from servicemap.cli.commands_coverage import coverage_command, force_command, near_command
 from servicemap.cli.commands_data import (
     boundaries_group,
@@ -64,7 +63,7 @@ def _quiet_option(*, envvar: str | None = None) -> click.Option:
 
 
 @click.group(cls=_ServicemapGroup, context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, "--version", prog_name="servicemap")
+@click.version_option(None, "--version", package_name="servicemap", prog_name="servicemap")
 def cli() -> None:
     """Map specialist services for migrant victims of domestic abuse by police force area."""
 
