@@ -81,8 +81,8 @@ def output_error(
     return OutputError(f"{subject or f'Cannot write {str(path)!r}'}: {why}; {fix}{where}.")
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX; Windows cannot open folders)."""
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or a new entry in ``folder`` durable (POSIX; Windows cannot open folders)."""
     if os.name == "nt":
         return
     fd = os.open(folder, os.O_RDONLY)
@@ -141,7 +141,7 @@ def atomic_write(path: Path | str, mode: str = "w", **open_kwargs: Any) -> Itera
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
     with contextlib.suppress(OSError):  # the file is in place; this only makes it durable
-        _fsync_folder(target.parent)
+        fsync_folder(target.parent)
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
@@ -187,7 +187,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
     with contextlib.suppress(OSError):  # the file is in place; this only makes it durable
-        _fsync_folder(target.parent)
+        fsync_folder(target.parent)
 
 
 # --- checks before a command starts ------------------------------------------------------------

@@ -98,13 +98,12 @@ from pathlib import Path
 
 # exchange() and renameat2() are called through the module, so that tests can replace them.
 from servicemap import __version__, _swap
-from servicemap._atomic import output_error, probe_writable, same_file
+from servicemap._atomic import fsync_folder, output_error, probe_writable, same_file
 from servicemap._swap import (
     NO_EXCHANGE,
     NoExchangeError,
     Undo,
     copy_attributes,
-    fsync_folder,
     holds_cwd,
     is_folder,
     keep,

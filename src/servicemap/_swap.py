@@ -24,6 +24,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from servicemap._atomic import fsync_folder
+
 if sys.platform != "win32":
     import fcntl
 
@@ -119,17 +121,6 @@ def holds_cwd(folder: Path) -> bool:
 def is_folder(path: Path) -> bool:
     """Return True for a real folder (not a link to one)."""
     return path.is_dir() and not path.is_symlink()
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make what changed in ``folder`` (a rename, a new entry) durable."""
-    if os.name == "nt":  # folders cannot be opened on Windows
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_json(path: Path, document: Mapping[str, object], scratch: Path) -> None:
