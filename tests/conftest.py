@@ -14,6 +14,8 @@ from shapely.geometry import Point, box
 
 from servicemap.directory.privacy import confidential_mask
 from servicemap.directory.schema import FIELDS
+from servicemap.geography import boundaries
+from servicemap.geography.forces import FORCE_COUNT, load_forces
 
 
 def _canonical_services(rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
@@ -78,3 +80,27 @@ def force_boxes() -> gpd.GeoDataFrame:
         ],
         crs="EPSG:27700",
     )
+
+
+@pytest.fixture
+def fake_build(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Make deriving boundaries instant (43 small boxes) and return a counter of the builds."""
+    calls: list[object] = []
+    forces = gpd.GeoDataFrame(
+        load_forces()[["code", "name"]],
+        geometry=[box(i * 1000, 0, i * 1000 + 900, 900) for i in range(FORCE_COUNT)],
+        crs="EPSG:27700",
+    )
+    districts = gpd.GeoDataFrame(
+        {"code": ["E06000001"], "name": ["Hartlepool"], "force_code": ["E23000013"]},
+        geometry=[box(0, 0, 10, 10)],
+        crs="EPSG:27700",
+    )
+
+    def build(postcodes: object) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+        calls.append(postcodes)
+        return forces.copy(), districts.copy()
+
+    monkeypatch.setattr(boundaries, "build_derived_areas", build)
+    monkeypatch.setattr(boundaries, "load_postcode_table", lambda settings: "postcodes")
+    return lambda: len(calls)

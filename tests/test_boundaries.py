@@ -153,29 +153,6 @@ def test_district_areas_tile_their_forces(
 # --- a damaged or missing cache (with a fake build, so no real derivation) ---
 
 
-@pytest.fixture
-def fake_build(monkeypatch: pytest.MonkeyPatch, force_boxes: gpd.GeoDataFrame) -> Callable[[], int]:
-    calls = []
-    complete = gpd.GeoDataFrame(
-        load_forces()[["code", "name"]],
-        geometry=[box(i * 1000, 0, i * 1000 + 900, 900) for i in range(FORCE_COUNT)],
-        crs="EPSG:27700",
-    )
-    districts = gpd.GeoDataFrame(
-        {"code": ["E06000001"], "name": ["Hartlepool"], "force_code": ["E23000013"]},
-        geometry=[box(0, 0, 10, 10)],
-        crs="EPSG:27700",
-    )
-
-    def build(postcodes: object) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-        calls.append(postcodes)
-        return complete.copy(), districts.copy()
-
-    monkeypatch.setattr(boundaries, "build_derived_areas", build)
-    monkeypatch.setattr(boundaries, "load_postcode_table", lambda settings: "postcodes")
-    return lambda: len(calls)
-
-
 def test_missing_cache_is_built_and_written(tmp_path: Path, fake_build: Callable[[], int]) -> None:
     settings = Settings(cache_dir=tmp_path / "new")
     forces = load_force_areas(settings=settings)

@@ -16,15 +16,13 @@ import geopandas as gpd
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from shapely.geometry import box
 
 from servicemap import _cache
 from servicemap.cli import cli
 from servicemap.errors import CacheError, CacheNotice
-from servicemap.geography import boundaries
 from servicemap.geography import postcodes as _onspd
 from servicemap.geography.boundaries import derived_cache_path, load_force_areas
-from servicemap.geography.forces import FORCE_COUNT, load_forces
+from servicemap.geography.forces import FORCE_COUNT
 from servicemap.geography.postcodes import PostcodeTable, load_postcode_table, postcode_cache_path
 from servicemap.settings import Settings
 from worlds import postcode_table
@@ -246,30 +244,6 @@ def test_cli_cache_dir_option_that_is_a_file_is_a_usage_error(tmp_path: Path) ->
 
 
 # --- the derived boundaries ----------------------------------------------------------------
-
-
-@pytest.fixture
-def fake_build(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
-    """Make deriving boundaries instant: 43 small boxes; count the builds."""
-    calls: list[object] = []
-    forces = gpd.GeoDataFrame(
-        load_forces()[["code", "name"]],
-        geometry=[box(i * 1000, 0, i * 1000 + 900, 900) for i in range(FORCE_COUNT)],
-        crs="EPSG:27700",
-    )
-    districts = gpd.GeoDataFrame(
-        {"code": ["E06000001"], "name": ["Hartlepool"], "force_code": ["E23000013"]},
-        geometry=[box(0, 0, 10, 10)],
-        crs="EPSG:27700",
-    )
-
-    def build(postcodes: object) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-        calls.append(postcodes)
-        return forces.copy(), districts.copy()
-
-    monkeypatch.setattr(boundaries, "build_derived_areas", build)
-    monkeypatch.setattr(boundaries, "load_postcode_table", lambda settings: "postcodes")
-    return lambda: len(calls)
 
 
 @pytest.mark.parametrize(
