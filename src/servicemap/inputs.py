@@ -34,8 +34,8 @@ class ReportInputs:
 
     Attributes
     ----------
-    forces
-        Force areas (``code``, ``name``, polygons).
+    force_areas
+        Force areas (``force_code``, ``force_name``, polygons).
     coverage
         ``coverage.coverage_by_force`` of the services.
     services
@@ -44,7 +44,7 @@ class ReportInputs:
         Where the boundaries and the services came from, in words, for the sources section.
     """
 
-    forces: gpd.GeoDataFrame
+    force_areas: gpd.GeoDataFrame
     coverage: pd.DataFrame
     services: gpd.GeoDataFrame
     boundary_source: str
@@ -79,11 +79,11 @@ def load_inputs(
     status("Loading the services directory…")
     services = load_services(services_path, settings=settings)
     status("Loading police force area boundaries…")
-    forces = load_force_areas(boundaries_source, settings=settings)
+    force_areas = load_force_areas(boundaries_source, settings=settings)
     status("Scoring coverage…")
     coverage = coverage_by_force(services, need=load_need(need_path), settings=settings)
     return ReportInputs(
-        forces=forces,
+        force_areas=force_areas,
         coverage=coverage,
         services=services,
         boundary_source=BOUNDARY_SOURCES.get(boundaries_source, f"the file {boundaries_source}"),

@@ -138,17 +138,7 @@ def coverage_command(
     if output is None:
         click.echo(format_table(table, fmt, columns=TABLE_COLUMNS), nl=False)
         return
-    if fmt == "xlsx":
-        from servicemap._csv import write_xlsx
-
-        write_xlsx(table, output, sheet_name="coverage")
-    else:
-        areas = None
-        if fmt == "gpkg":
-            from servicemap.geography.boundaries import load_force_areas
-
-            areas = load_force_areas(boundaries_source, settings=settings)
-        write_coverage(table, output, fmt=fmt, force_areas=areas)
+    write_coverage(table, output, fmt=fmt, boundaries=boundaries_source, settings=settings)
     click.echo(f"Wrote coverage for {len(table)} police force areas to {output}", err=True)
 
 
