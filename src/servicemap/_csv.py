@@ -20,6 +20,7 @@ import csv
 import io
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +175,16 @@ def _xlsx_value(value: Any) -> Any:
     return safe_cell(_NOT_IN_XML.sub("\ufffd", text))
 
 
-def write_xlsx(frame: pd.DataFrame, path: Path | str, *, sheet_name: str) -> None:
-    """Write ``frame`` as one spreadsheet-safe worksheet, atomically, header row frozen.
+def write_xlsx(
+    frame: pd.DataFrame,
+    path: Path | str,
+    *,
+    sheet_name: str,
+    number_formats: Mapping[str, str] | None = None,
+    autofilter: bool = False,
+    extra_sheets: Mapping[str, pd.DataFrame] | None = None,
+) -> None:
+    """Write ``frame`` as a spreadsheet-safe worksheet, atomically, header row frozen.
 
     Numbers are written as numbers, empty and non-finite values as empty cells, and every text
     cell (headers included) through :func:`safe_cell`; no cell is ever a formula.
@@ -188,6 +197,12 @@ def write_xlsx(frame: pd.DataFrame, path: Path | str, *, sheet_name: str) -> Non
         The ``.xlsx`` file to (re)write.
     sheet_name
         The worksheet's name.
+    number_formats
+        Excel number formats by column name (e.g. ``{"Share": "0%"}``).
+    autofilter
+        Put filter buttons on the header row.
+    extra_sheets
+        More worksheets after the first, by name (written the same way, without filters).
 
     Raises
     ------
@@ -195,11 +210,21 @@ def write_xlsx(frame: pd.DataFrame, path: Path | str, *, sheet_name: str) -> Non
         The file cannot be written (see :func:`servicemap._atomic.atomic_path`).
     """
     from openpyxl import Workbook
-    from openpyxl.styles import Font
 
     workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = sheet_name
+    _fill_sheet(workbook.active, frame, sheet_name, number_formats or {})
+    if autofilter and len(frame.columns):
+        workbook.active.auto_filter.ref = workbook.active.dimensions
+    for name, extra in (extra_sheets or {}).items():
+        _fill_sheet(workbook.create_sheet(), extra, name, {})
+    with atomic_path(path) as tmp:
+        workbook.save(tmp)
+
+
+def _fill_sheet(sheet: Any, frame: pd.DataFrame, title: str, formats: Mapping[str, str]) -> None:
+    from openpyxl.styles import Font
+
+    sheet.title = title
     sheet.append([_xlsx_value(str(name)) for name in frame.columns])
     for row in frame.itertuples(index=False, name=None):
         sheet.append([_xlsx_value(value) for value in row])
@@ -210,8 +235,10 @@ def write_xlsx(frame: pd.DataFrame, path: Path | str, *, sheet_name: str) -> Non
         longest = max([len(str(name)), *(len(str(v)) for v in frame.iloc[:200, position - 1])])
         letter = sheet.cell(row=1, column=position).column_letter
         sheet.column_dimensions[letter].width = min(max(longest + 2, 8), 60)
-    with atomic_path(path) as tmp:
-        workbook.save(tmp)
+        number_format = formats.get(str(name))
+        if number_format:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=position, max_col=position):
+                cell.number_format = number_format
 
 
 def _decode(data: bytes, *, name: str, error: type[ServicemapError]) -> str:

@@ -118,9 +118,8 @@ def coverage_command(
     Example:
         servicemap coverage -o coverage.csv --radius-km 10 --radius-km 25
     """
-    from servicemap._tables import format_table
     from servicemap.analysis.coverage import sort_coverage
-    from servicemap.render.text import TABLE_COLUMNS, write_coverage
+    from servicemap.render.text import format_coverage, write_coverage
 
     inputs = data_inputs(
         services_path, need_path=need_path, uses_need=True, boundaries_source=boundaries_source
@@ -136,7 +135,7 @@ def coverage_command(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--sort") from exc
     if output is None:
-        click.echo(format_table(table, fmt, columns=TABLE_COLUMNS), nl=False)
+        click.echo(format_coverage(table, fmt), nl=False)
         return
     write_coverage(table, output, fmt=fmt, boundaries=boundaries_source, settings=settings)
     click.echo(f"Wrote coverage for {len(table)} police force areas to {output}", err=True)

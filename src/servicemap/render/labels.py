@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -204,3 +205,64 @@ def short_label(column: str) -> str:
     if column.startswith("in_person_within_"):
         return f"Within {column.removeprefix('in_person_within_')[:-2]} km of in-person help"
     return metric_label(column)
+
+
+# --- ranks and dates, as people read them -------------------------------------------------------
+
+
+def ordinal(n: int) -> str:
+    """Return a number as an ordinal: ``1st``, ``2nd``, ``3rd``, ``4th``, ``11th``, ``22nd``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def rank_text(rank: object, ranks: Sequence[object]) -> str:
+    """Return a gap rank for a table cell: ``=1`` when other forces share it, else ``1``.
+
+    Parameters
+    ----------
+    rank
+        This force's rank.
+    ranks
+        Every force's rank (to see whether this one is shared).
+    """
+    text = format_value(rank)
+    if text == "no data":
+        return text
+    shared = sum(1 for r in ranks if r == rank) > 1
+    return f"={text}" if shared else text
+
+
+def rank_parts(rank: int, ranks: Sequence[int]) -> tuple[str, str]:
+    """Return a gap rank and its direction: ``("43rd of 43", "the smallest gap")``.
+
+    Rank 1 is the largest gap. A shared rank reads ``=1st of 43 (with 4 others)``; a rank at
+    neither end is explained as ``1st = the largest gap``.
+    """
+    total = len(ranks)
+    shared = sum(1 for r in ranks if r == rank)
+    text = f"{'=' if shared > 1 else ''}{ordinal(int(rank))} of {total}"
+    if shared > 1:
+        others = shared - 1
+        text += f" (with {others} other{'s' if others != 1 else ''})"
+    if rank == min(ranks):
+        return text, "the largest gap"
+    if rank == max(ranks):
+        return text, "the smallest gap"
+    return text, "1st = the largest gap"
+
+
+def rank_phrase(rank: int, ranks: Sequence[int]) -> str:
+    """Return a gap rank with its direction in one phrase: ``43rd of 43: the smallest gap``."""
+    return ": ".join(rank_parts(rank, ranks))
+
+
+def format_date(value: dt.date) -> str:
+    """Return a date as people write it: ``1 December 2026``."""
+    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip

@@ -29,9 +29,12 @@ from servicemap.render.classes import NO_DATA_COLOUR
 from servicemap.render.labels import (
     ATTRIBUTION,
     address_line,
+    format_date,
     format_measure,
     label_service_types,
     metric_label,
+    rank_parts,
+    rank_text,
     safe_url,
     short_label,
 )
@@ -170,7 +173,8 @@ def page_context(*, title: str, metric: str, generated: dt.date) -> dict[str, An
         "sort_js": _asset("sort.js"),
         "attribution": ATTRIBUTION,
         "version": __version__,
-        "generated": generated.isoformat(),
+        "generated": format_date(generated),
+        "generated_iso": generated.isoformat(),
         "metric_label": metric_label(metric),
     }
 
@@ -207,7 +211,18 @@ def _headline(coverage: pd.DataFrame, services: pd.DataFrame) -> list[dict[str, 
         none = int((coverage["gap_class"] == GAP_CLASSES[0]).sum())
         covered = int((coverage["gap_class"] == GAP_CLASSES[2]).sum())
         figures.append({"value": str(none), "label": f"forces with {GAP_CLASSES[0]}"})
-        figures.append({"value": str(covered), "label": f"forces classed {GAP_CLASSES[2]}"})
+        figures.append(
+            {
+                "value": str(covered),
+                "label": f"forces classed {GAP_CLASSES[2]}",
+                "note": (
+                    f"“{GAP_CLASSES[2]}” means local advocacy reaching {COVERED_SHARE:.0%} of "
+                    "residents, and NRPF accommodation and immigration legal advice from a "
+                    "local or regional service. It counts what the directory found; it does "
+                    "not say that a force's needs are met."
+                ),
+            }
+        )
     if "gap_score" in coverage.columns:
         median = float(coverage["gap_score"].median())
         figures.append({"value": f"{median:.0f}", "label": "median gap score (0 best, 100 worst)"})
@@ -246,10 +261,14 @@ def _cells(
     columns: Sequence[Mapping[str, Any]],
     colour: str | None,
     metric: str,
+    ranks: Sequence[object] = (),
 ) -> list[dict[str, Any]]:
+    """Return a table row's cells; a gap rank shared with other forces reads ``=1``."""
     return [
         {
-            "text": format_measure(c["name"], row.get(c["name"])),
+            "text": rank_text(row.get(c["name"]), ranks)
+            if c["name"] == "gap_rank" and len(ranks)
+            else format_measure(c["name"], row.get(c["name"])),
             "sort": _sort_key(c["name"], row.get(c["name"])),
             "numeric": c["numeric"],
             "colour": colour if c["name"] == metric else None,
@@ -370,7 +389,7 @@ def _national_average(
     cells = []
     for c in columns:
         name = c["name"]
-        if name == "gap_class" or not pd.api.types.is_numeric_dtype(coverage[name]):
+        if name in ("gap_class", "gap_rank") or not pd.api.types.is_numeric_dtype(coverage[name]):
             cells.append({"text": "", "numeric": c["numeric"], "colour": None})
             continue
         if name == "local_services_per_100k_born_abroad" and {
@@ -384,7 +403,7 @@ def _national_average(
             value = float(coverage[name].median())
         text = format_measure(name, value)
         cells.append({"text": text, "numeric": True, "colour": None})
-    return {"name": "England and Wales", "slug": "", "is_self": False, "cells": cells}
+    return {"name": "Median police force area", "slug": "", "is_self": False, "cells": cells}
 
 
 def _components() -> list[dict[str, str]]:
@@ -480,7 +499,7 @@ def _index_rows(
             {
                 "name": lookup.names[code],
                 "slug": lookup.slugs.get(code, code),
-                "cells": _cells(record, columns, lookup.colours.get(code), metric),
+                "cells": _cells(record, columns, lookup.colours.get(code), metric, _ranks(lookup)),
             }
         )
     return rows
@@ -497,6 +516,7 @@ def _largest_gaps(
             {
                 "name": lookup.names[code],
                 "slug": lookup.slugs.get(code, code),
+                "rank": rank_text(record.get("gap_rank"), _ranks(lookup)),
                 "score": format_measure("gap_score", record.get("gap_score")),
                 "gap_class": cell_text(record.get("gap_class")),
                 "first_gap": gaps[0] if gaps else "",
@@ -557,7 +577,11 @@ def _compare_rows(
                 "slug": lookup.slugs.get(other, other),
                 "is_self": other == code,
                 "cells": _cells(
-                    lookup.by_code.loc[other].to_dict(), columns, lookup.colours.get(other), metric
+                    lookup.by_code.loc[other].to_dict(),
+                    columns,
+                    lookup.colours.get(other),
+                    metric,
+                    _ranks(lookup),
                 ),
             }
         )
@@ -565,20 +589,20 @@ def _compare_rows(
     return compare
 
 
-def _force_headline(summary_row: Mapping[str, Any], forces: int) -> list[dict[str, str]]:
+def _ranks(lookup: ForceLookup) -> list[int]:
+    by_code = lookup.by_code
+    return [int(r) for r in by_code["gap_rank"]] if "gap_rank" in by_code.columns else []
+
+
+def _force_headline(summary_row: Mapping[str, Any], ranks: Sequence[int]) -> list[dict[str, str]]:
     headline = [
         {"value": format_measure(c, summary_row.get(c)), "label": metric_label(c)}
         for c in ("gap_score", "gap_class", "local_services")
         if c in summary_row
     ]
-    if "gap_rank" in summary_row:
-        headline.insert(
-            1,
-            {
-                "value": f"{format_measure('gap_rank', summary_row['gap_rank'])} of {forces}",
-                "label": "gap rank (1 = biggest gap)",
-            },
-        )
+    if "gap_rank" in summary_row and ranks:
+        value, direction = rank_parts(int(summary_row["gap_rank"]), ranks)
+        headline.insert(1, {"value": value, "label": f"gap rank: {direction}"})
     return headline
 
 
@@ -609,7 +633,7 @@ def profile_pages(
         neighbours = lookup.neighbours.get(code, [])
         force = {
             "name": lookup.names.get(code, code),
-            "headline": _force_headline(summary_row, len(coverage)),
+            "headline": _force_headline(summary_row, _ranks(lookup)),
             "gaps": list(page_profile.gaps) if page_profile else [],
             "compare": _compare_rows(code, coverage, compare_columns, lookup, metric),
             "svg": _svg_minimap(

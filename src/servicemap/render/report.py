@@ -44,7 +44,7 @@ from servicemap.directory.privacy import public_services
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.inputs import force_profiles
-from servicemap.render.labels import DEFAULT_TITLE, is_share
+from servicemap.render.labels import DEFAULT_TITLE
 from servicemap.render.maps import coverage_map, force_map_frame, render_map
 from servicemap.render.pages import (
     ProfileLike,
@@ -57,6 +57,7 @@ from servicemap.render.pages import (
     profile_pages,
 )
 from servicemap.render.static_map import write_static_map
+from servicemap.render.workbook import for_programs, write_coverage_workbook
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 __all__ = [
@@ -69,7 +70,14 @@ __all__ = [
     "write_report",
 ]
 
-REPORT_FILES: tuple[str, ...] = ("forces", "map.html", "coverage.csv", "coverage.png", "index.html")
+REPORT_FILES: tuple[str, ...] = (
+    "forces",
+    "map.html",
+    "coverage.csv",
+    "coverage.xlsx",
+    "coverage.png",
+    "index.html",
+)
 """What a report folder holds, in the order they are put in place (index.html last)."""
 
 
@@ -112,6 +120,8 @@ class ReportPages:
         The self-contained interactive map page.
     csv_text
         Every measure for every force, as CSV text.
+    table
+        The coverage table, largest gap first (written as ``coverage.xlsx``).
     simplified
         The simplified, coloured force areas that ``coverage.png`` is drawn from.
     title
@@ -122,6 +132,7 @@ class ReportPages:
     force_pages: dict[str, str]
     map_html: str
     csv_text: str
+    table: pd.DataFrame
     simplified: gpd.GeoDataFrame
     title: str
 
@@ -201,7 +212,8 @@ def report_pages(
         index_html=index_html,
         force_pages=force_pages,
         map_html=map_html,
-        csv_text=_coverage_csv(coverage),
+        csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
+        table=order_by_gap(coverage),
         simplified=simplified,
         title=title,
     )
@@ -287,12 +299,14 @@ def write_report(
             (build / "forces" / f"{slug}.html").write_text(page, encoding="utf-8")
         (build / "map.html").write_text(map_html, encoding="utf-8")
         (build / "coverage.csv").write_text(csv_text, encoding="utf-8-sig", newline="")
+        write_coverage_workbook(pages.table, build / "coverage.xlsx")
         write_static_map(simplified, build / "coverage.png", title=title, settings=settings)
         (build / "index.html").write_text(index_html, encoding="utf-8")
     files = (
         "index.html",
         "map.html",
         "coverage.csv",
+        "coverage.xlsx",
         "coverage.png",
         *sorted(f"forces/{slug}.html" for slug in force_pages),
     )
@@ -395,12 +409,3 @@ def build_report(
         settings=settings,
     )
     return write_report(pages, target, overwrite=overwrite, settings=settings)
-
-
-def _coverage_csv(coverage: pd.DataFrame) -> str:
-    table = order_by_gap(coverage)
-    table = table[[c for c in table.columns if not str(c).startswith("_")]]
-    for column in table.columns:
-        if is_share(str(column)) and pd.api.types.is_float_dtype(table[column]):
-            table = table.assign(**{str(column): table[column].round(4)})
-    return frame_csv_text(table, lineterminator="\r\n")

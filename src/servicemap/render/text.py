@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from servicemap._atomic import atomic_path, atomic_write_text
-from servicemap._csv import safe_cell, write_xlsx
+from servicemap._csv import safe_cell
 from servicemap._tables import format_table
 from servicemap.analysis.cover import GREEDY_GUARANTEE, CoverSolution
 from servicemap.analysis.coverage import coverage_areas
@@ -25,7 +25,8 @@ from servicemap.analysis.sites import ENGLAND_AND_WALES
 from servicemap.directory.problems import Problem, plural
 from servicemap.errors import PlanError
 from servicemap.geography.boundaries import load_force_areas
-from servicemap.render.labels import WEIGHT_LABELS
+from servicemap.render.labels import WEIGHT_LABELS, format_measure, is_share, rank_text
+from servicemap.render.workbook import for_programs, write_coverage_workbook
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 # --- coverage, profiles and "near" ------------------------------------------------------------
@@ -140,6 +141,25 @@ def format_near(near: pd.DataFrame, fmt: str) -> str:
     return heading + "\n" + str(shown.to_string(index=False)) + "\n"
 
 
+def format_coverage(coverage: pd.DataFrame, fmt: str) -> str:
+    """Return the coverage table as text, for people or for programs.
+
+    ``table`` and ``markdown`` show the main columns with shares as percentages; ``csv`` and
+    ``json`` keep every column with machine names, rounded (see
+    :func:`servicemap.render.workbook.for_programs`).
+    """
+    if fmt in ("csv", "json"):
+        return format_table(for_programs(coverage), fmt)
+    shown = coverage.copy()
+    for column in shown.columns:
+        if is_share(str(column)) and pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = [format_measure(str(column), v) for v in shown[column]]
+    if "gap_rank" in shown.columns:  # a shared rank reads "=1"
+        ranks = list(shown["gap_rank"])
+        shown["gap_rank"] = [rank_text(r, ranks) for r in ranks]
+    return format_table(shown, fmt, columns=TABLE_COLUMNS)
+
+
 def write_coverage(
     coverage: pd.DataFrame,
     path: Any,
@@ -158,7 +178,8 @@ def write_coverage(
     path
         The file to write.
     fmt
-        ``"table"``, ``"csv"``, ``"json"``, ``"markdown"``, ``"xlsx"`` (sheet ``coverage``) or
+        ``"table"``, ``"csv"``, ``"json"``, ``"markdown"``, ``"xlsx"`` (a workbook for people:
+        :func:`servicemap.render.workbook.write_coverage_workbook`) or
         ``"gpkg"`` (layer ``coverage``, with each force's polygon).
     force_areas
         Force polygons for ``gpkg``, in their own CRS; when ``None`` they are loaded from
@@ -172,10 +193,10 @@ def write_coverage(
         The file is written.
     """
     if fmt == "xlsx":
-        write_xlsx(coverage, path, sheet_name="coverage")
+        write_coverage_workbook(coverage, path)
         return
     if fmt != "gpkg":
-        atomic_write_text(path, format_table(coverage, fmt, columns=TABLE_COLUMNS))
+        atomic_write_text(path, format_coverage(coverage, fmt))
         return
     if force_areas is None:
         force_areas = load_force_areas(boundaries, settings=settings)
