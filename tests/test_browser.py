@@ -273,3 +273,66 @@ def test_every_report_page_runs_no_injected_code(site, offline):
         page.mouse.move(400, 400)
         watch.assert_clean(page)
         page.close()
+
+
+# --- print: A4, page counts -------------------------------------------------------------------
+
+A4_POINTS = (595.0, 842.0)
+
+
+def _pdf_pages(pdf: bytes) -> list[tuple[float, float]]:
+    """Return the (width, height) in points of every page of a PDF Chromium printed."""
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([0-9.]+) ([0-9.]+)\s*\]", pdf)
+    return [(float(w), float(h)) for w, h in boxes]
+
+
+@pytest.fixture(scope="module")
+def bundled_site(tmp_path_factory) -> Path:
+    """The report on the bundled data, as a user makes it (``servicemap report``)."""
+    from click.testing import CliRunner
+
+    from servicemap.cli import cli
+
+    out = tmp_path_factory.mktemp("bundled") / "report"
+    result = CliRunner().invoke(cli, ["report", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _print(offline: Any, path: Path, tmp_path: Path) -> list[tuple[float, float]]:
+    page, watch = offline(path)
+    pdf = page.pdf(prefer_css_page_size=True)
+    (tmp_path / f"{path.stem}.pdf").write_bytes(pdf)
+    print(f"printed {path.name}: {tmp_path / (path.stem + '.pdf')}")
+    watch.assert_clean(page)
+    return _pdf_pages(pdf)
+
+
+def test_the_index_prints_on_a4(bundled_site, offline, tmp_path):
+    pages = _print(offline, bundled_site / "index.html", tmp_path)
+    assert pages, "no pages printed"
+    assert all(abs(w - A4_POINTS[0]) < 1 and abs(h - A4_POINTS[1]) < 1 for w, h in pages)
+    print(f"index.html: {len(pages)} A4 pages")
+
+
+@pytest.mark.parametrize("slug", ["metropolitan", "greater-manchester", "kent"])
+def test_a_force_profile_prints_on_at_most_two_a4_pages(bundled_site, offline, tmp_path, slug):
+    pages = _print(offline, bundled_site / "forces" / f"{slug}.html", tmp_path)
+    assert all(abs(w - A4_POINTS[0]) < 1 and abs(h - A4_POINTS[1]) < 1 for w, h in pages)
+    assert 1 <= len(pages) <= 2, f"{slug} prints on {len(pages)} pages"
+
+
+def test_paper_has_no_screen_words_and_links_print_their_address(site, offline):
+    page, watch = offline(site / "index.html")
+    page.emulate_media(media="print")
+    text = page.locator("main").inner_text()
+    assert "Click" not in text and "Select an area" not in text
+    after = page.evaluate(
+        "getComputedStyle(document.querySelector('main a[href^=\"http\"]'), '::after').content"
+    )
+    assert "https://www.example.org" in after
+    header = page.evaluate(
+        "getComputedStyle(document.querySelector('#forces-table thead')).display"
+    )
+    assert header == "table-header-group"
+    watch.assert_clean(page)
