@@ -155,6 +155,12 @@ def map_command(
     help="Replace files at the report's names (index.html, map.html, coverage.csv, "
     "coverage.png, forces/) that no earlier report wrote, or that were changed since.",
 )
+@click.option(
+    "--pdf",
+    is_flag=True,
+    help="Also write report.pdf (A4: contents, the national summary and methodology, each "
+    "force's summary). Needs the extra: pip install 'servicemap[pdf]'.",
+)
 @_metric_option
 @_tiles_option
 @services_option
@@ -165,6 +171,7 @@ def map_command(
 def report_command(
     out_dir: Path,
     overwrite: bool,
+    pdf: bool,
     metric: str,
     tiles: str | None,
     services_path: Path | None,
@@ -189,6 +196,10 @@ def report_command(
         services_path, need_path=need_path, uses_need=True, boundaries_source=boundaries_source
     )
     check_report_folder(out_dir, force=overwrite, inputs=files)
+    if pdf:
+        from servicemap.render.pdf import check_pdf_available
+
+        check_pdf_available()  # before any work
     started = time.perf_counter()
     inputs, settings = _report_inputs(services_path, boundaries_source, need_path, cache_dir)
     summary = build_report(
@@ -202,6 +213,7 @@ def report_command(
         services_source=inputs.services_source,
         progress=lambda codes: progress(codes, label="Force profiles"),
         overwrite=overwrite,
+        pdf=pdf,
         settings=settings,
     )
     seconds = time.perf_counter() - started
@@ -209,3 +221,9 @@ def report_command(
         f"Wrote the report ({len(summary.files)} files, {summary.forces} force profiles) to "
         f"{out_dir / 'index.html'} in {seconds:.1f} s"
     )
+    if not pdf and (out_dir / "report.pdf").exists():
+        click.echo(
+            f"Note: {out_dir / 'report.pdf'} is from an earlier run and may be out of date; "
+            "add --pdf to remake it, or delete it.",
+            err=True,
+        )

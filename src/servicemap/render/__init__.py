@@ -8,9 +8,11 @@ __all__ = [
     "leaflet",
     "maps",
     "pages",
+    "pdf",
     "plan_map",
     "report",
     "static_map",
     "text",
     "tiles",
+    "workbook",
 ]

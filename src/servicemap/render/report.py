@@ -44,7 +44,7 @@ from servicemap.directory.privacy import public_services
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.inputs import force_profiles
-from servicemap.render.labels import DEFAULT_TITLE
+from servicemap.render.labels import DEFAULT_TITLE, format_date
 from servicemap.render.maps import coverage_map, force_map_frame, render_map
 from servicemap.render.pages import (
     ProfileLike,
@@ -56,6 +56,7 @@ from servicemap.render.pages import (
     page_context,
     profile_pages,
 )
+from servicemap.render.pdf import report_pdf_html, write_pdf
 from servicemap.render.static_map import write_static_map
 from servicemap.render.workbook import for_programs, write_coverage_workbook
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -76,6 +77,7 @@ REPORT_FILES: tuple[str, ...] = (
     "coverage.csv",
     "coverage.xlsx",
     "coverage.png",
+    "report.pdf",
     "index.html",
 )
 """What a report folder holds, in the order they are put in place (index.html last)."""
@@ -126,6 +128,8 @@ class ReportPages:
         The simplified, coloured force areas that ``coverage.png`` is drawn from.
     title
         The report's title (also the picture's).
+    generated
+        The date on the pages, as people write it.
     """
 
     index_html: str
@@ -135,6 +139,7 @@ class ReportPages:
     table: pd.DataFrame
     simplified: gpd.GeoDataFrame
     title: str
+    generated: str
 
 
 def report_pages(
@@ -216,6 +221,7 @@ def report_pages(
         table=order_by_gap(coverage),
         simplified=simplified,
         title=title,
+        generated=format_date(generated),
     )
 
 
@@ -254,6 +260,7 @@ def write_report(
     out_dir: Path | str,
     *,
     overwrite: bool = False,
+    pdf: bool = False,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportSummary:
     """Write a built report into its folder, switched in whole where the system allows.
@@ -275,6 +282,8 @@ def write_report(
         The report folder (created if missing).
     overwrite
         Replace files at the report's names that no earlier report wrote (``--force``).
+    pdf
+        Also write ``report.pdf`` (needs WeasyPrint: ``servicemap[pdf]``).
     settings
         ``settings.crs`` is the projection the picture is drawn in.
 
@@ -293,7 +302,8 @@ def write_report(
     force_pages, map_html, csv_text = pages.force_pages, pages.map_html, pages.csv_text
     simplified, title, index_html = pages.simplified, pages.title, pages.index_html
 
-    with publish_folder(target, REPORT_FILES, force=overwrite) as build:
+    entries = [name for name in REPORT_FILES if pdf or name != "report.pdf"]
+    with publish_folder(target, entries, force=overwrite) as build:
         (build / "forces").mkdir()
         for slug, page in force_pages.items():
             (build / "forces" / f"{slug}.html").write_text(page, encoding="utf-8")
@@ -301,6 +311,11 @@ def write_report(
         (build / "coverage.csv").write_text(csv_text, encoding="utf-8-sig", newline="")
         write_coverage_workbook(pages.table, build / "coverage.xlsx")
         write_static_map(simplified, build / "coverage.png", title=title, settings=settings)
+        if pdf:
+            document = report_pdf_html(
+                index_html, force_pages, title=title, generated=pages.generated
+            )
+            write_pdf(document, build / "report.pdf", base_url=build)
         (build / "index.html").write_text(index_html, encoding="utf-8")
     files = (
         "index.html",
@@ -308,6 +323,7 @@ def write_report(
         "coverage.csv",
         "coverage.xlsx",
         "coverage.png",
+        *(["report.pdf"] if pdf else []),
         *sorted(f"forces/{slug}.html" for slug in force_pages),
     )
     return ReportSummary(
@@ -350,6 +366,7 @@ def build_report(
     generated: dt.date | None = None,
     progress: Callable[[Sequence[str]], Any] | None = None,
     overwrite: bool = False,
+    pdf: bool = False,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportSummary:
     """Write the coverage report folder: index, one page per force, map, CSV and picture.
@@ -375,8 +392,8 @@ def build_report(
         The date printed on the pages; default today.
     progress
         Wraps the list of force codes while profiles are built (e.g. a progress bar).
-    overwrite
-        Replace files at the report's names that no earlier report wrote (``--force``).
+    overwrite, pdf
+        As for :func:`write_report`.
     settings
         Settings (CRS, postcode table cache).
 
@@ -408,4 +425,4 @@ def build_report(
         generated=generated,
         settings=settings,
     )
-    return write_report(pages, target, overwrite=overwrite, settings=settings)
+    return write_report(pages, target, overwrite=overwrite, pdf=pdf, settings=settings)
