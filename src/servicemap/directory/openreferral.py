@@ -107,6 +107,7 @@ TAXONOMY_PREFIX = "servicemap:"
 # servicemap fields carried as attributes → taxonomy terms, one taxonomy per field.
 TAXONOMY_FIELDS: tuple[str, ...] = (
     "service_types",
+    "focus",
     "communities",
     "scope",
     "delivery",
