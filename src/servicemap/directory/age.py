@@ -127,16 +127,3 @@ def age_bands(services: pd.DataFrame, *, today: dt.date | None = None) -> pd.Ser
 def may_have_ended(value: object, *, today: dt.date) -> bool:
     """Whether a ``last_seen`` value is more than :data:`MAY_HAVE_ENDED_YEARS` years old."""
     return age_band(value, today=today) == "may_have_ended"
-
-
-def seen_label(value: object, *, today: dt.date) -> str:
-    """Return how a listing shows when a service was last seen.
-
-    ``"last seen 2025-09"``, ``"last seen 2019 — may have ended"`` or ``"last seen: not
-    known"``.
-    """
-    text = cell_text(value)
-    if last_seen_period(text) is None:
-        return "last seen: not known"
-    flag = " — may have ended" if may_have_ended(text, today=today) else ""
-    return f"last seen {text}{flag}"

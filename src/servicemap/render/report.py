@@ -41,6 +41,7 @@ import pandas as pd
 from servicemap._csv import csv_text as frame_csv_text
 from servicemap._folder import check_folder, publish_folder
 from servicemap.directory.privacy import public_services
+from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.inputs import force_profiles
@@ -56,6 +57,7 @@ from servicemap.render.pages import (
     page_context,
     profile_pages,
 )
+from servicemap.render.selection import selection_sentences
 from servicemap.render.static_map import write_static_map
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -138,6 +140,8 @@ def report_pages(
     boundary_source: str = "derived from the ONS Postcode Directory (offline)",
     services_source: str = "the servicemap directory",
     generated: dt.date | None = None,
+    selection: SelectionSummary | None = None,
+    contact: str | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportPages:
     """Build every page of the coverage report, writing nothing.
@@ -163,6 +167,13 @@ def report_pages(
         Where the boundaries and the services came from, for the sources section.
     generated
         The date printed on the pages; default today.
+    selection
+        Which services the figures count (``directory.select.select_services``); the index
+        says how many services the figures rest on, how many were seen recently and how many
+        of each focus. ``None``: worked out from ``services`` (every service counted).
+    contact
+        A web or email address shown on every page as "Is a service missing or wrong? Tell
+        us"; ``None`` for none.
     settings
         Settings (CRS).
 
@@ -178,7 +189,9 @@ def report_pages(
     simplified.attrs.update(frame.attrs)
     lookup = force_lookup(forces, coverage, frame, settings=settings)
     env = jinja_environment()
-    common = page_context(title=title, metric=metric, generated=generated)
+    common = page_context(title=title, metric=metric, generated=generated, contact=contact)
+    if selection is None:
+        selection = select_services(services, Selection(), today=generated)[1]
     index_html = index_page(
         env,
         common,
@@ -189,6 +202,7 @@ def report_pages(
         metric=metric,
         boundary_source=boundary_source,
         services_source=services_source,
+        counted=selection_sentences(selection),
     )
     force_pages = profile_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
@@ -335,6 +349,8 @@ def build_report(
     generated: dt.date | None = None,
     progress: Callable[[Sequence[str]], Any] | None = None,
     overwrite: bool = False,
+    selection: SelectionSummary | None = None,
+    contact: str | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportSummary:
     """Write the coverage report folder: index, one page per force, map, CSV and picture.
@@ -367,6 +383,8 @@ def build_report(
         Wraps the list of force codes while profiles are built (e.g. a progress bar).
     overwrite
         Replace files at the report's names that no earlier report wrote (``--force``).
+    selection, contact
+        See :func:`report_pages`.
     settings
         Settings (CRS, postcode table cache).
 
@@ -396,6 +414,8 @@ def build_report(
         boundary_source=boundary_source,
         services_source=services_source,
         generated=generated,
+        selection=selection,
+        contact=contact,
         settings=settings,
     )
     return write_report(pages, target, overwrite=overwrite, settings=settings)
