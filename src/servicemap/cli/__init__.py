@@ -23,7 +23,11 @@ from servicemap.cli.commands_data import (
 )
 from servicemap.cli.commands_maps import map_command, report_command
 from servicemap.cli.commands_plan import plan_command
-from servicemap.cli.commands_review import apply_review_command, review_command
+from servicemap.cli.commands_review import (
+    apply_review_command,
+    check_links_command,
+    review_command,
+)
 from servicemap.cli.options import QUIET_KEY
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -74,6 +78,7 @@ cli.params.append(_quiet_option(envvar="SERVICEMAP_QUIET"))
 for _command in (
     apply_review_command,
     boundaries_group,
+    check_links_command,
     coverage_command,
     export_command,
     force_command,

@@ -125,3 +125,65 @@ def apply_review_command(
         f"{len(log)} change(s) to {changed} service(s); wrote {len(table)} services to {output}",
         err=True,
     )
+
+
+@click.command(name="check-links")
+@output_option(help="Write the report as CSV (replaced atomically); default: a table on screen.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 32),
+    default=8,
+    show_default=True,
+    help="The most links checked at once.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=15.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for each answer before retrying.",
+)
+@services_option
+@cache_dir_option
+@reports_errors
+def check_links_command(
+    output: Path | None,
+    concurrency: int,
+    timeout: float,
+    services_path: Path | None,
+    cache_dir: Path | None,
+) -> None:
+    """Check every website and source link (needs the internet); never changes the directory.
+
+    Each link is fetched once with timeouts, retries and servicemap's User-Agent, and reported
+    as answered, redirected (with where it ended) or failed (with why).
+
+    \b
+    Example:
+        servicemap check-links -o links.csv
+    """
+    from servicemap._csv import write_csv
+    from servicemap._progress import progress
+    from servicemap._tables import format_table
+    from servicemap.directory.links import OUTCOMES, check_links
+    from servicemap.directory.load import load_services
+
+    check_output_files({"-o": output}, inputs=data_inputs(services_path))
+    settings = build_settings(cache_dir, timeout=timeout)
+    services = load_services(services_path, settings=settings)
+    report = check_links(
+        services,
+        concurrency=concurrency,
+        settings=settings,
+        progress=lambda results, n: progress(results, label="Links", length=n),
+    )
+    if output is None:
+        shown = ("id", "field", "outcome", "status", "detail", "final_url")
+        click.echo(format_table(report, "table", columns=shown), nl=False)
+    else:
+        write_csv(report, output)
+    counts = report["outcome"].value_counts()
+    summary = ", ".join(f"{int(counts.get(o, 0))} {o}" for o in OUTCOMES)
+    where = f"; report in {output}" if output else ""
+    click.echo(f"Checked {len(report)} links: {summary}{where}", err=True)
