@@ -13,6 +13,7 @@ from servicemap.cli import cli
 from servicemap.directory.age import age_band, age_bands
 from servicemap.directory.select import NO_FOCUS, Selection, SelectionError, select_services
 from servicemap.errors import ReportError
+from servicemap.render.maps import _national_html as _national_panel
 from servicemap.render.maps import national_services, service_popup_html
 from servicemap.render.pages import contact_link
 from servicemap.render.report import build_report
@@ -173,7 +174,9 @@ def test_national_services_carry_their_age(canonical_services):
         [{"name": "N", "scope": "national", "phone": "0808 1", "last_seen": "2012"}]
     )
     (row,) = national_services(services).to_dict(orient="records")
-    assert row["seen"] == "2012 (may have ended)" and row["phone"] == "0808 1 (seen 2012)"
+    assert row["phone"] == "0808 1" and row["last_seen"] == "2012"
+    html = _national_panel(national_services(services))
+    assert "0808 1</a> (seen 2012)" in html and "last seen 2012 (may have ended)" in html
 
 
 @pytest.mark.parametrize(

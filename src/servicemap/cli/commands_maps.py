@@ -16,6 +16,7 @@ from servicemap.cli.options import (
     current_selection,
     data_inputs,
     need_option,
+    note_selection,
     option_given,
     output_format,
     output_option,
@@ -101,6 +102,7 @@ def _report_inputs(
         selection=current_selection(),
         settings=settings,
     )
+    note_selection(inputs.selection)
     return inputs, settings
 
 

@@ -564,10 +564,16 @@ def select_current(services: Any, *, note: bool = True) -> tuple[Any, Any]:
     counted (``Counting 83 of 131 services: focus domestic_abuse.``).
     """
     from servicemap.directory.select import select_services
+
+    kept, summary = select_services(services, current_selection())
+    if note:
+        note_selection(summary)
+    return kept, summary
+
+
+def note_selection(summary: Any) -> None:
+    """Say on stderr what ``--focus``/``--seen-since`` kept (nothing if every service, or -q)."""
     from servicemap.render.selection import selection_note
 
-    selection = current_selection()
-    kept, summary = select_services(services, selection)
-    if note and not selection.is_everything and not _quiet():
+    if summary is not None and not summary.selection.is_everything and not _quiet():
         click.echo(selection_note(summary), err=True)
-    return kept, summary

@@ -576,7 +576,14 @@ def index_page(
             rows=_index_rows(ordered, index_columns, lookup, metric),
             table_columns=index_columns,
             sorted_by="gap_rank" if "gap_rank" in coverage.columns else "",
-            national=national_services(public).to_dict(orient="records"),
+            national=[
+                {
+                    **row,
+                    "phone": phone_text(row["phone"], row["last_seen"]),
+                    "seen": seen_text(row["last_seen"]),
+                }
+                for row in national_services(public).to_dict(orient="records")
+            ],  # fmt: skip
             components=_components(),
             gap_classes=GAP_CLASSES,
             covered_share=f"{COVERED_SHARE:.0%}",

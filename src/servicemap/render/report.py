@@ -168,12 +168,10 @@ def report_pages(
     generated
         The date printed on the pages; default today.
     selection
-        Which services the figures count (``directory.select.select_services``); the index
-        says how many services the figures rest on, how many were seen recently and how many
-        of each focus. ``None``: worked out from ``services`` (every service counted).
+        What ``directory.select.select_services`` counted, for the index's sentences; ``None``:
+        every service of ``services``.
     contact
-        A web or email address shown on every page as "Is a service missing or wrong? Tell
-        us"; ``None`` for none.
+        A web or email address shown on every page as "Is a service missing or wrong? Tell us".
     settings
         Settings (CRS).
 
@@ -193,17 +191,10 @@ def report_pages(
     if selection is None:
         selection = select_services(services, Selection(), today=generated)[1]
     index_html = index_page(
-        env,
-        common,
-        coverage,
-        public,
-        profiles,
-        lookup,
-        metric=metric,
-        boundary_source=boundary_source,
-        services_source=services_source,
+        env, common, coverage, public, profiles, lookup, metric=metric,
+        boundary_source=boundary_source, services_source=services_source,
         counted=selection_sentences(selection),
-    )
+    )  # fmt: skip
     force_pages = profile_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
@@ -211,13 +202,9 @@ def report_pages(
         coverage_map(forces, coverage, public, metric=metric, tiles=tiles, settings=settings)
     )
     return ReportPages(
-        index_html=index_html,
-        force_pages=force_pages,
-        map_html=map_html,
-        csv_text=_coverage_csv(coverage),
-        simplified=simplified,
-        title=title,
-    )
+        index_html=index_html, force_pages=force_pages, map_html=map_html,
+        csv_text=_coverage_csv(coverage), simplified=simplified, title=title,
+    )  # fmt: skip
 
 
 # --- writing the folder -------------------------------------------------------------------------
@@ -404,20 +391,10 @@ def build_report(
     if profiles is None:
         profiles = _build_profiles(services, coverage, profile, progress, settings=settings)
     pages = report_pages(
-        forces,
-        coverage,
-        services,
-        profiles=profiles,
-        metric=metric,
-        tiles=tiles,
-        title=title,
-        boundary_source=boundary_source,
-        services_source=services_source,
-        generated=generated,
-        selection=selection,
-        contact=contact,
-        settings=settings,
-    )
+        forces, coverage, services, profiles=profiles, metric=metric, tiles=tiles, title=title,
+        boundary_source=boundary_source, services_source=services_source, generated=generated,
+        selection=selection, contact=contact, settings=settings,
+    )  # fmt: skip
     return write_report(pages, target, overwrite=overwrite, settings=settings)
 
 

@@ -10,6 +10,8 @@ safeguarding risk.
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 from servicemap.directory.age import RECENT_YEARS, last_seen_period, may_have_ended
 from servicemap.directory.schema import cell_text
@@ -48,6 +50,20 @@ def _services(count: int) -> str:
     return f"{count:,} service" + ("" if count == 1 else "s")
 
 
+def phone_html(phone: object, last_seen: object) -> str:
+    """Return a phone number as escaped HTML: a ``tel:`` link (3+ digits), then when it was seen.
+
+    ``<a href='tel:08007318147'>0800 731 8147</a> (seen 2020)``.
+    """
+    number = cell_text(phone)
+    digits = re.sub(r"[^0-9+]", "", number)
+    shown = html.escape(number, quote=True)
+    if len(digits.lstrip("+")) >= 3:
+        shown = f"<a href='tel:{html.escape(digits, quote=True)}'>{shown}</a>"
+    seen = phone_text(number, last_seen).removeprefix(number).strip()
+    return f"{shown} {html.escape(seen, quote=True)}"
+
+
 def selection_note(summary: SelectionSummary) -> str:
     """Return one line saying how many services are counted and why others are not.
 
@@ -84,8 +100,8 @@ def selection_sentences(summary: SelectionSummary) -> list[str]:
         many of each focus were counted.
     """
     share = round(100 * summary.recent / summary.counted) if summary.counted else 0
-    sentences = [
-        selection_note(summary),
+    sentences = [] if summary.selection.is_everything else [selection_note(summary)]
+    sentences += [
         f"The figures rest on {_services(summary.counted)}; {summary.recent:,} of them "
         f"({share}%) were seen in the last {RECENT_YEARS} years.",
     ]
