@@ -235,3 +235,18 @@ def test_age_bands_of_the_bundled_directory_add_up(bundled_services):
     bands = age_bands(bundled_services, today=TODAY).value_counts()
     assert bands.sum() == len(bundled_services)
     assert set(bands.index) <= {"recent", "older", "may_have_ended", "unknown"}
+
+
+def test_validate_refuses_a_focus_outside_the_vocabulary(tmp_path):
+    from servicemap.directory.validate import validate_services
+
+    path = tmp_path / "dir.csv"
+    path.write_text(
+        "id,name,scope,focus,source_url\na,A,national,domestic abuse,https://e.org\n"
+        "b,B,national,trafficked,https://e.org\n",
+        encoding="utf-8",
+    )
+    errors = [(p.row, p.code, p.message) for p in validate_services(path) if p.severity == "error"]
+    assert errors == [
+        (3, "bad-value", "'trafficked' is not an allowed value. Did you mean 'trafficking'?")
+    ]
