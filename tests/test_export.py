@@ -216,9 +216,7 @@ def test_public_frame_does_not_change_its_input(services):
 
 def test_frames_without_schema_columns_are_refused(services, tmp_path):
     with pytest.raises(ValueError, match=r"lacks column\(s\) postcode, notes; pass the frame"):
-        write_services(
-            services.drop(columns=["postcode", "notes"]), tmp_path / "x.csv", fmt="csv"
-        )
+        write_services(services.drop(columns=["postcode", "notes"]), tmp_path / "x.csv", fmt="csv")
     assert not (tmp_path / "x.csv").exists()
 
 
