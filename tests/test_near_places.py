@@ -301,7 +301,9 @@ def test_cli_near_a_postcode_district(typed: list[str]) -> None:
         "ST4 is a postcode district; distances are from its centre, in Stoke-on-Trent. It spans "
         "3 local authority districts: services serving any of them are listed.",
     ]
-    assert lines[2].split() == ["relation", "name", "scope", "distance_km", "phone", "website"]
+    assert lines[2].split() == [
+        "relation", "name", "scope", "distance_km", "phone", "website", "last_seen"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("typed", [["ST4", "1"], ["st4 1"], ["ST41"]])

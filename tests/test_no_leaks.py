@@ -215,7 +215,7 @@ def export_writers() -> list[tuple[str, Writer]]:
 def command_writers(
     *, near: dict[str, tuple[str, str]], forces: dict[str, str]
 ) -> list[tuple[str, Writer]]:
-    """Every quick command in every format: export, near, force, coverage and validate.
+    """Every quick command in every format: export, near, force, coverage, validate, review.
 
     ``near`` maps a label to (postcode, radius in km) and ``forces`` a label to a force name.
     """
@@ -240,6 +240,7 @@ def command_writers(
         (f"validate-{fmt}", _command("validate", fmt=fmt, file_argument=True))
         for fmt in formats("validate")
     ]
+    writers.append(("review-sheets", _command_writing("review", out="review")))
     return writers
 
 
@@ -506,7 +507,7 @@ def test_every_format_of_every_command_is_a_writer():
                 command,
                 fmt,
             )
-    assert {"map", "report", "plan-add-map", "oruk-direct"} <= names
+    assert {"map", "report", "plan-add-map", "oruk-direct", "review-sheets"} <= names
 
 
 @pytest.mark.parametrize(("name", "write"), WRITERS, ids=[name for name, _ in WRITERS])

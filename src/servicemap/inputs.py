@@ -14,6 +14,7 @@ from servicemap.analysis import profile as profile_module
 from servicemap.analysis.coverage import coverage_by_force
 from servicemap.analysis.profile import ForceProfile
 from servicemap.directory.load import load_services
+from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.geography import postcodes as postcodes_module
 from servicemap.geography.boundaries import load_force_areas
 from servicemap.geography.need import load_need
@@ -42,6 +43,9 @@ class ReportInputs:
         The canonical services frame, confidential services included (never output as is).
     boundary_source, services_source
         Where the boundaries and the services came from, in words, for the sources section.
+    selection
+        Which services the figures count (``--focus``, ``--seen-since``), or None if not
+        recorded.
     """
 
     force_areas: gpd.GeoDataFrame
@@ -49,6 +53,7 @@ class ReportInputs:
     services: gpd.GeoDataFrame
     boundary_source: str
     services_source: str
+    selection: SelectionSummary | None = None
 
 
 def load_inputs(
@@ -56,6 +61,7 @@ def load_inputs(
     services_path: Path | None = None,
     boundaries_source: str = "derived",
     need_path: Path | None = None,
+    selection: Selection | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportInputs:
     """Load the services, force areas and need, and compute coverage (bundled data by default).
@@ -68,6 +74,8 @@ def load_inputs(
         ``derived``, ``official`` or a boundary file (see ``boundaries.load_force_areas``).
     need_path
         A need table; ``None`` for the bundled ONS figures.
+    selection
+        Which services to count (see ``servicemap.directory.select``); default every one.
     settings
         Settings (CRS, cache folder).
 
@@ -77,7 +85,9 @@ def load_inputs(
         Force areas, coverage and services, and where they came from.
     """
     status("Loading the services directory…")
-    services = load_services(services_path, settings=settings)
+    services, summary = select_services(
+        load_services(services_path, settings=settings), selection or Selection()
+    )
     status("Loading police force area boundaries…")
     force_areas = load_force_areas(boundaries_source, settings=settings)
     status("Scoring coverage…")
@@ -92,6 +102,7 @@ def load_inputs(
             if services_path is None
             else f"the file {Path(services_path).name}"
         ),
+        selection=summary,
     )
 
 

@@ -38,7 +38,17 @@ _SCOPE_CODE = {"local": 0, "regional": 1, "national": 2}
 _LEVEL_NAMES = np.array(list(_SCOPE_CODE))  # by level code
 # Details and public contact fields of a service, as listed by profiles and "near" searches.
 _DETAIL_COLUMNS = ("service_types", "delivery")
-_SUPPORT_COLUMNS = ("by_and_for", "nrpf_support", "phone", "website", "address", "postcode")
+_SUPPORT_COLUMNS = (
+    "by_and_for",
+    "nrpf_support",
+    "phone",
+    "website",
+    "address",
+    "postcode",
+    "focus",
+    "status",
+    "last_seen",
+)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,11 @@ from servicemap.cli.commands_data import (
 )
 from servicemap.cli.commands_maps import map_command, report_command
 from servicemap.cli.commands_plan import plan_command
+from servicemap.cli.commands_review import (
+    apply_review_command,
+    check_links_command,
+    review_command,
+)
 from servicemap.cli.options import QUIET_KEY
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -71,7 +76,9 @@ def cli() -> None:
 cli.params.append(_quiet_option(envvar="SERVICEMAP_QUIET"))
 
 for _command in (
+    apply_review_command,
     boundaries_group,
+    check_links_command,
     coverage_command,
     export_command,
     force_command,
@@ -82,6 +89,7 @@ for _command in (
     need_group,
     plan_command,
     report_command,
+    review_command,
     validate_command,
 ):
     cli.add_command(_command)

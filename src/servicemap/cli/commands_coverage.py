@@ -21,6 +21,8 @@ from servicemap.cli.options import (
     output_option,
     radius_km_type,
     reports_errors,
+    select_current,
+    selection_options,
     services_option,
 )
 from servicemap.settings import Settings
@@ -55,7 +57,7 @@ def _services_and_coverage(
     from servicemap.directory.load import load_services
     from servicemap.geography.need import load_need
 
-    services = load_services(services_path, settings=settings)
+    services, _ = select_current(load_services(services_path, settings=settings))
     table = coverage_by_force(
         services, need=load_need(need_path), radii_km=radii, settings=settings
     )
@@ -98,6 +100,7 @@ COVERAGE_FILES: dict[str, tuple[str, ...]] = {
 )
 @_radius_option
 @services_option
+@selection_options
 @need_option
 @boundaries_option
 @cache_dir_option
@@ -146,6 +149,7 @@ def coverage_command(
 @format_option("text", "json", default="text")
 @_radius_option
 @services_option
+@selection_options
 @need_option
 @cache_dir_option
 @reports_errors
@@ -191,6 +195,7 @@ def force_command(
 )
 @format_option("table", "csv", "json", default="table")
 @services_option
+@selection_options
 @cache_dir_option
 @reports_errors
 def near_command(
@@ -216,7 +221,7 @@ def near_command(
     from servicemap.render.text import format_near
 
     settings = build_settings(cache_dir)
-    services = load_services(services_path, settings=settings)
+    services, _ = select_current(load_services(services_path, settings=settings))
     near = services_near(" ".join(place), services, radius_km=radius_km, settings=settings)
     click.echo(format_near(near, fmt), nl=False)
     note = describe_near_place(near)

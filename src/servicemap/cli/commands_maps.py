@@ -13,12 +13,15 @@ from servicemap.cli.options import (
     build_settings,
     cache_dir_option,
     check_output_files,
+    current_selection,
     data_inputs,
     need_option,
+    note_selection,
     option_given,
     output_format,
     output_option,
     reports_errors,
+    selection_options,
     services_option,
 )
 from servicemap.settings import Settings
@@ -53,6 +56,22 @@ def _check_tiles(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
+def _check_contact(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Fail at once (usage error) for a ``--contact`` that is neither a web nor an email address."""
+    if value is None:
+        return None
+    from servicemap.errors import ReportError
+    from servicemap.render.pages import contact_link
+
+    try:
+        contact_link(value)
+    except ReportError as exc:
+        raise click.BadParameter(
+            str(exc).removeprefix(f"--contact {value!r} "), ctx=ctx, param=param
+        ) from exc
+    return value
+
+
 def _tiles_option(func: F) -> F:
     """Add ``--tiles NAME``: an online base map (default none: the map works offline)."""
     return click.option(
@@ -80,8 +99,10 @@ def _report_inputs(
         services_path=services_path,
         boundaries_source=boundaries_source,
         need_path=need_path,
+        selection=current_selection(),
         settings=settings,
     )
+    note_selection(inputs.selection)
     return inputs, settings
 
 
@@ -93,6 +114,7 @@ def _report_inputs(
 )
 @_tiles_option
 @services_option
+@selection_options
 @boundaries_option
 @need_option
 @cache_dir_option
@@ -161,9 +183,18 @@ def map_command(
     help="Also write report.pdf (A4: contents, the national summary and methodology, each "
     "force's summary). Needs the extra: pip install 'servicemap[pdf]'.",
 )
+@click.option(
+    "--contact",
+    metavar="URL_OR_EMAIL",
+    default=None,
+    callback=_check_contact,
+    help="Show 'Is a service missing or wrong? Tell us' with this web or email address on "
+    "the index and every force page.",
+)
 @_metric_option
 @_tiles_option
 @services_option
+@selection_options
 @boundaries_option
 @need_option
 @cache_dir_option
@@ -172,6 +203,7 @@ def report_command(
     out_dir: Path,
     overwrite: bool,
     pdf: bool,
+    contact: str | None,
     metric: str,
     tiles: str | None,
     services_path: Path | None,
@@ -214,6 +246,8 @@ def report_command(
         progress=lambda codes: progress(codes, label="Force profiles"),
         overwrite=overwrite,
         pdf=pdf,
+        selection=inputs.selection,
+        contact=contact,
         settings=settings,
     )
     seconds = time.perf_counter() - started

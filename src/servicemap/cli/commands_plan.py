@@ -18,6 +18,8 @@ from servicemap.cli.options import (
     output_option,
     radius_km_type,
     reports_errors,
+    select_current,
+    selection_options,
     services_option,
 )
 from servicemap.errors import PlanError
@@ -87,6 +89,7 @@ PLAN_FILES: dict[str, tuple[str, ...]] = {"text": ("table",), "csv": ("csv",), "
     help="With --add: also draw the sites on an offline HTML map.",
 )
 @services_option
+@selection_options
 @need_option
 @cache_dir_option
 @reports_errors
@@ -137,7 +140,8 @@ def plan_command(
     code = find_force(force) if force else None
     settings = build_settings(cache_dir)
     proposed = plan.load_candidate_services(with_path, settings=settings) if with_path else None
-    services, need = load_services(services_path, settings=settings), load_need(need_path)
+    services = select_current(load_services(services_path, settings=settings))[0]
+    need = load_need(need_path)
     if proposed is not None:
         table = plan.what_if(
             services, proposed, force_codes=[code] if code else None, need=need, settings=settings

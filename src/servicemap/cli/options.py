@@ -490,3 +490,90 @@ def build_settings(cache_dir: Path | None = None, **changes: Any) -> Settings:
     if cache_dir is not None:
         changes["cache_dir"] = cache_dir
     return DEFAULT_SETTINGS.with_changes(**changes) if changes else DEFAULT_SETTINGS
+
+
+SELECTION_KEY = "servicemap.selection"
+
+
+def _store_focus(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    from servicemap.directory.schema import FOCUSES
+
+    chosen: list[str] = []
+    for item in ",".join(value).split(","):
+        term = item.strip().lower().replace("-", "_").replace(" ", "_")
+        if not term:
+            continue
+        if term not in FOCUSES:
+            raise click.BadParameter(
+                f"{item.strip()!r} is not a focus; choose from {', '.join(FOCUSES)}.",
+                ctx=ctx,
+                param=param,
+            )
+        if term not in chosen:
+            chosen.append(term)
+    ctx.meta[SELECTION_KEY + ".focus"] = tuple(chosen)
+
+
+def _store_seen_since(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+    ctx.meta[SELECTION_KEY + ".seen_since"] = value
+
+
+def selection_options(func: F) -> F:
+    """Add ``--focus`` (repeatable, or a comma list) and ``--seen-since YEAR``.
+
+    The command reads them with :func:`select_current`; the default counts every service.
+    """
+    focus = click.option(
+        "--focus",
+        multiple=True,
+        metavar="FOCUS[,FOCUS]",
+        expose_value=False,
+        callback=_store_focus,
+        help="Count only services of this focus (repeat, or separate by commas): "
+        "domestic_abuse, sexual_violence, trafficking, fgm, legal_immigration, nrpf_general, "
+        "community. Default: every service.",
+    )
+    seen = click.option(
+        "--seen-since",
+        type=click.IntRange(1900, 2100),
+        metavar="YEAR",
+        default=None,
+        expose_value=False,
+        callback=_store_seen_since,
+        help="Count only services last seen in YEAR or later (services with no date are left "
+        "out too). Default: every service, however old.",
+    )
+    return focus(seen(func))
+
+
+def current_selection() -> Any:
+    """Return the :class:`servicemap.directory.select.Selection` of this command's options."""
+    from servicemap.directory.select import Selection
+
+    ctx = click.get_current_context()
+    return Selection(
+        focus=ctx.meta.get(SELECTION_KEY + ".focus", ()),
+        seen_since=ctx.meta.get(SELECTION_KEY + ".seen_since"),
+    )
+
+
+def select_current(services: Any, *, note: bool = True) -> tuple[Any, Any]:
+    """Return the services this command's ``--focus``/``--seen-since`` keep, and the summary.
+
+    With ``note`` and a selection other than everything, one line on stderr says what is
+    counted (``Counting 83 of 131 services: focus domestic_abuse.``).
+    """
+    from servicemap.directory.select import select_services
+
+    kept, summary = select_services(services, current_selection())
+    if note:
+        note_selection(summary)
+    return kept, summary
+
+
+def note_selection(summary: Any) -> None:
+    """Say on stderr what ``--focus``/``--seen-since`` kept (nothing if every service, or -q)."""
+    from servicemap.render.selection import selection_note
+
+    if summary is not None and not summary.selection.is_everything and not _quiet():
+        click.echo(selection_note(summary), err=True)

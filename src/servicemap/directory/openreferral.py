@@ -59,9 +59,9 @@ Field mapping (servicemap field ↔ ORUK)
 ``last_seen``               ``service.assured_date`` ("the date that the information about the
                             service was last checked")
 ``service_types``,          ``attribute`` → ``taxonomy_term`` in the taxonomy named
-``communities``, ``scope``, ``servicemap:<field>`` (e.g. ``servicemap:service_types``, term
-``delivery``,               ``refuge``); ``link_type`` is the field name
-``by_and_for``,
+``focus``, ``communities``, ``servicemap:<field>`` (e.g. ``servicemap:service_types``, term
+``scope``, ``delivery``,    ``refuge``; ``servicemap:focus``, term ``domestic_abuse``);
+``by_and_for``,             ``link_type`` is the field name
 ``nrpf_support``
 ``location_confidential``   extension ``service.servicemap_location_confidential``
 ``source_url``              extension ``service.servicemap_source_url``
@@ -107,6 +107,7 @@ TAXONOMY_PREFIX = "servicemap:"
 # servicemap fields carried as attributes → taxonomy terms, one taxonomy per field.
 TAXONOMY_FIELDS: tuple[str, ...] = (
     "service_types",
+    "focus",
     "communities",
     "scope",
     "delivery",

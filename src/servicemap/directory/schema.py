@@ -47,6 +47,7 @@ FIELDS: tuple[str, ...] = (
     "scope",
     "areas_served",
     "service_types",
+    "focus",
     "delivery",
     "communities",
     "languages",
@@ -98,6 +99,19 @@ DELIVERY: tuple[str, ...] = ("in_person", "remote", "both")
 YES_NO_UNKNOWN: tuple[str, ...] = ("yes", "no", "unknown")
 STATUSES: tuple[str, ...] = ("active", "ended", "unknown")
 
+#: What a service is mainly for, one value per service (``docs/schema.md`` defines each).
+#: ``domestic_abuse`` includes forced marriage and so-called honour-based abuse; the others
+#: are services a migrant survivor may need that are not domestic-abuse services as such.
+FOCUSES: tuple[str, ...] = (
+    "domestic_abuse",
+    "sexual_violence",
+    "trafficking",
+    "fgm",
+    "legal_immigration",
+    "nrpf_general",
+    "community",
+)
+
 # Controlled vocabularies by field name.
 VOCABULARIES: dict[str, tuple[str, ...]] = {
     "scope": SCOPES,
@@ -107,6 +121,7 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "nrpf_support": YES_NO_UNKNOWN,
     "status": STATUSES,
     "service_types": SERVICE_TYPES,
+    "focus": FOCUSES,
 }
 
 # Kinds of provision the coverage analysis scores, and the service types that provide each.
@@ -277,6 +292,7 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
         "Category",
         "Categories",
     ),
+    "focus": ("Main focus", "Service focus", "Primary focus", "Focus of service"),
     "delivery": (
         "How delivered",
         "How is it delivered?",

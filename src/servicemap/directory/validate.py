@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from servicemap.directory.age import last_seen_period, month_end
 from servicemap.directory.locations import check_areas, check_locations
 from servicemap.directory.privacy import (
     confidentiality_term,
@@ -52,7 +52,6 @@ MAX_CELL_CHARS = 10_000
 STALE_MONTHS = 18
 
 
-_LAST_SEEN = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _SPREADSHEET_ERRORS = frozenset(
     {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
 )
@@ -238,37 +237,12 @@ def _check_list_vocab(frame: pd.DataFrame, field: str, report: ProblemReport) ->
     return column.map(canonical)
 
 
-def _month_end(year: int, month: int) -> dt.date:
-    if month == 12:
-        return dt.date(year, 12, 31)
-    return dt.date(year, month + 1, 1) - dt.timedelta(days=1)
-
-
 def _months_before(day: dt.date, months: int) -> dt.date:
     total = day.year * 12 + (day.month - 1) - months
     year, month = divmod(total, 12)
     return min(
-        dt.date(year, month + 1, 1) + dt.timedelta(days=day.day - 1), _month_end(year, month + 1)
+        dt.date(year, month + 1, 1) + dt.timedelta(days=day.day - 1), month_end(year, month + 1)
     )
-
-
-def _last_seen_period(value: str) -> tuple[dt.date, dt.date] | None:
-    """Return the first and last day of the period ``value`` names (YYYY, YYYY-MM, YYYY-MM-DD)."""
-    match = _LAST_SEEN.match(value)
-    if not match:
-        return None
-    year, month, day = match.groups()
-    try:
-        if day is not None:
-            date = dt.date(int(year), int(month), int(day))
-            return date, date
-        if month is not None:
-            return dt.date(int(year), int(month), 1), _month_end(int(year), int(month))
-        if int(year) < 1:
-            return None
-        return dt.date(int(year), 1, 1), dt.date(int(year), 12, 31)
-    except ValueError:
-        return None
 
 
 def _check_dates(frame: pd.DataFrame, report: ProblemReport, today: dt.date) -> None:
@@ -277,7 +251,7 @@ def _check_dates(frame: pd.DataFrame, report: ProblemReport, today: dt.date) -> 
     for value in column.unique():
         if value == "":
             continue
-        period = _last_seen_period(value)
+        period = last_seen_period(value)
         rows = frame.loc[column == value, ROW]
         if period is None:
             for row in rows:

@@ -716,3 +716,32 @@ def gazetteer() -> pd.DataFrame:
     order = {kind: rank for rank, kind in enumerate(PRECEDENCE)}
     frame["_rank"] = frame["kind"].map(order)
     return frame.sort_values(["key", "_rank"]).drop(columns="_rank").reset_index(drop=True)
+
+
+def ambiguous_area_names(text: str) -> list[str]:
+    """Return the names in an ``areas_served`` value that mean areas of different extent.
+
+    A bare name that is, say, both a district and a county (``Durham``, ``Bristol``) is read
+    as the first of :data:`PRECEDENCE`; a reviewer should check which was meant.
+
+    Parameters
+    ----------
+    text
+        The field as written, names separated by ``;``.
+
+    Returns
+    -------
+    list of str
+        Each such name as written, with the kinds it may mean, e.g. ``"Durham (force,
+        district or county)"``; empty when every name has one extent.
+    """
+    found: list[str] = []
+    for item in text.split(";"):
+        name = item.strip()
+        key = area_key(name)
+        meanings = _meanings(key) if key else {}
+        extents = {area.district_codes for area in meanings.values()}
+        if len(extents) > 1:
+            kinds = [kind for kind in PRECEDENCE if kind in meanings]
+            found.append(f"{name} ({', '.join(kinds[:-1])} or {kinds[-1]})")
+    return found

@@ -47,6 +47,7 @@ from servicemap.render.labels import (
     safe_url,
 )
 from servicemap.render.leaflet import HtmlControl, offline_map
+from servicemap.render.selection import phone_html, seen_text
 from servicemap.render.tiles import tile_provider
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -310,8 +311,8 @@ def service_popup_html(service: Mapping[str, Any]) -> str:
         items.append(("NRPF", "supports people with no recourse to public funds"))
     phone = cell_text(service.get("phone"))
     if phone:
-        tel = _tel(phone)
-        items.append(("Phone", f"<a href='tel:{_e(tel)}'>{_e(phone)}</a>" if tel else _e(phone)))
+        items.append(("Phone", phone_html(phone, service.get("last_seen"))))
+    items.append(("Last seen", _e(seen_text(service.get("last_seen")))))
     url = safe_url(service.get("website"))
     if url:
         items.append(
@@ -410,10 +411,10 @@ def national_services(services: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``name``, ``offers``, ``phone``, ``website`` (``""`` unless http(s)) and
-        ``languages``; one row per national service, sorted by name. Raw text: escape it.
+        Columns ``name``, ``offers``, ``phone``, ``website`` (``""`` unless http(s)),
+        ``languages``, ``last_seen``; one row per national service, by name. Raw text: escape.
     """
-    columns = ["name", "offers", "phone", "website", "languages"]
+    columns = ["name", "offers", "phone", "website", "languages", "last_seen"]
     if services.empty or "scope" not in services.columns:
         return pd.DataFrame(columns=columns)
     national = services.loc[services["scope"].map(cell_text) == "national"]
@@ -424,6 +425,7 @@ def national_services(services: pd.DataFrame) -> pd.DataFrame:
             "phone": cell_text(s.get("phone")),
             "website": safe_url(s.get("website")) or "",
             "languages": ", ".join(split_list(cell_text(s.get("languages")))),
+            "last_seen": cell_text(s.get("last_seen")),
         }
         for _, s in national.iterrows()
     ]
@@ -547,12 +549,12 @@ def _national_html(national: pd.DataFrame) -> str:
         if row.offers:
             bits.append(_e(row.offers))
         if row.phone:
-            tel = _tel(row.phone)
-            bits.append(f"<a href='tel:{_e(tel)}'>{_e(row.phone)}</a>" if tel else _e(row.phone))
+            bits.append(phone_html(row.phone, row.last_seen))
         if row.website:
             bits.append(
                 f"<a href='{_e(row.website)}' target='_blank' rel='noopener noreferrer'>website</a>"
             )
+        bits.append(_e(f"last seen {seen_text(row.last_seen)}"))
         items.append(f"<li>{' · '.join(bits)}</li>")
     return (
         f"<details><summary>National services ({len(national)})</summary>"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,6 +40,7 @@ from servicemap.render.labels import (
     short_label,
 )
 from servicemap.render.maps import national_services
+from servicemap.render.selection import phone_text, seen_text
 from servicemap.settings import Settings
 
 __all__ = [
@@ -150,7 +152,43 @@ def jinja_environment() -> Any:
     return env
 
 
-def page_context(*, title: str, metric: str, generated: dt.date) -> dict[str, Any]:
+_EMAIL = re.compile(r"^(?:mailto:)?([^@\s<>\"'/]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)$")
+
+
+def contact_link(contact: str) -> dict[str, str]:
+    """Return the link of ``--contact``: an http(s) page or an email address (``mailto:``).
+
+    Parameters
+    ----------
+    contact
+        A web address (``https://example.org/tell-us``) or an email address.
+
+    Returns
+    -------
+    dict
+        ``href`` and the ``text`` shown.
+
+    Raises
+    ------
+    ReportError
+        ``contact`` is neither.
+    """
+    text = contact.strip()
+    email = _EMAIL.match(text)
+    if email:
+        return {"href": f"mailto:{email.group(1)}", "text": email.group(1)}
+    url = safe_url(text)
+    if url and url.lower().startswith(("http://", "https://")):
+        return {"href": url, "text": url}
+    raise ReportError(
+        f"--contact {contact!r} is neither a web address nor an email address; give e.g. "
+        "https://example.org/tell-us or services@example.org."
+    )
+
+
+def page_context(
+    *, title: str, metric: str, generated: dt.date, contact: str | None = None
+) -> dict[str, Any]:
     """Return what every page's template is given: title, styles, script, date and credits.
 
     Parameters
@@ -161,6 +199,9 @@ def page_context(*, title: str, metric: str, generated: dt.date) -> dict[str, An
         The coverage column that colours the maps.
     generated
         The date printed on the pages.
+    contact
+        Where to tell the report's makers that a service is missing or wrong (a web or email
+        address; see :func:`contact_link`), shown on every page; ``None`` for none.
 
     Returns
     -------
@@ -176,6 +217,7 @@ def page_context(*, title: str, metric: str, generated: dt.date) -> dict[str, An
         "generated": format_date(generated),
         "generated_iso": generated.isoformat(),
         "metric_label": metric_label(metric),
+        "contact": contact_link(contact) if contact else None,
     }
 
 
@@ -354,6 +396,10 @@ def _profile_services(profile: ProfileLike) -> list[dict[str, str]]:
                 "offers": offers,
                 "extras": "; ".join(extras),
                 "phone": phone,
+                "phone_seen": phone_text(phone, service.get("last_seen"))
+                .removeprefix(phone)
+                .strip(),
+                "seen": seen_text(service.get("last_seen")),
                 "tel": "".join(ch for ch in phone if ch.isdigit() or ch == "+"),
                 "website": safe_url(service.get("website")) or "",
                 "address": address,
@@ -536,8 +582,12 @@ def index_page(
     metric: str,
     boundary_source: str,
     services_source: str,
+    counted: Sequence[str] = (),
 ) -> str:
-    """Return the index page: headline figures, largest gaps, the table of every force."""
+    """Return the index page: headline figures, largest gaps, the table of every force.
+
+    ``counted`` are the sentences saying which services the figures rest on.
+    """
     index_columns = _table_columns(coverage, INDEX_COLUMNS)
     ordered = order_by_gap(coverage)
     return str(
@@ -548,13 +598,21 @@ def index_page(
             rows=_index_rows(ordered, index_columns, lookup, metric),
             table_columns=index_columns,
             sorted_by="gap_rank" if "gap_rank" in coverage.columns else "",
-            national=national_services(public).to_dict(orient="records"),
+            national=[
+                {
+                    **row,
+                    "phone": phone_text(row["phone"], row["last_seen"]),
+                    "seen": seen_text(row["last_seen"]),
+                }
+                for row in national_services(public).to_dict(orient="records")
+            ],  # fmt: skip
             components=_components(),
             gap_classes=GAP_CLASSES,
             covered_share=f"{COVERED_SHARE:.0%}",
             boundary_source=boundary_source,
             services_source=services_source,
             services_total=f"{len(public):,}",
+            counted=list(counted),
         )
     )
 

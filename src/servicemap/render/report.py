@@ -41,6 +41,7 @@ import pandas as pd
 from servicemap._csv import csv_text as frame_csv_text
 from servicemap._folder import check_folder, publish_folder
 from servicemap.directory.privacy import public_services
+from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.inputs import force_profiles
@@ -57,6 +58,7 @@ from servicemap.render.pages import (
     profile_pages,
 )
 from servicemap.render.pdf import report_pdf_html, write_pdf
+from servicemap.render.selection import selection_sentences
 from servicemap.render.static_map import write_static_map
 from servicemap.render.workbook import for_programs, write_coverage_workbook
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -154,6 +156,8 @@ def report_pages(
     boundary_source: str = "derived from the ONS Postcode Directory (offline)",
     services_source: str = "the servicemap directory",
     generated: dt.date | None = None,
+    selection: SelectionSummary | None = None,
+    contact: str | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportPages:
     """Build every page of the coverage report, writing nothing.
@@ -180,6 +184,11 @@ def report_pages(
         Where the boundaries and the services came from, for the sources section.
     generated
         The date printed on the pages; default today.
+    selection
+        What ``directory.select.select_services`` counted, for the index's sentences; ``None``:
+        every service of ``services``.
+    contact
+        A web or email address shown on every page as "Is a service missing or wrong? Tell us".
     settings
         Settings (CRS).
 
@@ -195,18 +204,14 @@ def report_pages(
     simplified.attrs.update(frame.attrs)
     lookup = force_lookup(force_areas, coverage, frame, settings=settings)
     env = jinja_environment()
-    common = page_context(title=title, metric=metric, generated=generated)
+    common = page_context(title=title, metric=metric, generated=generated, contact=contact)
+    if selection is None:
+        selection = select_services(services, Selection(), today=generated)[1]
     index_html = index_page(
-        env,
-        common,
-        coverage,
-        public,
-        profiles,
-        lookup,
-        metric=metric,
-        boundary_source=boundary_source,
-        services_source=services_source,
-    )
+        env, common, coverage, public, profiles, lookup, metric=metric,
+        boundary_source=boundary_source, services_source=services_source,
+        counted=selection_sentences(selection),
+    )  # fmt: skip
     force_pages = profile_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
@@ -214,15 +219,11 @@ def report_pages(
         coverage_map(force_areas, coverage, public, metric=metric, tiles=tiles, settings=settings)
     )
     return ReportPages(
-        index_html=index_html,
-        force_pages=force_pages,
-        map_html=map_html,
+        index_html=index_html, force_pages=force_pages, map_html=map_html,
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
-        table=order_by_gap(coverage),
-        simplified=simplified,
-        title=title,
+        table=order_by_gap(coverage), simplified=simplified, title=title,
         generated=format_date(generated),
-    )
+    )  # fmt: skip
 
 
 # --- writing the folder -------------------------------------------------------------------------
@@ -367,6 +368,8 @@ def build_report(
     progress: Callable[[Sequence[str]], Any] | None = None,
     overwrite: bool = False,
     pdf: bool = False,
+    selection: SelectionSummary | None = None,
+    contact: str | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportSummary:
     """Write the coverage report folder: index, one page per force, map, CSV and picture.
@@ -394,6 +397,8 @@ def build_report(
         Wraps the list of force codes while profiles are built (e.g. a progress bar).
     overwrite, pdf
         As for :func:`write_report`.
+    selection, contact
+        See :func:`report_pages`.
     settings
         Settings (CRS, postcode table cache).
 
@@ -413,16 +418,8 @@ def build_report(
     if profiles is None:
         profiles = _build_profiles(services, coverage, profile, progress, settings=settings)
     pages = report_pages(
-        force_areas,
-        coverage,
-        services,
-        profiles=profiles,
-        metric=metric,
-        tiles=tiles,
-        title=title,
-        boundary_source=boundary_source,
-        services_source=services_source,
-        generated=generated,
-        settings=settings,
-    )
+        force_areas, coverage, services, profiles=profiles, metric=metric, tiles=tiles, title=title,
+        boundary_source=boundary_source, services_source=services_source, generated=generated,
+        selection=selection, contact=contact, settings=settings,
+    )  # fmt: skip
     return write_report(pages, target, overwrite=overwrite, pdf=pdf, settings=settings)

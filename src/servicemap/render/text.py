@@ -26,6 +26,7 @@ from servicemap.directory.problems import Problem, plural
 from servicemap.errors import PlanError
 from servicemap.geography.boundaries import load_force_areas
 from servicemap.render.labels import WEIGHT_LABELS, format_measure, is_share, rank_text
+from servicemap.render.selection import phone_text, seen_text
 from servicemap.render.workbook import for_programs, write_coverage_workbook
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -86,9 +87,12 @@ def format_force_profile(profile: ForceProfile) -> str:
     if profile.services.empty:
         lines.append("  (none)")
     else:
-        table = profile.services[shown].copy()
+        services = profile.services
+        table = services[shown].copy()
         table["name"] = table["name"].map(_clip)
         table["serves"] = table["serves"].map(_clip)
+        table["phone"] = _phones(services)
+        table["last_seen"] = _seen(services)
         lines.append(table.to_string(index=False))
     lines += ["", "Nearest in-person services outside the force:"]
     if profile.nearest_outside.empty:
@@ -100,8 +104,29 @@ def format_force_profile(profile: ForceProfile) -> str:
     return "\n".join(lines) + "\n"
 
 
-NEAR_COLUMNS: tuple[str, ...] = ("relation", "name", "scope", "distance_km", "phone", "website")
+NEAR_COLUMNS: tuple[str, ...] = (
+    "relation",
+    "name",
+    "scope",
+    "distance_km",
+    "phone",
+    "website",
+    "last_seen",
+)
 """Columns shown by the ``table`` format of :func:`format_near`."""
+
+
+def _seen(services: pd.DataFrame) -> list[str]:
+    """When each service was last seen, flagged "may have ended" when old (``seen_text``)."""
+    if "last_seen" not in services.columns:
+        return ["not known"] * len(services)
+    return [seen_text(value) for value in services["last_seen"]]
+
+
+def _phones(services: pd.DataFrame) -> list[str]:
+    """Each phone number with the date its service was last seen (``phone_text``)."""
+    seen = services["last_seen"] if "last_seen" in services.columns else [""] * len(services)
+    return [phone_text(p, s) for p, s in zip(services["phone"], seen, strict=True)]
 
 
 def format_near(near: pd.DataFrame, fmt: str) -> str:
@@ -135,6 +160,8 @@ def format_near(near: pd.DataFrame, fmt: str) -> str:
         return heading + "\nNo services found.\n"
     shown = near[list(NEAR_COLUMNS)].copy()
     shown["name"] = shown["name"].map(_clip)
+    shown["phone"] = _phones(near)
+    shown["last_seen"] = _seen(near)
     shown["distance_km"] = [
         "" if not np.isfinite(v) else f"{v:.1f}" for v in shown["distance_km"].astype(float)
     ]
