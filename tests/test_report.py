@@ -54,6 +54,7 @@ def test_report_writes_every_file(built):
     out, summary = built
     for name in REPORT_FILES:
         assert (out / name).exists(), name
+    assert not (out / "report.pdf").exists()  # only with --pdf
     assert sorted(p.name for p in (out / "forces").iterdir()) == sorted(f"{s}.html" for s in SLUGS)
     assert summary.forces == 4
     assert summary.map_bytes == (out / "map.html").stat().st_size
@@ -122,7 +123,7 @@ def test_profile_compares_the_force_with_its_neighbours(built, inputs):
     assert f'href="{SLUGS[2]}.html"' in compare
     assert f'href="{SLUGS[3]}.html"' not in compare
     assert 'class="this-force"' in compare
-    assert "England and Wales" in compare
+    assert "Median police force area" in compare
     assert '<svg class="minimap"' in page and 'role="img"' in page
 
 
@@ -265,7 +266,7 @@ def test_report_command_writes_the_site(fake_inputs, tmp_path):
     result = CliRunner().invoke(cli, ["report", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert re.fullmatch(
-        rf"Wrote the report \(8 files, 4 force profiles\) to {re.escape(str(out / 'index.html'))}"
+        rf"Wrote the report \(9 files, 4 force profiles\) to {re.escape(str(out / 'index.html'))}"
         r" in \d+\.\d s\n",
         result.output,
     )

@@ -3,9 +3,12 @@
 # The wing's public modules (`from servicemap.directory import *` imports them); a module
 # whose name starts with '_' is private to the wing.
 __all__ = [
+    "age",
     "export",
+    "links",
     "load",
     "locations",
+    "merge",
     "openreferral",
     "openreferral_write",
     "privacy",
@@ -13,7 +16,9 @@ __all__ = [
     "read",
     "read_excel",
     "read_json",
+    "review",
     "schema",
+    "select",
     "table",
     "validate",
 ]

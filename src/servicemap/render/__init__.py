@@ -11,6 +11,7 @@ __all__ = [
     "pdf",
     "plan_map",
     "report",
+    "selection",
     "static_map",
     "text",
     "tiles",

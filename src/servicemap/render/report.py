@@ -79,7 +79,6 @@ REPORT_FILES: tuple[str, ...] = (
     "coverage.csv",
     "coverage.xlsx",
     "coverage.png",
-    "report.pdf",
     "index.html",
 )
 """What a report folder holds, in the order they are put in place (index.html last)."""
@@ -303,7 +302,8 @@ def write_report(
     force_pages, map_html, csv_text = pages.force_pages, pages.map_html, pages.csv_text
     simplified, title, index_html = pages.simplified, pages.title, pages.index_html
 
-    entries = [name for name in REPORT_FILES if pdf or name != "report.pdf"]
+    # report.pdf, when asked for, is put in place before index.html like the other files.
+    entries = [*REPORT_FILES[:-1], *(["report.pdf"] if pdf else []), REPORT_FILES[-1]]
     with publish_folder(target, entries, force=overwrite) as build:
         (build / "forces").mkdir()
         for slug, page in force_pages.items():
