@@ -81,7 +81,9 @@ def load_inputs(
     status("Loading police force area boundaries…")
     forces = load_force_areas(boundaries_source, settings=settings)
     status("Scoring coverage…")
-    coverage = coverage_by_force(services, need=load_need(need_path), settings=settings)
+    coverage = coverage_by_force(
+        services, need=load_need(need_path, level="district"), settings=settings
+    )
     return ReportInputs(
         forces=forces,
         coverage=coverage,

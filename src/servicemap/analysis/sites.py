@@ -464,7 +464,7 @@ def site_problem(
     geography = geography_from_postcodes(table)
     code = _resolve_force(force_code, geography) if force_code is not None else None
     area_name = force_names().get(code, code) if code else "England and Wales"
-    need = load_need() if need is None else need
+    need = load_need(level="district") if need is None else need
     per_force = _weight_per_force(need, geography, weight, code=code, area_name=area_name)
     status("Finding who is not yet within reach…")
     xy, resident_weight = _residents(geography, per_force, code)

@@ -57,7 +57,7 @@ def _services_and_coverage(
 
     services = load_services(services_path, settings=settings)
     table = coverage_by_force(
-        services, need=load_need(need_path), radii_km=radii, settings=settings
+        services, need=load_need(need_path, level="district"), radii_km=radii, settings=settings
     )
     return services, table
 

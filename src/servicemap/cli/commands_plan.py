@@ -137,7 +137,10 @@ def plan_command(
     code = find_force(force) if force else None
     settings = build_settings(cache_dir)
     proposed = plan.load_candidate_services(with_path, settings=settings) if with_path else None
-    services, need = load_services(services_path, settings=settings), load_need(need_path)
+    services, need = (
+        load_services(services_path, settings=settings),
+        load_need(need_path, level="district"),
+    )
     if proposed is not None:
         table = plan.what_if(
             services, proposed, force_codes=[code] if code else None, need=need, settings=settings
