@@ -56,7 +56,10 @@ PLAN_FILES: dict[str, tuple[str, ...]] = {"text": ("table",), "csv": ("csv",), "
     help="With --add: catchment [10].",
 )
 @click.option(
-    "--weight", default=None, help="With --add: born_outside_uk, women_16plus or residents."
+    "--weight",
+    default=None,
+    help="With --add: born_outside_uk, women_16plus, residents, or a census proxy:"
+    " non_uk_passport, arrived_last_5y, limited_english (each weighted by district).",
 )
 @click.option(
     "--candidates",

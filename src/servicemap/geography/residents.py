@@ -162,3 +162,17 @@ def resident_weights(
         geography.resident_district
     ]
     return weights
+
+
+DEMAND_WEIGHTS: dict[str, str] = {
+    "born_outside_uk": "born_outside_uk_2021",
+    "women_16plus": "females_16plus_mid2023",
+    "residents": "population_mid2023",
+    "non_uk_passport": "non_uk_passport_2021_approx",
+    "arrived_last_5y": "arrived_last_5y_2021_approx",
+    "limited_english": "limited_english_2021_approx",
+}
+"""Planning's demand weights (``--weight``) and the need column each spreads over postcodes.
+
+The last three are approximate census proxies, given per district only (see
+``data/need/SOURCES.md``); a need table per force lacks them."""
