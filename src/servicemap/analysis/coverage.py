@@ -504,3 +504,34 @@ def coverage_areas(coverage: pd.DataFrame, force_areas: pd.DataFrame) -> Any:
     shapes = force_areas.set_index(key).geometry
     geometry = shapes.reindex(coverage["force_code"]).to_numpy()
     return gpd.GeoDataFrame(coverage.copy(), geometry=geometry, crs=force_areas.crs)
+
+
+def visitable_services(
+    services: pd.DataFrame,
+    *,
+    postcodes: PostcodeTable | None = None,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> tuple[int, int]:
+    """Return how many active services publish a place people can visit, and of how many.
+
+    The access measures (``in_person_within_<R>km``, ``median_km_to_in_person``) rest on these
+    services only: ``delivery`` in person (or empty, with a street address or postcode), a
+    location, and not a PO Box or Freepost address.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame. Not modified.
+    postcodes
+        The postcode table; ``None`` loads the cached ONS table.
+    settings
+        Where the postcode table is cached.
+
+    Returns
+    -------
+    tuple of int
+        (services counted as in person, active services).
+    """
+    table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
+    prepared = prepare_services(services, geography_from_postcodes(table))
+    return int(prepared.in_person.sum()), int(prepared.active.sum())

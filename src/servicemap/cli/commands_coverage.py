@@ -49,17 +49,25 @@ def _services_and_coverage(
     need_path: Path | None,
     radii: tuple[float, ...],
     settings: Settings,
+    *,
+    level: str = "force",
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Load the services directory and the need table; return the services and their coverage."""
-    from servicemap.analysis.coverage import coverage_by_force
+    from servicemap.analysis.coverage import coverage_by_area
     from servicemap.directory.load import load_services
     from servicemap.geography.need import load_need
 
     services = load_services(services_path, settings=settings)
-    table = coverage_by_force(
-        services, need=load_need(need_path, level="district"), radii_km=radii, settings=settings
-    )
+    need = load_need(need_path, level="district")
+    table = coverage_by_area(services, level=level, need=need, radii_km=radii, settings=settings)
     return services, table
+
+
+_AREAS = {
+    "force": "police force areas",
+    "district": "local authority districts",
+    "authority": "tier-one local authorities",
+}
 
 
 # File kinds (FILE_KINDS) coverage writes, and the format each holds.
@@ -96,6 +104,16 @@ COVERAGE_FILES: dict[str, tuple[str, ...]] = {
     metavar="COLUMN",
     help="Sort by a column; '-' first: descending.",
 )
+@click.option(
+    "--by",
+    "level",
+    type=click.Choice(list(_AREAS)),
+    default="force",
+    show_default=True,
+    help="Areas to score: police force areas, local authority districts (318), or tier-one "
+    "local authorities (county councils, unitaries, metropolitan districts, London boroughs, "
+    "Welsh principal areas).",
+)
 @_radius_option
 @services_option
 @need_option
@@ -106,20 +124,23 @@ def coverage_command(
     fmt: str | None,
     output: Path | None,
     sort_by: str | None,
+    level: str,
     radii: tuple[float, ...],
     services_path: Path | None,
     need_path: Path | None,
     boundaries_source: str,
     cache_dir: Path | None,
 ) -> None:
-    """Score every police force area: services serving it, need, access, gap score and rank.
+    """Score every police force area (or district, or authority): need, access, gap score, rank.
 
     \b
     Example:
         servicemap coverage -o coverage.csv --radius-km 10 --radius-km 25
+        servicemap coverage --by authority -o authorities.csv
     """
     from servicemap._tables import format_table
-    from servicemap.analysis.coverage import sort_coverage
+    from servicemap.analysis.coverage import sort_coverage, visitable_services
+    from servicemap.render.labels import access_basis
     from servicemap.render.text import TABLE_COLUMNS, write_coverage
 
     inputs = data_inputs(
@@ -129,14 +150,20 @@ def coverage_command(
     fmt = output_format(fmt, output, COVERAGE_FILES, default="table")
     if fmt in ("gpkg", "xlsx") and output is None:
         raise click.UsageError(f"--format {fmt} writes a file: add -o FILE.{fmt}.")
+    if fmt == "gpkg" and level != "force":
+        raise click.UsageError(
+            f"--format gpkg holds force polygons only; with --by {level} use csv, json or xlsx."
+        )
     settings = build_settings(cache_dir)
-    _, table = _services_and_coverage(services_path, need_path, radii, settings)
+    services, table = _services_and_coverage(services_path, need_path, radii, settings, level=level)
     try:
         table = sort_coverage(table, sort_by) if sort_by else table
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--sort") from exc
     if output is None:
         click.echo(format_table(table, fmt, columns=TABLE_COLUMNS), nl=False)
+        if fmt == "table":
+            click.echo(access_basis(*visitable_services(services, settings=settings)), err=True)
         return
     if fmt == "xlsx":
         from servicemap._csv import write_xlsx
@@ -149,7 +176,8 @@ def coverage_command(
 
             areas = load_force_areas(boundaries_source, settings=settings)
         write_coverage(table, output, fmt=fmt, force_areas=areas)
-    click.echo(f"Wrote coverage for {len(table)} police force areas to {output}", err=True)
+    click.echo(f"Wrote coverage for {len(table)} {_AREAS[level]} to {output}", err=True)
+    click.echo(access_basis(*visitable_services(services, settings=settings)), err=True)
 
 
 @click.command(name="force")

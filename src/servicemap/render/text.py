@@ -30,6 +30,8 @@ from servicemap.render.labels import WEIGHT_LABELS
 
 TABLE_COLUMNS: tuple[str, ...] = (
     "gap_rank",
+    "district_name",
+    "authority_name",
     "force_name",
     "gap_score",
     "gap_class",
