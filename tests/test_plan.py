@@ -640,7 +640,8 @@ def test_what_if_with_an_empty_file_reproduces_the_bundled_coverage_exactly(
     from servicemap.geography.need import load_need
 
     path = write(tmp_path / "proposed.csv", HEADER + "\n")
-    coverage = coverage_by_force(bundled_services, need=load_need(level="district")).set_index("force_code")
+    need = load_need(level="district")
+    coverage = coverage_by_force(bundled_services, need=need).set_index("force_code")
     result = plan.what_if(
         bundled_services, plan.load_candidate_services(path), force_codes=["Kent"]
     )
