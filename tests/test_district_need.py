@@ -364,7 +364,7 @@ def test_coverage_by_authority_in_the_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     table = pd.read_csv(path)
     assert len(table) == 175
-    assert "publish a place people can visit" in result.output
+    assert "services publish a place people can visit" in result.output
     kent = table.set_index("authority_code").loc["E10000016"]
     assert kent["authority_name"] == "Kent"
     assert kent["population_mid2023"] == sum(

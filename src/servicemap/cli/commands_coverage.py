@@ -204,14 +204,19 @@ def force_command(
     Example:
         servicemap force "West Midlands"
     """
+    from servicemap.analysis.coverage import coverage_by_district
     from servicemap.analysis.profile import force_profile
     from servicemap.geography.areas import find_force
+    from servicemap.geography.need import load_need
     from servicemap.render.text import format_force_profile
 
     code = find_force(name)
     settings = build_settings(cache_dir)
     services, table = _services_and_coverage(services_path, need_path, radii, settings)
-    profile = force_profile(code, services, table, settings=settings)
+    districts = coverage_by_district(
+        services, need=load_need(need_path, level="district"), radii_km=radii, settings=settings
+    )
+    profile = force_profile(code, services, table, districts=districts, settings=settings)
     if fmt == "json":
         click.echo(json.dumps(profile.to_dict(), indent=2, ensure_ascii=False))
     else:

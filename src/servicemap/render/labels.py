@@ -25,7 +25,6 @@ __all__ = [
     "access_basis",
     "address_line",
     "format_measure",
-    "no_place_within",
     "format_value",
     "is_share",
     "label_service_types",
@@ -99,7 +98,7 @@ DEFAULT_TITLE = (
 
 
 def access_basis(places: int, total: int) -> str:
-    """Say what the in-person access figures rest on, e.g. "14 of 87 services publish ...".
+    """Say what the in-person access figures rest on: "N of M services publish a place ...".
 
     Parameters
     ----------
@@ -115,30 +114,8 @@ def access_basis(places: int, total: int) -> str:
     """
     verb = "publishes" if places == 1 else "publish"
     return (
-        f"In-person access figures rest on {places} of {total} services: the ones that "
-        f"{verb} a place people can visit (not a PO Box, Freepost or remote-only service)."
-    )
-
-
-def no_place_within(area: str, radius: str) -> str:
-    """Say that no service with a place people can visit is within ``radius`` of ``area``.
-
-    Parameters
-    ----------
-    area
-        The area's name, e.g. "West Midlands".
-    radius
-        The distance in words, e.g. "25 km".
-
-    Returns
-    -------
-    str
-        One sentence, used instead of a bare "0%".
-    """
-    return (
-        f"No service that publishes a place people can visit is within {radius} of any "
-        f"resident of {area}; help there is by phone, online or through services that do "
-        "not publish an address."
+        f"{places} of {total} services {verb} a place people can visit; the in-person access "
+        "figures rest on them (a PO Box, Freepost or remote-only service is not such a place)."
     )
 
 

@@ -23,7 +23,7 @@ from servicemap.analysis.profile import ForceProfile
 from servicemap.analysis.sites import ENGLAND_AND_WALES
 from servicemap.directory.problems import Problem, plural
 from servicemap.errors import PlanError
-from servicemap.render.labels import WEIGHT_LABELS
+from servicemap.render.labels import WEIGHT_LABELS, access_basis
 
 # --- coverage, profiles and "near" ------------------------------------------------------------
 
@@ -74,6 +74,7 @@ def format_force_profile(profile: ForceProfile) -> str:
         f"Services serving the force: {s['services_serving']} "
         f"({s['local_services']} local, {s['regional_services']} regional, "
         f"{s['national_services']} national); based in it: {s['services_based']}.",
+        *([access_basis(profile.places, profile.active)] if profile.active else []),
         "",
         "Gaps:",
         *([f"  - {g}" for g in profile.gaps] or ["  (none found)"]),
@@ -88,6 +89,8 @@ def format_force_profile(profile: ForceProfile) -> str:
         table["name"] = table["name"].map(_clip)
         table["serves"] = table["serves"].map(_clip)
         lines.append(table.to_string(index=False))
+    if not profile.districts.empty:
+        lines += ["", "Districts (residents weighted by district):", _district_lines(profile)]
     lines += ["", "Nearest in-person services outside the force:"]
     if profile.nearest_outside.empty:
         lines.append("  (none)")
@@ -96,6 +99,30 @@ def format_force_profile(profile: ForceProfile) -> str:
         nearest["name"] = nearest["name"].map(_clip)
         lines.append(nearest.to_string(index=False))
     return "\n".join(lines) + "\n"
+
+
+def _district_lines(profile: ForceProfile) -> str:
+    """Return the profile's district table as aligned text, shares as whole percentages."""
+    table = profile.districts.copy()
+    shares = [c for c in table.columns if c == "local_coverage_share" or "_within_" in c]
+    for column in shares:
+        table[column] = table[column].map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
+    for column in ("population_mid2023", "born_outside_uk_2021"):
+        table[column] = table[column].map(lambda v: f"{int(v):,}")
+    table["district_name"] = table["district_name"].map(lambda v: _clip(v, 28))
+    table["local_services_serving"] = table["local_services_serving"].map(_clip)
+    renamed = table.drop(columns="district_code").rename(
+        columns={
+            "district_name": "district",
+            "population_mid2023": "residents",
+            "born_outside_uk_2021": "born abroad",
+            "local_services": "local",
+            "local_coverage_share": "reached",
+            "local_services_serving": "local services serving it",
+            **{c: c.replace("in_person_within_", "in person ≤") for c in shares if "_within_" in c},
+        }
+    )
+    return str(renamed.to_string(index=False))
 
 
 NEAR_COLUMNS: tuple[str, ...] = ("relation", "name", "scope", "distance_km", "phone", "website")
