@@ -380,3 +380,12 @@ def test_gpkg_is_only_for_forces(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "--format gpkg holds force polygons only" in result.output
+
+
+def test_a_po_box_gets_no_map_marker(canonical_services: Factory) -> None:
+    from servicemap.render.maps import map_services
+
+    services = canonical_services(
+        [advocacy(id="street"), advocacy(id="box", name="Box", address="PO Box 44, Leeds")]
+    )
+    assert list(map_services(services)["id"]) == ["street"]
