@@ -389,3 +389,42 @@ def test_a_po_box_gets_no_map_marker(canonical_services: Factory) -> None:
         [advocacy(id="street"), advocacy(id="box", name="Box", address="PO Box 44, Leeds")]
     )
     assert list(map_services(services)["id"]) == ["street"]
+
+
+def test_force_profile_lists_its_districts(
+    canonical_services: Factory, need: pd.DataFrame, postcodes: PostcodeTable
+) -> None:
+    from servicemap.analysis.profile import force_profile
+    from servicemap.render.pages import _profile_districts
+    from servicemap.render.text import format_force_profile
+
+    services = canonical_services([advocacy(), advocacy(id="b", name="Box", address="PO Box 1")])
+    coverage = coverage_by_force(services, need=need, postcodes=postcodes)
+    districts = coverage_by_district(services, need=need, postcodes=postcodes)
+    profile = force_profile("F1", services, coverage, districts=districts, postcodes=postcodes)
+    table = profile.districts.set_index("district_code")
+    assert list(table.index) == ["D1a", "D1b"]  # most born abroad first
+    assert table.loc["D1a", "local_services_serving"] == "Advocacy; Box"
+    assert table.loc["D1b", "local_services_serving"] == ""
+    assert table.loc["D1a", "in_person_within_10km"] == 1.0
+    assert (profile.places, profile.active) == (1, 2)
+    text = format_force_profile(profile)
+    assert "1 of 2 services publishes a place people can visit" in text
+    assert "Districts (residents weighted by district):" in text
+    page = _profile_districts(profile)
+    assert page["rows"][0]["cells"][:4] == ["300", "150", "2", "100%"]
+    assert page["rows"][1]["serving"] == "none"
+
+
+def test_a_force_with_no_place_within_reach_says_so(
+    canonical_services: Factory, need: pd.DataFrame, postcodes: PostcodeTable
+) -> None:
+    from servicemap.analysis.profile import force_profile
+
+    services = canonical_services([advocacy(delivery="remote")])
+    coverage = coverage_by_force(services, need=need, postcodes=postcodes)
+    profile = force_profile("F2", services, coverage, postcodes=postcodes)
+    assert any(
+        "No service that publishes a place people can visit is within 25 km" in gap
+        for gap in profile.gaps
+    )

@@ -11,7 +11,7 @@ import pandas as pd
 
 from servicemap._progress import status
 from servicemap.analysis import profile as profile_module
-from servicemap.analysis.coverage import coverage_by_force
+from servicemap.analysis.coverage import coverage_by_district, coverage_by_force
 from servicemap.analysis.profile import ForceProfile
 from servicemap.directory.load import load_services
 from servicemap.geography import postcodes as postcodes_module
@@ -42,6 +42,9 @@ class ReportInputs:
         The canonical services frame, confidential services included (never output as is).
     boundary_source, services_source
         Where the boundaries and the services came from, in words, for the sources section.
+    districts
+        ``coverage.coverage_by_district`` of the services (for the profiles' district tables);
+        ``None`` when not computed.
     """
 
     forces: gpd.GeoDataFrame
@@ -49,6 +52,7 @@ class ReportInputs:
     services: gpd.GeoDataFrame
     boundary_source: str
     services_source: str
+    districts: pd.DataFrame | None = None
 
 
 def load_inputs(
@@ -81,9 +85,9 @@ def load_inputs(
     status("Loading police force area boundaries…")
     forces = load_force_areas(boundaries_source, settings=settings)
     status("Scoring coverage…")
-    coverage = coverage_by_force(
-        services, need=load_need(need_path, level="district"), settings=settings
-    )
+    need = load_need(need_path, level="district")
+    coverage = coverage_by_force(services, need=need, settings=settings)
+    districts = coverage_by_district(services, need=need, settings=settings)
     return ReportInputs(
         forces=forces,
         coverage=coverage,
@@ -94,6 +98,7 @@ def load_inputs(
             if services_path is None
             else f"the file {Path(services_path).name}"
         ),
+        districts=districts,
     )
 
 
@@ -103,6 +108,7 @@ def force_profiles(
     *,
     codes: Sequence[str],
     progress: Callable[[Sequence[str]], Iterable[str]] | None = None,
+    districts: pd.DataFrame | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> dict[str, ForceProfile]:
     """Return the profile of each force, as a report shows them (the postcode table loaded once).
@@ -117,6 +123,9 @@ def force_profiles(
         The force codes to profile, in order.
     progress
         Wraps the list of force codes while profiles are built (e.g. a progress bar).
+    districts
+        ``coverage.coverage_by_district`` for the same services, for each profile's table of
+        districts; ``None`` for none.
     settings
         Settings (CRS, postcode table cache).
 
@@ -131,7 +140,7 @@ def force_profiles(
     iterator = progress(wanted) if progress is not None else wanted
     return {
         code: profile_module.force_profile(
-            code, services, coverage, postcodes=table, settings=settings
+            code, services, coverage, postcodes=table, districts=districts, settings=settings
         )
         for code in iterator
     }

@@ -202,6 +202,7 @@ def report_command(
         services_source=inputs.services_source,
         progress=lambda codes: progress(codes, label="Force profiles"),
         overwrite=overwrite,
+        districts=inputs.districts,
         settings=settings,
     )
     seconds = time.perf_counter() - started
