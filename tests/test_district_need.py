@@ -428,3 +428,49 @@ def test_a_force_with_no_place_within_reach_says_so(
         "No service that publishes a place people can visit is within 25 km" in gap
         for gap in profile.gaps
     )
+
+
+# --- name readings --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "spelling", "districts"),
+    [
+        ("West Midlands", "region", "West Midlands region", 30),
+        ("Lincolnshire", "county", "Lincolnshire county", 9),
+    ],
+)
+def test_names_with_another_reading_say_how_to_ask_for_it(
+    name: str, kind: str, spelling: str, districts: int
+) -> None:
+    from servicemap.geography.areas import other_readings, resolve_area
+
+    assert resolve_area(name).kind == "force"
+    (area, asked), *_ = other_readings(name)
+    assert (area.kind, asked) == (kind, spelling)
+    assert resolve_area(spelling).kind == kind
+    assert len(resolve_area(spelling).district_codes) == districts
+
+
+def test_a_reading_that_covers_the_same_districts_is_not_mentioned() -> None:
+    from servicemap.geography.areas import other_readings
+
+    assert other_readings("Kent") == []  # the force and the ceremonial county are the same
+    assert other_readings("Lincolnshire county") == []
+
+
+def test_validate_says_once_per_name_which_reading_it_took(tmp_path: Path) -> None:
+    path = tmp_path / "dir.csv"
+    rows = [
+        "id,name,scope,areas_served,service_types,status,source_url",
+        "a,A,regional,West Midlands,advocacy,active,https://example.org",
+        "b,B,regional,West Midlands; Lincolnshire,advocacy,active,https://example.org",
+        "c,C,regional,West Midlands region,advocacy,active,https://example.org",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    lines = [line for line in result.output.splitlines() if "is read as" in line]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"warning: {path}:2: column 'areas_served': 'West Midlands' is read")
+    assert "write 'West Midlands region'" in lines[0]
+    assert ":3:" in lines[1] and "write 'Lincolnshire county'" in lines[1]
