@@ -60,6 +60,7 @@ def load_inputs(
     services_path: Path | None = None,
     boundaries_source: str = "derived",
     need_path: Path | None = None,
+    districts: bool = False,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportInputs:
     """Load the services, force areas and need, and compute coverage (bundled data by default).
@@ -71,7 +72,9 @@ def load_inputs(
     boundaries_source
         ``derived``, ``official`` or a boundary file (see ``boundaries.load_force_areas``).
     need_path
-        A need table; ``None`` for the bundled ONS figures.
+        A need table; ``None`` for the bundled ONS figures per district.
+    districts
+        Also compute ``coverage.coverage_by_district`` (for the profiles' district tables).
     settings
         Settings (CRS, cache folder).
 
@@ -87,7 +90,9 @@ def load_inputs(
     status("Scoring coverage…")
     need = load_need(need_path, level="district")
     coverage = coverage_by_force(services, need=need, settings=settings)
-    districts = coverage_by_district(services, need=need, settings=settings)
+    by_district = (
+        coverage_by_district(services, need=need, settings=settings) if districts else None
+    )
     return ReportInputs(
         forces=forces,
         coverage=coverage,
@@ -98,7 +103,7 @@ def load_inputs(
             if services_path is None
             else f"the file {Path(services_path).name}"
         ),
-        districts=districts,
+        districts=by_district,
     )
 
 

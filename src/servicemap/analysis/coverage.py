@@ -229,6 +229,8 @@ def coverage_by_area(
     pandas.DataFrame
         One row per unit of the level, sorted by ``gap_rank``; the same measures at every
         level, with the gap score's benchmark taken over the units of that level.
+        ``attrs["visitable_services"]`` and ``attrs["active_services"]``: how many active
+        services publish a place people can visit, of how many.
 
     Raises
     ------
@@ -266,8 +268,11 @@ def coverage_by_area(
         f"{int(prepared.in_person.sum()):,} in-person services…"
     )
     columns.update(_access(geography, prepared, radii, units.units, weights))
-    coverage = pd.DataFrame(columns)
-    return _score(coverage, radii, key=units.key)
+    scored = _score(pd.DataFrame(columns), radii, key=units.key)
+    # What the access figures rest on (see visitable_services), for whoever shows them.
+    scored.attrs["visitable_services"] = int(prepared.in_person.sum())
+    scored.attrs["active_services"] = int(prepared.active.sum())
+    return scored
 
 
 def _check_need_columns(need: pd.DataFrame) -> None:

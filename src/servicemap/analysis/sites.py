@@ -440,14 +440,11 @@ def site_problem(
     radius_km
         Catchment radius in km.
     weight
-        A key of :data:`WEIGHTS` (``born_outside_uk``, ``women_16plus``, ``residents`` or a
-        census proxy); each postcode carries its district's figure / its district's located
-        postcodes.
+        A key of :data:`WEIGHTS`, spread over each district's located postcodes.
     candidates
         Extra candidate sites (:func:`read_candidate_sites`), beside the postcode districts.
     need
-        Need per district (or per force, spread evenly within each force); ``None`` for the
-        bundled figures per district.
+        Need per district (or per force); ``None`` for the bundled figures per district.
     postcodes
         The postcode table; ``None`` loads the cached ONS table.
     settings

@@ -49,7 +49,6 @@ def _services_and_coverage(
     need_path: Path | None,
     radii: tuple[float, ...],
     settings: Settings,
-    *,
     level: str = "force",
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Load the services directory and the need table; return the services and their coverage."""
@@ -79,6 +78,15 @@ COVERAGE_FILES: dict[str, tuple[str, ...]] = {
     "gpkg": ("gpkg",),
     "xlsx": ("xlsx",),
 }
+
+
+def _echo_access_basis(coverage: pd.DataFrame) -> None:
+    """Say on stderr how many services the in-person access figures rest on."""
+    from servicemap.render.labels import access_basis
+
+    if "active_services" in coverage.attrs:
+        places, active = coverage.attrs["visitable_services"], coverage.attrs["active_services"]
+        click.echo(access_basis(int(places), int(active)), err=True)
 
 
 @click.command(name="coverage")
@@ -139,8 +147,7 @@ def coverage_command(
         servicemap coverage --by authority -o authorities.csv
     """
     from servicemap._tables import format_table
-    from servicemap.analysis.coverage import sort_coverage, visitable_services
-    from servicemap.render.labels import access_basis
+    from servicemap.analysis.coverage import sort_coverage
     from servicemap.render.text import TABLE_COLUMNS, write_coverage
 
     inputs = data_inputs(
@@ -155,7 +162,7 @@ def coverage_command(
             f"--format gpkg holds force polygons only; with --by {level} use csv, json or xlsx."
         )
     settings = build_settings(cache_dir)
-    services, table = _services_and_coverage(services_path, need_path, radii, settings, level=level)
+    _, table = _services_and_coverage(services_path, need_path, radii, settings, level)
     try:
         table = sort_coverage(table, sort_by) if sort_by else table
     except ValueError as exc:
@@ -163,7 +170,7 @@ def coverage_command(
     if output is None:
         click.echo(format_table(table, fmt, columns=TABLE_COLUMNS), nl=False)
         if fmt == "table":
-            click.echo(access_basis(*visitable_services(services, settings=settings)), err=True)
+            _echo_access_basis(table)
         return
     if fmt == "xlsx":
         from servicemap._csv import write_xlsx
@@ -177,7 +184,7 @@ def coverage_command(
             areas = load_force_areas(boundaries_source, settings=settings)
         write_coverage(table, output, fmt=fmt, force_areas=areas)
     click.echo(f"Wrote coverage for {len(table)} {_AREAS[level]} to {output}", err=True)
-    click.echo(access_basis(*visitable_services(services, settings=settings)), err=True)
+    _echo_access_basis(table)
 
 
 @click.command(name="force")

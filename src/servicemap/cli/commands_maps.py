@@ -71,6 +71,8 @@ def _report_inputs(
     boundaries_source: str,
     need_path: Path | None,
     cache_dir: Path | None,
+    *,
+    districts: bool = False,
 ) -> tuple[ReportInputs, Settings]:
     """Return the map and report inputs (``servicemap.inputs.load_inputs``) and the settings."""
     from servicemap.inputs import load_inputs
@@ -80,6 +82,7 @@ def _report_inputs(
         services_path=services_path,
         boundaries_source=boundaries_source,
         need_path=need_path,
+        districts=districts,
         settings=settings,
     )
     return inputs, settings
@@ -183,6 +186,7 @@ def report_command(
     import time
 
     from servicemap._progress import progress
+    from servicemap.analysis.profile import force_profile
     from servicemap.render.report import build_report, check_report_folder
 
     files = data_inputs(
@@ -190,7 +194,9 @@ def report_command(
     )
     check_report_folder(out_dir, force=overwrite, inputs=files)
     started = time.perf_counter()
-    inputs, settings = _report_inputs(services_path, boundaries_source, need_path, cache_dir)
+    inputs, settings = _report_inputs(
+        services_path, boundaries_source, need_path, cache_dir, districts=True
+    )
     summary = build_report(
         inputs.forces,
         inputs.coverage,
@@ -202,7 +208,9 @@ def report_command(
         services_source=inputs.services_source,
         progress=lambda codes: progress(codes, label="Force profiles"),
         overwrite=overwrite,
-        districts=inputs.districts,
+        profile=lambda code: force_profile(
+            code, inputs.services, inputs.coverage, districts=inputs.districts, settings=settings
+        ),
         settings=settings,
     )
     seconds = time.perf_counter() - started

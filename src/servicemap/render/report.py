@@ -309,16 +309,12 @@ def _build_profiles(
     profile: Callable[[str], ProfileLike] | None,
     progress: Callable[[Sequence[str]], Any] | None,
     *,
-    districts: pd.DataFrame | None = None,
     settings: Settings,
 ) -> Mapping[str, ProfileLike]:
     """Return every force's profile, from ``profile`` or else ``inputs.force_profiles``."""
     codes = list(coverage_codes(coverage))
     if profile is None:
-        return force_profiles(
-            services, coverage, codes=codes, progress=progress, districts=districts,
-            settings=settings,
-        )  # fmt: skip
+        return force_profiles(services, coverage, codes=codes, progress=progress, settings=settings)
     iterator = progress(codes) if progress is not None else codes
     return {code: profile(code) for code in iterator}
 
@@ -339,7 +335,6 @@ def build_report(
     generated: dt.date | None = None,
     progress: Callable[[Sequence[str]], Any] | None = None,
     overwrite: bool = False,
-    districts: pd.DataFrame | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportSummary:
     """Write the coverage report folder: index, one page per force, map, CSV and picture.
@@ -372,9 +367,6 @@ def build_report(
         Wraps the list of force codes while profiles are built (e.g. a progress bar).
     overwrite
         Replace files at the report's names that no earlier report wrote (``--force``).
-    districts
-        ``coverage.coverage_by_district`` for the same services: each force page gets a table
-        of its districts. ``None``: no district tables.
     settings
         Settings (CRS, postcode table cache).
 
@@ -392,9 +384,7 @@ def build_report(
     target = Path(out_dir)
     check_report_folder(target, force=overwrite)
     if profiles is None:
-        profiles = _build_profiles(
-            services, coverage, profile, progress, districts=districts, settings=settings
-        )
+        profiles = _build_profiles(services, coverage, profile, progress, settings=settings)
     pages = report_pages(
         forces,
         coverage,
