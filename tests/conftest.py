@@ -70,8 +70,8 @@ def force_boxes() -> gpd.GeoDataFrame:
     """Three square force areas in EPSG:27700 with real codes and ONS names (no overlaps)."""
     return gpd.GeoDataFrame(
         {
-            "code": ["E23000001", "E23000034", "W15000001"],
-            "name": ["Metropolitan Police", "London, City of", "North Wales"],
+            "force_code": ["E23000001", "E23000034", "W15000001"],
+            "force_name": ["Metropolitan Police", "London, City of", "North Wales"],
         },
         geometry=[
             box(510_000, 170_000, 530_000, 190_000),
@@ -87,12 +87,18 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
     """Make deriving boundaries instant (43 small boxes) and return a counter of the builds."""
     calls: list[object] = []
     forces = gpd.GeoDataFrame(
-        load_forces()[["code", "name"]],
+        load_forces()[["code", "name"]].rename(
+            columns={"code": "force_code", "name": "force_name"}
+        ),
         geometry=[box(i * 1000, 0, i * 1000 + 900, 900) for i in range(FORCE_COUNT)],
         crs="EPSG:27700",
     )
     districts = gpd.GeoDataFrame(
-        {"code": ["E06000001"], "name": ["Hartlepool"], "force_code": ["E23000013"]},
+        {
+            "district_code": ["E06000001"],
+            "district_name": ["Hartlepool"],
+            "force_code": ["E23000013"],
+        },
         geometry=[box(0, 0, 10, 10)],
         crs="EPSG:27700",
     )

@@ -105,10 +105,10 @@ def test_download_pages_through_all_features_and_saves_43_forces(features_2023, 
     areas = gpd.read_file(path)
     assert len(areas) == 43
     assert areas.crs.to_epsg() == 4326
-    assert list(areas["code"]) == sorted(load_forces()["code"])
-    assert list(areas["PFA23CD"]) == list(areas["code"])
+    assert list(areas["force_code"]) == sorted(load_forces()["code"])
+    assert list(areas["PFA23CD"]) == list(areas["force_code"])
     assert areas.geometry.is_valid.all()
-    names = dict(zip(areas["code"], areas["name"], strict=True))
+    names = dict(zip(areas["force_code"], areas["force_name"], strict=True))
     assert names["E23000001"] == "Metropolitan Police"
 
 
@@ -277,7 +277,7 @@ def test_an_invalid_polygon_is_made_valid(features_2023, tmp_path):
     city["geometry"] = bowtie
     with LocalServer(arcgis(features)) as server:
         path = download_force_areas(settings=settings_for(server, tmp_path))
-    areas = gpd.read_file(path).set_index("code")
+    areas = gpd.read_file(path).set_index("force_code")
     assert areas.geometry.is_valid.all()
     assert areas.geometry["E23000034"].geom_type in {"Polygon", "MultiPolygon"}
     assert areas.geometry["E23000034"].area > 0

@@ -268,6 +268,15 @@ def test_every_module_is_in_a_wing() -> None:
     assert set(WINGS_DONE) <= set(WINGS)
 
 
+@pytest.mark.parametrize("wing", [w for w in WINGS if w != "ground"])
+def test_a_wing_lists_its_public_modules(wing: str) -> None:
+    import importlib
+
+    folder = Path(servicemap.__file__).parent / wing
+    public = sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+    assert importlib.import_module(f"servicemap.{wing}").__all__ == public
+
+
 @pytest.mark.parametrize("wing", WINGS_DONE)
 def test_no_import_cycle_through_the_wing(wing: str) -> None:
     cycles = [c for c in import_cycles(all_imports(_package())) if wing in map(wing_of, c)]

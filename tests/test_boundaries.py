@@ -62,16 +62,17 @@ def test_derived_meets_the_iou_targets_against_ons_2023(
     assert len(comparison) == FORCE_COUNT
     assert median_iou(comparison) >= 0.96
     weakest = comparison.loc[comparison["iou"].idxmin()]
-    assert weakest["iou"] >= 0.85, f"{weakest['name']} IoU {weakest['iou']:.3f}"
+    assert weakest["iou"] >= 0.85, f"{weakest['force_name']} IoU {weakest['iou']:.3f}"
 
 
 def test_derived_has_one_valid_polygon_per_force_in_the_settings_crs(
     derived: gpd.GeoDataFrame,
 ) -> None:
     forces = load_forces()
-    assert list(derived.columns) == ["code", "name", "geometry"]
-    assert list(derived["code"]) == sorted(forces["code"])
-    assert list(derived["name"]) == list(forces.set_index("code").loc[derived["code"], "name"])
+    assert list(derived.columns) == ["force_code", "force_name", "geometry"]
+    assert list(derived["force_code"]) == sorted(forces["code"])
+    names = forces.set_index("code").loc[derived["force_code"], "name"]
+    assert list(derived["force_name"]) == list(names)
     assert derived.crs.to_epsg() == 27700
     geometries = derived.geometry.to_numpy()
     assert shapely.is_valid(geometries).all()
@@ -81,7 +82,7 @@ def test_derived_has_one_valid_polygon_per_force_in_the_settings_crs(
 
 
 def test_derived_areas_are_plausible(derived: gpd.GeoDataFrame) -> None:
-    areas_km2 = derived.set_index("code").area / 1e6
+    areas_km2 = derived.set_index("force_code").area / 1e6
     assert 140_000 < areas_km2.sum() < 160_000  # England and Wales: about 151,000 km2
     assert 2 < areas_km2["E23000034"] < 4  # the City of London: 2.9 km2
     assert areas_km2.idxmax() == "W15000004"  # Dyfed-Powys is the largest
@@ -99,8 +100,8 @@ def test_derived_build_is_deterministic(
     derived: gpd.GeoDataFrame, derived_settings: Settings
 ) -> None:
     again, _ = build_derived_areas(load_postcode_table(settings=derived_settings))
-    assert list(again["code"]) == list(derived["code"])
-    assert list(again["name"]) == list(derived["name"])
+    assert list(again["force_code"]) == list(derived["force_code"])
+    assert list(again["force_name"]) == list(derived["force_name"])
     assert shapely.equals_exact(again.geometry.to_numpy(), derived.geometry.to_numpy(), 0).all()
 
 
@@ -132,8 +133,8 @@ def test_cache_key_names_postcode_version_and_derivation_version(
 
 def test_load_returns_a_fresh_frame_each_time(derived_settings: Settings) -> None:
     first = load_force_areas(settings=derived_settings)
-    first.loc[0, "name"] = "changed"
-    assert load_force_areas(settings=derived_settings).loc[0, "name"] == "Metropolitan Police"
+    first.loc[0, "force_name"] = "changed"
+    assert load_force_areas(settings=derived_settings).loc[0, "force_name"] == "Metropolitan Police"
 
 
 def test_district_areas_tile_their_forces(
@@ -141,11 +142,11 @@ def test_district_areas_tile_their_forces(
 ) -> None:
     districts = load_district_areas(settings=derived_settings)
     register = load_districts()
-    assert list(districts.columns) == ["code", "name", "force_code", "geometry"]
-    assert sorted(districts["code"]) == sorted(register["code"])
+    assert list(districts.columns) == ["district_code", "district_name", "force_code", "geometry"]
+    assert sorted(districts["district_code"]) == sorted(register["code"])
     assert shapely.coverage_is_valid(districts.geometry.to_numpy())
     summed = districts.assign(area=districts.area).groupby("force_code")["area"].sum()
-    force_areas = derived.set_index("code").area
+    force_areas = derived.set_index("force_code").area
     # each force is the union of its districts (simplification moves edges a little)
     assert np.allclose(summed.loc[force_areas.index], force_areas, rtol=0.01)
 
@@ -203,14 +204,14 @@ def _write(frame: gpd.GeoDataFrame, path: Path) -> Path:
 @pytest.mark.parametrize("name", ["forces.geojson", "forces.gpkg", "forces.shp", "forces.zip"])
 def test_reads_each_file_format(tmp_path: Path, force_boxes: gpd.GeoDataFrame, name: str) -> None:
     # ONS column names, a CRS to convert from, and names that differ from the register
-    source = force_boxes.rename(columns={"code": "PFA23CD", "name": "PFA23NM"})
+    source = force_boxes.rename(columns={"force_code": "PFA23CD", "force_name": "PFA23NM"})
     source["PFA23NM"] = ["Met", "City", "NW"]
     path = _write(source.to_crs("EPSG:4326"), tmp_path / name)
     with pytest.warns(DataQualityWarning, match=MISSING_40):
         forces = load_force_areas(path)
-    assert list(forces.columns) == ["code", "name", "geometry"]
-    assert list(forces["code"]) == ["E23000001", "E23000034", "W15000001"]
-    assert list(forces["name"]) == ["Metropolitan Police", "London, City of", "North Wales"]
+    assert list(forces.columns) == ["force_code", "force_name", "geometry"]
+    assert list(forces["force_code"]) == ["E23000001", "E23000034", "W15000001"]
+    assert list(forces["force_name"]) == ["Metropolitan Police", "London, City of", "North Wales"]
     assert forces.crs.to_epsg() == 27700
     assert np.allclose(forces.area, force_boxes.area, rtol=1e-4)
 
@@ -236,35 +237,35 @@ def test_zipped_shapefile_from_ons_reads(tmp_path: Path) -> None:
     assert len(forces) == FORCE_COUNT and forces.crs.to_epsg() == 27700
 
 
-@pytest.mark.parametrize("column", ["code", "CODE", "pfa20cd", "PFA23CD"])
+@pytest.mark.parametrize("column", ["force_code", "code", "CODE", "pfa20cd", "PFA23CD"])
 def test_code_column_is_found_in_any_case_and_year(
     tmp_path: Path, force_boxes: gpd.GeoDataFrame, column: str
 ) -> None:
-    frame = force_boxes.rename(columns={"code": column}).drop(columns="name")
+    frame = force_boxes.rename(columns={"force_code": column}).drop(columns="force_name")
     path = _write(frame, tmp_path / "forces.geojson")
     with pytest.warns(DataQualityWarning, match=MISSING_40):
         forces = read_force_areas(path)
-    assert list(forces["code"]) == ["E23000001", "E23000034", "W15000001"]
+    assert list(forces["force_code"]) == ["E23000001", "E23000034", "W15000001"]
 
 
 def test_codes_are_trimmed_and_upper_cased(tmp_path: Path, force_boxes: gpd.GeoDataFrame) -> None:
-    frame = force_boxes.assign(code=[" e23000001", "E23000034 ", "w15000001"])
+    frame = force_boxes.assign(force_code=[" e23000001", "E23000034 ", "w15000001"])
     with pytest.warns(DataQualityWarning, match=MISSING_40):
         forces = read_force_areas(_write(frame, tmp_path / "forces.gpkg"))
-    assert list(forces["code"]) == ["E23000001", "E23000034", "W15000001"]
+    assert list(forces["force_code"]) == ["E23000001", "E23000034", "W15000001"]
 
 
 def test_duplicate_codes_are_dissolved(tmp_path: Path, force_boxes: gpd.GeoDataFrame) -> None:
     extra = gpd.GeoDataFrame(
-        {"code": ["W15000001"], "name": ["North Wales"]},
+        {"force_code": ["W15000001"], "force_name": ["North Wales"]},
         geometry=[box(300_000, 340_000, 310_000, 350_000)],
         crs="EPSG:27700",
     )
     frame = gpd.GeoDataFrame(pd.concat([force_boxes, extra], ignore_index=True), crs="EPSG:27700")
     with pytest.warns(DataQualityWarning, match=MISSING_40):
         forces = read_force_areas(_write(frame, tmp_path / "forces.gpkg"))
-    assert list(forces["code"]) == ["E23000001", "E23000034", "W15000001"]
-    north_wales = forces.set_index("code").geometry["W15000001"]
+    assert list(forces["force_code"]) == ["E23000001", "E23000034", "W15000001"]
+    north_wales = forces.set_index("force_code").geometry["W15000001"]
     assert north_wales.area == pytest.approx(40_000**2 + 10_000**2)
 
 
@@ -305,7 +306,7 @@ def test_plain_table_has_no_geometries(tmp_path: Path) -> None:
 def test_no_code_column_lists_the_columns_found(
     tmp_path: Path, force_boxes: gpd.GeoDataFrame
 ) -> None:
-    frame = force_boxes.rename(columns={"code": "force_id", "name": "label"})
+    frame = force_boxes.rename(columns={"force_code": "force_id", "force_name": "label"})
     with pytest.raises(
         BoundaryFileError,
         match=r"no police force area code column .*found: force_id, label\)\. Rename",
@@ -314,10 +315,10 @@ def test_no_code_column_lists_the_columns_found(
 
 
 def test_unknown_codes_are_listed(tmp_path: Path, force_boxes: gpd.GeoDataFrame) -> None:
-    frame = force_boxes.assign(code=["E23000001", "S32000001", "E06000001"])
+    frame = force_boxes.assign(force_code=["E23000001", "S32000001", "E06000001"])
     with pytest.raises(
         BoundaryFileError,
-        match=r"column 'code' has 2 code\(s\) .*: 'E06000001', 'S32000001'\. Codes look like",
+        match=r"column 'force_code' has 2 code\(s\) .*: 'E06000001', 'S32000001'\. Codes look like",
     ):
         read_force_areas(_write(frame, tmp_path / "forces.geojson"))
 
@@ -368,7 +369,7 @@ def test_geopackage_layer_with_codes_is_chosen(
     force_boxes.to_file(path, layer="forces")
     with pytest.warns(DataQualityWarning, match=MISSING_40):
         forces = read_force_areas(path)
-    assert list(forces["code"]) == ["E23000001", "E23000034", "W15000001"]
+    assert list(forces["force_code"]) == ["E23000001", "E23000034", "W15000001"]
 
 
 # --- official boundaries ---
@@ -400,7 +401,7 @@ def test_official_reads_the_downloaded_file(tmp_path: Path, force_boxes: gpd.Geo
     force_boxes.to_crs("EPSG:4326").to_file(path, driver="GeoJSON")
     with pytest.warns(DataQualityWarning, match=MISSING_40):
         forces = load_force_areas("official", settings=settings)
-    assert list(forces["code"]) == ["E23000001", "E23000034", "W15000001"]
+    assert list(forces["force_code"]) == ["E23000001", "E23000034", "W15000001"]
 
 
 def test_official_after_a_download_from_a_local_server(tmp_path: Path) -> None:
@@ -422,7 +423,7 @@ def test_official_after_a_download_from_a_local_server(tmp_path: Path) -> None:
         )
         download_force_areas(settings=settings)
     official = load_force_areas("official", settings=settings)
-    assert list(official["code"]) == sorted(load_forces()["code"])
+    assert list(official["force_code"]) == sorted(load_forces()["code"])
     assert official.crs.to_epsg() == 27700
     # the download is the same data as the reference file, so the two agree closely
     assert compare_force_areas(official, read_force_areas(BSC_2023))["iou"].min() > 0.999
@@ -436,8 +437,8 @@ def test_compare_gives_iou_per_shared_force(force_boxes: gpd.GeoDataFrame) -> No
     shifted.geometry = force_boxes.translate(xoff=10_000)  # Met: half its width
     reference = shifted.iloc[[0, 2]].to_crs("EPSG:4326")
     comparison = compare_force_areas(force_boxes, reference)
-    assert list(comparison["code"]) == ["E23000001", "W15000001"]
-    assert list(comparison.columns) == ["code", "name", "iou"]
+    assert list(comparison["force_code"]) == ["E23000001", "W15000001"]
+    assert list(comparison.columns) == ["force_code", "force_name", "iou"]
     # Met: 20 km boxes overlapping by 10 km -> 1/3; North Wales: 40 km boxes, 30 km -> 3/5
     assert comparison["iou"].tolist() == pytest.approx([1 / 3, 3 / 5], rel=1e-6)
     assert median_iou(comparison) == pytest.approx((1 / 3 + 3 / 5) / 2, rel=1e-6)
@@ -472,8 +473,8 @@ def test_write_force_areas_is_lonlat_with_code_and_name_only(
     path = write_force_areas(force_boxes.assign(extra=1), tmp_path / f"out{suffix}")
     written = gpd.read_file(path)
     assert written.crs.to_epsg() == 4326
-    assert list(written.columns) == ["code", "name", "geometry"]
-    assert list(written["code"]) == list(force_boxes["code"])
+    assert list(written.columns) == ["force_code", "force_name", "geometry"]
+    assert list(written["force_code"]) == list(force_boxes["force_code"])
     assert list(tmp_path.iterdir()) == [path]
 
 
@@ -499,10 +500,10 @@ def test_cli_export_writes_lonlat_geojson_with_code_and_name(
     assert result.exit_code == 0, result.output
     assert result.stderr == f"Wrote 43 police force areas to {out}\n"
     document = json.loads(out.read_text())
-    assert {tuple(f["properties"]) for f in document["features"]} == {("code", "name")}
+    assert {tuple(f["properties"]) for f in document["features"]} == {("force_code", "force_name")}
     written = gpd.read_file(out)
     assert written.crs.to_epsg() == 4326
-    assert list(written["code"]) == list(derived["code"])
+    assert list(written["force_code"]) == list(derived["force_code"])
 
 
 def test_cli_check_prints_iou_per_force_and_the_median(
@@ -516,7 +517,7 @@ def test_cli_check_prints_iou_per_force_and_the_median(
     assert result.exit_code == 0, result.output
     comparison = compare_force_areas(derived, reference)
     lines = result.output.splitlines()
-    assert lines[0].split() == ["code", "name", "iou"]
+    assert lines[0].split() == ["force_code", "force_name", "iou"]
     assert len(lines) == 1 + FORCE_COUNT + 3
     assert f"median IoU: {median_iou(comparison):.3f} (43 forces)" in lines
     assert lines[-1].startswith("lowest IoU: ")

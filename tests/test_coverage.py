@@ -661,7 +661,7 @@ def test_write_coverage_gpkg(coverage: pd.DataFrame, tmp_path: Path) -> None:
     from servicemap.render.text import write_coverage
 
     areas = gpd.GeoDataFrame(
-        {"code": ["F3", "F1", "F2"]},
+        {"force_code": ["F3", "F1", "F2"]},
         geometry=[
             box(40000, -5000, 100000, 5000),
             box(0, -5000, 20000, 5000),

@@ -106,7 +106,7 @@ def _read_back(path, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_format_is_readable_back_with_every_service(fmt, services, tmp_path):
     path = tmp_path / f"services.{fmt}"
-    summary = write_services(services, path, format=fmt)
+    summary = write_services(services, path, fmt=fmt)
     table = _read_back(path, fmt)
     assert list(table["id"]) == ["a1", "a2", "a3", "a4"]
     assert list(table["areas_served"].str.replace(" ", "")) == [
@@ -122,7 +122,7 @@ def test_every_format_is_readable_back_with_every_service(fmt, services, tmp_pat
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "geojson", "gpkg"])
 def test_tables_have_the_schema_fields_and_joined_derived_columns(fmt, services, tmp_path):
     path = tmp_path / f"services.{fmt}"
-    write_services(services, path, format=fmt)
+    write_services(services, path, fmt=fmt)
     table = _read_back(path, fmt)
     assert [c for c in table.columns if c != "geometry"] == list(EXPORT_COLUMNS)
     assert table.loc[0, "served_districts"] == "E08000035;E08000032"
@@ -133,7 +133,7 @@ def test_tables_have_the_schema_fields_and_joined_derived_columns(fmt, services,
 
 def test_geojson_is_wgs84_with_points_only_for_public_locations(services, tmp_path):
     path = tmp_path / "services.geojson"
-    write_services(services, path, format="geojson")
+    write_services(services, path, fmt="geojson")
     document = json.loads(path.read_text(encoding="utf-8"))
     assert document["type"] == "FeatureCollection"
     geometries = [feature["geometry"] for feature in document["features"]]
@@ -152,7 +152,7 @@ def test_geojson_is_wgs84_with_points_only_for_public_locations(services, tmp_pa
 
 def test_gpkg_is_british_national_grid(services, tmp_path):
     path = tmp_path / "services.gpkg"
-    write_services(services, path, format="gpkg")
+    write_services(services, path, fmt="gpkg")
     frame = gpd.read_file(path, layer="services")
     assert frame.crs.to_epsg() == 27700
     assert frame.geometry[1].x == 406654 and frame.geometry[1].y == 286948
@@ -178,7 +178,7 @@ FORMULAS = [
 def test_spreadsheet_cells_cannot_run_as_formulas(fmt, text, safe, canonical_services, tmp_path):
     frame = canonical_services([{**ROWS[2], "name": text, "notes": text, "phone": text}])
     path = tmp_path / f"services.{fmt}"
-    write_services(frame, path, format=fmt)
+    write_services(frame, path, fmt=fmt)
     row = _read_back(path, fmt).iloc[0]
     assert (row["name"], row["notes"], row["phone"]) == (safe, safe, safe)
     assert frame.loc[0, "name"] == text  # the input is not changed
@@ -186,7 +186,7 @@ def test_spreadsheet_cells_cannot_run_as_formulas(fmt, text, safe, canonical_ser
 
 def test_csv_numbers_stay_numbers(services, tmp_path):
     path = tmp_path / "services.csv"
-    write_services(services, path, format="csv")
+    write_services(services, path, fmt="csv")
     row = pd.read_csv(path, dtype=str, keep_default_na=False).iloc[1]
     assert row["name"] == '\'=HYPERLINK("http://evil.example","Click")'
     assert row["organisation"] == "'@SUM(A1:A9)"
@@ -196,7 +196,7 @@ def test_csv_numbers_stay_numbers(services, tmp_path):
 
 def test_xlsx_cells_are_text_not_formulas(services, tmp_path):
     path = tmp_path / "services.xlsx"
-    write_services(services, path, format="xlsx")
+    write_services(services, path, fmt="xlsx")
     sheet = openpyxl.load_workbook(path)["services"]
     header = [cell.value for cell in sheet[1]]
     name = sheet.cell(row=3, column=header.index("name") + 1)
@@ -216,22 +216,20 @@ def test_public_frame_does_not_change_its_input(services):
 
 def test_frames_without_schema_columns_are_refused(services, tmp_path):
     with pytest.raises(ValueError, match=r"lacks column\(s\) postcode, notes; pass the frame"):
-        write_services(
-            services.drop(columns=["postcode", "notes"]), tmp_path / "x.csv", format="csv"
-        )
+        write_services(services.drop(columns=["postcode", "notes"]), tmp_path / "x.csv", fmt="csv")
     assert not (tmp_path / "x.csv").exists()
 
 
 def test_the_confidential_rule_is_applied_even_without_the_column(services, tmp_path):
     edited = services.drop(columns="confidential")
-    summary = write_services(edited, tmp_path / "x.csv", format="csv")
+    summary = write_services(edited, tmp_path / "x.csv", fmt="csv")
     assert summary.withheld == 1
     assert "BS1" not in (tmp_path / "x.csv").read_text(encoding="utf-8")
 
 
 def test_unknown_format_is_refused(services, tmp_path):
     with pytest.raises(ValueError, match=r"Unknown export format 'kml'; choose one of csv, "):
-        write_services(services, tmp_path / "x.kml", format="kml")
+        write_services(services, tmp_path / "x.kml", fmt="kml")
     assert not (tmp_path / "x.kml").exists()
 
 
@@ -246,7 +244,7 @@ def test_failed_write_keeps_the_old_file_and_leaves_nothing(fmt, services, tmp_p
     monkeypatch.setattr("servicemap.directory.export.export_table", broken)
     monkeypatch.setattr("servicemap.directory.openreferral_write.oruk_from_services", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        write_services(services, path, format=fmt)
+        write_services(services, path, fmt=fmt)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
@@ -256,13 +254,13 @@ def test_a_folder_or_a_path_below_a_file_is_refused(fmt, services, tmp_path):
     (tmp_path / "afile").write_text("x")
     below = tmp_path / "afile" / "out"
     with pytest.raises(OutputError) as caught:
-        write_services(services, below, format=fmt)
+        write_services(services, below, fmt=fmt)
     assert str(caught.value) == (
         f"Cannot write '{below}': '{tmp_path / 'afile'}' is a file, not a folder; "
         "choose another place."
     )
     with pytest.raises(OutputError, match=r": it is a folder; give the name of a file in it\.$"):
-        write_services(services, tmp_path, format=fmt)
+        write_services(services, tmp_path, fmt=fmt)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -277,7 +275,7 @@ def test_a_full_disk_is_an_output_error_and_leaves_the_old_file(
 
     monkeypatch.setattr("os.replace", full)
     with pytest.raises(OutputError) as caught:
-        write_services(services, path, format=fmt)
+        write_services(services, path, fmt=fmt)
     assert str(caught.value) == (
         f"Cannot write '{path}': the disk is full; free some space or choose another drive."
     )

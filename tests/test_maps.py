@@ -69,7 +69,7 @@ def m(forces, coverage, services):
 def test_one_feature_per_force_with_code_and_profile_link(m):
     data = geojson_of(m)
     assert [f["id"] for f in data["features"]] == CODES
-    assert [f["properties"]["name"] for f in data["features"]] == NAMES
+    assert [f["properties"]["force_name"] for f in data["features"]] == NAMES
     for feature, slug in zip(data["features"], SLUGS, strict=True):
         assert f"href='forces/{slug}.html'" in feature["properties"]["popup"]
 
@@ -91,7 +91,7 @@ def test_tooltip_shows_the_measures(m):
 
 
 def test_force_names_are_escaped_in_tooltips(forces, coverage, services):
-    renamed = forces.assign(name=["<img src=x onerror=alert(1)>", *forces["name"][1:]])
+    renamed = forces.assign(force_name=["<img src=x onerror=alert(1)>", *forces["force_name"][1:]])
     data = geojson_of(coverage_map(renamed, coverage, services))
     tooltip = data["features"][0]["properties"]["tooltip"]
     assert "<img" not in tooltip
@@ -317,7 +317,7 @@ def test_simplified_forces_keep_shared_borders():
 
 def test_overlapping_boundaries_warn_and_still_simplify():
     overlapping = gpd.GeoDataFrame(
-        {"code": ["a", "b"], "name": ["A", "B"]},
+        {"force_code": ["a", "b"], "force_name": ["A", "B"]},
         geometry=[shapely.box(0, 0, 10_000, 10_000), shapely.box(5_000, 0, 15_000, 10_000)],
         crs="EPSG:27700",
     )
@@ -330,7 +330,7 @@ def test_map_of_the_43_real_forces_is_at_most_2_5_mb(tmp_path, services):
     forces = _reference_forces()
     assert len(forces) == 43
     coverage = pd.DataFrame(
-        {"force_code": forces["code"], "gap_score": np.linspace(0, 100, len(forces))}
+        {"force_code": forces["force_code"], "gap_score": np.linspace(0, 100, len(forces))}
     )
     path = save_map(coverage_map(forces, coverage, services), tmp_path / "coverage.html")
     size = path.stat().st_size

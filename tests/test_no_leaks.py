@@ -144,7 +144,7 @@ def _export(fmt: str) -> Writer:
     def write(services: object, source: Path, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / f"output.{_ext(fmt)}"
-        write_services(services, out, format=fmt)  # type: ignore[arg-type]
+        write_services(services, out, fmt=fmt)  # type: ignore[arg-type]
         return out
 
     return write

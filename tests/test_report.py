@@ -226,7 +226,7 @@ def test_report_on_the_43_real_forces(canonical_services, tmp_path):
 def fake_inputs(inputs, monkeypatch):
     forces, coverage, services, profiles = inputs
     loaded = ReportInputs(
-        forces=forces,
+        force_areas=forces,
         coverage=coverage,
         services=services,
         boundary_source="test boxes",

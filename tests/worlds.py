@@ -105,7 +105,7 @@ def make_forces(n: int = 4) -> gpd.GeoDataFrame:
         shapely.box(300_000 + i * 50_000, 200_000, 350_000 + i * 50_000, 260_000) for i in range(n)
     ]
     return gpd.GeoDataFrame(
-        {"code": register["code"].to_numpy(), "name": register["name"].to_numpy()},
+        {"force_code": register["code"].to_numpy(), "force_name": register["name"].to_numpy()},
         geometry=boxes,
         crs="EPSG:27700",
     )
@@ -117,8 +117,8 @@ def make_coverage(forces: gpd.GeoDataFrame, scores: list[float] | None = None) -
     classes = [GAP_CLASSES[2], GAP_CLASSES[1], GAP_CLASSES[1], GAP_CLASSES[0]][:n]
     return pd.DataFrame(
         {
-            "force_code": forces["code"].to_numpy(),
-            "force_name": forces["name"].to_numpy(),
+            "force_code": forces["force_code"].to_numpy(),
+            "force_name": forces["force_name"].to_numpy(),
             "local_services": [3, 2, 1, 0][:n],
             "regional_services": [1, 1, 0, 0][:n],
             "national_services": [1] * n,
@@ -208,8 +208,8 @@ def make_services(factory):
 
 def _reference_forces() -> gpd.GeoDataFrame:
     path = REFERENCE / "boundaries" / "pfa_dec2023_ew_bsc" / "PFA_DEC_2023_EW_BSC.shp"
-    frame = gpd.read_file(path).rename(columns={"PFA23CD": "code", "PFA23NM": "name"})
-    return frame[["code", "name", "geometry"]]
+    frame = gpd.read_file(path).rename(columns={"PFA23CD": "force_code", "PFA23NM": "force_name"})
+    return frame[["force_code", "force_name", "geometry"]]
 
 
 PROFILE_COLUMNS = [

@@ -34,8 +34,8 @@ class ReportInputs:
 
     Attributes
     ----------
-    forces
-        Force areas (``code``, ``name``, polygons).
+    force_areas
+        Force areas (``force_code``, ``force_name``, polygons).
     coverage
         ``coverage.coverage_by_force`` of the services.
     services
@@ -47,7 +47,7 @@ class ReportInputs:
         ``None`` when not computed.
     """
 
-    forces: gpd.GeoDataFrame
+    force_areas: gpd.GeoDataFrame
     coverage: pd.DataFrame
     services: gpd.GeoDataFrame
     boundary_source: str
@@ -86,7 +86,7 @@ def load_inputs(
     status("Loading the services directory…")
     services = load_services(services_path, settings=settings)
     status("Loading police force area boundaries…")
-    forces = load_force_areas(boundaries_source, settings=settings)
+    force_areas = load_force_areas(boundaries_source, settings=settings)
     status("Scoring coverage…")
     need = load_need(need_path, level="district")
     coverage = coverage_by_force(services, need=need, settings=settings)
@@ -94,7 +94,7 @@ def load_inputs(
         coverage_by_district(services, need=need, settings=settings) if districts else None
     )
     return ReportInputs(
-        forces=forces,
+        force_areas=force_areas,
         coverage=coverage,
         services=services,
         boundary_source=BOUNDARY_SOURCES.get(boundaries_source, f"the file {boundaries_source}"),

@@ -490,7 +490,7 @@ def coverage_areas(coverage: pd.DataFrame, force_areas: pd.DataFrame) -> Any:
     coverage
         From :func:`coverage_by_force`.
     force_areas
-        Force polygons with a ``code`` (or ``force_code``) column
+        Force polygons with a ``force_code`` column
         (``servicemap.geography.boundaries.load_force_areas``).
 
     Returns
@@ -500,13 +500,12 @@ def coverage_areas(coverage: pd.DataFrame, force_areas: pd.DataFrame) -> Any:
     """
     import geopandas as gpd
 
-    key = "force_code" if "force_code" in force_areas.columns else "code"
-    if key not in force_areas.columns:
+    if "force_code" not in force_areas.columns:
         raise ValueError(
-            f"Force areas need a 'code' or 'force_code' column (found: "
-            f"{', '.join(map(str, force_areas.columns))})."
+            f"Force areas need a 'force_code' column (found: "
+            f"{', '.join(map(str, force_areas.columns))}); load them with load_force_areas."
         )
-    shapes = force_areas.set_index(key).geometry
+    shapes = force_areas.set_index("force_code").geometry
     geometry = shapes.reindex(coverage["force_code"]).to_numpy()
     return gpd.GeoDataFrame(coverage.copy(), geometry=geometry, crs=force_areas.crs)
 

@@ -172,17 +172,7 @@ def coverage_command(
         if fmt == "table":
             _echo_access_basis(table)
         return
-    if fmt == "xlsx":
-        from servicemap._csv import write_xlsx
-
-        write_xlsx(table, output, sheet_name="coverage")
-    else:
-        areas = None
-        if fmt == "gpkg":
-            from servicemap.geography.boundaries import load_force_areas
-
-            areas = load_force_areas(boundaries_source, settings=settings)
-        write_coverage(table, output, fmt=fmt, force_areas=areas)
+    write_coverage(table, output, fmt=fmt, boundaries=boundaries_source, settings=settings)
     click.echo(f"Wrote coverage for {len(table)} {_AREAS[level]} to {output}", err=True)
     _echo_access_basis(table)
 

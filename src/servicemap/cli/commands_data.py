@@ -255,7 +255,7 @@ def export_command(
     check_output_files({"-o": output}, inputs=data_inputs(services_path))
     fmt = output_format(fmt, output, EXPORT_FILES, default=None)
     services = load_services(services_path, settings=build_settings(cache_dir))
-    summary = write_services(services, output, format=fmt)
+    summary = write_services(services, output, fmt=fmt)
     click.echo(
         f"Wrote {summary.services} services to {output}: {summary.with_public_location} with "
         f"a public location, {summary.withheld} confidential with location withheld.",
@@ -328,20 +328,11 @@ def geocode_command(
     Example:
         servicemap geocode services.csv --column Postcode -o services-geocoded.csv
     """
-    from functools import partial
-
-    from servicemap._csv import read_csv_text, write_csv
-    from servicemap.errors import GeocodeError
-    from servicemap.geography import geocode
-    from servicemap.geography._postcodes_io import lookup_postcodes
+    from servicemap.geography.geocode import geocode_csv
 
     check_output_files({"-o": output}, inputs={"FILE.csv": csv_path})
     output_format(None, output, {"csv": ("csv",), "text": ("csv",)}, default="csv")
     settings = build_settings(cache_dir)
-    table = read_csv_text(csv_path, error=GeocodeError)
-    postcodes = geocode.postcode_column(table, column, source=f"File {str(csv_path)!r}")
-    lookup = partial(lookup_postcodes, settings=settings) if online else None
-    geocoded = geocode.geocode_postcodes(postcodes, settings=settings, lookup=lookup, warn=False)
-    write_csv(geocode.add_geocode_columns(table, geocoded), output)
-    click.echo(f"Wrote {output} ({len(table)} rows).", err=True)
-    click.echo(geocode.summarise_geocoding(geocoded, postcodes), err=True)
+    rows, summary = geocode_csv(csv_path, column, output, online=online, settings=settings)
+    click.echo(f"Wrote {output} ({rows} rows).", err=True)
+    click.echo(summary, err=True)

@@ -130,7 +130,7 @@ def map_command(
     inputs, settings = _report_inputs(services_path, boundaries_source, need_path, cache_dir)
     public = public_services(inputs.services)
     m = coverage_map(
-        inputs.forces, inputs.coverage, public, metric=metric, tiles=tiles, settings=settings
+        inputs.force_areas, inputs.coverage, public, metric=metric, tiles=tiles, settings=settings
     )
     save_map(m, output)
     size = output.stat().st_size / 1e6
@@ -198,7 +198,7 @@ def report_command(
         services_path, boundaries_source, need_path, cache_dir, districts=True
     )
     summary = build_report(
-        inputs.forces,
+        inputs.force_areas,
         inputs.coverage,
         inputs.services,
         out_dir=out_dir,

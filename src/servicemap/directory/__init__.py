@@ -1,1 +1,19 @@
 """Who: the services directory (schema, reading, checking, privacy, export)."""
+
+# The wing's public modules (`from servicemap.directory import *` imports them); a module
+# whose name starts with '_' is private to the wing.
+__all__ = [
+    "export",
+    "load",
+    "locations",
+    "openreferral",
+    "openreferral_write",
+    "privacy",
+    "problems",
+    "read",
+    "read_excel",
+    "read_json",
+    "schema",
+    "table",
+    "validate",
+]

@@ -111,7 +111,7 @@ def _joined(value: Any) -> str:
     return str(value)
 
 
-def write_services(services: pd.DataFrame, path: Path | str, *, format: str) -> ExportSummary:
+def write_services(services: pd.DataFrame, path: Path | str, *, fmt: str) -> ExportSummary:
     """Write the services directory, confidential locations withheld, atomically.
 
     Parameters
@@ -121,7 +121,7 @@ def write_services(services: pd.DataFrame, path: Path | str, *, format: str) -> 
     path
         The file to write; its folder is created if missing (the command line refuses a
         missing folder instead: see :func:`servicemap._atomic.check_outputs`).
-    format
+    fmt
         One of :data:`FORMATS`: ``csv``, ``geojson``, ``gpkg``, ``oruk`` or ``xlsx``.
 
     Returns
@@ -137,24 +137,24 @@ def write_services(services: pd.DataFrame, path: Path | str, *, format: str) -> 
         The file cannot be written: a folder, below a file, no permission, read-only, disk full
         (nothing is left behind, an older file is untouched). It is an ``OSError``.
     """
-    if format not in FORMATS:
-        raise ValueError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}.")
     target = Path(path)
     _check_target(target)
     public = public_frame(services)
-    if format == "oruk":
+    if fmt == "oruk":
         write_oruk(public, target)
-    elif format == "csv":
+    elif fmt == "csv":
         write_csv(export_table(public), target)
-    elif format == "xlsx":
+    elif fmt == "xlsx":
         write_xlsx(export_table(public), target, sheet_name="services")
     else:
-        _write_geo(public, target, format)
+        _write_geo(public, target, fmt)
     confidential = public["confidential"].fillna(False).astype(bool).to_numpy()
     withheld = confidential & has_location(services).to_numpy()
     return ExportSummary(
         path=target,
-        format=format,
+        format=fmt,
         services=len(public),
         with_public_location=int(has_location(public).sum()),
         withheld=int(withheld.sum()),
@@ -177,16 +177,16 @@ def _check_target(target: Path) -> None:
             return
 
 
-def _write_geo(public: pd.DataFrame, target: Path, format: str) -> None:
+def _write_geo(public: pd.DataFrame, target: Path, fmt: str) -> None:
     if not isinstance(public, gpd.GeoDataFrame) or public.crs is None:
         raise ValueError(
-            f"Cannot write {format}: the services frame has no geometry with a CRS; pass the "
+            f"Cannot write {fmt}: the services frame has no geometry with a CRS; pass the "
             "frame from servicemap.directory.load.load_services."
         )
-    crs = "EPSG:4326" if format == "geojson" else public.crs
+    crs = "EPSG:4326" if fmt == "geojson" else public.crs
     geometry = public.geometry.to_crs(crs).reset_index(drop=True)
     features = gpd.GeoDataFrame(export_table(public), geometry=geometry, crs=crs)
-    if format == "geojson":
+    if fmt == "geojson":
         atomic_write_text(target, features.to_json(na="null", drop_id=True) + "\n")
     else:
         with atomic_path(target) as tmp:

@@ -230,8 +230,8 @@ def force_areas_from_features(features: list[dict[str, Any]]) -> gpd.GeoDataFram
         )
     clean = gpd.GeoDataFrame(
         {
-            "code": codes,
-            "name": areas[name_field].astype(str).str.strip(),
+            "force_code": codes,
+            "force_name": areas[name_field].astype(str).str.strip(),
             code_field: codes,
             name_field: areas[name_field].astype(str).str.strip(),
         },
@@ -244,7 +244,7 @@ def force_areas_from_features(features: list[dict[str, Any]]) -> gpd.GeoDataFram
             f"The downloaded boundaries are not in lon/lat (bounds {minx:.0f}, {miny:.0f}, "
             f"{maxx:.0f}, {maxy:.0f}); the server ignored outSR=4326."
         )
-    return clean.sort_values("code").reset_index(drop=True)
+    return clean.sort_values("force_code").reset_index(drop=True)
 
 
 def download_force_areas(

@@ -24,7 +24,7 @@ from servicemap.geography.forces import load_districts, load_forces
 from servicemap.geography.postcodes import PostcodeTable
 
 # Bump whenever the derivation below changes, so cached derived boundaries are rebuilt.
-DERIVED_VERSION = "3"
+DERIVED_VERSION = "4"
 
 # --- constants (British National Grid metres) ---
 # The grid covers England and Wales and a strip of southern Scotland, whose postcodes keep
@@ -68,12 +68,12 @@ _SIMPLIFY = 50.0
 
 
 def with_force_names(areas: gpd.GeoDataFrame, forces: pd.DataFrame, crs: Any) -> gpd.GeoDataFrame:
-    """Return force polygons as ``code``, ``name`` (from the register) and ``geometry``.
+    """Return force polygons as ``force_code``, ``force_name`` (from the register) and ``geometry``.
 
     Parameters
     ----------
     areas
-        Polygons with a ``code`` column of ONS force codes, all in the register.
+        Polygons with a ``force_code`` column of ONS force codes, all in the register.
     forces
         The force register (:func:`servicemap.geography.forces.load_forces`).
     crs
@@ -86,7 +86,10 @@ def with_force_names(areas: gpd.GeoDataFrame, forces: pd.DataFrame, crs: Any) ->
     """
     names = forces.set_index("code")["name"]
     return gpd.GeoDataFrame(
-        {"code": areas["code"].to_numpy(), "name": names.loc[areas["code"]].to_numpy()},
+        {
+            "force_code": areas["force_code"].to_numpy(),
+            "force_name": names.loc[areas["force_code"]].to_numpy(),
+        },
         geometry=areas.geometry.to_numpy(),
         crs=crs,
     )
@@ -132,7 +135,7 @@ class _Derivation:
     spacing: npt.NDArray[np.float32] = field(init=False)
     windows: list[_Window] = field(init=False, default_factory=list)
     kdtree: Any = field(init=False, default=None)
-    forces: gpd.GeoDataFrame = field(init=False)
+    force_areas: gpd.GeoDataFrame = field(init=False)
     districts: gpd.GeoDataFrame = field(init=False)
 
     def stages(self) -> list[Callable[[], None]]:
@@ -262,24 +265,24 @@ class _Derivation:
             lambda raster: self.label_force[raster], outside, len(table.force_codes)
         )
         forces = load_forces()
-        self.forces = gpd.GeoDataFrame(
-            {"code": table.force_codes.astype(str)}, geometry=force_geoms, crs="EPSG:27700"
+        self.force_areas = gpd.GeoDataFrame(
+            {"force_code": table.force_codes.astype(str)}, geometry=force_geoms, crs="EPSG:27700"
         )
-        self.forces = with_force_names(
-            self.forces.sort_values("code", ignore_index=True), forces, "EPSG:27700"
+        self.force_areas = with_force_names(
+            self.force_areas.sort_values("force_code", ignore_index=True), forces, "EPSG:27700"
         )
         registered = load_districts().set_index("code")
         codes = table.district_codes[:ew_count].astype(str)
         self.districts = gpd.GeoDataFrame(
             {
-                "code": codes,
-                "name": registered.loc[codes, "name"].to_numpy(),
+                "district_code": codes,
+                "district_name": registered.loc[codes, "name"].to_numpy(),
                 "force_code": registered.loc[codes, "force_code"].to_numpy(),
             },
             geometry=district_geoms,
             crs="EPSG:27700",
-        ).sort_values("code", ignore_index=True)
-        empty = self.forces.loc[self.forces.geometry.is_empty, "code"].tolist()
+        ).sort_values("district_code", ignore_index=True)
+        empty = self.force_areas.loc[self.force_areas.geometry.is_empty, "force_code"].tolist()
         if empty:
             raise BoundaryFileError(
                 f"Deriving boundaries left force(s) {', '.join(empty)} without area; the "
@@ -409,7 +412,7 @@ def build_derived_areas(
     stages = derivation.stages()
     for stage in progress(stages, label="Building force boundaries from postcodes"):
         stage()
-    return derivation.forces, derivation.districts
+    return derivation.force_areas, derivation.districts
 
 
 def _touching_edge(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:

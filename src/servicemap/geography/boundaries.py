@@ -54,6 +54,8 @@ _SOURCES_HINT = (
     "shapefile or zipped shapefile"
 )
 _CODE_COLUMN = re.compile(r"^pfa\d\dcd$", re.IGNORECASE)
+# Plain code column names, in order of preference (``force_code`` is what servicemap writes).
+_PLAIN_CODE_COLUMNS = ("force_code", "code")
 
 _FORCE_LAYER = "force_areas"
 _DISTRICT_LAYER = "district_areas"
@@ -77,8 +79,8 @@ def load_force_areas(
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``code``, ``name`` (ONS spelling) and ``geometry``; one row per force sorted by
-        code (43 rows, unless a boundary file lacks some forces), in ``settings.crs``.
+        Columns ``force_code``, ``force_name`` (ONS spelling) and ``geometry``; one row per force
+        sorted by code (43 rows, unless a boundary file lacks some forces), in ``settings.crs``.
 
     Raises
     ------
@@ -107,7 +109,8 @@ def load_district_areas(*, settings: Settings = DEFAULT_SETTINGS) -> gpd.GeoData
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``code``, ``name``, ``force_code`` and ``geometry``; one row per district
+        Columns ``district_code``, ``district_name``, ``force_code`` and ``geometry``; one row per
+        district
         (2025 codes) sorted by code, in ``settings.crs``.
     """
     return _load_derived(settings)[1]
@@ -140,8 +143,8 @@ def read_force_areas(
 ) -> gpd.GeoDataFrame:
     """Read police force areas from a GeoJSON, GeoPackage, shapefile or zipped shapefile.
 
-    The code column is ``code`` or an ONS ``PFA<yy>CD`` column (any case); codes must be
-    E23…/W15… codes of the force register. Names come from the register, not the file.
+    The code column is ``force_code``, ``code`` or an ONS ``PFA<yy>CD`` column (any case); codes
+    must be E23…/W15… codes of the force register. Names come from the register, not the file.
     Several rows with one code are dissolved into one; invalid polygons are repaired.
     A file that lacks some forces is accepted with a ``DataQualityWarning`` naming them (a
     regional file is fine for regional work); those forces then have no area.
@@ -156,7 +159,7 @@ def read_force_areas(
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``code``, ``name`` and ``geometry``, one row per force, sorted by code.
+        Columns ``force_code``, ``force_name`` and ``geometry``, one row per force, sorted by code.
 
     Raises
     ------
@@ -194,11 +197,11 @@ def read_force_areas(
         )
     geometries = _polygonal(frame.geometry.to_crs(settings.crs).to_numpy())
     areas = (
-        gpd.GeoDataFrame({"code": codes.to_numpy()}, geometry=geometries, crs=settings.crs)
-        .dissolve(by="code", as_index=False)
-        .sort_values("code", ignore_index=True)
+        gpd.GeoDataFrame({"force_code": codes.to_numpy()}, geometry=geometries, crs=settings.crs)
+        .dissolve(by="force_code", as_index=False)
+        .sort_values("force_code", ignore_index=True)
     )
-    _warn_missing(areas["code"], forces, label)
+    _warn_missing(areas["force_code"], forces, label)
     return with_force_names(areas, forces, settings.crs)
 
 
@@ -211,14 +214,15 @@ def compare_force_areas(candidate: gpd.GeoDataFrame, reference: gpd.GeoDataFrame
     Parameters
     ----------
     candidate
-        Force areas (``code``, ``geometry``), e.g. from :func:`load_force_areas`.
+        Force areas (``force_code``, ``geometry``), e.g. from :func:`load_force_areas`.
     reference
         The force areas to compare against; only codes in both frames are compared.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``code``, ``name`` and ``iou``, sorted by code. :func:`median_iou` summarises it.
+        Columns ``force_code``, ``force_name`` and ``iou``, sorted by code;
+        :func:`median_iou` summarises it.
 
     Raises
     ------
@@ -230,8 +234,8 @@ def compare_force_areas(candidate: gpd.GeoDataFrame, reference: gpd.GeoDataFrame
             raise BoundaryFileError(
                 f"The {which} force areas have no CRS; load them with load_force_areas."
             )
-    ours = candidate.to_crs("EPSG:27700").set_index("code").geometry
-    theirs = reference.to_crs("EPSG:27700").set_index("code").geometry
+    ours = candidate.to_crs("EPSG:27700").set_index("force_code").geometry
+    theirs = reference.to_crs("EPSG:27700").set_index("force_code").geometry
     codes = sorted(set(ours.index) & set(theirs.index))
     if not codes:
         raise BoundaryFileError(
@@ -244,8 +248,8 @@ def compare_force_areas(candidate: gpd.GeoDataFrame, reference: gpd.GeoDataFrame
     names = load_forces().set_index("code")["name"]
     return pd.DataFrame(
         {
-            "code": codes,
-            "name": names.reindex(codes).to_numpy(),
+            "force_code": codes,
+            "force_name": names.reindex(codes).to_numpy(),
             "iou": np.divide(overlap, union, out=np.zeros_like(union), where=union > 0),
         }
     )
@@ -275,7 +279,7 @@ def format_comparison(comparison: pd.DataFrame) -> str:
         table.to_string(index=False),
         "",
         f"median IoU: {median_iou(comparison):.3f} ({len(comparison)} forces)",
-        f"lowest IoU: {float(worst['iou']):.3f} ({worst['name']}, {worst['code']})",
+        f"lowest IoU: {float(worst['iou']):.3f} ({worst['force_name']}, {worst['force_code']})",
     ]
     return "\n".join(lines) + "\n"
 
@@ -319,7 +323,7 @@ def describe_force_areas(
 
 
 def write_force_areas(forces: gpd.GeoDataFrame, path: str | Path) -> Path:
-    """Write force areas for the web: EPSG:4326, properties ``code`` and ``name`` only.
+    """Write force areas for the web: EPSG:4326, properties ``force_code`` and ``force_name`` only.
 
     Parameters
     ----------
@@ -340,7 +344,10 @@ def write_force_areas(forces: gpd.GeoDataFrame, path: str | Path) -> Path:
             f"Cannot write boundaries to {str(target)!r}: use a .geojson or .gpkg file name."
         )
     web = gpd.GeoDataFrame(
-        {"code": forces["code"].to_numpy(), "name": forces["name"].to_numpy()},
+        {
+            "force_code": forces["force_code"].to_numpy(),
+            "force_name": forces["force_name"].to_numpy(),
+        },
         geometry=forces.geometry.to_numpy(),
         crs=forces.crs,
     ).to_crs("EPSG:4326")
@@ -431,22 +438,23 @@ def _read_geodata(path: Path) -> gpd.GeoDataFrame:
 
 
 def _is_code_column(name: str) -> bool:
-    return name.lower() == "code" or bool(_CODE_COLUMN.match(name))
+    return name.lower() in _PLAIN_CODE_COLUMNS or bool(_CODE_COLUMN.match(name))
 
 
 def _code_column(frame: gpd.GeoDataFrame, label: str) -> str:
     columns = [str(c) for c in frame.columns if c != frame.geometry.name]
-    for column in columns:
-        if column.lower() == "code":
-            return column
+    for plain in _PLAIN_CODE_COLUMNS:
+        for column in columns:
+            if column.lower() == plain:
+                return column
     coded = sorted((c for c in columns if _CODE_COLUMN.match(c)), key=lambda c: c[3:5])
     if coded:
         return coded[-1]  # the newest year when a file carries several
     found = ", ".join(columns) if columns else "none"
     raise BoundaryFileError(
-        f"Boundary file {label!r} has no police force area code column (looked for 'code' or "
-        f"'PFA<yy>CD' such as 'PFA23CD'; found: {found}). Rename the column holding the "
-        "E23…/W15… codes to 'code'."
+        f"Boundary file {label!r} has no police force area code column (looked for 'force_code', "
+        f"'code' or 'PFA<yy>CD' such as 'PFA23CD'; found: {found}). Rename the column holding "
+        "the E23…/W15… codes to 'force_code'."
     )
 
 
@@ -513,8 +521,8 @@ def simplify_force_areas(
     Parameters
     ----------
     forces
-        Force areas with ``code``, ``name`` and polygon geometry in any projected or geographic
-        CRS.
+        Force areas with ``force_code``, ``force_name`` and polygon geometry in any projected or
+        geographic CRS.
     max_vertices
         Vertex budget for all polygons together; keeps the map page small.
     settings
@@ -571,7 +579,7 @@ def force_neighbours(
     Parameters
     ----------
     force_areas
-        Force areas with ``code`` and polygon geometry in any CRS.
+        Force areas with ``force_code`` and polygon geometry in any CRS.
     distance
         How close two polygons must come, in metres of ``settings.crs``.
     settings
@@ -584,7 +592,7 @@ def force_neighbours(
     """
     projected = force_areas.to_crs(settings.crs).reset_index(drop=True)
     left, right = projected.sindex.query(projected.geometry, predicate="dwithin", distance=distance)
-    codes = projected["code"].astype(str).to_numpy()
+    codes = projected["force_code"].astype(str).to_numpy()
     out: dict[str, list[str]] = {str(c): [] for c in codes}
     for i, j in zip(left, right, strict=True):
         if i != j:

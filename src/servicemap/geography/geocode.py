@@ -5,15 +5,17 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from servicemap._csv import column_key
+from servicemap._csv import column_key, read_csv_text, write_csv
 from servicemap.errors import DataQualityWarning, GeocodeError
+from servicemap.geography._postcodes_io import lookup_postcodes
 from servicemap.geography.forces import force_names, load_districts
 from servicemap.geography.postcodes import (
     ParsedPostcodes,
@@ -460,3 +462,45 @@ def summarise_geocoding(
         )
     lines += data_quality_problems(geocoded, postcodes, first_row=first_row)
     return "\n".join(lines)
+
+
+def geocode_csv(
+    csv_path: str | Path,
+    column: str,
+    output: str | Path,
+    *,
+    online: bool = False,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> tuple[int, str]:
+    """Geocode the postcode column of a CSV file; write it with the geocode columns to a new one.
+
+    Parameters
+    ----------
+    csv_path
+        The CSV file to read (never written).
+    column
+        The name of its postcode column (matched as :func:`postcode_column` does).
+    output
+        The CSV file to write, atomically.
+    online
+        Ask postcodes.io (``settings.postcodes_url``) about postcodes not in the bundled
+        directory (terminated or newer ones).
+    settings
+        Settings (postcode table cache, network settings).
+
+    Returns
+    -------
+    tuple of int and str
+        The number of rows written and a summary in words (:func:`summarise_geocoding`).
+
+    Raises
+    ------
+    GeocodeError
+        The file cannot be read or has no such column.
+    """
+    table = read_csv_text(Path(csv_path), error=GeocodeError)
+    postcodes = postcode_column(table, column, source=f"File {str(csv_path)!r}")
+    lookup = partial(lookup_postcodes, settings=settings) if online else None
+    geocoded = geocode_postcodes(postcodes, settings=settings, lookup=lookup, warn=False)
+    write_csv(add_geocode_columns(table, geocoded), Path(output))
+    return len(table), summarise_geocoding(geocoded, postcodes)

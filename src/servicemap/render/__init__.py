@@ -1,1 +1,16 @@
 """Show it: text, tables, maps and the report."""
+
+# The wing's public modules (`from servicemap.render import *` imports them); a module
+# whose name starts with '_' is private to the wing.
+__all__ = [
+    "classes",
+    "labels",
+    "leaflet",
+    "maps",
+    "pages",
+    "plan_map",
+    "report",
+    "static_map",
+    "text",
+    "tiles",
+]

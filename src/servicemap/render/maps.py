@@ -102,25 +102,23 @@ def _tel(phone: str) -> str | None:
 
 
 def _coverage_by_code(coverage: pd.DataFrame) -> pd.DataFrame:
-    """Return coverage indexed by force code, accepting ``code`` or ``force_code``."""
-    if "code" in coverage.columns:
-        codes = coverage["code"]
-    elif "force_code" in coverage.columns:
+    """Return coverage indexed by force code (its ``force_code`` column or index)."""
+    if "force_code" in coverage.columns:
         codes = coverage["force_code"]
-    elif coverage.index.name in ("code", "force_code"):
+    elif coverage.index.name == "force_code":
         codes = pd.Series(coverage.index, index=coverage.index)
     else:
         raise MapError(
             "The coverage table has no 'force_code' column (found: "
             f"{', '.join(map(str, coverage.columns))}); pass the frame from coverage_by_force."
         )
-    out = coverage.drop(columns=[c for c in ("code",) if c in coverage.columns])
-    out.index = pd.Index(codes.astype(str).to_numpy(), name="code")
+    out = coverage.drop(columns=[c for c in ("force_code",) if c in coverage.columns])
+    out.index = pd.Index(codes.astype(str).to_numpy(), name="force_code")
     return out
 
 
 def force_map_frame(
-    forces: gpd.GeoDataFrame,
+    force_areas: gpd.GeoDataFrame,
     coverage: pd.DataFrame,
     *,
     metric: str = "gap_score",
@@ -129,43 +127,44 @@ def force_map_frame(
 
     Parameters
     ----------
-    forces
-        Force areas (``code``, ``name``, geometry).
+    force_areas
+        Force areas (``force_code``, ``force_name``, geometry).
     coverage
-        One row per force with a ``code`` column and the ``metric`` column.
+        One row per force with a ``force_code`` column and the ``metric`` column.
     metric
         The coverage column that colours the map.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        A new frame in the forces' CRS: ``code``, ``name``, ``slug``, ``value``, ``class_index``,
-        ``class_label``, ``colour`` and geometry, plus every coverage column (prefixed with
-        nothing; force columns win on a clash).
+        A new frame in the areas' CRS: ``force_code``, ``force_name``, ``slug``, ``value``,
+        ``class_index``, ``class_label``, ``colour`` and geometry, plus every coverage column
+        (prefixed with nothing; force columns win on a clash).
     """
-    missing = [c for c in ("code", "name") if c not in forces.columns]
+    missing = [c for c in ("force_code", "force_name") if c not in force_areas.columns]
     if missing:
         raise MapError(
             f"Force boundaries lack column(s) {', '.join(map(repr, missing))} "
-            f"(found: {', '.join(map(str, forces.columns))})."
+            f"(found: {', '.join(map(str, force_areas.columns))}); load them with "
+            "load_force_areas."
         )
     by_code = _coverage_by_code(coverage)
     if metric not in by_code.columns:
         choices = [
             c
             for c in by_code.columns
-            if c not in ("name", "force_code", "force_name")
+            if c not in ("force_code", "force_name")
             and (pd.api.types.is_numeric_dtype(by_code[c]) or c == "gap_class")
         ]
         raise MapError(
             f"Unknown coverage measure {metric!r}; choose --metric from: {', '.join(choices)}."
         )
-    extra = by_code.drop(columns=[c for c in by_code.columns if c in forces.columns])
-    joined = forces[["code", "name", "geometry"]].merge(
-        extra, left_on="code", right_index=True, how="left"
+    extra = by_code.drop(columns=[c for c in by_code.columns if c in force_areas.columns])
+    joined = force_areas[["force_code", "force_name", "geometry"]].merge(
+        extra, left_on="force_code", right_index=True, how="left"
     )
-    joined = gpd.GeoDataFrame(joined, geometry="geometry", crs=forces.crs)
-    values = by_code[metric].reindex(joined["code"])
+    joined = gpd.GeoDataFrame(joined, geometry="geometry", crs=force_areas.crs)
+    values = by_code[metric].reindex(joined["force_code"])
     if metric == "gap_class":
         # Colour the classes from best (light) to worst (dark), not alphabetically.
         values = pd.Series(
@@ -177,7 +176,7 @@ def force_map_frame(
     slugs = dict(zip(register["code"], register["slug"], strict=True))
     joined["slug"] = [
         slugs.get(code, _slugify(name))
-        for code, name in zip(joined["code"], joined["name"], strict=True)
+        for code, name in zip(joined["force_code"], joined["force_name"], strict=True)
     ]
     joined["value"] = values.to_numpy()
     joined["class_index"] = classes.index
@@ -220,16 +219,15 @@ def _force_tooltip(row: Mapping[str, Any], metric: str) -> str:
         f"<tr><th scope='row'>{_e(k)}</th><td>{_e(v)}</td></tr>"
         for k, v in _force_summary_rows(row, metric)
     )
-    return f"<strong>{_e(row['name'])}</strong><table>{cells}</table>"
+    return f"<strong>{_e(row['force_name'])}</strong><table>{cells}</table>"
 
 
 def _force_popup(row: Mapping[str, Any], metric: str, profile_base: str | None) -> str:
     body = _force_tooltip(row, metric)
     if profile_base is not None:
         href = f"{profile_base}{row['slug']}.html"
-        body += (
-            f"<p><a href='{_e(href)}' target='_top'>Open the profile of {_e(row['name'])}</a></p>"
-        )
+        name = _e(row["force_name"])
+        body += f"<p><a href='{_e(href)}' target='_top'>Open the profile of {name}</a></p>"
     return f"<div class='sm-popup'>{body}</div>"
 
 
@@ -245,10 +243,10 @@ def _force_geojson(
         features.append(
             {
                 "type": "Feature",
-                "id": row["code"],
+                "id": row["force_code"],
                 "properties": {
-                    "code": row["code"],
-                    "name": cell_text(row["name"]),
+                    "force_code": row["force_code"],
+                    "force_name": cell_text(row["force_name"]),
                     "slug": row["slug"],
                     "value": _json_number(value),
                     "class_label": row["class_label"],
@@ -573,7 +571,7 @@ def _layer_label(kind: str, scope: str) -> str:
 
 
 def coverage_map(
-    forces: gpd.GeoDataFrame,
+    force_areas: gpd.GeoDataFrame,
     coverage: pd.DataFrame,
     services: gpd.GeoDataFrame,
     *,
@@ -588,10 +586,11 @@ def coverage_map(
 
     Parameters
     ----------
-    forces
-        Force areas (``code``, ``name``, polygons) from ``boundaries.load_force_areas``.
+    force_areas
+        Force areas (``force_code``, ``force_name``, polygons) from
+        ``boundaries.load_force_areas``.
     coverage
-        One row per force from ``coverage.coverage_by_force`` (``code`` plus measures).
+        One row per force from ``coverage.coverage_by_force`` (``force_code`` plus measures).
     services
         The services frame, already passed through ``privacy.public_services``. Confidential
         and national services are never placed; national ones are listed in a panel.
@@ -617,7 +616,7 @@ def coverage_map(
         A map whose saved page needs no network (unless ``tiles`` is given).
     """
     provider = tile_provider(tiles) if tiles else None  # before any work: a typo fails at once
-    joined = force_map_frame(forces, coverage, metric=metric)
+    joined = force_map_frame(force_areas, coverage, metric=metric)
     simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
     simplified.attrs.update(joined.attrs)
     markers = map_services(services)

@@ -94,10 +94,9 @@ class ProfileLike(Protocol):
 
 
 def coverage_codes(coverage: pd.DataFrame) -> pd.Series:
-    """Return the force codes of a coverage frame (``force_code`` or ``code``), as text."""
-    for column in ("force_code", "code"):
-        if column in coverage.columns:
-            return coverage[column].astype(str)
+    """Return the force codes of a coverage frame (its ``force_code`` column), as text."""
+    if "force_code" in coverage.columns:
+        return coverage["force_code"].astype(str)
     raise ReportError(
         "The coverage table has no 'force_code' column (found: "
         f"{', '.join(map(str, coverage.columns))}); pass the frame from coverage_by_force."
@@ -105,9 +104,8 @@ def coverage_codes(coverage: pd.DataFrame) -> pd.Series:
 
 
 def _names(coverage: pd.DataFrame) -> pd.Series:
-    for column in ("force_name", "name"):
-        if column in coverage.columns:
-            return coverage[column].astype(str)
+    if "force_name" in coverage.columns:
+        return coverage["force_name"].astype(str)
     return coverage_codes(coverage)
 
 
@@ -274,7 +272,7 @@ def _svg_minimap(
     from markupsafe import Markup, escape
 
     wanted = [code, *neighbours]
-    chosen = simplified.loc[simplified["code"].isin(wanted)].to_crs(settings.crs)
+    chosen = simplified.loc[simplified["force_code"].isin(wanted)].to_crs(settings.crs)
     if chosen.empty:
         return ""
     minx, miny, maxx, maxy = chosen.total_bounds
@@ -295,9 +293,9 @@ def _svg_minimap(
         return "".join(parts)
 
     shapes = []
-    ordered = chosen.assign(_self=chosen["code"] == code).sort_values("_self")
+    ordered = chosen.assign(_self=chosen["force_code"] == code).sort_values("_self")
     for row in ordered.itertuples(index=False):
-        row_code = str(row.code)
+        row_code = str(row.force_code)
         is_self = row_code == code
         stroke = "#000" if is_self else "#555"
         width_px = 3 if is_self else 0.8
@@ -396,7 +394,7 @@ def _access_basis(profiles: Mapping[str, ProfileLike]) -> str:
 
 
 def _measures(row: Mapping[str, Any]) -> list[dict[str, str]]:
-    skip = {"force_code", "force_name", "code", "name"}
+    skip = {"force_code", "force_name"}
     return [
         {"label": metric_label(str(k)), "value": format_measure(str(k), v)}
         for k, v in row.items()
@@ -492,7 +490,11 @@ class ForceLookup:
 
 
 def force_lookup(
-    forces: gpd.GeoDataFrame, coverage: pd.DataFrame, frame: gpd.GeoDataFrame, *, settings: Settings
+    force_areas: gpd.GeoDataFrame,
+    coverage: pd.DataFrame,
+    frame: gpd.GeoDataFrame,
+    *,
+    settings: Settings,
 ) -> ForceLookup:
     """Return what the pages look up about each force: names, slugs, colours, neighbours."""
     codes = coverage_codes(coverage)
@@ -500,9 +502,9 @@ def force_lookup(
         codes=codes,
         names=dict(zip(codes, _names(coverage), strict=True)),
         slugs=_slug_map(load_forces()),
-        colours=dict(zip(frame["code"], frame["colour"], strict=True)),
+        colours=dict(zip(frame["force_code"], frame["colour"], strict=True)),
         by_code=coverage.assign(_code=codes.to_numpy()).set_index("_code"),
-        neighbours=force_neighbours(forces, settings=settings),
+        neighbours=force_neighbours(force_areas, settings=settings),
     )
 
 
@@ -511,7 +513,7 @@ def _index_rows(
 ) -> list[dict[str, Any]]:
     rows = []
     for record in ordered.to_dict(orient="records"):
-        code = str(record.get("force_code", record.get("code")))
+        code = str(record["force_code"])
         rows.append(
             {
                 "name": lookup.names[code],
@@ -527,7 +529,7 @@ def _largest_gaps(
 ) -> list[dict[str, str]]:
     largest = []
     for record in ordered.head(5).to_dict(orient="records"):
-        code = str(record.get("force_code", record.get("code")))
+        code = str(record["force_code"])
         gaps = profiles[code].gaps if code in profiles else []
         largest.append(
             {
@@ -637,7 +639,7 @@ def profile_pages(
         code: f"{lookup.names.get(code, code)}: {format_measure(metric, by_code.loc[code, metric])}"
         if code in by_code.index
         else code
-        for code in simplified["code"]
+        for code in simplified["force_code"]
     }
     pages: dict[str, str] = {}
     for code in lookup.codes:

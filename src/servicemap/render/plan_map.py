@@ -157,10 +157,9 @@ def _force_outlines(
 ) -> gpd.GeoDataFrame:
     """Return simplified force outlines with ``planned`` (the planned force) and ``label``."""
     outlines = simplify_force_areas(force_areas, max_vertices=20_000, settings=settings)
-    code_column = "code" if "code" in outlines.columns else "force_code"
     return outlines.assign(
-        planned=outlines[code_column] == area_code,
-        label=outlines["name"].astype(str).map(html.escape),
+        planned=outlines["force_code"] == area_code,
+        label=outlines["force_name"].astype(str).map(html.escape),
     )[["planned", "label", "geometry"]]
 
 

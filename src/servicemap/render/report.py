@@ -127,7 +127,7 @@ class ReportPages:
 
 
 def report_pages(
-    forces: gpd.GeoDataFrame,
+    force_areas: gpd.GeoDataFrame,
     coverage: pd.DataFrame,
     services: pd.DataFrame,
     *,
@@ -144,8 +144,9 @@ def report_pages(
 
     Parameters
     ----------
-    forces
-        Force areas (``code``, ``name``, polygons) from ``boundaries.load_force_areas``.
+    force_areas
+        Force areas (``force_code``, ``force_name``, polygons) from
+        ``boundaries.load_force_areas``.
     coverage
         ``coverage.coverage_by_force`` for the same services.
     services
@@ -173,10 +174,10 @@ def report_pages(
     """
     generated = generated or dt.date.today()
     public = public_services(services)
-    frame = force_map_frame(forces, coverage, metric=metric)
+    frame = force_map_frame(force_areas, coverage, metric=metric)
     simplified = simplify_force_areas(frame, settings=settings)
     simplified.attrs.update(frame.attrs)
-    lookup = force_lookup(forces, coverage, frame, settings=settings)
+    lookup = force_lookup(force_areas, coverage, frame, settings=settings)
     env = jinja_environment()
     common = page_context(title=title, metric=metric, generated=generated)
     index_html = index_page(
@@ -194,7 +195,7 @@ def report_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
     map_html = render_map(
-        coverage_map(forces, coverage, public, metric=metric, tiles=tiles, settings=settings)
+        coverage_map(force_areas, coverage, public, metric=metric, tiles=tiles, settings=settings)
     )
     return ReportPages(
         index_html=index_html,
@@ -320,7 +321,7 @@ def _build_profiles(
 
 
 def build_report(
-    forces: gpd.GeoDataFrame,
+    force_areas: gpd.GeoDataFrame,
     coverage: pd.DataFrame,
     services: pd.DataFrame,
     *,
@@ -343,13 +344,8 @@ def build_report(
 
     Parameters
     ----------
-    forces
-        Force areas (``code``, ``name``, polygons) from ``boundaries.load_force_areas``.
-    coverage
-        ``coverage.coverage_by_force`` for the same services.
-    services
-        The canonical services frame (confidential services included: they count at area level;
-        they pass through ``directory.privacy.public_services`` before reaching any page).
+    force_areas, coverage, services
+        As for :func:`report_pages`.
     out_dir
         The report folder (created if missing).
     profiles, profile
@@ -386,7 +382,7 @@ def build_report(
     if profiles is None:
         profiles = _build_profiles(services, coverage, profile, progress, settings=settings)
     pages = report_pages(
-        forces,
+        force_areas,
         coverage,
         services,
         profiles=profiles,

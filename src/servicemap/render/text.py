@@ -7,13 +7,14 @@ import io
 import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from servicemap._atomic import atomic_path, atomic_write_text
-from servicemap._csv import safe_cell
+from servicemap._csv import safe_cell, write_xlsx
 from servicemap._tables import format_table
 from servicemap.analysis.cover import GREEDY_GUARANTEE, CoverSolution
 from servicemap.analysis.coverage import coverage_areas
@@ -23,7 +24,9 @@ from servicemap.analysis.profile import ForceProfile
 from servicemap.analysis.sites import ENGLAND_AND_WALES
 from servicemap.directory.problems import Problem, plural
 from servicemap.errors import PlanError
+from servicemap.geography.boundaries import load_force_areas
 from servicemap.render.labels import WEIGHT_LABELS, access_basis
+from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 # --- coverage, profiles and "near" ------------------------------------------------------------
 
@@ -172,6 +175,8 @@ def write_coverage(
     *,
     fmt: str,
     force_areas: pd.DataFrame | None = None,
+    boundaries: str | Path = "derived",
+    settings: Settings = DEFAULT_SETTINGS,
 ) -> None:
     """Write the coverage table to a file atomically (the old file survives a failure).
 
@@ -182,21 +187,27 @@ def write_coverage(
     path
         The file to write.
     fmt
-        ``"table"``, ``"csv"``, ``"json"``, ``"markdown"`` or ``"gpkg"`` (which needs
-        ``force_areas``).
+        ``"table"``, ``"csv"``, ``"json"``, ``"markdown"``, ``"xlsx"`` (sheet ``coverage``) or
+        ``"gpkg"`` (layer ``coverage``, with each force's polygon).
     force_areas
-        Force polygons for ``gpkg`` (layer ``coverage``, in their own CRS).
+        Force polygons for ``gpkg``, in their own CRS; when ``None`` they are loaded from
+        ``boundaries`` (see ``geography.boundaries.load_force_areas``) with ``settings``.
+    boundaries, settings
+        Where the polygons for ``gpkg`` come from when ``force_areas`` is ``None``.
 
     Returns
     -------
     None
         The file is written.
     """
+    if fmt == "xlsx":
+        write_xlsx(coverage, path, sheet_name="coverage")
+        return
     if fmt != "gpkg":
         atomic_write_text(path, format_table(coverage, fmt, columns=TABLE_COLUMNS))
         return
     if force_areas is None:
-        raise ValueError("The gpkg format needs force_areas (the force polygons).")
+        force_areas = load_force_areas(boundaries, settings=settings)
     areas = coverage_areas(coverage, force_areas)
     with atomic_path(path) as tmp:
         areas.to_file(tmp, driver="GPKG", layer="coverage")
