@@ -640,7 +640,8 @@ def test_what_if_with_an_empty_file_reproduces_the_bundled_coverage_exactly(
     from servicemap.geography.need import load_need
 
     path = write(tmp_path / "proposed.csv", HEADER + "\n")
-    coverage = coverage_by_force(bundled_services, need=load_need()).set_index("force_code")
+    need = load_need(level="district")
+    coverage = coverage_by_force(bundled_services, need=need).set_index("force_code")
     result = plan.what_if(
         bundled_services, plan.load_candidate_services(path), force_codes=["Kent"]
     )
@@ -689,7 +690,8 @@ def run(*arguments: str) -> Any:
          "(--kind). Choose one of: advocacy, nrpf_accommodation, legal_immigration, "
          "counselling, helpline."),
         (["--add", "2", "--weight", "adults"], "Error: Unknown weight 'adults' (--weight). "
-         "Choose one of: born_outside_uk, women_16plus, residents."),
+         "Choose one of: born_outside_uk, women_16plus, residents, non_uk_passport, "
+         "arrived_last_5y, limited_english."),
         (["--add", "2", "--force", "Kentt"], "Error: No police force area called 'Kentt'. "
          "Did you mean 'Kent', 'Gwent'? Run 'servicemap forces' to list the 43 names and codes."),
     ],

@@ -11,7 +11,7 @@ import pandas as pd
 
 from servicemap._progress import status
 from servicemap.analysis import profile as profile_module
-from servicemap.analysis.coverage import coverage_by_force
+from servicemap.analysis.coverage import coverage_by_district, coverage_by_force
 from servicemap.analysis.profile import ForceProfile
 from servicemap.directory.load import load_services
 from servicemap.directory.select import Selection, SelectionSummary, select_services
@@ -46,6 +46,9 @@ class ReportInputs:
     selection
         Which services the figures count (``--focus``, ``--seen-since``), or None if not
         recorded.
+    districts
+        ``coverage.coverage_by_district`` of the services (for the profiles' district tables);
+        ``None`` when not computed.
     """
 
     force_areas: gpd.GeoDataFrame
@@ -54,6 +57,7 @@ class ReportInputs:
     boundary_source: str
     services_source: str
     selection: SelectionSummary | None = None
+    districts: pd.DataFrame | None = None
 
 
 def load_inputs(
@@ -62,6 +66,7 @@ def load_inputs(
     boundaries_source: str = "derived",
     need_path: Path | None = None,
     selection: Selection | None = None,
+    districts: bool = False,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportInputs:
     """Load the services, force areas and need, and compute coverage (bundled data by default).
@@ -73,9 +78,11 @@ def load_inputs(
     boundaries_source
         ``derived``, ``official`` or a boundary file (see ``boundaries.load_force_areas``).
     need_path
-        A need table; ``None`` for the bundled ONS figures.
+        A need table; ``None`` for the bundled ONS figures per district.
     selection
         Which services to count (see ``servicemap.directory.select``); default every one.
+    districts
+        Also compute ``coverage.coverage_by_district`` (for the profiles' district tables).
     settings
         Settings (CRS, cache folder).
 
@@ -91,7 +98,11 @@ def load_inputs(
     status("Loading police force area boundaries…")
     force_areas = load_force_areas(boundaries_source, settings=settings)
     status("Scoring coverage…")
-    coverage = coverage_by_force(services, need=load_need(need_path), settings=settings)
+    need = load_need(need_path, level="district")
+    coverage = coverage_by_force(services, need=need, settings=settings)
+    by_district = (
+        coverage_by_district(services, need=need, settings=settings) if districts else None
+    )
     return ReportInputs(
         force_areas=force_areas,
         coverage=coverage,
@@ -103,6 +114,7 @@ def load_inputs(
             else f"the file {Path(services_path).name}"
         ),
         selection=summary,
+        districts=by_district,
     )
 
 
@@ -112,6 +124,7 @@ def force_profiles(
     *,
     codes: Sequence[str],
     progress: Callable[[Sequence[str]], Iterable[str]] | None = None,
+    districts: pd.DataFrame | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> dict[str, ForceProfile]:
     """Return the profile of each force, as a report shows them (the postcode table loaded once).
@@ -126,6 +139,9 @@ def force_profiles(
         The force codes to profile, in order.
     progress
         Wraps the list of force codes while profiles are built (e.g. a progress bar).
+    districts
+        ``coverage.coverage_by_district`` for the same services, for each profile's table of
+        districts; ``None`` for none.
     settings
         Settings (CRS, postcode table cache).
 
@@ -140,7 +156,7 @@ def force_profiles(
     iterator = progress(wanted) if progress is not None else wanted
     return {
         code: profile_module.force_profile(
-            code, services, coverage, postcodes=table, settings=settings
+            code, services, coverage, postcodes=table, districts=districts, settings=settings
         )
         for code in iterator
     }

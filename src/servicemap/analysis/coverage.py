@@ -1,12 +1,13 @@
-"""Coverage per police force area: who serves where, how that compares with need, and the gaps.
+"""Coverage per police force area, district or authority: who serves where, need, the gaps.
 
-Residents are spread over the located postcodes of their force (see :func:`coverage_by_force`);
-the served areas, in-person locations and distances come from
-:func:`servicemap.analysis.reach.prepare_services`.
+Residents are spread over the located postcodes of their district
+(:mod:`servicemap.geography.residents`); the served areas, in-person locations and distances
+come from :func:`servicemap.analysis.reach.prepare_services`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,22 +17,29 @@ import pandas as pd
 from servicemap._progress import status
 from servicemap.analysis.reach import (
     PreparedServices,
+    Units,
     _access,
-    _count_by_force,
+    _count_by_unit,
     _districts_reached,
     _radius_label,
-    _share_by_force,
+    _share_by_unit,
     prepare_services,
 )
 from servicemap.directory.schema import PROVISION_KINDS
 from servicemap.errors import NeedFileError
-from servicemap.geography.forces import force_names
+from servicemap.geography.forces import district_names, force_names, load_authorities
 from servicemap.geography.need import NEED_COLUMNS, load_need
 from servicemap.geography.postcodes import (
     Geography,
     PostcodeTable,
     geography_from_postcodes,
     load_postcode_table,
+)
+from servicemap.geography.residents import (
+    RESIDENTS_COLUMN,
+    district_need_for,
+    district_weights,
+    ew_districts,
 )
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -58,6 +66,10 @@ COVERED_SHARE = 0.8
 
 GAP_CLASSES: tuple[str, ...] = ("no local specialist provision", "partial", "covered")
 
+LEVELS: tuple[str, ...] = ("force", "district", "authority")
+"""The areas coverage can be measured for: police force areas, local authority districts
+(2025), and tier-one local authorities (:func:`servicemap.geography.forces.load_authorities`)."""
+
 PROVISION_LABELS: dict[str, str] = {
     "advocacy": "Advocacy / IDVA",
     "nrpf_accommodation": "Safe accommodation open to women with no recourse to public funds",
@@ -77,26 +89,12 @@ def _counts(values: pd.Series) -> npt.NDArray[Any]:
     return floats
 
 
-def _check_need(need: pd.DataFrame, force_codes: list[str]) -> pd.DataFrame:
-    missing = [c for c in NEED_COLUMNS if c not in need.columns]
-    if missing:
-        raise NeedFileError(
-            f"The need table is missing column(s) {', '.join(map(repr, missing))} "
-            f"(found: {', '.join(map(str, need.columns))}); pass a table like the bundled "
-            "data/need/force_need.csv."
-        )
-    absent = [c for c in force_codes if c not in need.index]
-    if absent:
-        raise NeedFileError(
-            f"The need table has no row for {len(absent)} force(s) (e.g. {absent[0]!r}); "
-            "give one row per force code, as in the bundled data/need/force_need.csv."
-        )
-    return need.loc[force_codes]
-
-
 def _force_names(force_codes: list[str], need: pd.DataFrame) -> list[str]:
     register = force_names()
-    from_need = need["force_name"].to_dict() if "force_name" in need.columns else {}
+    from_need: dict[str, str] = {}
+    if "force_name" in need.columns:
+        keys = need["force_code"] if "force_code" in need.columns else need.index.to_series()
+        from_need = dict(zip(keys.astype(str), need["force_name"].astype(str), strict=True))
     return [str(register.get(c) or from_need.get(c) or c) for c in force_codes]
 
 
@@ -119,11 +117,12 @@ def coverage_by_force(
 ) -> pd.DataFrame:
     """Return what specialist help reaches each police force area, against need, with a gap score.
 
-    Residents are weighted by postcode: each located postcode in a force carries
-    ``population_mid2023 / located postcodes in the force`` residents. This is an approximation
-    (postcodes differ in population); within one force it makes every share a share of its
-    postcodes. Ended services (``status`` = ``ended``) are left out. See the README section
-    "Coverage measures and the gap score" for every column and the formula.
+    Residents are weighted by district: each located postcode carries ``its district's
+    population_mid2023 / located postcodes in its district``, so a force's shares are shares of
+    its residents as the districts hold them (how people spread within a district is not
+    known). A need table per force is spread evenly over the force's postcodes instead. Ended
+    services (``status`` = ``ended``) are left out. See the README section "Coverage measures
+    and the gap score" for every column and the formula.
 
     Parameters
     ----------
@@ -131,11 +130,10 @@ def coverage_by_force(
         The canonical services frame (``servicemap.directory.load.load_services``). Not
         modified.
     need
-        Need per force, indexed by force code (``servicemap.geography.need.load_need``); ``None``
-        for the
-        bundled ONS figures.
+        Need per district (``servicemap.geography.need.load_need(level="district")``) or per
+        force; ``None`` for the bundled ONS figures per district.
     postcodes
-        The postcode table giving districts, forces and resident weights; ``None`` loads the
+        The postcode table giving districts, forces and located postcodes; ``None`` loads the
         cached ONS table.
     radii_km
         Distances for the access shares, in km.
@@ -149,20 +147,118 @@ def coverage_by_force(
         ``gap_rank`` (1 = largest gap; ties share a rank and are listed by residents born
         outside the UK, most first).
     """
+    return coverage_by_area(
+        services, level="force", need=need, postcodes=postcodes, radii_km=radii_km,
+        settings=settings,
+    )  # fmt: skip
+
+
+def coverage_by_district(
+    services: pd.DataFrame,
+    *,
+    need: pd.DataFrame | None = None,
+    postcodes: PostcodeTable | None = None,
+    radii_km: tuple[float, ...] = (10, 25),
+    settings: Settings = DEFAULT_SETTINGS,
+) -> pd.DataFrame:
+    """Return :func:`coverage_by_force`'s measures for each local authority district.
+
+    Parameters are those of :func:`coverage_by_force`. The gap score's capacity benchmark is
+    the England and Wales rate over districts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per district of the postcode table in England and Wales (318 for the ONS one),
+        with ``district_code``, ``district_name``, ``force_code`` and ``force_name`` first.
+    """
+    return coverage_by_area(
+        services, level="district", need=need, postcodes=postcodes, radii_km=radii_km,
+        settings=settings,
+    )  # fmt: skip
+
+
+def coverage_by_authority(
+    services: pd.DataFrame,
+    *,
+    need: pd.DataFrame | None = None,
+    postcodes: PostcodeTable | None = None,
+    radii_km: tuple[float, ...] = (10, 25),
+    settings: Settings = DEFAULT_SETTINGS,
+) -> pd.DataFrame:
+    """Return :func:`coverage_by_force`'s measures for each tier-one local authority.
+
+    Parameters are those of :func:`coverage_by_force`. Tier-one authorities (county councils,
+    unitary authorities, metropolitan districts, London boroughs and the City, Welsh principal
+    areas) hold the duty to commission safe accommodation (Domestic Abuse Act 2021, Part 4).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per authority (175 for the ONS table), with ``authority_code``,
+        ``authority_name``, ``authority_type``, ``force_code`` and ``force_name`` first.
+    """
+    return coverage_by_area(
+        services, level="authority", need=need, postcodes=postcodes, radii_km=radii_km,
+        settings=settings,
+    )  # fmt: skip
+
+
+def coverage_by_area(
+    services: pd.DataFrame,
+    *,
+    level: str = "force",
+    need: pd.DataFrame | None = None,
+    postcodes: PostcodeTable | None = None,
+    radii_km: tuple[float, ...] = (10, 25),
+    settings: Settings = DEFAULT_SETTINGS,
+) -> pd.DataFrame:
+    """Return the coverage table at one level: ``force``, ``district`` or ``authority``.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame. Not modified.
+    level
+        One of :data:`LEVELS`.
+    need, postcodes, radii_km, settings
+        As for :func:`coverage_by_force`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unit of the level, sorted by ``gap_rank``; the same measures at every
+        level, with the gap score's benchmark taken over the units of that level.
+        ``attrs["visitable_services"]`` and ``attrs["active_services"]``: how many active
+        services publish a place people can visit, of how many.
+
+    Raises
+    ------
+    ValueError
+        On an unknown level or radius.
+    NeedFileError
+        If the need table lacks a district or force of the postcode table, or a need column.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"Unknown level {level!r}; use one of: {', '.join(LEVELS)}.")
     radii = _check_radii(radii_km)
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
-    need = load_need() if need is None else need
+    need = load_need(level="district") if need is None else need
+    _check_need_columns(need)
     geography = geography_from_postcodes(table)
-    force_codes = [str(c) for c in table.force_codes]
-    need_rows = _check_need(need, force_codes)
+    districts = district_need_for(geography, need)
+    units = _units(geography, level, need, districts)
+    weights = district_weights(geography, need, RESIDENTS_COLUMN)
+    people = weights * geography.district_count
     prepared = prepare_services(services, geography)
     columns: dict[str, Any] = {
-        "force_code": force_codes,
-        "force_name": _force_names(force_codes, need),
-        **_provision_columns(prepared, geography),
+        **units.columns,
+        **_provision_columns(prepared, geography, units.units, people),
     }
+    of_unit = units.units.of_district[ew_districts(geography)]
     for column in NEED_COLUMNS:
-        columns[column] = _counts(need_rows[column])
+        sums = districts[column].groupby(of_unit).sum(min_count=1)
+        columns[column] = _counts(sums.reindex(range(units.units.n)))
     born = columns["born_outside_uk_2021"].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         columns["share_born_outside_uk"] = born / columns["usual_residents_2021"]
@@ -171,41 +267,133 @@ def coverage_by_force(
         f"Measuring distances from {len(geography.resident_xy):,} postcodes to "
         f"{int(prepared.in_person.sum()):,} in-person services…"
     )
-    columns.update(_access(geography, prepared, radii))
-    coverage = pd.DataFrame(columns)
-    return _score(coverage, radii)
+    columns.update(_access(geography, prepared, radii, units.units, weights))
+    scored = _score(pd.DataFrame(columns), radii, key=units.key)
+    # What the access figures rest on (see visitable_services), for whoever shows them.
+    scored.attrs["visitable_services"] = int(prepared.in_person.sum())
+    scored.attrs["active_services"] = int(prepared.active.sum())
+    return scored
 
 
-def _provision_columns(prepared: PreparedServices, geography: Geography) -> dict[str, Any]:
-    """Return the per-force service counts, levels and local shares of the coverage table."""
+def _check_need_columns(need: pd.DataFrame) -> None:
+    missing = [c for c in NEED_COLUMNS if c not in need.columns]
+    if missing:
+        raise NeedFileError(
+            f"The need table is missing column(s) {', '.join(map(repr, missing))} "
+            f"(found: {', '.join(map(str, need.columns))}); pass a table like the bundled "
+            "data/need/district_need.csv."
+        )
+
+
+@dataclass(frozen=True)
+class _Level:
+    """The units of one level, their identifying columns, and which column is the key."""
+
+    units: Units
+    columns: dict[str, list[str]]
+    key: str
+
+
+def _units(geography: Geography, level: str, need: pd.DataFrame, districts: pd.DataFrame) -> _Level:
+    """Return the forces, districts or authorities of the postcode table as units."""
+    table = geography.table
+    force_codes = [str(c) for c in table.force_codes]
+    if level == "force":
+        return _Level(
+            Units(table.district_force.astype(np.intp), len(force_codes)),
+            {"force_code": force_codes, "force_name": _force_names(force_codes, need)},
+            "force_code",
+        )
+    rows = ew_districts(geography)
+    codes = list(districts.index)
+    of_district = np.full(geography.n_districts, -1, dtype=np.intp)
+    if level == "district":
+        of_district[rows] = np.arange(len(rows))
+        unit_codes = codes
+        unit_forces = list(districts["force_code"])
+        names = district_names()
+        extra = {
+            "district_code": unit_codes,
+            "district_name": [names.get(c, c) for c in unit_codes],
+        }
+    else:
+        register = load_authorities().set_index("district_code")
+        authority = [str(register["authority_code"].get(c, c)) for c in codes]
+        unit_codes = sorted(set(authority))
+        position = {c: i for i, c in enumerate(unit_codes)}
+        of_district[rows] = [position[a] for a in authority]
+        first = dict(zip(reversed(authority), reversed(codes), strict=True))
+        by_code = register.drop_duplicates("authority_code").set_index("authority_code")
+        names = district_names()
+        unit_forces = [str(districts.at[first[a], "force_code"]) for a in unit_codes]
+        extra = {
+            "authority_code": unit_codes,
+            "authority_name": [
+                str(by_code["authority_name"].get(a, names.get(first[a], a))) for a in unit_codes
+            ],
+            "authority_type": [str(by_code["authority_type"].get(a, "")) for a in unit_codes],
+        }
+    force_name = dict(zip(force_codes, _force_names(force_codes, need), strict=True))
+    columns = {
+        **extra,
+        "force_code": unit_forces,
+        "force_name": [force_name[f] for f in unit_forces],
+    }
+    return _Level(Units(of_district, len(unit_codes)), columns, f"{level}_code")
+
+
+def _provision_columns(
+    prepared: PreparedServices,
+    geography: Geography,
+    units: Units,
+    people: npt.NDArray[np.float64],
+) -> dict[str, Any]:
+    """Return the per-unit service counts, levels and local shares of the coverage table."""
     active = prepared.active
     local = active & (prepared.level == 0)
     regional = active & (prepared.level == 1)
     national = active & (prepared.level == 2)
+    inside = units.of_district >= 0
+    located = units.of_district[np.maximum(prepared.location_district, 0)]
+    if units.n == geography.n_forces and np.array_equal(
+        units.of_district, geography.table.district_force
+    ):
+        located = prepared.location_force  # the force a service's record gives
+    else:
+        located = np.where(prepared.location_district >= 0, located, -1)
+
+    def count(flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        return _count_by_unit(prepared, flags, units)
+
+    def share(flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        return _share_by_unit(_districts_reached(prepared, flags), units, people)
+
     columns: dict[str, Any] = {
-        "postcodes": geography.force_count.astype(np.int64),
-        "services_based": np.bincount(
-            prepared.location_force[active & (prepared.location_force >= 0)],
-            minlength=geography.n_forces,
-        ),
-        "services_serving": _count_by_force(prepared, active),
-        "local_services": _count_by_force(prepared, local),
-        "regional_services": _count_by_force(prepared, regional),
-        "national_services": _count_by_force(prepared, national),
-        "local_coverage_share": _share_by_force(geography, _districts_reached(prepared, local)),
+        "postcodes": np.rint(
+            np.bincount(
+                units.of_district[inside],
+                weights=geography.district_count[inside],
+                minlength=units.n,
+            )
+        ).astype(np.int64),
+        "services_based": np.bincount(located[active & (located >= 0)], minlength=units.n),
+        "services_serving": count(active),
+        "local_services": count(local),
+        "regional_services": count(regional),
+        "national_services": count(national),
+        "local_coverage_share": share(local),
     }
     for kind, has_kind in prepared.kinds.items():
-        best = np.full(geography.n_forces, "none", dtype=object)
+        best = np.full(units.n, "none", dtype=object)
         for level_name, flags in (("national", national), ("regional", regional)):
-            best = np.where(_count_by_force(prepared, flags & has_kind) > 0, level_name, best)
-        best = np.where(_count_by_force(prepared, local & has_kind) > 0, "local", best)
+            best = np.where(count(flags & has_kind) > 0, level_name, best)
+        best = np.where(count(local & has_kind) > 0, "local", best)
         columns[f"{kind}_level"] = best
-        reached = _districts_reached(prepared, local & has_kind)
-        columns[f"{kind}_local_share"] = _share_by_force(geography, reached)
+        columns[f"{kind}_local_share"] = share(local & has_kind)
         for level_name, flags in (("regional", regional), ("national", national)):
-            columns[f"_{kind}_{level_name}"] = _count_by_force(prepared, flags & has_kind) > 0
-    columns["by_and_for_local"] = _count_by_force(prepared, local & prepared.by_and_for)
-    columns["nrpf_local"] = _count_by_force(prepared, local & prepared.nrpf)
+            columns[f"_{kind}_{level_name}"] = count(flags & has_kind) > 0
+    columns["by_and_for_local"] = count(local & prepared.by_and_for)
+    columns["nrpf_local"] = count(local & prepared.nrpf)
     return columns
 
 
@@ -221,7 +409,9 @@ def _provision_score(coverage: pd.DataFrame, kind: str) -> pd.Series:
     return share + (1.0 - share) * fallback
 
 
-def _score(coverage: pd.DataFrame, radii: tuple[float, ...]) -> pd.DataFrame:
+def _score(
+    coverage: pd.DataFrame, radii: tuple[float, ...], *, key: str = "force_code"
+) -> pd.DataFrame:
     """Add ``gap_score``, ``gap_class`` and ``gap_rank`` (the README gives the formula)."""
     components: dict[str, pd.Series] = {
         kind: _provision_score(coverage, kind) for kind in PROVISION_KINDS
@@ -256,9 +446,9 @@ def _score(coverage: pd.DataFrame, radii: tuple[float, ...]) -> pd.DataFrame:
         gap_class=gap_class,
         gap_rank=score.rank(ascending=False, method="min").astype(np.int64),
     )
-    # Ties share a rank; within a tie, the force with more residents born abroad comes first.
+    # Ties share a rank; within a tie, the area with more residents born abroad comes first.
     return scored.sort_values(
-        ["gap_rank", "born_outside_uk_2021", "force_code"],
+        ["gap_rank", "born_outside_uk_2021", key],
         ascending=[True, False, True],
         kind="stable",
     ).reset_index(drop=True)
@@ -285,9 +475,11 @@ def sort_coverage(coverage: pd.DataFrame, column: str) -> pd.DataFrame:
         raise ValueError(
             f"Unknown column {name!r} for --sort; choose one of: {', '.join(coverage.columns)}."
         )
-    return coverage.sort_values(
-        [name, "force_code"], ascending=[not descending, True], kind="stable"
-    ).reset_index(drop=True)
+    key = str(coverage.columns[0])  # force_code, district_code or authority_code
+    keys, ascending = (
+        ([name], [not descending]) if name == key else ([name, key], [not descending, True])
+    )
+    return coverage.sort_values(keys, ascending=ascending, kind="stable").reset_index(drop=True)
 
 
 def coverage_areas(coverage: pd.DataFrame, force_areas: pd.DataFrame) -> Any:
@@ -316,3 +508,34 @@ def coverage_areas(coverage: pd.DataFrame, force_areas: pd.DataFrame) -> Any:
     shapes = force_areas.set_index("force_code").geometry
     geometry = shapes.reindex(coverage["force_code"]).to_numpy()
     return gpd.GeoDataFrame(coverage.copy(), geometry=geometry, crs=force_areas.crs)
+
+
+def visitable_services(
+    services: pd.DataFrame,
+    *,
+    postcodes: PostcodeTable | None = None,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> tuple[int, int]:
+    """Return how many active services publish a place people can visit, and of how many.
+
+    The access measures (``in_person_within_<R>km``, ``median_km_to_in_person``) rest on these
+    services only: ``delivery`` in person (or empty, with a street address or postcode), a
+    location, and not a PO Box or Freepost address.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame. Not modified.
+    postcodes
+        The postcode table; ``None`` loads the cached ONS table.
+    settings
+        Where the postcode table is cached.
+
+    Returns
+    -------
+    tuple of int
+        (services counted as in person, active services).
+    """
+    table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
+    prepared = prepare_services(services, geography_from_postcodes(table))
+    return int(prepared.in_person.sum()), int(prepared.active.sum())

@@ -271,7 +271,7 @@ def what_if(
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
     geography = geography_from_postcodes(table)
     codes = [_resolve_force(f, geography) for f in (force_codes or ())]
-    need = load_need() if need is None else need
+    need = load_need(level="district") if need is None else need
     status("Computing coverage before and after…")
     before = coverage_by_force(
         services, need=need, postcodes=table, radii_km=radii_km, settings=settings
@@ -526,7 +526,7 @@ def propose_sites(
     if method not in ("greedy", "exact"):
         raise PlanError(f"Unknown method {method!r}; use 'greedy' or 'exact'.")
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
-    need = load_need() if need is None else need
+    need = load_need(level="district") if need is None else need
     problem = site_problem(
         services, force_code=force_code, kind=kind, radius_km=radius_km, weight=weight,
         candidates=candidates, need=need, postcodes=table, settings=settings,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,13 @@ class ForceProfile:
         the distance to the force's nearest postcode.
     forces
         How many forces the rank is out of.
+    districts
+        One row per district of the force (from
+        :func:`servicemap.analysis.coverage.coverage_by_district`): need, local coverage,
+        in-person access and the local services serving it; empty when not computed.
+    places, active
+        How many active services publish a place people can visit (the in-person access
+        figures rest on them), and how many active services there are.
     """
 
     code: str
@@ -64,6 +71,9 @@ class ForceProfile:
     gaps: list[str]
     nearest_outside: pd.DataFrame
     forces: int = 43
+    districts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    places: int = 0
+    active: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the profile as JSON-ready plain data."""
@@ -75,6 +85,8 @@ class ForceProfile:
             "gaps": list(self.gaps),
             "services": json_records(self.services),
             "nearest_outside": json_records(self.nearest_outside),
+            "districts": json_records(self.districts),
+            "in_person_basis": {"places": self.places, "active_services": self.active},
         }
 
 
@@ -85,6 +97,7 @@ def force_profile(
     *,
     postcodes: PostcodeTable | None = None,
     nearest: int = 5,
+    districts: pd.DataFrame | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ForceProfile:
     """Return one force's profile: who serves it and how, its gaps, its rank, help nearby.
@@ -101,6 +114,9 @@ def force_profile(
         The postcode table; ``None`` loads the cached ONS table.
     nearest
         How many services outside the force to list.
+    districts
+        :func:`servicemap.analysis.coverage.coverage_by_district` for the same services, for
+        the profile's table of districts; ``None`` for none.
     settings
         Where the postcode table is cached.
 
@@ -135,7 +151,49 @@ def force_profile(
         gaps=gaps,
         nearest_outside=nearest_outside,
         forces=len(coverage),
+        districts=_district_table(districts, services, prepared, geography, code),
+        places=int(prepared.in_person.sum()),
+        active=int(prepared.active.sum()),
     )
+
+
+_DISTRICT_COLUMNS = (
+    "district_code",
+    "district_name",
+    "population_mid2023",
+    "born_outside_uk_2021",
+    "local_services",
+    "local_coverage_share",
+)
+
+
+def _district_table(
+    districts: pd.DataFrame | None,
+    services: pd.DataFrame,
+    prepared: PreparedServices,
+    geography: Geography,
+    code: str,
+) -> pd.DataFrame:
+    """Return the force's districts: need, local coverage, in-person access, who serves each."""
+    if districts is None or "district_code" not in districts.columns:
+        return pd.DataFrame()
+    rows = districts.loc[districts["force_code"] == code]
+    access = [c for c in rows.columns if c.startswith("in_person_within_")]
+    table = rows[[*_DISTRICT_COLUMNS, *access]].sort_values(
+        "born_outside_uk_2021", ascending=False, kind="stable"
+    )
+    local = prepared.active & (prepared.level == 0) & (prepared.area >= 0)
+    names = services["name"].fillna("").astype(str).to_numpy()
+    served_by = []
+    for district in table["district_code"]:
+        j = geography.district_index.get(str(district))
+        serving = (
+            local & prepared.area_districts[np.maximum(prepared.area, 0), j]
+            if j is not None
+            else np.zeros(len(names), dtype=bool)
+        )
+        served_by.append("; ".join(sorted(names[serving], key=str.lower)))
+    return table.assign(local_services_serving=served_by).reset_index(drop=True)
 
 
 def _serving_table(
@@ -215,7 +273,13 @@ def _gap_statements(
         suffix = column.removeprefix("in_person_within_")
         radius = suffix.removesuffix("km") + " km"
         outside = 1.0 - float(summary[column])
-        if outside > 0.005:
+        if float(summary[column]) == 0.0:
+            gaps.append(
+                f"No service that publishes a place people can visit is within {radius} of any "
+                "resident; help here is by phone, online, or from services that do not publish "
+                "an address."
+            )
+        elif outside > 0.005:
             gaps.append(
                 f"{outside:.0%} of residents live more than {radius} from an in-person service."
             )

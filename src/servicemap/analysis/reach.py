@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from servicemap.directory.schema import DELIVERY, PROVISION_KINDS
+from servicemap.directory.schema import DELIVERY, PROVISION_KINDS, postal_only
 from servicemap.errors import DataQualityWarning, ServicesFileError
 from servicemap.geography.postcodes import Geography, compact_postcodes
 
@@ -74,7 +74,11 @@ class PreparedServices:
         By and for the communities it serves; supports women with no recourse to public funds;
         location confidential.
     in_person
-        Active, located and reachable in person.
+        Active, located and reachable in person: ``delivery`` says ``in_person`` or ``both``,
+        or is empty and the service publishes a street address or postcode; never a postal-only
+        address (PO Box, Freepost).
+    postal
+        Its published address is postal only (:func:`servicemap.directory.schema.postal_only`).
     xy
         True location in BNG metres (NaN where none); never output for confidential services.
     access_xy
@@ -82,6 +86,9 @@ class PreparedServices:
         ``in_person``.
     location_force
         Force index of the location; -1 when none.
+    location_district
+        District index of the location (from its postcode, else the nearest district centroid);
+        -1 when none.
     """
 
     area: npt.NDArray[np.intp]
@@ -94,9 +101,11 @@ class PreparedServices:
     nrpf: npt.NDArray[np.bool_]
     confidential: npt.NDArray[np.bool_]
     in_person: npt.NDArray[np.bool_]
+    postal: npt.NDArray[np.bool_]
     xy: npt.NDArray[np.float64]
     access_xy: npt.NDArray[np.float64]
     location_force: npt.NDArray[np.intp]
+    location_district: npt.NDArray[np.intp]
 
 
 def _text(services: pd.DataFrame, column: str) -> pd.Series:
@@ -167,8 +176,15 @@ def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedSe
     area, area_districts, area_forces, level = _served_areas(
         services, geography, _text(services, "scope"), home_district, location_force
     )
+    postal = postal_only(services).to_numpy(dtype=bool)
     in_person, access_xy = _access_points(
-        services, geography, xy, home_district, active=active, confidential=confidential
+        services,
+        geography,
+        xy,
+        home_district,
+        active=active,
+        confidential=confidential,
+        postal=postal,
     )
     return PreparedServices(
         area=area,
@@ -181,9 +197,11 @@ def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedSe
         nrpf=nrpf,
         confidential=confidential,
         in_person=in_person,
+        postal=postal,
         xy=xy,
         access_xy=access_xy,
         location_force=location_force,
+        location_district=np.where(np.isfinite(xy).all(axis=1), home_district, -1).astype(np.intp),
     )
 
 
@@ -223,14 +241,18 @@ def _access_points(
     *,
     active: npt.NDArray[np.bool_],
     confidential: npt.NDArray[np.bool_],
+    postal: npt.NDArray[np.bool_],
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
     """Return which services count as in person, and where they count for access."""
     delivery = _text(services, "delivery")
     has_xy = np.isfinite(xy).all(axis=1)
-    public_address = (_text(services, "address") != "").to_numpy(dtype=bool) & ~confidential
+    published = (_text(services, "address") != "") | (_text(services, "postcode") != "")
+    public_place = published.to_numpy(dtype=bool) & ~confidential
     said_in_person = delivery.isin(["in_person", "both"]).to_numpy(dtype=bool)
     unknown_delivery = (~delivery.isin(DELIVERY)).to_numpy(dtype=bool)
-    in_person = active & has_xy & (said_in_person | (unknown_delivery & public_address))
+    # A PO Box or Freepost address is where letters go, not a place to visit.
+    in_person = active & has_xy & ~postal
+    in_person &= said_in_person | (unknown_delivery & public_place)
     # A confidential service counts for access only at the centroid of its district, so no
     # published share can be traced back to a point finer than the district it serves.
     access_xy = xy.copy()
@@ -363,13 +385,45 @@ def _per_area(prepared: PreparedServices, flags: npt.NDArray[np.bool_]) -> npt.N
     return sums
 
 
-def _count_by_force(
-    prepared: PreparedServices, flags: npt.NDArray[np.bool_]
+@dataclass(frozen=True)
+class Units:
+    """The areas the measures are summed to (forces, districts or authorities), by district.
+
+    Attributes
+    ----------
+    of_district
+        For each district of the postcode table, the index of its unit; -1 outside England
+        and Wales (or outside every unit).
+    n
+        How many units.
+    """
+
+    of_district: npt.NDArray[np.intp]
+    n: int
+
+    def onehot(self) -> npt.NDArray[np.int32]:
+        """Return the districts x units membership matrix."""
+        inside = self.of_district >= 0
+        matrix = np.zeros((len(self.of_district), self.n), dtype=np.int32)
+        matrix[np.flatnonzero(inside), self.of_district[inside]] = 1
+        return matrix
+
+
+def force_units(geography: Geography) -> Units:
+    """Return the police force areas as :class:`Units` (in the postcode table's force order)."""
+    return Units(of_district=geography.table.district_force.astype(np.intp), n=geography.n_forces)
+
+
+def _count_by_unit(
+    prepared: PreparedServices, flags: npt.NDArray[np.bool_], units: Units
 ) -> npt.NDArray[np.int64]:
-    """Count the flagged services serving each force (a service counts once per force)."""
+    """Count the flagged services serving each unit (a service counts once per unit)."""
     per_area = _per_area(prepared, flags)
     used = np.flatnonzero(per_area)
-    counts = per_area[used] @ prepared.area_forces[used].astype(np.float64)
+    if not len(used):
+        return np.zeros(units.n, dtype=np.int64)
+    reached = (prepared.area_districts[used].astype(np.int32) @ units.onehot()) > 0
+    counts = per_area[used] @ reached.astype(np.float64)
     return np.rint(counts).astype(np.int64)
 
 
@@ -382,19 +436,17 @@ def _districts_reached(
     return reached
 
 
-def _share_by_force(
-    geography: Geography, reached: npt.NDArray[np.bool_]
+def _share_by_unit(
+    reached: npt.NDArray[np.bool_], units: Units, people: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """Share of each force's located postcodes (its residents) that lie in reached districts."""
-    district_force = geography.table.district_force.astype(np.intp)
-    ew = district_force >= 0
-    hits = np.bincount(
-        district_force[ew],
-        weights=(reached[ew] * geography.district_count[ew]),
-        minlength=geography.n_forces,
-    )
+    """Share of each unit's people (``people`` per district) who live in reached districts."""
+    inside = units.of_district >= 0
+    unit = units.of_district[inside]
+    weights = np.nan_to_num(people[inside])
+    hits = np.bincount(unit, weights=reached[inside] * weights, minlength=units.n)
+    total = np.bincount(unit, weights=weights, minlength=units.n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        share: npt.NDArray[np.float64] = hits / geography.force_count
+        share: npt.NDArray[np.float64] = hits / total
     return share
 
 
@@ -436,11 +488,15 @@ def _access(
     geography: Geography,
     prepared: PreparedServices,
     radii_km: tuple[float, ...],
+    units: Units,
+    weights: npt.NDArray[np.float64],
 ) -> dict[str, npt.NDArray[np.float64]]:
-    """Shares of each force's residents within each radius of an in-person service."""
+    """Shares of each unit's people within each radius of an in-person service.
+
+    ``weights`` gives the people each located postcode carries, per district
+    (:func:`servicemap.geography.residents.district_weights`).
+    """
     xy = geography.resident_xy
-    force = geography.resident_force
-    bounds = geography.force_bounds
     chosen = np.flatnonzero(prepared.in_person)
     km, nearest = nearest_km(prepared.access_xy[chosen], xy)
     # By and for: where the nearest in-person service is one, that is the distance; elsewhere
@@ -451,23 +507,53 @@ def _access(
     todo = ~is_bf[np.minimum(nearest, len(chosen))] & (km <= max(radii_km))
     bf_points = prepared.access_xy[chosen[prepared.by_and_for[chosen]]]
     bf_km[todo] = nearest_km(bf_points, xy[todo], within_km=max(radii_km))[0]
+    unit = units.of_district[geography.resident_district]
+    inside = unit >= 0
+    unit = unit[inside]
+    people = np.nan_to_num(weights[geography.resident_district][inside])
+    total = np.bincount(unit, weights=people, minlength=units.n)
     out: dict[str, npt.NDArray[np.float64]] = {}
-    for name, distance in (("in_person", km), ("by_and_for", bf_km)):
+    for name, distance in (("in_person", km[inside]), ("by_and_for", bf_km[inside])):
         for radius in radii_km:
-            within = np.bincount(
-                force, weights=(distance <= radius).astype(np.float64), minlength=geography.n_forces
-            )
+            within = np.bincount(unit, weights=people * (distance <= radius), minlength=units.n)
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[f"{name}_within_{_radius_label(radius)}km"] = within / geography.force_count
+                out[f"{name}_within_{_radius_label(radius)}km"] = within / total
         if name == "in_person":
-            out["median_km_to_in_person"] = np.array(
-                [
-                    float(np.median(km[bounds[k] : bounds[k + 1]]))
-                    if bounds[k + 1] > bounds[k]
-                    else np.nan
-                    for k in range(geography.n_forces)
-                ]
-            )
+            out["median_km_to_in_person"] = _weighted_median(distance, people, unit, units.n)
+    return out
+
+
+def _weighted_median(
+    values: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64],
+    group: npt.NDArray[np.intp],
+    n: int,
+) -> npt.NDArray[np.float64]:
+    """Return, per group, the value half of the group's weight is at or below (NaN if none).
+
+    With equal weights this is numpy's median (the mean of the two middle values).
+    """
+    out = np.full(n, np.nan)
+    order = np.lexsort((values, group))
+    g, v, w = group[order], values[order], weights[order]
+    cumulative = np.cumsum(w)
+    bounds = np.searchsorted(g, np.arange(n + 1))
+    for k in range(n):
+        start, end = bounds[k], bounds[k + 1]
+        if end <= start:
+            continue
+        before = cumulative[start - 1] if start else 0.0
+        total = cumulative[end - 1] - before
+        if total <= 0:
+            out[k] = float(np.median(v[start:end]))
+            continue
+        running = cumulative[start:end] - before
+        at = min(int(np.searchsorted(running, total / 2.0, side="left")), end - start - 1)
+        value = float(v[start + at])
+        # Exactly half the weight at or below: halfway to the next value (as numpy's median).
+        if at + 1 < end - start and abs(running[at] - total / 2.0) <= 1e-9 * total:
+            value = (value + float(v[start + at + 1])) / 2.0
+        out[k] = value
     return out
 
 

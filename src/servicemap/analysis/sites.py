@@ -26,7 +26,7 @@ from servicemap._csv import column_key, read_csv_text
 from servicemap._progress import status
 from servicemap.analysis.reach import PreparedServices, nearest_km, prepare_services
 from servicemap.directory.schema import PROVISION_KINDS
-from servicemap.errors import PlanError, UnknownForceError
+from servicemap.errors import NeedFileError, PlanError, UnknownForceError
 from servicemap.geography.areas import find_force
 from servicemap.geography.forces import force_names
 from servicemap.geography.geocode import bng_from_wgs84
@@ -38,14 +38,12 @@ from servicemap.geography.postcodes import (
     geography_from_postcodes,
     load_postcode_table,
 )
+from servicemap.geography.residents import DEMAND_WEIGHTS, resident_weights
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
-WEIGHTS: dict[str, str] = {
-    "born_outside_uk": "born_outside_uk_2021",
-    "women_16plus": "females_16plus_mid2023",
-    "residents": "population_mid2023",
-}
-"""Demand weights for :func:`site_problem`, and the need-table column each one uses."""
+WEIGHTS: dict[str, str] = DEMAND_WEIGHTS
+"""Demand weights for :func:`site_problem`, and the need-table column each one uses
+(:data:`servicemap.geography.residents.DEMAND_WEIGHTS`)."""
 
 
 ENGLAND_AND_WALES = "K04000001"
@@ -442,11 +440,11 @@ def site_problem(
     radius_km
         Catchment radius in km.
     weight
-        ``born_outside_uk``, ``women_16plus`` or ``residents`` (see :data:`WEIGHTS`).
+        A key of :data:`WEIGHTS`, spread over each district's located postcodes.
     candidates
         Extra candidate sites (:func:`read_candidate_sites`), beside the postcode districts.
     need
-        Need per force; ``None`` for the bundled figures.
+        Need per district (or per force); ``None`` for the bundled figures per district.
     postcodes
         The postcode table; ``None`` loads the cached ONS table.
     settings
@@ -464,10 +462,10 @@ def site_problem(
     geography = geography_from_postcodes(table)
     code = _resolve_force(force_code, geography) if force_code is not None else None
     area_name = force_names().get(code, code) if code else "England and Wales"
-    need = load_need() if need is None else need
-    per_force = _weight_per_force(need, geography, weight, code=code, area_name=area_name)
+    need = load_need(level="district") if need is None else need
+    per_postcode = _weight_per_force(need, geography, weight, code=code, area_name=area_name)
     status("Finding who is not yet within reach…")
-    xy, resident_weight = _residents(geography, per_force, code)
+    xy, resident_weight = _residents(geography, per_postcode, code)
     prepared = prepare_services(services, geography)
     reached = _within_reach(prepared, kind, xy, radius)
     sites = _candidate_table(table, code, candidates)
@@ -493,45 +491,43 @@ def site_problem(
 def _weight_per_force(
     need: pd.DataFrame, geography: Geography, weight: str, *, code: str | None, area_name: str
 ) -> npt.NDArray[np.float64]:
-    """Return the need-table figure of ``weight`` for every force, checking it is there."""
+    """Return the people each located postcode carries for ``weight``, checking it is there."""
     column = WEIGHTS[weight]
-    force_codes = [str(c) for c in geography.table.force_codes]
-    if column not in need.columns or any(c not in need.index for c in force_codes):
+    if column not in need.columns:
         raise PlanError(
-            f"The need table has no {column!r} figure for every force, needed for weight "
-            f"{weight!r}; pass a need table like the bundled data/need/force_need.csv."
+            f"The need table has no {column!r} figure, needed for weight {weight!r}; pass a "
+            "need table per district like the bundled data/need/district_need.csv, or choose "
+            "another weight."
         )
-    per_force = pd.to_numeric(need.loc[force_codes, column], errors="coerce").to_numpy(float)
-    k = geography.force_index[code] if code is not None else None
-    if k is not None and not np.isfinite(per_force[k]):
-        raise PlanError(
-            f"The need table has no {column!r} figure for {area_name}; choose "
-            "another weight or fill it in."
-        )
-    if k is None and not np.isfinite(per_force).all():
+    try:
+        per_postcode = resident_weights(geography, need, column)
+    except NeedFileError as exc:
+        raise PlanError(f"{str(exc).rstrip('.')}; needed for weight {weight!r}.") from exc
+    bounds = geography.force_bounds
+    if code is not None:
+        k = geography.force_index[code]
+        if not np.isfinite(per_postcode[bounds[k] : bounds[k + 1]]).all():
+            raise PlanError(
+                f"The need table has no {column!r} figure for {area_name}; choose "
+                "another weight or fill it in."
+            )
+    elif not np.isfinite(per_postcode).all():
         raise PlanError(
             f"The need table lacks {column!r} for some forces; choose another weight or "
             "fill them in."
         )
-    result: npt.NDArray[np.float64] = per_force
-    return result
+    return per_postcode
 
 
 def _residents(
-    geography: Geography, per_force: npt.NDArray[np.float64], code: str | None
+    geography: Geography, per_postcode: npt.NDArray[np.float64], code: str | None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return the area's located postcodes (BNG metres) and the residents each carries."""
-    bounds = geography.force_bounds
+    """Return the area's located postcodes (BNG metres) and the people each carries."""
     if code is None:
-        xy = geography.resident_xy
-        force = geography.resident_force
-    else:
-        k = geography.force_index[code]
-        xy = geography.resident_xy[bounds[k] : bounds[k + 1]]
-        force = geography.resident_force[bounds[k] : bounds[k + 1]]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_postcode = np.nan_to_num(per_force / geography.force_count)
-    return xy, per_postcode[force].astype(np.float64)
+        return geography.resident_xy, per_postcode.astype(np.float64)
+    k = geography.force_index[code]
+    part = slice(geography.force_bounds[k], geography.force_bounds[k + 1])
+    return geography.resident_xy[part], per_postcode[part].astype(np.float64)
 
 
 _CANDIDATE_COLUMNS = [

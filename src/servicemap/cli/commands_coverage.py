@@ -51,17 +51,24 @@ def _services_and_coverage(
     need_path: Path | None,
     radii: tuple[float, ...],
     settings: Settings,
+    level: str = "force",
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Load the services directory and the need table; return the services and their coverage."""
-    from servicemap.analysis.coverage import coverage_by_force
+    from servicemap.analysis.coverage import coverage_by_area
     from servicemap.directory.load import load_services
     from servicemap.geography.need import load_need
 
     services, _ = select_current(load_services(services_path, settings=settings))
-    table = coverage_by_force(
-        services, need=load_need(need_path), radii_km=radii, settings=settings
-    )
+    need = load_need(need_path, level="district")
+    table = coverage_by_area(services, level=level, need=need, radii_km=radii, settings=settings)
     return services, table
+
+
+_AREAS = {
+    "force": "police force areas",
+    "district": "local authority districts",
+    "authority": "tier-one local authorities",
+}
 
 
 # File kinds (FILE_KINDS) coverage writes, and the format each holds.
@@ -73,6 +80,15 @@ COVERAGE_FILES: dict[str, tuple[str, ...]] = {
     "gpkg": ("gpkg",),
     "xlsx": ("xlsx",),
 }
+
+
+def _echo_access_basis(coverage: pd.DataFrame) -> None:
+    """Say on stderr how many services the in-person access figures rest on."""
+    from servicemap.render.labels import access_basis
+
+    if "active_services" in coverage.attrs:
+        places, active = coverage.attrs["visitable_services"], coverage.attrs["active_services"]
+        click.echo(access_basis(int(places), int(active)), err=True)
 
 
 @click.command(name="coverage")
@@ -98,6 +114,16 @@ COVERAGE_FILES: dict[str, tuple[str, ...]] = {
     metavar="COLUMN",
     help="Sort by a column; '-' first: descending.",
 )
+@click.option(
+    "--by",
+    "level",
+    type=click.Choice(list(_AREAS)),
+    default="force",
+    show_default=True,
+    help="Areas to score: police force areas, local authority districts (318), or tier-one "
+    "local authorities (county councils, unitaries, metropolitan districts, London boroughs, "
+    "Welsh principal areas).",
+)
 @_radius_option
 @services_option
 @selection_options
@@ -109,17 +135,19 @@ def coverage_command(
     fmt: str | None,
     output: Path | None,
     sort_by: str | None,
+    level: str,
     radii: tuple[float, ...],
     services_path: Path | None,
     need_path: Path | None,
     boundaries_source: str,
     cache_dir: Path | None,
 ) -> None:
-    """Score every police force area: services serving it, need, access, gap score and rank.
+    """Score every police force area (or district, or authority): need, access, gap score, rank.
 
     \b
     Example:
         servicemap coverage -o coverage.csv --radius-km 10 --radius-km 25
+        servicemap coverage --by authority -o authorities.csv
     """
     from servicemap.analysis.coverage import sort_coverage
     from servicemap.render.text import format_coverage, write_coverage
@@ -131,17 +159,24 @@ def coverage_command(
     fmt = output_format(fmt, output, COVERAGE_FILES, default="table")
     if fmt in ("gpkg", "xlsx") and output is None:
         raise click.UsageError(f"--format {fmt} writes a file: add -o FILE.{fmt}.")
+    if fmt == "gpkg" and level != "force":
+        raise click.UsageError(
+            f"--format gpkg holds force polygons only; with --by {level} use csv, json or xlsx."
+        )
     settings = build_settings(cache_dir)
-    _, table = _services_and_coverage(services_path, need_path, radii, settings)
+    _, table = _services_and_coverage(services_path, need_path, radii, settings, level)
     try:
         table = sort_coverage(table, sort_by) if sort_by else table
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--sort") from exc
     if output is None:
         click.echo(format_coverage(table, fmt), nl=False)
+        if fmt == "table":
+            _echo_access_basis(table)
         return
     write_coverage(table, output, fmt=fmt, boundaries=boundaries_source, settings=settings)
-    click.echo(f"Wrote coverage for {len(table)} police force areas to {output}", err=True)
+    click.echo(f"Wrote coverage for {len(table)} {_AREAS[level]} to {output}", err=True)
+    _echo_access_basis(table)
 
 
 @click.command(name="force")
@@ -169,14 +204,19 @@ def force_command(
     Example:
         servicemap force "West Midlands"
     """
+    from servicemap.analysis.coverage import coverage_by_district
     from servicemap.analysis.profile import force_profile
     from servicemap.geography.areas import find_force
+    from servicemap.geography.need import load_need
     from servicemap.render.text import format_force_profile
 
     code = find_force(name)
     settings = build_settings(cache_dir)
     services, table = _services_and_coverage(services_path, need_path, radii, settings)
-    profile = force_profile(code, services, table, settings=settings)
+    districts = coverage_by_district(
+        services, need=load_need(need_path, level="district"), radii_km=radii, settings=settings
+    )
+    profile = force_profile(code, services, table, districts=districts, settings=settings)
     if fmt == "json":
         click.echo(json.dumps(profile.to_dict(), indent=2, ensure_ascii=False))
     else:

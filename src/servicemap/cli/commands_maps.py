@@ -90,6 +90,8 @@ def _report_inputs(
     boundaries_source: str,
     need_path: Path | None,
     cache_dir: Path | None,
+    *,
+    districts: bool = False,
 ) -> tuple[ReportInputs, Settings]:
     """Return the map and report inputs (``servicemap.inputs.load_inputs``) and the settings."""
     from servicemap.inputs import load_inputs
@@ -100,6 +102,7 @@ def _report_inputs(
         boundaries_source=boundaries_source,
         need_path=need_path,
         selection=current_selection(),
+        districts=districts,
         settings=settings,
     )
     note_selection(inputs.selection)
@@ -222,6 +225,7 @@ def report_command(
     import time
 
     from servicemap._progress import progress
+    from servicemap.analysis.profile import force_profile
     from servicemap.render.report import build_report, check_report_folder
 
     files = data_inputs(
@@ -233,7 +237,9 @@ def report_command(
 
         check_pdf_available()  # before any work
     started = time.perf_counter()
-    inputs, settings = _report_inputs(services_path, boundaries_source, need_path, cache_dir)
+    inputs, settings = _report_inputs(
+        services_path, boundaries_source, need_path, cache_dir, districts=True
+    )
     summary = build_report(
         inputs.force_areas,
         inputs.coverage,
@@ -248,6 +254,9 @@ def report_command(
         pdf=pdf,
         selection=inputs.selection,
         contact=contact,
+        profile=lambda code: force_profile(
+            code, inputs.services, inputs.coverage, districts=inputs.districts, settings=settings
+        ),
         settings=settings,
     )
     seconds = time.perf_counter() - started

@@ -58,7 +58,10 @@ PLAN_FILES: dict[str, tuple[str, ...]] = {"text": ("table",), "csv": ("csv",), "
     help="With --add: catchment [10].",
 )
 @click.option(
-    "--weight", default=None, help="With --add: born_outside_uk, women_16plus or residents."
+    "--weight",
+    default=None,
+    help="With --add: born_outside_uk, women_16plus, residents, or a census proxy:"
+    " non_uk_passport, arrived_last_5y, limited_english (each weighted by district).",
 )
 @click.option(
     "--candidates",
@@ -141,7 +144,7 @@ def plan_command(
     settings = build_settings(cache_dir)
     proposed = plan.load_candidate_services(with_path, settings=settings) if with_path else None
     services = select_current(load_services(services_path, settings=settings))[0]
-    need = load_need(need_path)
+    need = load_need(need_path, level="district")
     if proposed is not None:
         table = plan.what_if(
             services, proposed, force_codes=[code] if code else None, need=need, settings=settings

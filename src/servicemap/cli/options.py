@@ -74,6 +74,7 @@ def reports_errors(func: F) -> F:
 _WARNING_KINDS: tuple[tuple[str, str, str], ...] = (
     ("status", "'unknown'", "status unknown"),
     ("last_seen", "18 months", "not seen for 18 months"),
+    ("areas_served", "is read as", "names read as the police force"),
 )
 _GROUPED = re.compile(r": (\d+) warnings like this one")
 _COLUMN = re.compile(r":\d+: column '([^']+)': (.*)")

@@ -12,7 +12,13 @@ import pandas as pd
 
 from servicemap._progress import status
 from servicemap.directory.problems import ROW, ProblemReport, Severity, show
-from servicemap.geography.areas import resolve_areas_served, served_districts, served_forces
+from servicemap.geography.areas import (
+    other_readings,
+    resolve_area,
+    resolve_areas_served,
+    served_districts,
+    served_forces,
+)
 from servicemap.geography.geocode import bng_from_wgs84, geocode_postcodes
 from servicemap.geography.postcodes import load_postcode_table, normalise_postcodes
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -353,17 +359,58 @@ def check_locations(
     return out
 
 
+_KIND_WORDS = {
+    "force": "the police force area",
+    "district": "the local authority district",
+    "county": "the ceremonial county",
+    "region": "the region",
+}
+
+
+def _note_readings(frame: pd.DataFrame, value: str, report: ProblemReport, noted: set[str]) -> None:
+    """Say, once per name, which reading a name with several took and how to ask for another."""
+    for item in value.split(";"):
+        name = item.strip()
+        key = name.lower()
+        others = other_readings(name) if key not in noted else []
+        if not others:
+            continue
+        noted.add(key)
+        taken = resolve_area(name)
+        rows = frame.loc[frame["areas_served"] == value, ROW]
+        asks = "; ".join(
+            f"for {_KIND_WORDS[area.kind]} {area.name} ({_districts(area)}) write {spelling!r}"
+            for area, spelling in others
+        )
+        report.warning(
+            "area-reading",
+            f"{show(name)} is read as {_KIND_WORDS[taken.kind]} {taken.name} "
+            f"({_districts(taken)}); {asks}.",
+            "keep the name if the police force area is meant; otherwise use the spelling given.",
+            row=int(rows.iloc[0]),
+            column="areas_served",
+            value=name,
+        )
+
+
+def _districts(area: Any) -> str:
+    count = len(area.district_codes)
+    return f"{count} district" if count == 1 else f"{count} districts"
+
+
 def check_areas(frame: pd.DataFrame, report: ProblemReport) -> tuple[pd.Series, pd.Series]:
     """Resolve ``areas_served``; report unknown names; return served districts and forces."""
     column = frame["areas_served"]
     districts: dict[str, tuple[str, ...]] = {"": ()}
     forces: dict[str, tuple[str, ...]] = {"": ()}
+    noted: set[str] = set()
     for value in column.unique():
         if value == "":
             continue
         areas, unresolved = resolve_areas_served(value)
         districts[value] = tuple(served_districts(areas))
         forces[value] = tuple(served_forces(areas))
+        _note_readings(frame, value, report, noted)
         for item, suggestions in unresolved:
             close = list(suggestions)[:3]
             hint = " Did you mean " + " or ".join(repr(s) for s in close) + "?" if close else ""

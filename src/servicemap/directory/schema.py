@@ -447,3 +447,33 @@ def _field_by_header_key() -> dict[str, str]:
 
 #: Every accepted header's key (see :func:`header_key`) -> its field.
 FIELD_BY_HEADER_KEY: dict[str, str] = _field_by_header_key()
+
+
+# A PO Box, Freepost or other postal-only address ("PO Box 44", "P.O. Box", "Freepost RTKX-…",
+# "Private Bag"): mail goes there, but nobody can visit it.
+_POSTAL_ONLY = re.compile(
+    r"\b(?:p\s*\.?\s*o\s*\.?\s*box|pobox|post\s+office\s+box|freepost|private\s+bag)\b",
+    re.IGNORECASE,
+)
+
+
+def postal_only(services: pd.DataFrame) -> pd.Series:
+    """Return, per service, whether its published address is postal only (PO Box, Freepost).
+
+    Such a service keeps its district for the served-area measures, but is not a place people
+    can visit: it never counts in distance measures and gets no map marker.
+
+    Parameters
+    ----------
+    services
+        A frame with an ``address`` column (absent: no service is postal only).
+
+    Returns
+    -------
+    pandas.Series
+        Boolean, aligned with ``services``.
+    """
+    if "address" not in services.columns:
+        return pd.Series(False, index=services.index, dtype=bool)
+    text = services["address"].fillna("").astype(str)
+    return text.str.contains(_POSTAL_ONLY, regex=True).astype(bool)

@@ -9,4 +9,5 @@ __all__ = [
     "geocode",
     "need",
     "postcodes",
+    "residents",
 ]

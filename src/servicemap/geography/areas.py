@@ -623,6 +623,51 @@ def resolve_areas_served(text: str) -> tuple[list[Area], list[tuple[str, list[st
     return areas, unresolved
 
 
+# How to ask for each reading of a name that has several: a qualifier the resolver accepts.
+_ASK_FOR: dict[AreaKind, str] = {
+    "force": "police",
+    "district": "council",
+    "county": "county",
+    "region": "region",
+}
+
+
+def other_readings(text: str) -> list[tuple[Area, str]]:
+    """Return the other places a bare area name could mean, and how to ask for each.
+
+    A name that is both a force and a county or region (``"West Midlands"``, ``"Lincolnshire"``)
+    resolves to the force (see Precedence). This lists the readings it did not take that cover
+    different districts, each with a spelling that asks for it (``"West Midlands region"``,
+    ``"Lincolnshire county"``); readings that cover the same districts as the one taken (Kent the
+    force and Kent the county) are left out, since they change nothing.
+
+    Parameters
+    ----------
+    text
+        One area name as written.
+
+    Returns
+    -------
+    list of tuple
+        (area, spelling) pairs in precedence order; empty when the name is unknown, has one
+        meaning, or carries a qualifier already.
+    """
+    key = area_key(text)
+    meanings = _index().entries.get(key, {})
+    if len(meanings) < 2:
+        return []
+    taken = meanings[_preferred_kind(meanings)]
+    others: list[tuple[Area, str]] = []
+    for kind in PRECEDENCE:
+        area = meanings.get(kind)
+        if area is None or area is taken or set(area.district_codes) == set(taken.district_codes):
+            continue
+        spelling = f"{text.strip()} {_ASK_FOR[kind]}"
+        if kind in _meanings(area_key(spelling)):
+            others.append((area, spelling))
+    return others
+
+
 def served_districts(areas: Iterable[Area]) -> tuple[str, ...]:
     """Return the district codes any of several areas covers.
 

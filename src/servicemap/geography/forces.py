@@ -67,3 +67,24 @@ def district_names() -> dict[str, str]:
     """
     districts = _read_districts()
     return dict(zip(districts["code"], districts["name"], strict=True))
+
+
+@lru_cache(maxsize=1)
+def _read_authorities() -> pd.DataFrame:
+    return pd.read_csv(data_path("boundaries", "authorities.csv"), dtype=str, keep_default_na=False)
+
+
+def load_authorities() -> pd.DataFrame:
+    """Return each district's tier-one local authority (Domestic Abuse Act 2021, Part 4).
+
+    Tier-one authorities are county councils in two-tier areas (E10 codes), unitary
+    authorities, metropolitan districts, London boroughs and the City of London, and Welsh
+    principal areas; written from public record (``data/boundaries/README.md``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per district (2025 codes): ``district_code``, ``district_name``,
+        ``authority_code``, ``authority_name`` and ``authority_type``. A fresh copy.
+    """
+    return _read_authorities().copy()

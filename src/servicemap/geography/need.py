@@ -18,7 +18,7 @@ from servicemap._csv import column_key, csv_text
 from servicemap._data import data_path
 from servicemap.errors import DataQualityWarning, DownloadError, NeedFileError
 from servicemap.geography._nomis import fetch_country_of_birth
-from servicemap.geography.forces import load_districts, load_forces
+from servicemap.geography.forces import force_names, load_districts, load_forces
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 NEED_COLUMNS = [
@@ -27,8 +27,14 @@ NEED_COLUMNS = [
     "population_mid2023",
     "females_16plus_mid2023",
 ]
+PROXY_COLUMNS = [
+    "non_uk_passport_2021_approx",
+    "arrived_last_5y_2021_approx",
+    "limited_english_2021_approx",
+]
+"""Optional census proxies (approximate counts, see ``data/need/SOURCES.md``); NaN when absent."""
 CENSUS_COLUMNS = ["usual_residents_2021", "born_outside_uk_2021"]
-_NEED_KEYS = {column_key(column): column for column in NEED_COLUMNS}
+_NEED_KEYS = {column_key(column): column for column in (*NEED_COLUMNS, *PROXY_COLUMNS)}
 
 # Column names are compared by their column_key (lower case, only a-z and 0-9 kept).
 _FORCE_KEY = re.compile(r"^(forcecode|pfacode|pfa\d\dcd)$")
@@ -39,6 +45,7 @@ _COLUMN_NAMES = {
     column_key(name): name
     for name in (
         *NEED_COLUMNS,
+        *PROXY_COLUMNS,
         "force_code",
         "pfa_code",
         "district_code",
@@ -62,6 +69,10 @@ MAX_PEOPLE = 100_000_000
 _PARTS = (
     ("born_outside_uk_2021", "usual_residents_2021", "people born outside the UK", "residents"),
     ("females_16plus_mid2023", "population_mid2023", "women and girls aged 16+", "the population"),
+    *(
+        (proxy, "usual_residents_2021", "the people it counts", "residents")
+        for proxy in PROXY_COLUMNS
+    ),
 )
 # Columns that count everyone who lives there: no force area or district has none.
 _EVERYONE = ("usual_residents_2021", "population_mid2023")
@@ -190,12 +201,14 @@ def _key_column(table: pd.DataFrame, source: str) -> tuple[str, str | None]:
     )
 
 
-def _need_by_force(
+def _need_rows(
     table: pd.DataFrame, *, source: str
-) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """Validate a table keyed by force or district code and sum it to the 43 forces.
+) -> tuple[str, pd.DataFrame, dict[str, str], list[str], list[str]]:
+    """Validate a table keyed by force or district code.
 
-    Returns the need frame, the need columns the table lacks, and the skipped aggregate codes.
+    Returns its level (``force`` or ``district``), its figures by force code or by current
+    district code (abolished districts summed into their successors), the need columns it has,
+    the ones it lacks, and the skipped aggregate codes.
     """
     table = table.reset_index(drop=True).fillna("").astype(str)
     _check_repeated_columns(table, source)
@@ -221,16 +234,65 @@ def _need_by_force(
                 f"{source} has no rows for {_count(len(absent), 'police force area')}: "
                 f"{_listing(_named(absent, forces))}; add a row for each."
             )
+    else:
+        _check_districts(seen=seen, current=key_column.known, source=source)
+        counts = counts.groupby([key_column.known[code] for code in counts.index]).sum()
+    return level, counts, present, missing, skipped
+
+
+def _need_by_force(
+    table: pd.DataFrame, *, source: str
+) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Validate a table keyed by force or district code and sum it to the 43 forces.
+
+    Returns the need frame, the need columns the table lacks, and the skipped aggregate codes.
+    """
+    level, counts, present, missing, skipped = _need_rows(table, source=source)
+    return _force_need(level, counts, present, source), missing, skipped
+
+
+def _force_need(
+    level: str, counts: pd.DataFrame, present: dict[str, str], source: str
+) -> pd.DataFrame:
+    """Sum validated figures to the 43 forces and check no force has none of a group."""
+    forces = load_forces()
+    if level == "force":
         by_force = counts
     else:
-        by_force = _districts_to_forces(counts, seen=seen, current=key_column.known, source=source)
+        force_of = dict(zip(load_districts()["code"], load_districts()["force_code"], strict=True))
+        by_force = counts.groupby([force_of[code] for code in counts.index]).sum()
     _check_no_empty_force(by_force, present, forces, source)
-
     need = pd.DataFrame(index=pd.Index(forces["code"], name="force_code"))
     need["force_name"] = forces["name"].to_numpy()
     for column in NEED_COLUMNS:
         if column in present:
             need[column] = by_force[column].reindex(need.index).astype("int64")
+        else:
+            need[column] = np.nan
+    return need
+
+
+def _need_by_district(
+    table: pd.DataFrame, *, source: str
+) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Validate a table keyed by district code and return it per current district.
+
+    A force-keyed table is returned per force (indexed by ``force_code``) as
+    :func:`_need_by_force` does.
+    """
+    level, counts, present, missing, skipped = _need_rows(table, source=source)
+    by_force = _force_need(level, counts, present, source)  # checks no force has none
+    if level == "force":
+        return by_force, missing, skipped
+    districts = load_districts()
+    forces = force_names()
+    need = pd.DataFrame(index=pd.Index(districts["code"], name="district_code"))
+    need["district_name"] = districts["name"].to_numpy()
+    need["force_code"] = districts["force_code"].to_numpy()
+    need["force_name"] = [forces[c] for c in districts["force_code"]]
+    for column in (*NEED_COLUMNS, *PROXY_COLUMNS):
+        if column in present:
+            need[column] = counts[column].reindex(need.index).astype("int64")
         else:
             need[column] = np.nan
     return need, missing, skipped
@@ -391,9 +453,8 @@ def _impossible_figures(parsed: dict[str, int], present: dict[str, str], row: in
     return problems
 
 
-def _districts_to_forces(
-    counts: pd.DataFrame, *, seen: dict[str, int], current: dict[str, str], source: str
-) -> pd.DataFrame:
+def _check_districts(*, seen: dict[str, int], current: dict[str, str], source: str) -> None:
+    """Refuse a district table that lacks districts or gives one both whole and in parts."""
     districts = load_districts()
     names = dict(zip(districts["code"], districts["name"], strict=True))
     old_names = dict(
@@ -431,9 +492,6 @@ def _districts_to_forces(
             f"{_count(len(affected), 'police force area')}: {_listing(affected)}); add them, "
             "or give one row per force with a 'force_code' column."
         )
-    force_of = dict(zip(districts["code"], districts["force_code"], strict=True))
-    keys = [force_of[current[code]] for code in counts.index]
-    return counts.groupby(keys).sum()
 
 
 def _warn_about(source: str, *, missing: list[str], skipped: list[str]) -> None:
@@ -490,33 +548,90 @@ def need_from_table(table: pd.DataFrame, *, source: str = "Need table") -> pd.Da
     return need
 
 
-def load_need(path: Path | None = None) -> pd.DataFrame:
-    """Return the need table, one row per force.
+def load_need(path: Path | None = None, *, level: str = "force") -> pd.DataFrame:
+    """Return the need table, one row per force or (``level="district"``) per district.
 
     Parameters
     ----------
     path
         A user's own table (CSV or XLSX, first sheet) keyed by force or district code, e.g. the
         one ``servicemap need download`` writes; ``None`` for the bundled ONS figures
-        (``data/need/force_need.csv``). See :func:`need_from_table` for what it may hold.
+        (``data/need/district_need.csv``, whose force sums are ``data/need/force_need.csv``).
+        See :func:`need_from_table` for what it may hold.
+    level
+        ``force``: always per force (43 rows). ``district``: per district (318 rows, 2025
+        codes) when the table gives districts, as the bundled one does; a force-keyed table
+        still comes back per force, with a ``DataQualityWarning`` that the coverage measures
+        will spread each force's figures evenly over its postcodes.
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``force_code`` (43 rows); columns ``force_name`` and the ``NEED_COLUMNS``
-        (int64; float NaN for a column a user's table lacks, with a ``DataQualityWarning``).
+        Per force: indexed by ``force_code``; columns ``force_name`` and the ``NEED_COLUMNS``.
+        Per district: indexed by ``district_code``; columns ``district_name``, ``force_code``,
+        ``force_name``, the ``NEED_COLUMNS`` and the ``PROXY_COLUMNS``. Counts are int64; float
+        NaN for a column a user's table lacks (with a ``DataQualityWarning`` for the
+        ``NEED_COLUMNS``).
 
     Raises
     ------
     NeedFileError
         If the file cannot be read or is not a valid need table; the message says where and how
         to fix it.
+    ValueError
+        If ``level`` is not ``force`` or ``district``.
     """
-    source = Path(path) if path is not None else data_path("need", "force_need.csv")
+    if level not in ("force", "district"):
+        raise ValueError(f"Unknown need level {level!r}; use 'force' or 'district'.")
+    bundled = "district_need.csv" if level == "district" else "force_need.csv"
+    source = Path(path) if path is not None else data_path("need", bundled)
     name = f"Need file {str(source)!r}"
-    need, missing, skipped = _need_by_force(_read_table(source), source=name)
+    if level == "force":
+        need, missing, skipped = _need_by_force(_read_table(source), source=name)
+    else:
+        need, missing, skipped = _need_by_district(_read_table(source), source=name)
     _warn_about(name, missing=missing, skipped=skipped)
+    if need.index.name != "district_code" and level == "district":
+        warnings.warn(
+            f"{name} gives figures per police force area, not per district; each force's "
+            "figures are spread evenly over its postcodes, so shares within a force do not "
+            "follow where people live. Give one row per district ('district_code') to weight "
+            "by district.",
+            DataQualityWarning,
+            stacklevel=2,
+        )
     return need
+
+
+def need_by_force(need: pd.DataFrame) -> pd.DataFrame:
+    """Return a need table per force: a district table summed to its forces, else a copy.
+
+    Parameters
+    ----------
+    need
+        From :func:`load_need` (either level).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``force_code`` (the forces of the table, in register order when summed);
+        ``force_name`` and every need column the table has (sums are NaN where any district
+        lacks the figure).
+    """
+    if need.index.name != "district_code":
+        return need.copy()
+    columns = [c for c in (*NEED_COLUMNS, *PROXY_COLUMNS) if c in need.columns]
+    codes = pd.unique(need["force_code"])
+    names = need.groupby("force_code")["force_name"].first()
+    sums = need.groupby("force_code")[columns].sum(min_count=1)
+    gaps = need[columns].isna().groupby(need["force_code"]).any()
+    sums = sums.mask(gaps)
+    frame = pd.DataFrame(index=pd.Index(codes, name="force_code"))
+    frame["force_name"] = names.reindex(codes).to_numpy()
+    for column in columns:
+        values = sums[column].reindex(codes)
+        frame[column] = values.astype("int64") if values.notna().all() else values
+    return frame
 
 
 def need_totals(need: pd.DataFrame) -> pd.Series:

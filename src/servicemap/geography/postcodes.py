@@ -487,8 +487,8 @@ class Geography:
     """Districts and forces of a postcode table, with located-postcode counts and centroids.
 
     Build it with :func:`geography_from_postcodes`. Residents are spread over the located
-    postcodes of their force, so the resident arrays are the located postcodes of England and
-    Wales.
+    postcodes of their district (:mod:`servicemap.geography.residents`), so the resident arrays
+    are the located postcodes of England and Wales.
 
     Attributes
     ----------
@@ -508,6 +508,8 @@ class Geography:
         The located England and Wales postcodes (BNG metres), grouped by force.
     resident_force
         Their force index, ascending.
+    resident_district
+        Their district index (into the table's ``district_codes``).
     force_bounds
         Force ``k``'s postcodes are ``resident_xy[force_bounds[k] : force_bounds[k + 1]]``.
     """
@@ -521,6 +523,7 @@ class Geography:
     force_index: dict[str, int]
     resident_xy: npt.NDArray[np.float64]
     resident_force: npt.NDArray[np.intp]
+    resident_district: npt.NDArray[np.intp]
     force_bounds: npt.NDArray[np.intp]
 
     @property
@@ -594,5 +597,6 @@ def _build_geography(table: PostcodeTable) -> Geography:
         force_index={str(c): i for i, c in enumerate(table.force_codes)},
         resident_xy=resident_xy,
         resident_force=resident_force,
+        resident_district=district[order].astype(np.intp),
         force_bounds=bounds,
     )

@@ -23,6 +23,7 @@ __all__ = [
     "SERVICE_TYPE_LABELS",
     "SHORT_LABELS",
     "WEIGHT_LABELS",
+    "access_basis",
     "address_line",
     "format_measure",
     "format_value",
@@ -57,12 +58,16 @@ WEIGHT_LABELS: dict[str, str] = {
     "born_outside_uk": "residents born outside the UK",
     "women_16plus": "women aged 16 and over",
     "residents": "residents",
+    "non_uk_passport": "residents with a non-UK passport (approximate)",
+    "arrived_last_5y": "residents who arrived in the UK in the last 5 years (approximate)",
+    "limited_english": "residents who speak little or no English (approximate)",
 }
 
 ATTRIBUTION = (
     "Source: Office for National Statistics licensed under the Open Government Licence v.3.0. "
     "Contains OS data © Crown copyright and database right 2025. "
-    "Service locations: ONS Postcode Directory (OGL v3)."
+    "Service locations: ONS Postcode Directory (OGL v3). "
+    "Need per district: Census 2021 and mid-2023 population estimates, ONS (OGL v3)."
 )
 
 METRIC_LABELS: dict[str, str] = {
@@ -91,6 +96,28 @@ DEFAULT_TITLE = (
     "Specialist help for migrant victims of domestic abuse: coverage by police force area"
 )
 """The title of the coverage map and report unless one is given."""
+
+
+def access_basis(places: int, total: int) -> str:
+    """Say what the in-person access figures rest on: "N of M services publish a place ...".
+
+    Parameters
+    ----------
+    places
+        Services counted as in person (a place people can visit).
+    total
+        Active services.
+
+    Returns
+    -------
+    str
+        One sentence.
+    """
+    verb = "publishes" if places == 1 else "publish"
+    return (
+        f"{places} of {total} services {verb} a place people can visit; the in-person access "
+        "figures rest on them (a PO Box, Freepost or remote-only service is not such a place)."
+    )
 
 
 def safe_url(value: object) -> str | None:

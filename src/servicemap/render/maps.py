@@ -30,7 +30,7 @@ from folium.utilities import JsCode
 
 from servicemap._atomic import atomic_write_text
 from servicemap.analysis.coverage import GAP_CLASSES
-from servicemap.directory.schema import PROVISION_KINDS, cell_text, split_list
+from servicemap.directory.schema import PROVISION_KINDS, cell_text, postal_only, split_list
 from servicemap.errors import MapError
 from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.geography.forces import load_forces
@@ -346,8 +346,9 @@ def map_services(services: gpd.GeoDataFrame) -> pd.DataFrame:
     """Return the services that can be placed on a map, as plain rows in EPSG:4326.
 
     Confidential services (``confidential`` true) and services without a location are left out,
-    and so are national services (they are listed, not placed). Pass services through
-    ``privacy.public_services`` first; this is a second guard, not the only one.
+    and so are national services (they are listed, not placed) and services whose address is a
+    PO Box or Freepost (``directory.schema.postal_only``: nobody can visit it). Pass services
+    through ``privacy.public_services`` first; this is a second guard, not the only one.
 
     Parameters
     ----------
@@ -371,6 +372,7 @@ def map_services(services: gpd.GeoDataFrame) -> pd.DataFrame:
     scope = services.get("scope", pd.Series("local", index=services.index)).map(cell_text)
     geometry = gpd.GeoSeries(services.geometry, crs=services.crs or DEFAULT_SETTINGS.crs)
     placed = ~confidential & (scope != "national") & ~(geometry.isna() | geometry.is_empty)
+    placed &= ~postal_only(services)
     chosen = services.loc[placed]
     if chosen.empty:
         return pd.DataFrame(columns=columns)

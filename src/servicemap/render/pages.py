@@ -29,6 +29,7 @@ from servicemap.geography.forces import load_forces
 from servicemap.render.classes import NO_DATA_COLOUR
 from servicemap.render.labels import (
     ATTRIBUTION,
+    access_basis,
     address_line,
     format_date,
     format_measure,
@@ -420,6 +421,43 @@ def _profile_nearest(profile: ProfileLike) -> list[dict[str, str]]:
     ]
 
 
+_DISTRICT_SHOWN = (
+    "population_mid2023",
+    "born_outside_uk_2021",
+    "local_services",
+    "local_coverage_share",
+)
+
+
+def _profile_districts(profile: ProfileLike | None) -> dict[str, Any]:
+    """Return the force page's table of districts: column headings and formatted rows."""
+    table = getattr(profile, "districts", None)
+    if table is None or table.empty:
+        return {"columns": [], "rows": []}
+    shown = [
+        *_DISTRICT_SHOWN,
+        *(c for c in table.columns if str(c).startswith("in_person_within_")),
+    ]
+    rows = [
+        {
+            "name": cell_text(row.get("district_name")),
+            "cells": [format_measure(c, row.get(c)) for c in shown],
+            "serving": cell_text(row.get("local_services_serving")) or "none",
+        }
+        for row in table.to_dict(orient="records")
+    ]
+    return {"columns": [metric_label(c) for c in shown], "rows": rows}
+
+
+def _access_basis(profiles: Mapping[str, ProfileLike]) -> str:
+    """Say how many services the in-person access figures rest on (from any profile)."""
+    for profile in profiles.values():
+        active = int(getattr(profile, "active", 0) or 0)
+        if active:
+            return access_basis(int(getattr(profile, "places", 0) or 0), active)
+    return ""
+
+
 def _measures(row: Mapping[str, Any]) -> list[dict[str, str]]:
     skip = {"force_code", "force_name"}
     return [
@@ -594,6 +632,7 @@ def index_page(
         env.get_template("index.html").render(
             **common,
             headline=_headline(coverage, public),
+            access_basis=_access_basis(profiles),
             largest=_largest_gaps(ordered, profiles, lookup),
             rows=_index_rows(ordered, index_columns, lookup, metric),
             table_columns=index_columns,
@@ -700,6 +739,8 @@ def profile_pages(
             "services": _profile_services(page_profile) if page_profile else [],
             "nearest": _profile_nearest(page_profile) if page_profile else [],
             "measures": _measures(summary_row),
+            "districts": _profile_districts(page_profile),
+            "access_basis": _access_basis({code: page_profile} if page_profile else {}),
         }
         pages[lookup.slugs.get(code, code)] = env.get_template("force.html").render(
             **common, force=force, compare_columns=compare_columns

@@ -25,7 +25,13 @@ from servicemap.analysis.sites import ENGLAND_AND_WALES
 from servicemap.directory.problems import Problem, plural
 from servicemap.errors import PlanError
 from servicemap.geography.boundaries import load_force_areas
-from servicemap.render.labels import WEIGHT_LABELS, format_measure, is_share, rank_text
+from servicemap.render.labels import (
+    WEIGHT_LABELS,
+    access_basis,
+    format_measure,
+    is_share,
+    rank_text,
+)
 from servicemap.render.selection import phone_text, seen_text
 from servicemap.render.workbook import for_programs, write_coverage_workbook
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -35,6 +41,8 @@ from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 TABLE_COLUMNS: tuple[str, ...] = (
     "gap_rank",
+    "district_name",
+    "authority_name",
     "force_name",
     "gap_score",
     "gap_class",
@@ -77,6 +85,7 @@ def format_force_profile(profile: ForceProfile) -> str:
         f"Services serving the force: {s['services_serving']} "
         f"({s['local_services']} local, {s['regional_services']} regional, "
         f"{s['national_services']} national); based in it: {s['services_based']}.",
+        *([access_basis(profile.places, profile.active)] if profile.active else []),
         "",
         "Gaps:",
         *([f"  - {g}" for g in profile.gaps] or ["  (none found)"]),
@@ -94,6 +103,8 @@ def format_force_profile(profile: ForceProfile) -> str:
         table["phone"] = _phones(services)
         table["last_seen"] = _seen(services)
         lines.append(table.to_string(index=False))
+    if not profile.districts.empty:
+        lines += ["", "Districts (residents weighted by district):", _district_lines(profile)]
     lines += ["", "Nearest in-person services outside the force:"]
     if profile.nearest_outside.empty:
         lines.append("  (none)")
@@ -102,6 +113,30 @@ def format_force_profile(profile: ForceProfile) -> str:
         nearest["name"] = nearest["name"].map(_clip)
         lines.append(nearest.to_string(index=False))
     return "\n".join(lines) + "\n"
+
+
+def _district_lines(profile: ForceProfile) -> str:
+    """Return the profile's district table as aligned text, shares as whole percentages."""
+    table = profile.districts.copy()
+    shares = [c for c in table.columns if c == "local_coverage_share" or "_within_" in c]
+    for column in shares:
+        table[column] = table[column].map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
+    for column in ("population_mid2023", "born_outside_uk_2021"):
+        table[column] = table[column].map(lambda v: f"{int(v):,}")
+    table["district_name"] = table["district_name"].map(lambda v: _clip(v, 28))
+    table["local_services_serving"] = table["local_services_serving"].map(_clip)
+    renamed = table.drop(columns="district_code").rename(
+        columns={
+            "district_name": "district",
+            "population_mid2023": "residents",
+            "born_outside_uk_2021": "born abroad",
+            "local_services": "local",
+            "local_coverage_share": "reached",
+            "local_services_serving": "local services serving it",
+            **{c: c.replace("in_person_within_", "in person ≤") for c in shares if "_within_" in c},
+        }
+    )
+    return str(renamed.to_string(index=False))
 
 
 NEAR_COLUMNS: tuple[str, ...] = (
