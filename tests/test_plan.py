@@ -501,7 +501,9 @@ def test_proposal_formats(
     assert document["guarantee_pct"] == pytest.approx(100 * (1 - 1 / math.e), abs=0.01)
     rows = pd.read_csv(io.StringIO(format_proposal(proposal, "csv")))
     assert list(rows["postcode_district"]) == ["AA2"]
-    assert {"latitude", "longitude", "easting", "northing", "newly_within_reach_people"} <= set(rows)
+    assert {"latitude", "longitude", "easting", "northing", "newly_within_reach_people"} <= set(
+        rows
+    )
 
 
 def test_proposal_map_is_offline_and_never_places_a_confidential_service(
@@ -710,8 +712,7 @@ def test_command_with_and_add_are_alternatives(tmp_path: Path) -> None:
     )
     result = run("--with", str(path), "--kind", "advocacy", "--exact")
     assert result.output.strip() == (
-        "Error: --kind and --exact only work with --add N or --budget AMOUNT, not with --with "
-        "FILE."
+        "Error: --kind and --exact only work with --add N or --budget AMOUNT, not with --with FILE."
     )
 
 

@@ -93,6 +93,12 @@ def _unit(measure: str, values: pd.Series | None = None) -> str:
     return "count" if values is None or pd.api.types.is_integer_dtype(values) else "number"
 
 
+def _guess_unit(measure: str, before: Any, after: Any) -> str:
+    if isinstance(before, (str, bool, np.bool_)) or isinstance(after, (str, bool, np.bool_)):
+        return "text"
+    return _unit(measure)
+
+
 def meaningful(measure: str, before: Any, after: Any, unit: str | None = None) -> bool:
     """Return True when a measure moved enough to tell a reader (0.1 point, 0.1 km, any count).
 
@@ -110,7 +116,7 @@ def meaningful(measure: str, before: Any, after: Any, unit: str | None = None) -
     bool
         Whether the change is worth a line.
     """
-    unit = unit or _unit(measure)
+    unit = unit or _guess_unit(measure, before, after)
     if _missing(before) and _missing(after):
         return False
     if _missing(before) or _missing(after):
@@ -142,7 +148,7 @@ def change_line(measure: str, before: Any, after: Any, unit: str | None = None) 
         E.g. "In-person help within 10 km: 0% → 14% (+14 points)" or "Gap rank: 6 → 37: 31
         places less of a gap (1 = biggest gap)".
     """
-    unit = unit or _unit(measure)
+    unit = unit or _guess_unit(measure, before, after)
     label = change_label(measure)
     if _missing(before) or _missing(after) or unit == "text":
         shown = ["no data" if _missing(v) else str(v) for v in (before, after)]
