@@ -321,16 +321,7 @@ def exact_max_cover(
         raise PlanError(f"The exact solver found no solution: {result.message}")
     picked = [int(j) for j in np.flatnonzero(np.asarray(result.x[:m]) > 0.5)]
     value = cover_value(full, w, picked)
-    # Order the picks as greedy would (largest gain first), so gains read the same way.
-    order: list[int] = []
-    gains: list[float] = []
-    left = list(picked)
-    while left:
-        base = cover_value(full, w, order)
-        best = max(left, key=lambda j: (cover_value(full, w, [*order, j]), -j))
-        gains.append(cover_value(full, w, [*order, best]) - base)
-        order.append(best)
-        left.remove(best)
+    order, gains = _greedy_order(full, w, picked)
     dual = getattr(result, "mip_dual_bound", None)
     optimal = result.status == 0
     bound = value if optimal or dual is None or not np.isfinite(dual) else max(value, -dual)
@@ -344,6 +335,22 @@ def exact_max_cover(
         optimal=optimal,
         bound="solver",
     )
+
+
+def _greedy_order(
+    matrix: csr_array, w: npt.NDArray[np.float64], picked: list[int]
+) -> tuple[list[int], list[float]]:
+    """Order chosen sites as greedy would (largest gain first), so gains read the same way."""
+    order: list[int] = []
+    gains: list[float] = []
+    left = list(picked)
+    while left:
+        base = cover_value(matrix, w, order)
+        best = max(left, key=lambda j: (cover_value(matrix, w, [*order, j]), -j))
+        gains.append(cover_value(matrix, w, [*order, best]) - base)
+        order.append(best)
+        left.remove(best)
+    return order, gains
 
 
 def _check_costs(costs: npt.ArrayLike | None, count: int, budget: float) -> npt.NDArray[np.float64]:

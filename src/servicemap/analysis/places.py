@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import shapely
 
 from servicemap.analysis.reach import nearest_km, prepare_services
 from servicemap.analysis.sites import district_sites
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
     from servicemap.analysis.plan import Proposal
 
-REACH_CELL_M = 500.0
+REACH_CELL_M = 1000.0
 """Side of the squares (metres) the newly-within-reach shading is drawn with."""
 
 MAX_TOWNS = 60
@@ -114,11 +115,9 @@ def plan_places(
         )
     towns = load_towns()
     if len(districts):
-        minx, miny, maxx, maxy = districts.to_crs(settings.crs).total_bounds
-        pad = 5_000.0
-        inside = towns["easting"].between(minx - pad, maxx + pad) & towns["northing"].between(
-            miny - pad, maxy + pad
-        )
+        area = shapely.buffer(shapely.union_all(districts.to_crs(settings.crs).geometry), 1_000)
+        where = shapely.points(towns["easting"].to_numpy(), towns["northing"].to_numpy())
+        inside = shapely.contains(area, where)
         towns = towns.loc[inside].head(MAX_TOWNS).reset_index(drop=True)
     else:
         towns = towns.head(0)
@@ -315,7 +314,6 @@ def newly_reached_area(
         One row (``postcodes``: how many) with the merged squares; no rows when ``xy`` is empty.
     """
     import geopandas as gpd
-    import shapely
 
     if not len(xy):
         return gpd.GeoDataFrame({"postcodes": []}, geometry=[], crs=settings.crs)

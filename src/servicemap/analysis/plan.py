@@ -476,14 +476,12 @@ def propose_sites(
     time_limit: float | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> Proposal:
-    """Propose ``n`` sites for new in-person services that bring the most residents within reach.
+    """Propose ``n`` sites (or sites within a budget) that bring the most residents within reach.
 
     Maximises the additional weighted residents within ``radius_km`` of an in-person service,
-    existing in-person services (of ``kind``, if given) held fixed; see
-    :func:`servicemap.analysis.sites.site_problem` for the demand and the candidates. The
-    greedy choice is at least 1 - 1/e (63%) of the best possible; the proposal also carries
-    the data's own bound. Each proposal is then added to the directory as a local in-person
-    service of ``kind`` serving its local authority district
+    existing ones (of ``kind``) held fixed (:func:`servicemap.analysis.sites.site_problem`).
+    Greedy is at least 1 - 1/e (63%) of the best possible, with the data's own bound. Each site
+    is then added as a local in-person service of ``kind`` serving its district
     (:func:`proposal_services`) and the coverage table is recomputed.
 
     Parameters
@@ -493,14 +491,11 @@ def propose_sites(
     n
         How many new services (1 or more); or give ``budget`` instead.
     budget
-        The most that may be spent on new services: the sites are then chosen within it
-        (a budgeted maximal covering problem), each costing its ``cost``. Greedy chooses by
-        people newly within reach per unit of cost, or the best single affordable site if that
-        reaches more, which is at least (1 - 1/e)/2 (31.6%) of the best possible (Khuller, Moss
-        and Naor 1999); ``method="exact"`` solves it exactly.
+        The most that may be spent (a budgeted maximal covering problem): greedy by people per
+        unit of cost, or the best single affordable site, is at least (1 - 1/e)/2 (31.6%) of
+        the best (Khuller, Moss and Naor 1999); ``method="exact"`` solves it exactly.
     cost
-        What a new service at a postcode-district site (or at one of ``candidates`` without a
-        ``cost`` of its own) costs; needed with ``budget`` unless every candidate has a cost.
+        The cost of each candidate with no ``cost`` of its own (all postcode-district sites).
     force_code
         The force (code or name) whose residents count and where the postcode-district
         candidates lie; ``None`` for England and Wales.
@@ -511,8 +506,7 @@ def propose_sites(
     weight
         ``born_outside_uk``, ``women_16plus`` or ``residents``.
     candidates
-        Extra candidate sites (:func:`servicemap.analysis.sites.read_candidate_sites`); these
-        may lie anywhere in England and Wales.
+        Extra candidate sites anywhere (:func:`servicemap.analysis.sites.read_candidate_sites`).
     need
         Need per force; ``None`` for the bundled figures.
     postcodes
@@ -531,6 +525,37 @@ def propose_sites(
     Proposal
         The sites, residents newly within reach, coverage before and after, and the bound.
     """
+    count, money = _check_request(n, budget, cost, method)
+    table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
+    need = load_need() if need is None else need
+    problem = site_problem(
+        services, force_code=force_code, kind=kind, radius_km=radius_km, weight=weight,
+        candidates=candidates, need=need, postcodes=table, cost=cost, settings=settings,
+    )  # fmt: skip
+    solution = _choose(problem, count, money, method=method, time_limit=time_limit)
+    return _proposal(
+        services, problem, solution, count, need=need, postcodes=table, radii_km=radii_km,
+        budget=money, settings=settings,
+    )  # fmt: skip
+
+
+def _choose(
+    problem: SiteProblem, count: int, money: float | None, *, method: str, time_limit: float | None
+) -> CoverSolution:
+    """Choose ``count`` sites, or sites within the budget ``money``."""
+    if len(problem.candidates) == 0:
+        raise PlanError(f"No candidate sites in {problem.area_name}; pass some as candidates.")
+    if money is None:
+        status(f"Choosing {count} site(s) among {len(problem.candidates)} candidates…")
+        return _solve(problem, count, method=method, time_limit=time_limit)
+    status(f"Choosing sites within {money:,.0f} among {len(problem.candidates)} candidates…")
+    return _solve_budget(problem, money, method=method, time_limit=time_limit)
+
+
+def _check_request(
+    n: int | None, budget: float | None, cost: float | None, method: str
+) -> tuple[int, float | None]:
+    """Return the number of sites (1 with a budget) and the budget, checking the request."""
     if (n is None) == (budget is None):
         raise PlanError("Give either a number of sites (n) or a budget, not both or neither.")
     count = _check_count(n) if budget is None else 1
@@ -539,24 +564,7 @@ def propose_sites(
         check_amount(cost, name="cost")
     if method not in ("greedy", "exact"):
         raise PlanError(f"Unknown method {method!r}; use 'greedy' or 'exact'.")
-    table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
-    need = load_need() if need is None else need
-    problem = site_problem(
-        services, force_code=force_code, kind=kind, radius_km=radius_km, weight=weight,
-        candidates=candidates, need=need, postcodes=table, cost=cost, settings=settings,
-    )  # fmt: skip
-    if len(problem.candidates) == 0:
-        raise PlanError(f"No candidate sites in {problem.area_name}; pass some as candidates.")
-    if money is None:
-        status(f"Choosing {count} site(s) among {len(problem.candidates)} candidates…")
-        solution = _solve(problem, count, method=method, time_limit=time_limit)
-    else:
-        status(f"Choosing sites within {money:,.0f} among {len(problem.candidates)} candidates…")
-        solution = _solve_budget(problem, money, method=method, time_limit=time_limit)
-    return _proposal(
-        services, problem, solution, count, need=need, postcodes=table, radii_km=radii_km,
-        budget=money, settings=settings,
-    )  # fmt: skip
+    return count, money
 
 
 def check_amount(value: object, *, name: str) -> float:

@@ -494,8 +494,7 @@ def site_problem(
     Demand is every located postcode of the force (or of England and Wales), carrying
     ``need[weight column] / located postcodes in its force`` residents, as in the coverage
     table. Postcodes already within ``radius_km`` of an existing in-person service (of
-    ``kind``, if given) are left out; the rest are summed into square cells of
-    :func:`grid_size_m` (placed at the mean of their postcodes) so the problem stays small.
+    ``kind``) are left out; the rest are summed into :func:`grid_size_m` squares.
 
     Parameters
     ----------
@@ -505,8 +504,7 @@ def site_problem(
         A force code or name; ``None`` for all of England and Wales.
     kind
         A key of :data:`servicemap.directory.schema.PROVISION_KINDS`: only existing services of
-        that kind
-        count as reach. ``None``: every in-person service.
+        that kind count as reach. ``None``: every in-person service.
     radius_km
         Catchment radius in km.
     weight
@@ -518,8 +516,7 @@ def site_problem(
     postcodes
         The postcode table; ``None`` loads the cached ONS table.
     cost
-        What a new service at a postcode-district site (or at one of ``candidates`` that
-        gives no ``cost``) would cost, for a budget; ``None`` leaves those costs unknown (NaN).
+        The cost of a site with none of its own (every postcode-district site), for a budget.
     settings
         Where the postcode table is cached.
 

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from servicemap.analysis.places import PlanPlaces, proposal_reach, proposal_sites
+from servicemap.analysis.places import (
+    PlanPlaces,
+    newly_reached_area,
+    proposal_reach,
+    proposal_sites,
+    what_if_sites,
+)
 from servicemap.analysis.plan import Proposal
 from servicemap.directory.privacy import public_services
 from servicemap.geography.boundaries import simplify_force_areas
@@ -53,22 +59,7 @@ _STYLE = (
 )
 
 
-def _plan_layers_class() -> Any:
-    """Return the MacroElement class that draws the plan's layers (folium imported lazily)."""
-    from branca.element import MacroElement
-    from folium.template import Template
-
-    class _PlanLayers(MacroElement):
-        """Services, catchments, numbered sites and place labels, drawn from JSON rows.
-
-        Popups are bound with Leaflet's own ``bindPopup`` (folium's ``Popup`` needs jQuery,
-        which the offline page does not carry). Labels are set as text (``textContent``), and
-        every popup text is escaped before it gets here; ``tojson`` escapes ``<``, ``>`` and
-        ``&`` again inside the script.
-        """
-
-        _template = Template(
-            """
+_PLAN_SCRIPT = """
             {% macro script(this, kwargs) %}
             (function () {
                 var map = {{ this.map.get_name() }};
@@ -128,7 +119,23 @@ def _plan_layers_class() -> Any:
             })();
             {% endmacro %}
             """
-        )
+
+
+def _plan_layers_class() -> Any:
+    """Return the MacroElement class that draws the plan's layers (folium imported lazily)."""
+    from branca.element import MacroElement
+    from folium.template import Template
+
+    class _PlanLayers(MacroElement):
+        """Services, catchments, numbered sites and place labels, drawn from JSON rows.
+
+        Popups are bound with Leaflet's own ``bindPopup`` (folium's ``Popup`` needs jQuery,
+        which the offline page does not carry). Labels are set as text (``textContent``), and
+        every popup text is escaped before it gets here; ``tojson`` escapes ``<``, ``>`` and
+        ``&`` again inside the script.
+        """
+
+        _template = Template(_PLAN_SCRIPT)
 
         def __init__(self, **layers: Any) -> None:
             super().__init__()  # type: ignore[no-untyped-call]
@@ -176,8 +183,6 @@ def proposal_map(
     folium.Map
         The map; save it with :func:`servicemap.render.maps.save_map`.
     """
-    from servicemap.analysis.places import newly_reached_area
-
     p = proposal.problem
     who = WEIGHT_LABELS[p.weight]
     kind = f" ({KIND_NOUNS[p.kind]})" if p.kind else ""
@@ -243,8 +248,6 @@ def what_if_map(
     folium.Map
         The map.
     """
-    from servicemap.analysis.places import what_if_sites
-
     town_list = towns if towns is not None else places.towns if places is not None else None
     sites = what_if_sites(proposed, towns=town_list)
     requested = [str(c) for c in comparison.attrs.get("requested", ())]
