@@ -215,6 +215,20 @@ def kent_postcode() -> str:
     return str(sites.loc["ME14", "site_postcode"])
 
 
+@pytest.fixture(scope="module")
+def canterbury_postcode() -> str:
+    """A real postcode in Canterbury (CT1), not the postcode district's own site."""
+    table = load_postcode_table()
+    codes = [c.decode() for c in table.postcodes[table.has_location] if c.startswith(b"CT1")]
+    site = str(
+        district_sites(table, force_code=KENT)
+        .set_index("postcode_district")
+        .loc["CT1", "site_postcode"]
+    )
+    code = next(c for c in codes if len(c) == 6 and f"{c[:3]} {c[3:]}" != site)
+    return f"{code[:3]} {code[3:]}"
+
+
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
@@ -420,13 +434,13 @@ def run(*arguments: str) -> Any:
 
 
 def test_the_with_map_places_the_proposal_among_towns_and_districts(
-    tmp_path: Path, kent_postcode: str
+    tmp_path: Path, kent_postcode: str, canterbury_postcode: str
 ) -> None:
     path = write(
         tmp_path / "proposed.csv",
         "name,postcode,service_types\n"
         f"Maidstone Hub,{kent_postcode},advocacy\n"
-        f"Hidden Refuge,{kent_postcode},refuge\n",
+        f"Hidden Refuge,{canterbury_postcode},refuge\n",
     )
     page = tmp_path / "what-if.html"
     result = run("--force", "Kent", "--with", str(path), "--map", str(page))
@@ -439,8 +453,17 @@ def test_the_with_map_places_the_proposal_among_towns_and_districts(
     assert label is not None
     assert label.group(1).startswith(f"{kent_postcode}, Maidstone, ")
     assert "Maidstone" in label.group(1).split(", ")[2]
-    # The confidential one is never placed (its row is counted, not drawn).
+    # The confidential one is never placed (its row is counted, not drawn), here or in the text.
     assert "Hidden Refuge" not in html
+    assert canterbury_postcode not in html and canterbury_postcode not in result.output
+    from servicemap.geography.postcodes import compact_postcodes
+
+    table = load_postcode_table()
+    row = int(table.rows(compact_postcodes([canterbury_postcode]))[0])
+    from servicemap.geography.geocode import wgs84_from_bng
+
+    lon, lat = wgs84_from_bng([float(table.easting[row])], [float(table.northing[row])])
+    assert f"{lat[0]:.4f}" not in html and f"{lon[0]:.4f}" not in html
     assert "1 confidential or unplaced proposal(s) are not shown." in html
     # Places to find it by: districts, postcode districts, towns, force outlines, shading.
     for text in ('"text": "Tonbridge and Malling"', '"text": "ME14"', '"text": "Canterbury"'):

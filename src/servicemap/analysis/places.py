@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 REACH_CELL_M = 1000.0
 """Side of the squares (metres) the newly-within-reach shading is drawn with."""
 
+LABEL_DECIMALS = 2
+"""Postcode district labels are placed to this many decimal places of a degree."""
+
 MAX_TOWNS = 60
 """At most this many town names on a plan map (the largest in view)."""
 
@@ -58,7 +61,7 @@ class PlanPlaces:
         and geometry.
     postcode_districts
         A label point per postcode district of the focus forces: ``postcode_district``,
-        ``latitude``, ``longitude``.
+        ``latitude``, ``longitude`` (near its site, to :data:`LABEL_DECIMALS` places).
     towns
         Towns in and around the focus forces (:func:`servicemap.geography.towns.load_towns`
         columns), largest first.
@@ -106,11 +109,13 @@ def plan_places(
     points = pd.DataFrame({"postcode_district": [], "latitude": [], "longitude": []})
     if len(outward):
         lon, lat = wgs84_from_bng(outward["easting"].to_numpy(), outward["northing"].to_numpy())
+        # Rounded to 0.01 degree (about 1 km): a label never sits exactly on one postcode,
+        # which could be a confidential service's.
         points = pd.DataFrame(
             {
                 "postcode_district": outward["postcode_district"].to_numpy(),
-                "latitude": np.round(lat, 5),
-                "longitude": np.round(lon, 5),
+                "latitude": np.round(lat, LABEL_DECIMALS),
+                "longitude": np.round(lon, LABEL_DECIMALS),
             }
         )
     towns = load_towns()
