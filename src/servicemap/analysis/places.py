@@ -36,11 +36,12 @@ if TYPE_CHECKING:
 
     from servicemap.analysis.plan import Proposal
 
-REACH_CELL_M = 1000.0
-"""Side of the squares (metres) the newly-within-reach shading is drawn with."""
+REACH_CELL_DEG = 0.01
+"""Side of the cells (degrees) the newly-within-reach shading is drawn with."""
 
 LABEL_DECIMALS = 2
-"""Postcode district labels are placed to this many decimal places of a degree."""
+"""Place labels (postcode districts, district names, towns) are placed to this many decimal
+places of a degree."""
 
 MAX_TOWNS = 60
 """At most this many town names on a plan map (the largest in view)."""
@@ -109,8 +110,8 @@ def plan_places(
     points = pd.DataFrame({"postcode_district": [], "latitude": [], "longitude": []})
     if len(outward):
         lon, lat = wgs84_from_bng(outward["easting"].to_numpy(), outward["northing"].to_numpy())
-        # Rounded to 0.01 degree (about 1 km): a label never sits exactly on one postcode,
-        # which could be a confidential service's.
+        # Rounded to 0.01 degree (about 1 km), like every label: a label never sits exactly on
+        # one postcode, which could be a confidential service's.
         points = pd.DataFrame(
             {
                 "postcode_district": outward["postcode_district"].to_numpy(),
@@ -124,6 +125,8 @@ def plan_places(
         where = shapely.points(towns["easting"].to_numpy(), towns["northing"].to_numpy())
         inside = shapely.contains(area, where)
         towns = towns.loc[inside].head(MAX_TOWNS).reset_index(drop=True)
+        towns["latitude"] = towns["latitude"].round(LABEL_DECIMALS)
+        towns["longitude"] = towns["longitude"].round(LABEL_DECIMALS)
     else:
         towns = towns.head(0)
     return PlanPlaces(
@@ -299,33 +302,44 @@ def proposal_reach(proposal: Proposal) -> npt.NDArray[np.float64]:
 def newly_reached_area(
     xy: npt.NDArray[np.float64],
     *,
-    cell_m: float = REACH_CELL_M,
+    cell_deg: float = REACH_CELL_DEG,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> gpd.GeoDataFrame:
-    """Return the squares holding newly reached postcodes, merged into one shape.
+    """Return the grid cells holding newly reached postcodes, merged into one shape.
+
+    The cells are squares of ``cell_deg`` degrees of latitude and longitude (about 1.1 by
+    0.7 km), so every corner lies on a round 0.01 degree: the shading shows where people are
+    reached, never the exact place of one postcode (which could be a confidential service's).
 
     Parameters
     ----------
     xy
-        Postcode positions (BNG metres), e.g. from :func:`what_if_reach`.
-    cell_m
-        The squares' side in metres: the shading is no finer than this.
+        Postcode positions (``settings.crs`` metres), e.g. from :func:`what_if_reach`.
+    cell_deg
+        The cells' side in degrees: the shading is no finer than this.
     settings
-        ``settings.crs``, the CRS of ``xy`` and of the result.
+        ``settings.crs``, the CRS of ``xy``.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        One row (``postcodes``: how many) with the merged squares; no rows when ``xy`` is empty.
+        One row (``postcodes``: how many) with the merged cells, in EPSG:4326; no rows when
+        ``xy`` is empty.
     """
     import geopandas as gpd
 
     if not len(xy):
-        return gpd.GeoDataFrame({"postcodes": []}, geometry=[], crs=settings.crs)
-    cells = np.unique(np.floor(np.asarray(xy, dtype=np.float64) / cell_m).astype(np.int64), axis=0)
+        return gpd.GeoDataFrame({"postcodes": []}, geometry=[], crs="EPSG:4326")
+    points = np.asarray(xy, dtype=np.float64)
+    lon, lat = wgs84_from_bng(points[:, 0], points[:, 1])
+    steps = round(1.0 / cell_deg)
+    cells = np.unique(
+        np.column_stack([np.floor(np.asarray(lon) * steps), np.floor(np.asarray(lat) * steps)]),
+        axis=0,
+    ).astype(np.int64)
     boxes = shapely.box(
-        cells[:, 0] * cell_m, cells[:, 1] * cell_m, (cells[:, 0] + 1) * cell_m,
-        (cells[:, 1] + 1) * cell_m,
+        cells[:, 0] / steps, cells[:, 1] / steps, (cells[:, 0] + 1) / steps,
+        (cells[:, 1] + 1) / steps,
     )  # fmt: skip
-    shape = shapely.union_all(boxes)
-    return gpd.GeoDataFrame({"postcodes": [len(xy)]}, geometry=[shape], crs=settings.crs)
+    shape = shapely.set_precision(shapely.union_all(boxes), 1.0 / steps)
+    return gpd.GeoDataFrame({"postcodes": [len(points)]}, geometry=[shape], crs="EPSG:4326")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from servicemap.analysis.places import (
+    LABEL_DECIMALS,
     PlanPlaces,
     newly_reached_area,
     proposal_reach,
@@ -385,14 +386,22 @@ def _place_rows(places: PlanPlaces | None, settings: Settings) -> dict[str, list
     if places is None:
         return {"towns": [], "districts": [], "outward": []}
     towns = [
-        {"lat": float(t.latitude), "lon": float(t.longitude), "text": str(t.name)}
+        {
+            "lat": round(float(t.latitude), LABEL_DECIMALS),
+            "lon": round(float(t.longitude), LABEL_DECIMALS),
+            "text": str(t.name),
+        }
         for t in places.towns.itertuples(index=False)
     ]
     districts = []
     if places.districts is not None and len(places.districts):
         points = places.districts.to_crs(settings.crs).representative_point().to_crs("EPSG:4326")
         districts = [
-            {"lat": float(pt.y), "lon": float(pt.x), "text": str(name)}
+            {
+                "lat": round(pt.y, LABEL_DECIMALS),
+                "lon": round(pt.x, LABEL_DECIMALS),
+                "text": str(name),
+            }
             for pt, name in zip(points, places.districts["name"], strict=True)
         ]
     outward = [
