@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from servicemap.analysis.places import (
     LABEL_DECIMALS,
@@ -449,7 +450,12 @@ def _add_districts(m: folium.Map, districts: gpd.GeoDataFrame, settings: Setting
     shapes = simplify_force_areas(
         districts[["code", "name", "geometry"]], max_vertices=15_000, settings=settings
     )
-    shapes = shapes.assign(label=shapes["name"].astype(str).map(html.escape))[["label", "geometry"]]
+    # On a 0.01 degree grid (about 1 km), like the labels: no vertex sits on one postcode.
+    grid = 10.0**-LABEL_DECIMALS
+    shapes = shapes.assign(
+        geometry=shapely.set_precision(shapes.geometry.to_numpy(), grid),
+        label=shapes["name"].astype(str).map(html.escape),
+    )[["label", "geometry"]]
     folium.GeoJson(
         shapes.to_json(),
         name="Local authority districts",
