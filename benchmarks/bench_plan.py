@@ -6,13 +6,22 @@ exact value (integer programme over the same candidates and demand cells, HiGHS)
 the data bounds and the times, as ``name: value`` lines. Then England and Wales (greedy and its
 bounds; exact with a time limit) and the end-to-end time of ``propose_sites``.
 
-Run: python benchmarks/bench_plan.py
+Then the target of issue #15: ``plan --force Kent --add 2`` under 1 s warm -- in the library
+(``propose_sites`` the first time in a process and again), and as the command (the median
+of three runs, a new process each, caches on disk).
+
+Run: python benchmarks/bench_plan.py        (everything; the exact solves take minutes)
+     python benchmarks/bench_plan.py kent   (only the Kent timings)
 """
 
 from __future__ import annotations
 
+import statistics
+import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 
 from servicemap.analysis import plan
 from servicemap.analysis.cover import exact_max_cover, greedy_max_cover, lp_upper_bound
@@ -24,7 +33,30 @@ FORCES = ("Kent", "Dyfed-Powys", "West Midlands", "Cumbria", "Metropolitan Polic
 COUNTS = (1, 2, 3)
 
 
+def kent_timings() -> None:
+    """Time ``plan --force Kent --add 2``: the library first and warm, and the command."""
+    warnings.simplefilter("ignore", DataQualityWarning)
+    services = load_services(warn=False)
+    for when in ("first", "warm"):
+        started = time.perf_counter()
+        plan.propose_sites(services, n=2, force_code="Kent")
+        print(f"kent.propose_sites_n2_{when}_seconds: {time.perf_counter() - started:.2f}")
+    started = time.perf_counter()
+    plan.propose_sites(services, budget=300_000, cost=120_000, force_code="Kent")
+    print(f"kent.propose_sites_budget_warm_seconds: {time.perf_counter() - started:.2f}")
+    command = [str(Path(sys.executable).with_name("servicemap")), "plan", "--force", "Kent"]
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([*command, "--add", "2", "-q"], check=True, capture_output=True)
+        runs.append(time.perf_counter() - started)
+    print(f"kent.cli_add2_seconds: {statistics.median(runs):.2f}")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["kent"]:
+        kent_timings()
+        return
     warnings.simplefilter("ignore", DataQualityWarning)
     services = load_services(warn=False)
     site_problem(services, force_code="Kent")  # warm the postcode table and caches
@@ -64,3 +96,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    if sys.argv[1:] != ["kent"]:
+        kent_timings()

@@ -263,7 +263,12 @@ def page_writers(*, force: str, every_format: bool = True) -> list[tuple[str, Wr
         where = {"-o": "plan.csv", "--map": "plan.html"}
         writers.append(("plan-add-map-csv", _plan(*add, "--format", "csv", outputs=where)))
     with_path = ("--force", force, "--format", "json", "--with")
-    return [*writers, ("plan-with-json", _plan(*with_path, outputs={"-o": "what-if.json"}))]
+    with_map = ("--force", force, "--with")
+    return [
+        *writers,
+        ("plan-with-json", _plan(*with_path, outputs={"-o": "what-if.json"})),
+        ("plan-with-map", _plan(*with_map, outputs={"--map": "what-if.html"})),
+    ]
 
 
 # Postcodes ~70 m and ~150 m from the two hidden places: a search from next door.

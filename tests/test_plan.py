@@ -45,7 +45,7 @@ from servicemap.directory.schema import FIELDS
 from servicemap.errors import PlanError, UnknownForceError
 from servicemap.geography.postcodes import PostcodeTable, load_postcode_table
 from servicemap.render.plan_map import proposal_map
-from servicemap.render.text import format_proposal, format_what_if
+from servicemap.render.plan_text import format_proposal, format_what_if, proposal_document
 from worlds import Factory, need_table, postcode_table, service
 
 # (postcode, easting, northing, district)
@@ -353,7 +353,7 @@ def test_proposals_are_deterministic(
     second = plan.propose_sites(world, n=2, kind="counselling", need=need, postcodes=postcodes)
     pd.testing.assert_frame_equal(first.sites, second.sites)
     pd.testing.assert_frame_equal(first.coverage_change, second.coverage_change)
-    assert first.to_dict() == second.to_dict()
+    assert proposal_document(first) == proposal_document(second)
 
 
 def test_exact_method_gives_the_same_answer_here(
@@ -492,16 +492,18 @@ def test_proposal_formats(
     proposal = plan.propose_sites(world, n=1, force_code="F1", need=need, postcodes=postcodes)
     text = format_proposal(proposal, "table")
     assert "Residents born outside the UK in F1 within 10 km" in text
-    assert "30 (42.9%) before, 70 (100.0%) after (+40)" in text
+    assert "30 (42.9%) before, 70 (100%) after (+40)" in text
     assert "AA2 1AB" in text
     assert "on this data it is the best possible" in text
     document = json.loads(format_proposal(proposal, "json"))
-    assert document["within_reach_after"] == 70.0
+    assert document["people_within_reach_after"] == 70
     assert document["sites"][0]["postcode_district"] == "AA2"
-    assert document["greedy_guarantee"] == pytest.approx(1 - 1 / math.e, abs=1e-4)
+    assert document["guarantee_pct"] == pytest.approx(100 * (1 - 1 / math.e), abs=0.01)
     rows = pd.read_csv(io.StringIO(format_proposal(proposal, "csv")))
     assert list(rows["postcode_district"]) == ["AA2"]
-    assert {"latitude", "longitude", "easting", "northing", "newly_within_reach"} <= set(rows)
+    assert {"latitude", "longitude", "easting", "northing", "newly_within_reach_people"} <= set(
+        rows
+    )
 
 
 def test_proposal_map_is_offline_and_never_places_a_confidential_service(
@@ -589,7 +591,7 @@ def test_what_if_shows_what_a_new_service_changes(
     assert row["in_person_within_10km_change"] == pytest.approx(4 / 7)
     assert "in_person_within_10km" in row["changed"].split("; ")
     text = format_what_if(result.reset_index(), "table")
-    assert "local_services: 1 → 2 (+1)" in text
+    assert "  Local services: 1 → 2 (+1)" in text
 
 
 def test_what_if_rejects_an_unknown_force(
@@ -681,8 +683,8 @@ def run(*arguments: str) -> Any:
     [
         (
             ["--force", "Kent"],
-            "Error: Give --with FILE (what would funding these services change?) or --add N "
-            "(where would N new services reach most?).",
+            "Error: Give --with FILE (what would funding these services change?), --add N or "
+            "--budget AMOUNT (where would new services reach most?).",
         ),
         (["--add", "0"], "Error: The number of new services (--add) must be a whole number, "
          "1 or more; got 0."),
@@ -707,12 +709,12 @@ def test_command_with_and_add_are_alternatives(tmp_path: Path) -> None:
     result = run("--with", str(path), "--add", "1")
     assert result.exit_code == 1
     assert result.output.strip() == (
-        "Error: Give either --with FILE (what would funding these services change?) or --add N "
-        "(where would N new services reach most?), not both."
+        "Error: Give one of --with FILE (what would funding these services change?), --add N or "
+        "--budget AMOUNT (where would new services reach most?), not --with FILE and --add N."
     )
-    result = run("--with", str(path), "--kind", "advocacy", "--map", "x.html")
+    result = run("--with", str(path), "--kind", "advocacy", "--exact")
     assert result.output.strip() == (
-        "Error: --kind and --map only work with --add N, not with --with FILE."
+        "Error: --kind and --exact only work with --add N or --budget AMOUNT, not with --with FILE."
     )
 
 
@@ -733,8 +735,8 @@ def test_command_kent_add_two(tmp_path: Path) -> None:
     document = json.loads(out.read_text(encoding="utf-8"))
     assert document["area"] == {"code": "E23000032", "name": "Kent"}
     assert [s["force_code"] for s in document["sites"]] == ["E23000032", "E23000032"]
-    assert document["within_reach_after"] > document["within_reach_before"]
-    assert 0.63 <= document["at_least_share_of_best"] <= 1.0
+    assert document["people_within_reach_after"] > document["people_within_reach_before"]
+    assert 63.2 <= document["at_least_pct_of_best"] <= 100.0
     html = page.read_text(encoding="utf-8")
     assert re.findall(r'"rank": (\d+)', html) == ["1", "2"]  # two numbered sites
     assert "sm-plan-force" in html  # force outlines for orientation

@@ -6,6 +6,7 @@ __all__ = [
     "cover",
     "coverage",
     "near",
+    "places",
     "plan",
     "profile",
     "reach",

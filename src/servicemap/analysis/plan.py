@@ -22,37 +22,38 @@ counts (confidential ones at the centre of their district) -- all exactly as in
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from servicemap._progress import status
-from servicemap._tables import json_records
 from servicemap.analysis.cover import (
-    GREEDY_GUARANTEE,
     CoverSolution,
     _as_csr,
     _check_count,
     _merged_cells,
     exact_max_cover,
+    greedy_budget_cover,
     greedy_max_cover,
+    lp_budget_bound,
     lp_upper_bound,
 )
 from servicemap.analysis.coverage import coverage_by_force
 from servicemap.analysis.sites import (
     ENGLAND_AND_WALES,
-    WEIGHTS,
     SiteProblem,
     _resolve_force,
     site_problem,
 )
-from servicemap.directory.load import load_services
+from servicemap.directory.load import services_from_checked
+from servicemap.directory.proposals import check_proposals
 from servicemap.directory.schema import DERIVED, FIELDS
-from servicemap.directory.validate import validate_services
 from servicemap.errors import PlanError
 from servicemap.geography.forces import district_names, force_names
 from servicemap.geography.geocode import wgs84_from_bng
@@ -119,10 +120,15 @@ def load_candidate_services(
     settings: Settings = DEFAULT_SETTINGS,
     lookup: Any = None,
 ) -> gpd.GeoDataFrame:
-    """Load proposed services: a file in the services directory schema, checked the same way.
+    """Load proposed services: a minimal file in the directory's format, checked the same way.
 
-    A file with a header row and no services is allowed and gives an empty frame (the what-if
-    then reproduces today's coverage exactly).
+    Only ``name``, a place (``postcode``, or ``latitude`` and ``longitude``) and
+    ``service_types`` are needed; the rest get the defaults of
+    :data:`servicemap.directory.proposals.PROPOSAL_DEFAULTS` (id from the name, scope local,
+    status active, delivery in person, serving the district of its site), no ``source_url`` is
+    needed and there are no warnings about whether a proposal still runs. A file with a header
+    row and no services is allowed and gives an empty frame (the what-if then reproduces
+    today's coverage exactly).
 
     Parameters
     ----------
@@ -131,12 +137,14 @@ def load_candidate_services(
     settings
         Where the postcode table is cached; the frame's CRS.
     lookup
-        Postcode lookup for :func:`servicemap.directory.load.load_services` (tests pass a fake).
+        Postcode lookup, as for :func:`servicemap.directory.load.load_services` (tests pass a
+        fake).
 
     Returns
     -------
     geopandas.GeoDataFrame
-        The canonical services frame of the proposed services.
+        The canonical services frame of the proposed services; ``attrs["defaults"]`` says how
+        many took each default.
 
     Raises
     ------
@@ -145,20 +153,24 @@ def load_candidate_services(
         first few and says to run ``servicemap validate FILE``.
     """
     file = str(path)
-    problems = validate_services(path, settings=settings, lookup=lookup)
+    problems, checked, used = check_proposals(path, settings=settings, lookup=lookup)
     errors = [p for p in problems if p.severity == "error"]
     if errors and all(p.code == "no-services" for p in errors):
         return empty_services(settings=settings)
-    if errors:
+    if errors or checked is None:
         shown = "\n".join(f"  {p}" for p in errors[:5])
         more = f"\n  … and {len(errors) - 5} more." if len(errors) > 5 else ""
         count = f"{len(errors)} error" + ("s" if len(errors) > 1 else "")
         raise PlanError(
             f"Proposed services file {file!r} (--with) has {count}:\n{shown}{more}\n"
-            f"It uses the services directory format; run 'servicemap validate {file}' to see "
-            "every problem."
+            "It uses the services directory format (only name, a postcode or latitude and "
+            f"longitude, and service_types are needed); run 'servicemap validate {file}' to "
+            "see every problem (validate also asks for what only a running service has, such "
+            "as source_url)."
         )
-    return load_services(path, settings=settings, lookup=lookup)
+    proposed = services_from_checked(checked, settings=settings)
+    proposed.attrs["defaults"] = dict(used)
+    return proposed
 
 
 def _is_number(series: pd.Series) -> bool:
@@ -195,7 +207,9 @@ def compare_coverage(
             same[m] = (old[m] == new[m]) | (old[m].isna() & new[m].isna())
         else:
             same[m] = old[m].astype(str) == new[m].astype(str)
-    changed = {code: [m for m in measures if not bool(same[m].loc[code])] for code in old.index}
+    unchanged = pd.DataFrame(same, index=old.index).to_numpy(dtype=bool)
+    names = np.array(measures, dtype=object)
+    changed = {code: list(names[~unchanged[i]]) for i, code in enumerate(old.index.astype(str))}
     requested = [c for c in dict.fromkeys(force_codes) if c in old.index]
     others = [c for c in old.index if changed[c] and c not in requested]
     if "gap_score" in measures:
@@ -209,14 +223,15 @@ def compare_coverage(
         "force_name": old.loc[rows, "force_name"].to_numpy(),
         "changed": ["; ".join(changed[c]) for c in rows],
     }
-    for m in measures:
-        b, a = old.loc[rows, m], new.loc[rows, m]
+    position = old.index.get_indexer(rows)
+    for j, m in enumerate(measures):
+        b, a = old[m].iloc[position], new[m].iloc[position]
         out[f"{m}_before"] = b.to_numpy()
         out[f"{m}_after"] = a.to_numpy()
         if _is_number(old[m]) and _is_number(new[m]):
             with np.errstate(invalid="ignore"):
-                difference = (a - b).to_numpy()
-            out[f"{m}_change"] = np.where(same[m].loc[rows].to_numpy(), 0, difference)
+                difference = a.to_numpy() - b.to_numpy()
+            out[f"{m}_change"] = np.where(unchanged[position, j], 0, difference)
             if pd.api.types.is_integer_dtype(old[m]) and pd.api.types.is_integer_dtype(new[m]):
                 out[f"{m}_change"] = out[f"{m}_change"].astype(np.int64)
     return pd.DataFrame(out)
@@ -284,7 +299,11 @@ def what_if(
         settings=settings,
     )
     comparison = compare_coverage(before, after, force_codes=codes)
-    comparison.attrs.update(requested=codes, proposed=len(candidates))
+    comparison.attrs.update(
+        requested=codes,
+        proposed=len(candidates),
+        defaults=dict(candidates.attrs.get("defaults", {})),
+    )
     return comparison
 
 
@@ -297,8 +316,9 @@ class Proposal:
     sites
         One row per proposed site, in the order chosen: ``rank``, ``postcode_district``,
         ``name``, ``site_postcode``, ``local_authority``, ``force_code``, ``force_name``,
-        ``easting``, ``northing``, ``latitude``, ``longitude``, ``newly_within_reach``
-        (weighted residents this site brings within reach, given the ones before it),
+        ``easting``, ``northing``, ``latitude``, ``longitude``, ``cost`` (when known),
+        ``newly_within_reach`` (weighted residents this site brings within reach, given the
+        ones before it),
         ``within_reach_after`` and ``share_within_reach_after`` (cumulative), then the site's
         force's main coverage measures before and after all proposals (``<m>_before``,
         ``<m>_after``).
@@ -314,6 +334,9 @@ class Proposal:
         The coverage table's radii.
     notes
         Plain-language caveats.
+    budget
+        The most that may be spent, when the sites were chosen within a budget (``sites`` then
+        has each site's ``cost``); ``None`` when a number of sites was asked for.
     """
 
     sites: pd.DataFrame
@@ -323,6 +346,14 @@ class Proposal:
     requested: int
     radii_km: tuple[float, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    budget: float | None = None
+
+    @property
+    def spent(self) -> float:
+        """What the chosen sites cost together (0 when there is no budget)."""
+        if self.budget is None or "cost" not in self.sites.columns:
+            return 0.0
+        return float(self.sites["cost"].sum())
 
     @property
     def reach_before(self) -> float:
@@ -333,39 +364,6 @@ class Proposal:
     def reach_after(self) -> float:
         """Weighted residents of the area within reach with every proposal."""
         return self.problem.reach_before + float(self.sites["newly_within_reach"].sum())
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the proposal as JSON-ready plain data."""
-        p = self.problem
-        return {
-            "area": {"code": p.area_code, "name": p.area_name},
-            "kind": p.kind,
-            "radius_km": p.radius_km,
-            "weight": p.weight,
-            "weight_column": WEIGHTS[p.weight],
-            "requested": self.requested,
-            "candidates_considered": len(p.candidates),
-            "demand_cell_m": p.grid_m,
-            "residents": round(p.residents, 1),
-            "within_reach_before": round(self.reach_before, 1),
-            "within_reach_after": round(self.reach_after, 1),
-            "share_within_reach_before": _share(self.reach_before, p.residents),
-            "share_within_reach_after": _share(self.reach_after, p.residents),
-            "method": self.solution.method,
-            "model_value": round(self.solution.value, 1),
-            "model_upper_bound": round(self.solution.upper_bound, 1),
-            "upper_bound_from": self.solution.bound,
-            "proven_best": self.solution.optimal,
-            "at_least_share_of_best": round(self.solution.ratio_floor, 4),
-            "greedy_guarantee": round(GREEDY_GUARANTEE, 4),
-            "sites": json_records(self.sites),
-            "coverage_change": json_records(self.coverage_change),
-            "notes": list(self.notes),
-        }
-
-
-def _share(part: float, whole: float) -> float | None:
-    return None if whole <= 0 else round(part / whole, 4)
 
 
 def proposal_services(
@@ -463,7 +461,9 @@ def site_measures(radii: tuple[float, ...], kind: str | None) -> list[str]:
 def propose_sites(
     services: pd.DataFrame,
     *,
-    n: int,
+    n: int | None = None,
+    budget: float | None = None,
+    cost: float | None = None,
     force_code: str | None = None,
     kind: str | None = None,
     radius_km: float = 10,
@@ -476,14 +476,12 @@ def propose_sites(
     time_limit: float | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> Proposal:
-    """Propose ``n`` sites for new in-person services that bring the most residents within reach.
+    """Propose ``n`` sites (or sites within a budget) that bring the most residents within reach.
 
     Maximises the additional weighted residents within ``radius_km`` of an in-person service,
-    existing in-person services (of ``kind``, if given) held fixed; see
-    :func:`servicemap.analysis.sites.site_problem` for the demand and the candidates. The
-    greedy choice is at least 1 - 1/e (63%) of the best possible; the proposal also carries
-    the data's own bound. Each proposal is then added to the directory as a local in-person
-    service of ``kind`` serving its local authority district
+    existing ones (of ``kind``) held fixed (:func:`servicemap.analysis.sites.site_problem`).
+    Greedy is at least 1 - 1/e (63%) of the best possible, with the data's own bound. Each site
+    is then added as a local in-person service of ``kind`` serving its district
     (:func:`proposal_services`) and the coverage table is recomputed.
 
     Parameters
@@ -491,7 +489,13 @@ def propose_sites(
     services
         The canonical services frame. Not modified.
     n
-        How many new services (1 or more).
+        How many new services (1 or more); or give ``budget`` instead.
+    budget
+        The most that may be spent (a budgeted maximal covering problem): greedy by people per
+        unit of cost, or the best single affordable site, is at least (1 - 1/e)/2 (31.6%) of
+        the best (Khuller, Moss and Naor 1999); ``method="exact"`` solves it exactly.
+    cost
+        The cost of each candidate with no ``cost`` of its own (all postcode-district sites).
     force_code
         The force (code or name) whose residents count and where the postcode-district
         candidates lie; ``None`` for England and Wales.
@@ -502,8 +506,7 @@ def propose_sites(
     weight
         ``born_outside_uk``, ``women_16plus`` or ``residents``.
     candidates
-        Extra candidate sites (:func:`servicemap.analysis.sites.read_candidate_sites`); these
-        may lie anywhere in England and Wales.
+        Extra candidate sites anywhere (:func:`servicemap.analysis.sites.read_candidate_sites`).
     need
         Need per force; ``None`` for the bundled figures.
     postcodes
@@ -522,23 +525,116 @@ def propose_sites(
     Proposal
         The sites, residents newly within reach, coverage before and after, and the bound.
     """
-    count = _check_count(n)
-    if method not in ("greedy", "exact"):
-        raise PlanError(f"Unknown method {method!r}; use 'greedy' or 'exact'.")
+    count, money = _check_request(n, budget, cost, method)
     table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
     need = load_need(level="district") if need is None else need
     problem = site_problem(
         services, force_code=force_code, kind=kind, radius_km=radius_km, weight=weight,
-        candidates=candidates, need=need, postcodes=table, settings=settings,
+        candidates=candidates, need=need, postcodes=table, cost=cost, settings=settings,
     )  # fmt: skip
-    if len(problem.candidates) == 0:
-        raise PlanError(f"No candidate sites in {problem.area_name}; pass some as candidates.")
-    status(f"Choosing {count} site(s) among {len(problem.candidates)} candidates…")
-    solution = _solve(problem, count, method=method, time_limit=time_limit)
+    solution = _choose(problem, count, money, method=method, time_limit=time_limit)
     return _proposal(
         services, problem, solution, count, need=need, postcodes=table, radii_km=radii_km,
-        settings=settings,
+        budget=money, settings=settings,
     )  # fmt: skip
+
+
+def _choose(
+    problem: SiteProblem, count: int, money: float | None, *, method: str, time_limit: float | None
+) -> CoverSolution:
+    """Choose ``count`` sites, or sites within the budget ``money``."""
+    if len(problem.candidates) == 0:
+        raise PlanError(f"No candidate sites in {problem.area_name}; pass some as candidates.")
+    if money is None:
+        status(f"Choosing {count} site(s) among {len(problem.candidates)} candidates…")
+        return _solve(problem, count, method=method, time_limit=time_limit)
+    status(f"Choosing sites within {money:,.0f} among {len(problem.candidates)} candidates…")
+    return _solve_budget(problem, money, method=method, time_limit=time_limit)
+
+
+def _check_request(
+    n: int | None, budget: float | None, cost: float | None, method: str
+) -> tuple[int, float | None]:
+    """Return the number of sites (1 with a budget) and the budget, checking the request."""
+    if (n is None) == (budget is None):
+        raise PlanError("Give either a number of sites (n) or a budget, not both or neither.")
+    count = _check_count(n) if budget is None else 1
+    money = None if budget is None else check_amount(budget, name="budget")
+    if cost is not None:
+        check_amount(cost, name="cost")
+    if method not in ("greedy", "exact"):
+        raise PlanError(f"Unknown method {method!r}; use 'greedy' or 'exact'.")
+    return count, money
+
+
+def check_amount(value: object, *, name: str) -> float:
+    """Return a positive amount of money; ``name`` is how the message names the argument.
+
+    Parameters
+    ----------
+    value
+        The amount as given.
+    name
+        The option or argument, e.g. ``--budget``.
+
+    Returns
+    -------
+    float
+        The amount.
+
+    Raises
+    ------
+    PlanError
+        If it is not a positive, finite number.
+    """
+    try:
+        amount = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        amount = math.nan
+    if isinstance(value, bool) or not math.isfinite(amount) or amount <= 0:
+        raise PlanError(f"The {name} must be a positive amount, such as 250000; got {value!r}.")
+    return amount
+
+
+def _costs(problem: SiteProblem) -> npt.NDArray[np.float64]:
+    """Return every candidate's cost, or say which have none and how to give them."""
+    costs: npt.NDArray[np.float64] = problem.candidates["cost"].to_numpy(dtype=np.float64)
+    missing = ~np.isfinite(costs)
+    if missing.any():
+        generated = problem.candidates["source"].to_numpy() == "postcode district"
+        which = "the postcode-district sites" if (missing & generated).any() else "some sites"
+        raise PlanError(
+            f"A budget needs a cost for every candidate site, and {which} have none; give "
+            "--cost AMOUNT (what a new service at a postcode district costs) or a 'cost' "
+            "column in --candidates."
+        )
+    return costs
+
+
+def _solve_budget(
+    problem: SiteProblem, budget: float, *, method: str, time_limit: float | None
+) -> CoverSolution:
+    """Solve the budgeted covering problem exactly, or greedily with the tightest quick bound."""
+    costs = _costs(problem)
+    if method == "exact":
+        return exact_max_cover(
+            problem.cover, problem.weights, 1, time_limit=time_limit, costs=costs, budget=budget
+        )
+    greedy = greedy_budget_cover(problem.cover, problem.weights, costs, budget)
+    if greedy.optimal:
+        return greedy
+    matrix, _ = _merged_cells(_as_csr(problem.cover), problem.weights)
+    if matrix.shape[1] > LP_BOUND_CELLS:
+        return greedy
+    bound = lp_budget_bound(problem.cover, problem.weights, costs, budget)
+    if bound >= greedy.upper_bound:
+        return greedy
+    return dataclasses.replace(
+        greedy,
+        upper_bound=max(bound, greedy.value),
+        optimal=bound <= greedy.value * (1.0 + 1e-9),
+        bound="LP relaxation",
+    )
 
 
 def _proposal(
@@ -550,6 +646,7 @@ def _proposal(
     need: pd.DataFrame,
     postcodes: PostcodeTable,
     radii_km: tuple[float, ...],
+    budget: float | None = None,
     settings: Settings,
 ) -> Proposal:
     """Add the chosen sites to the directory, recompute coverage and report the proposal."""
@@ -568,7 +665,8 @@ def _proposal(
         solution=solution,
         requested=count,
         radii_km=tuple(radii_km),
-        notes=tuple(_notes(problem, solution, count)),
+        notes=tuple(_notes(problem, solution, count, budget)),
+        budget=budget,
     )
 
 
@@ -604,9 +702,11 @@ def _with_lp_bound(solution: CoverSolution, problem: SiteProblem, count: int) ->
     )
 
 
-def _notes(problem: SiteProblem, solution: CoverSolution, count: int) -> list[str]:
+def _notes(
+    problem: SiteProblem, solution: CoverSolution, count: int, budget: float | None
+) -> list[str]:
     notes = []
-    if len(solution.chosen) < count:
+    if budget is None and len(solution.chosen) < count:
         notes.append(
             f"Only {len(solution.chosen)} of the {count} sites asked for bring anyone new "
             f"within {problem.radius_km:g} km: everyone else in {problem.area_name} near a "
@@ -651,6 +751,8 @@ def _site_table(
             else np.nan,
         }
     )
+    if np.isfinite(chosen["cost"].to_numpy(dtype=np.float64)).any():
+        sites.insert(sites.columns.get_loc("newly_within_reach"), "cost", chosen["cost"].to_numpy())
     by_force = comparison.set_index("force_code")
     for m in site_measures(radii, problem.kind):
         for when in ("before", "after"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -496,17 +497,10 @@ def _access(
     ``weights`` gives the people each located postcode carries, per district
     (:func:`servicemap.geography.residents.district_weights`).
     """
-    xy = geography.resident_xy
     chosen = np.flatnonzero(prepared.in_person)
-    km, nearest = nearest_km(prepared.access_xy[chosen], xy)
-    # By and for: where the nearest in-person service is one, that is the distance; elsewhere
-    # it is at least the in-person distance, so only postcodes with an in-person service within
-    # the widest radius need a second (bounded) search.
-    is_bf = np.append(prepared.by_and_for[chosen], False)
-    bf_km = np.where(is_bf[np.minimum(nearest, len(chosen))], km, np.inf)
-    todo = ~is_bf[np.minimum(nearest, len(chosen))] & (km <= max(radii_km))
-    bf_points = prepared.access_xy[chosen[prepared.by_and_for[chosen]]]
-    bf_km[todo] = nearest_km(bf_points, xy[todo], within_km=max(radii_km))[0]
+    km, bf_km = resident_distances(
+        geography, prepared.access_xy[chosen], prepared.by_and_for[chosen], max(radii_km)
+    )
     unit = units.of_district[geography.resident_district]
     inside = unit >= 0
     unit = unit[inside]
@@ -555,6 +549,127 @@ def _weighted_median(
             value = (value + float(v[start + at + 1])) / 2.0
         out[k] = value
     return out
+
+
+# The residents' distances for the last set of in-person services measured from scratch, so a
+# plan that adds a few services to the same directory measures only the distance to those.
+_LAST_DISTANCES: list[tuple[weakref.ref[Geography], bytes, float, tuple[Any, ...]]] = []
+
+INCREMENTAL_POINTS = 64
+"""Up to this many services added to the last set measured are measured on their own."""
+
+
+def resident_distances(
+    geography: Geography,
+    points: npt.NDArray[np.float64],
+    by_and_for: npt.NDArray[np.bool_],
+    widest_km: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return each resident postcode's km to the nearest point, and to a 'by and for' one.
+
+    The 'by and for' distance is exact up to ``widest_km`` (beyond it, it may be inf). When
+    ``points`` are the last set measured from scratch (on the same geography and radius) with a
+    few more after them -- a plan adding proposed services to the directory -- only the
+    distances to the new points are measured, and the answer is the same.
+
+    Parameters
+    ----------
+    geography
+        Gives the resident postcodes (``resident_xy``, BNG metres).
+    points
+        In-person service points (n x 2, BNG metres).
+    by_and_for
+        Which of ``points`` are 'by and for' services.
+    widest_km
+        The widest radius the 'by and for' distance is needed for.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The distance to the nearest point and to the nearest 'by and for' point, per resident.
+    """
+    key = np.ascontiguousarray(points, dtype=np.float64).tobytes()
+    flags = np.ascontiguousarray(by_and_for, dtype=bool).tobytes()
+    for ref, seen, widest, measured in _LAST_DISTANCES:
+        base = len(seen) // 17  # 16 bytes of coordinates and 1 flag per point
+        extra = len(points) - base
+        if (
+            ref() is geography
+            and widest == widest_km
+            and 0 <= extra <= INCREMENTAL_POINTS
+            and key[: base * 16] + flags[:base] == seen
+        ):
+            return _with_points(geography, measured, points[base:], by_and_for[base:], widest)
+    km, bf_km = _distances(geography.resident_xy, points, by_and_for, widest_km)
+    measured = (km, bf_km, *_force_boxes(geography, km))
+    _LAST_DISTANCES[:] = [(weakref.ref(geography), key + flags, widest_km, measured)]
+    return km.copy(), bf_km.copy()
+
+
+def _with_points(
+    geography: Geography,
+    measured: tuple[Any, ...],
+    points: npt.NDArray[np.float64],
+    by_and_for: npt.NDArray[np.bool_],
+    widest_km: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return the distances with a few more points: the nearer of the old and the new ones.
+
+    A new point can only come nearer to a force's residents if it is nearer to the force's
+    bounding box than the force's farthest resident is from help, so only those forces' slices
+    are measured ('by and for' distances matter up to ``widest_km``).
+    """
+    km, bf_km, boxes, farthest = measured
+    km, bf_km = km.copy(), bf_km.copy()
+    xy = geography.resident_xy
+    bounds = geography.force_bounds
+    for (x, y), is_bf in zip(points, by_and_for, strict=True):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        dx = np.maximum(np.maximum(boxes[:, 0] - x, x - boxes[:, 2]), 0.0)
+        dy = np.maximum(np.maximum(boxes[:, 1] - y, y - boxes[:, 3]), 0.0)
+        near = np.hypot(dx, dy) / 1000.0 < np.maximum(farthest, widest_km if is_bf else 0.0)
+        for k in np.flatnonzero(near):
+            part = slice(bounds[k], bounds[k + 1])
+            d = np.hypot(xy[part, 0] - x, xy[part, 1] - y) / 1000.0
+            np.minimum(km[part], d, out=km[part])
+            if is_bf:
+                np.minimum(bf_km[part], d, out=bf_km[part])
+    return km, bf_km
+
+
+def _force_boxes(
+    geography: Geography, km: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return each force's residents' bounding box (BNG metres) and farthest distance (km)."""
+    bounds = geography.force_bounds
+    xy = geography.resident_xy
+    boxes = np.full((geography.n_forces, 4), np.nan)
+    farthest = np.full(geography.n_forces, -np.inf)
+    for k in range(geography.n_forces):
+        part = slice(bounds[k], bounds[k + 1])
+        if bounds[k + 1] > bounds[k]:
+            boxes[k, :2] = xy[part].min(axis=0)
+            boxes[k, 2:] = xy[part].max(axis=0)
+            farthest[k] = float(km[part].max())
+    return boxes, farthest
+
+
+def _distances(
+    xy: npt.NDArray[np.float64],
+    points: npt.NDArray[np.float64],
+    by_and_for: npt.NDArray[np.bool_],
+    widest_km: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    km, nearest = nearest_km(points, xy)
+    # By and for: where the nearest in-person service is one, that is the distance; elsewhere
+    # it is at least the in-person distance, so only postcodes with an in-person service within
+    # the widest radius need a second (bounded) search.
+    is_bf = np.append(by_and_for, False)
+    bf_km = np.where(is_bf[np.minimum(nearest, len(points))], km, np.inf)
+    todo = ~is_bf[np.minimum(nearest, len(points))] & (km <= widest_km)
+    bf_km[todo] = nearest_km(points[by_and_for], xy[todo], within_km=widest_km)[0]
+    return km, bf_km
 
 
 def _radius_label(radius: float) -> str:

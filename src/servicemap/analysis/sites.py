@@ -97,7 +97,8 @@ def _check_weight(weight: str) -> str:
     return _check_choice(weight, list(WEIGHTS), what="weight", flag="--weight")
 
 
-_LAST_SITES: list[tuple[weakref.ref[PostcodeTable], pd.DataFrame]] = []
+# The last few district-site tables built (all of England and Wales, or one force's).
+_LAST_SITES: list[tuple[weakref.ref[PostcodeTable], str | None, pd.DataFrame]] = []
 
 
 def _outward_codes(codes: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
@@ -110,7 +111,7 @@ def _outward_codes(codes: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
     return result
 
 
-def district_sites(postcodes: PostcodeTable) -> pd.DataFrame:
+def district_sites(postcodes: PostcodeTable, *, force_code: str | None = None) -> pd.DataFrame:
     """Return one candidate site per postcode district (outward code) in England and Wales.
 
     A district's site is its postcode nearest the mean position of its located postcodes, so
@@ -121,6 +122,10 @@ def district_sites(postcodes: PostcodeTable) -> pd.DataFrame:
     ----------
     postcodes
         The postcode table.
+    force_code
+        Only the sites that lie in this force (a code in the table). The sites are the same
+        as those of the whole table, but only the postcode districts with a postcode in the
+        force are worked out, which is many times faster.
 
     Returns
     -------
@@ -130,25 +135,64 @@ def district_sites(postcodes: PostcodeTable) -> pd.DataFrame:
         ``postcodes`` (located postcodes in the postcode district); sorted by
         ``postcode_district``.
     """
-    for ref, sites in _LAST_SITES:
-        if ref() is postcodes:
+    for ref, force, sites in _LAST_SITES:
+        if ref() is postcodes and force is None:
+            return (sites if force_code is None else _in_force(sites, force_code)).copy()
+        if ref() is postcodes and force == force_code:
             return sites.copy()
     geography = geography_from_postcodes(postcodes)
-    located = geography.located
-    codes = postcodes.postcodes[located]
-    x = postcodes.easting[located].astype(np.float64)
-    y = postcodes.northing[located].astype(np.float64)
+    if force_code is None:
+        rows = np.flatnonzero(geography.located)
+    else:
+        rows = _outward_rows(postcodes, geography.located, force_code)
+    sites = _sites_of(postcodes, rows)
+    if force_code is not None:
+        sites = _in_force(sites, force_code)
+    kept = [entry for entry in _LAST_SITES if entry[0]() is postcodes][-3:]
+    _LAST_SITES[:] = [*kept, (weakref.ref(postcodes), force_code, sites)]
+    return sites.copy()
+
+
+def _in_force(sites: pd.DataFrame, force_code: str) -> pd.DataFrame:
+    return sites.loc[sites["force_code"] == force_code].reset_index(drop=True)
+
+
+def _outward_rows(
+    postcodes: PostcodeTable, located: npt.NDArray[np.bool_], force_code: str
+) -> npt.NDArray[np.intp]:
+    """Return the located rows of every postcode district that has a postcode in the force."""
+    k = int(np.flatnonzero(postcodes.force_codes == force_code)[0])
+    mine = np.flatnonzero(located & (postcodes.force == k))
+    outward = np.unique(_outward_codes(postcodes.postcodes[mine]))
+    # The table is sorted, so each outward code's postcodes lie in the range of its prefix
+    # (with those of longer codes that share it, such as ME1 and ME14, dropped below).
+    low = np.searchsorted(postcodes.postcodes, outward, side="left")
+    high = np.searchsorted(postcodes.postcodes, np.char.add(outward, b"\xff"), side="left")
+    inside = np.zeros(len(postcodes.postcodes), dtype=bool)
+    for a, b in zip(low, high, strict=True):
+        inside[a:b] = True
+    rows = np.flatnonzero(inside & located)
+    keep = np.isin(_outward_codes(postcodes.postcodes[rows]), outward)
+    result: npt.NDArray[np.intp] = rows[keep].astype(np.intp)
+    return result
+
+
+def _sites_of(postcodes: PostcodeTable, rows: npt.NDArray[np.intp]) -> pd.DataFrame:
+    """Return the district site of every postcode district among the given located rows."""
+    codes = postcodes.postcodes[rows]
+    x = postcodes.easting[rows].astype(np.float64)
+    y = postcodes.northing[rows].astype(np.float64)
     outward, group = np.unique(_outward_codes(codes), return_inverse=True)
     count = np.bincount(group).astype(np.float64)
     mx = np.bincount(group, weights=x) / count
     my = np.bincount(group, weights=y) / count
     d2 = (x - mx[group]) ** 2 + (y - my[group]) ** 2
     order = np.lexsort((d2, group))
-    first = order[np.r_[0, np.flatnonzero(np.diff(group[order])) + 1]]
+    first = order[np.r_[0, np.flatnonzero(np.diff(group[order])) + 1]] if len(order) else order
     site_codes = codes[first].astype(str)
-    district = postcodes.district[located][first].astype(np.intp)
+    district = postcodes.district[rows][first].astype(np.intp)
     force = postcodes.district_force[district].astype(np.intp)
-    sites = pd.DataFrame(
+    return pd.DataFrame(
         {
             "postcode_district": outward.astype(str),
             "site_postcode": [f"{c[:-3]} {c[-3:]}" for c in site_codes],
@@ -159,8 +203,6 @@ def district_sites(postcodes: PostcodeTable) -> pd.DataFrame:
             "postcodes": count.astype(np.int64),
         }
     )
-    _LAST_SITES[:] = [(weakref.ref(postcodes), sites)]
-    return sites.copy()
 
 
 _SITE_COLUMNS = {
@@ -168,6 +210,7 @@ _SITE_COLUMNS = {
     "postcode": ("postcode", "post_code", "postal_code"),
     "latitude": ("latitude", "lat"),
     "longitude": ("longitude", "lon", "lng", "long"),
+    "cost": ("cost", "site_cost", "cost_gbp"),
 }
 
 
@@ -178,13 +221,15 @@ def read_candidate_sites(path: Path | str) -> pd.DataFrame:
     ----------
     path
         The CSV file. Columns (any case): ``postcode``, or ``latitude`` and ``longitude``
-        (WGS84 degrees), or both; ``name`` is optional. Other columns are ignored.
+        (WGS84 degrees), or both; ``name`` and ``cost`` (what a new service there would cost,
+        for ``--budget``) are optional. Other columns are ignored.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``name``, ``postcode``, ``latitude``, ``longitude`` (text, ``""`` when empty)
-        and ``row`` (the spreadsheet row, header = 1); ``attrs["source"]`` is the file name.
+        Columns ``name``, ``postcode``, ``latitude``, ``longitude``, ``cost`` (text, ``""``
+        when empty) and ``row`` (the spreadsheet row, header = 1); ``attrs["source"]`` is the
+        file name.
 
     Raises
     ------
@@ -232,6 +277,7 @@ def _locate_sites(sites: pd.DataFrame, postcodes: PostcodeTable) -> pd.DataFrame
         return sites[column].fillna("").astype(str).str.strip()
 
     names, codes = text("name"), text("postcode")
+    costs = _site_costs(text("cost"), rows=sites, source=source)
     lats = pd.to_numeric(text("latitude").replace("", None), errors="coerce")
     lons = pd.to_numeric(text("longitude").replace("", None), errors="coerce")
     rows = sites["row"] if "row" in sites.columns else pd.Series(sites.index + 2, sites.index)
@@ -271,7 +317,27 @@ def _locate_sites(sites: pd.DataFrame, postcodes: PostcodeTable) -> pd.DataFrame
                 "one of them (or delete the row)."
             )
         places.append((x, y, int(index) if own else -1, where))
-    return _site_records(places, names, postcodes, located)
+    records = _site_records(places, names, postcodes, located)
+    records["cost"] = costs
+    return records
+
+
+def _site_costs(values: pd.Series, *, rows: pd.DataFrame, source: str) -> npt.NDArray[np.float64]:
+    """Return each candidate's cost (NaN when blank); raise for one that is not an amount."""
+    numbers = pd.to_numeric(
+        values.str.replace(",", "", regex=False).str.replace("£", "", regex=False).str.strip(),
+        errors="coerce",
+    ).to_numpy(dtype=np.float64)
+    given = (values != "").to_numpy()
+    bad = given & ~(np.isfinite(numbers) & (numbers > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        row = int(rows["row"].iat[i]) if "row" in rows.columns else i + 2
+        raise PlanError(
+            f"{source}:{row}: column 'cost': {values.iat[i]!r} is not a positive amount; "
+            "give a number such as 120000 (or leave it empty to use --cost)."
+        )
+    return np.where(given, numbers, np.nan)
 
 
 def _site_records(
@@ -335,7 +401,8 @@ class SiteProblem:
     candidates
         Candidate sites in tie-break order (postcode district, then name): ``postcode_district``,
         ``name``, ``site_postcode``, ``easting``, ``northing``, ``district_code``,
-        ``force_code``, ``source`` (``"postcode district"`` or ``"your candidates"``).
+        ``force_code``, ``source`` (``"postcode district"`` or ``"your candidates"``), ``cost``
+        (NaN when not known).
     cover
         Candidates x demand cells (scipy sparse): 1 where the cell is within the radius.
     weights
@@ -417,6 +484,7 @@ def site_problem(
     candidates: pd.DataFrame | None = None,
     need: pd.DataFrame | None = None,
     postcodes: PostcodeTable | None = None,
+    cost: float | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> SiteProblem:
     """Build the covering problem: who is not yet within reach, and which sites would reach them.
@@ -424,8 +492,7 @@ def site_problem(
     Demand is every located postcode of the force (or of England and Wales), carrying
     ``need[weight column] / located postcodes in its force`` residents, as in the coverage
     table. Postcodes already within ``radius_km`` of an existing in-person service (of
-    ``kind``, if given) are left out; the rest are summed into square cells of
-    :func:`grid_size_m` (placed at the mean of their postcodes) so the problem stays small.
+    ``kind``) are left out; the rest are summed into :func:`grid_size_m` squares.
 
     Parameters
     ----------
@@ -435,8 +502,7 @@ def site_problem(
         A force code or name; ``None`` for all of England and Wales.
     kind
         A key of :data:`servicemap.directory.schema.PROVISION_KINDS`: only existing services of
-        that kind
-        count as reach. ``None``: every in-person service.
+        that kind count as reach. ``None``: every in-person service.
     radius_km
         Catchment radius in km.
     weight
@@ -447,6 +513,8 @@ def site_problem(
         Need per district (or per force); ``None`` for the bundled figures per district.
     postcodes
         The postcode table; ``None`` loads the cached ONS table.
+    cost
+        The cost of a site with none of its own (every postcode-district site), for a budget.
     settings
         Where the postcode table is cached.
 
@@ -468,7 +536,7 @@ def site_problem(
     xy, resident_weight = _residents(geography, per_postcode, code)
     prepared = prepare_services(services, geography)
     reached = _within_reach(prepared, kind, xy, radius)
-    sites = _candidate_table(table, code, candidates)
+    sites = _candidate_table(table, code, candidates, cost=cost)
     grid = grid_size_m(radius)
     cell_xy, cell_w = _demand_cells(xy[~reached], resident_weight[~reached], grid)
     cover = _incidence(sites[["easting", "northing"]].to_numpy(dtype=np.float64), cell_xy, radius)
@@ -539,20 +607,31 @@ _CANDIDATE_COLUMNS = [
     "district_code",
     "force_code",
     "source",
+    "cost",
 ]
 
 
 def _candidate_table(
-    table: PostcodeTable, code: str | None, candidates: pd.DataFrame | None
+    table: PostcodeTable,
+    code: str | None,
+    candidates: pd.DataFrame | None,
+    *,
+    cost: float | None = None,
 ) -> pd.DataFrame:
-    """Return the force's postcode-district sites and the user's, in tie-break order."""
-    sites = district_sites(table)
+    """Return the force's postcode-district sites and the user's, in tie-break order.
+
+    Postcode-district sites cost ``cost`` (NaN when None), and so do the user's sites that
+    give no cost of their own.
+    """
+    default = np.nan if cost is None else float(cost)
+    sites = district_sites(table, force_code=code)
     sites["name"] = ""
     sites["source"] = "postcode district"
-    if code is not None:
-        sites = sites.loc[sites["force_code"] == code]
+    sites["cost"] = default
     if candidates is not None and len(candidates):
-        sites = pd.concat([sites, _locate_sites(candidates, table)], ignore_index=True)
+        yours = _locate_sites(candidates, table)
+        yours["cost"] = yours["cost"].fillna(default)
+        sites = pd.concat([sites, yours], ignore_index=True)
     sites = sites[_CANDIDATE_COLUMNS].sort_values(
         ["postcode_district", "name", "site_postcode"], kind="stable"
     )

@@ -42,7 +42,8 @@ PLAN_FILES: dict[str, tuple[str, ...]] = {"text": ("table",), "csv": ("csv",), "
     "with_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Proposed services, in the directory's format: what would funding them change?",
+    help="Proposed services (name, postcode or latitude/longitude, service_types; the "
+    "directory's other fields optional): what would funding them change?",
 )
 @click.option("--add", type=int, default=None, metavar="N", help="Propose N new sites.")
 @click.option(
@@ -68,9 +69,25 @@ PLAN_FILES: dict[str, tuple[str, ...]] = {"text": ("table",), "csv": ("csv",), "
     "candidates_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="With --add: CSV of extra candidate sites (postcode or latitude/longitude, name).",
+    help="With --add or --budget: CSV of extra candidate sites (postcode or "
+    "latitude/longitude; name and cost optional).",
 )
-@click.option("--exact", is_flag=True, help="With --add: solve exactly, not greedily.")
+@click.option(
+    "--budget",
+    type=float,
+    default=None,
+    metavar="AMOUNT",
+    help="Instead of --add: choose the sites that reach most for at most this spend.",
+)
+@click.option(
+    "--cost",
+    type=float,
+    default=None,
+    metavar="AMOUNT",
+    help="With --budget: the cost of a new service at a postcode district (and at each of "
+    "your --candidates without a 'cost').",
+)
+@click.option("--exact", is_flag=True, help="With --add or --budget: solve exactly, not greedily.")
 @format_option(
     "table",
     "csv",
@@ -89,7 +106,8 @@ PLAN_FILES: dict[str, tuple[str, ...]] = {"text": ("table",), "csv": ("csv",), "
     type=click.Path(path_type=Path),
     metavar="FILE",
     default=None,
-    help="With --add: also draw the sites on an offline HTML map.",
+    help="Also draw the sites (or the proposed services), towns, districts and who is newly "
+    "within reach on an offline HTML map.",
 )
 @services_option
 @selection_options
@@ -104,6 +122,8 @@ def plan_command(
     radius_km: float | None,
     weight: str | None,
     candidates_path: Path | None,
+    budget: float | None,
+    cost: float | None,
     exact: bool,
     fmt: str | None,
     output: Path | None,
@@ -114,25 +134,27 @@ def plan_command(
 ) -> None:
     """Plan a funding round: what funding services would change, or where N new ones reach most.
 
-    --with FILE adds proposed services (same format as the directory) and shows every coverage
-    measure before and after. --add N proposes N sites for new in-person services that bring
-    the most residents (--weight) not yet within --radius-km of one within reach.
+    --with FILE adds proposed services (the directory's format; only name, a postcode or
+    latitude/longitude, and service_types are needed) and shows what changes. --add N proposes
+    N sites for new in-person services that bring the most residents (--weight) not yet within
+    --radius-km of one within reach; --budget AMOUNT chooses as many as the budget allows.
 
     \b
     Example:
         servicemap plan --force Kent --add 2 --kind advocacy --map plan.html
-        servicemap plan --force Kent --with proposed.csv --format csv -o what-if.csv
+        servicemap plan --force Kent --budget 300000 --cost 120000
+        servicemap plan --force Kent --with proposed.csv --map what-if.html
     """
     from servicemap.analysis import plan
     from servicemap.analysis.sites import read_candidate_sites
     from servicemap.directory.load import load_services
     from servicemap.geography.areas import find_force
     from servicemap.geography.need import load_need
-    from servicemap.render.text import format_proposal, format_what_if
+    from servicemap.render.plan_text import format_proposal, format_what_if
 
     check_plan_request(
         with_path=with_path, add=add, kind=kind, radius_km=radius_km, weight=weight,
-        exact=exact, candidates_path=candidates_path, map_path=map_path,
+        exact=exact, candidates_path=candidates_path, budget=budget, cost=cost,
     )  # fmt: skip
     inputs = data_inputs(services_path, need_path=need_path, uses_need=True)
     inputs |= {"--with": with_path, "--candidates": candidates_path}
@@ -150,16 +172,18 @@ def plan_command(
             services, proposed, force_codes=[code] if code else None, need=need, settings=settings
         )
         text = format_what_if(table, fmt)
+        if map_path is not None:
+            _save_plan_map(table, services, proposed, None, map_path, settings)
     else:
         sites = read_candidate_sites(candidates_path) if candidates_path else None
         proposal = plan.propose_sites(
-            services, n=add or 0, force_code=code, kind=kind, radius_km=radius_km or 10,
-            weight=weight or "born_outside_uk", candidates=sites, need=need,
-            method="exact" if exact else "greedy", settings=settings,
+            services, n=add, budget=budget, cost=cost, force_code=code, kind=kind,
+            radius_km=radius_km or 10, weight=weight or "born_outside_uk", candidates=sites,
+            need=need, method="exact" if exact else "greedy", settings=settings,
         )  # fmt: skip
         text = format_proposal(proposal, fmt)
         if map_path is not None:
-            _save_proposal_map(proposal, services, map_path, settings)
+            _save_plan_map(proposal.coverage_change, services, None, proposal, map_path, settings)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -178,7 +202,8 @@ def check_plan_request(
     weight: str | None = None,
     exact: bool = False,
     candidates_path: object = None,
-    map_path: object = None,
+    budget: object = None,
+    cost: object = None,
 ) -> None:
     """Check a ``servicemap plan`` request before any data is loaded.
 
@@ -188,41 +213,53 @@ def check_plan_request(
         The ``--with`` file, or None.
     add
         The ``--add`` count, or None.
-    kind, radius_km, weight, exact, candidates_path, map_path
-        The options that only make sense with ``--add`` (``--kind``, ``--radius-km``,
-        ``--weight``, ``--exact``, ``--candidates``, ``--map``) as given: None (False for
-        ``exact``) when not given.
+    kind, radius_km, weight, exact, candidates_path, budget, cost
+        The options that only make sense when choosing sites (``--kind``, ``--radius-km``,
+        ``--weight``, ``--exact``, ``--candidates``, ``--budget``, ``--cost``) as given: None
+        (False for ``exact``) when not given.
 
     Raises
     ------
     PlanError
-        If both or neither of ``--with`` and ``--add`` are given, an ``--add`` option is given
-        with ``--with``, or an ``--add`` option is out of range.
+        If not exactly one of ``--with``, ``--add`` and ``--budget`` is given, a site option
+        is given with ``--with``, ``--cost`` without ``--budget``, or an option is out of range.
     """
-    if with_path is not None and add is not None:
+    asked = [flag for flag, v in (("--with FILE", with_path), ("--add N", add),
+                                  ("--budget AMOUNT", budget)) if v is not None]  # fmt: skip
+    if len(asked) > 1:
         raise PlanError(
-            "Give either --with FILE (what would funding these services change?) or --add N "
-            "(where would N new services reach most?), not both."
+            f"Give one of --with FILE (what would funding these services change?), --add N or "
+            f"--budget AMOUNT (where would new services reach most?), not {' and '.join(asked)}."
         )
-    if with_path is None and add is None:
+    if not asked:
         raise PlanError(
-            "Give --with FILE (what would funding these services change?) or --add N "
-            "(where would N new services reach most?)."
+            "Give --with FILE (what would funding these services change?), --add N or "
+            "--budget AMOUNT (where would new services reach most?)."
         )
     if with_path is not None:
         add_only: dict[str, object] = {"--kind": kind, "--radius-km": radius_km}
         add_only |= {"--weight": weight, "--exact": exact}
-        add_only |= {"--candidates": candidates_path, "--map": map_path}
+        add_only |= {"--candidates": candidates_path, "--cost": cost}
         given = [flag for flag, value in add_only.items() if value not in (None, False)]
         if given:
             listed = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
             verb = "works" if len(given) == 1 else "work"
-            raise PlanError(f"{listed} only {verb} with --add N, not with --with FILE.")
+            raise PlanError(
+                f"{listed} only {verb} with --add N or --budget AMOUNT, not with --with FILE."
+            )
         return
     from servicemap.analysis.cover import _check_count
+    from servicemap.analysis.plan import check_amount
     from servicemap.analysis.sites import _check_kind, _check_radius, _check_weight
 
-    _check_count(add, name="--add")
+    if add is not None:
+        _check_count(add, name="--add")
+        if cost is not None:
+            raise PlanError("--cost only works with --budget AMOUNT, not with --add N.")
+    else:
+        check_amount(budget, name="budget (--budget)")
+    if cost is not None:
+        check_amount(cost, name="cost (--cost)")
     _check_kind(kind)
     if radius_km is not None:
         _check_radius(radius_km, name="--radius-km")
@@ -230,14 +267,42 @@ def check_plan_request(
         _check_weight(weight)
 
 
-def _save_proposal_map(
-    proposal: Proposal, services: pd.DataFrame, map_path: Path, settings: Settings
+def _save_plan_map(
+    comparison: pd.DataFrame,
+    services: pd.DataFrame,
+    proposed: pd.DataFrame | None,
+    proposal: Proposal | None,
+    map_path: Path,
+    settings: Settings,
 ) -> None:
-    """Draw ``servicemap plan --add``'s sites over the derived force outlines and save the map."""
-    from servicemap.geography.boundaries import load_force_areas
+    """Draw the plan (a what-if's proposed services, or a proposal's sites) and save the map."""
+    from servicemap._progress import status
+    from servicemap.analysis import places
+    from servicemap.geography.boundaries import load_district_areas, load_force_areas
+    from servicemap.geography.postcodes import load_postcode_table
     from servicemap.render.maps import save_map
-    from servicemap.render.plan_map import proposal_map
+    from servicemap.render.plan_map import proposal_map, what_if_map
 
-    areas = load_force_areas("derived", settings=settings)
-    save_map(proposal_map(proposal, services, force_areas=areas), map_path)
+    status("Drawing the map: districts, postcode districts and towns…")
+    table = load_postcode_table(settings=settings)
+    focus = [str(c) for c in comparison.attrs.get("requested", ())]
+    if proposal is not None:
+        focus += [str(c) for c in proposal.sites["force_code"]]
+    elif proposed is not None:
+        focus += [str(c) for c in proposed["force_code"] if c]
+    around = places.plan_places(
+        focus, force_areas=load_force_areas("derived", settings=settings),
+        district_areas=load_district_areas(settings=settings), postcodes=table, settings=settings,
+    )  # fmt: skip
+    if proposal is not None:
+        page = proposal_map(proposal, services, places=around, settings=settings)
+    else:
+        assert proposed is not None  # noqa: S101 -- one of the two is always given
+        reached = places.newly_reached_area(
+            places.what_if_reach(services, proposed, postcodes=table), settings=settings
+        )
+        page = what_if_map(
+            comparison, services, proposed, reached=reached, places=around, settings=settings
+        )
+    save_map(page, map_path)
     click.echo(f"Wrote the map to {map_path}", err=True)

@@ -13,6 +13,7 @@ __all__ = [
     "openreferral_write",
     "privacy",
     "problems",
+    "proposals",
     "read",
     "read_excel",
     "read_json",

@@ -100,9 +100,6 @@ def load_services(
         If the file cannot be read or has any error; the message gives the count, the first
         few and says to run ``servicemap validate FILE``.
     """
-    import geopandas as gpd
-    import shapely
-
     target = bundled_services_path() if path is None else Path(path)
     file = str(target)
     problems, checked = check_services(target, settings=settings, lookup=lookup, today=today)
@@ -110,6 +107,29 @@ def load_services(
     assert checked is not None  # no errors means the file was read  # noqa: S101
     if warn:
         _warn_grouped(problems, file)
+    return services_from_checked(checked, settings=settings)
+
+
+def services_from_checked(
+    checked: pd.DataFrame, *, settings: Settings = DEFAULT_SETTINGS
+) -> gpd.GeoDataFrame:
+    """Return the canonical services frame of a checked table (``check_services`` without errors).
+
+    Parameters
+    ----------
+    checked
+        The checked frame of :func:`servicemap.directory.validate.check_services`.
+    settings
+        ``settings.crs`` is the frame's CRS.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The canonical services frame (see :func:`load_services`).
+    """
+    import geopandas as gpd
+    import shapely
+
     services = pd.DataFrame(index=range(len(checked)))
     for field in FIELDS:
         services[field] = checked[field].to_numpy()

@@ -429,8 +429,13 @@ def check_services(
     settings: Settings,
     lookup: Callable[..., Any] | None,
     today: dt.date | None,
+    fill: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> tuple[list[Problem], pd.DataFrame | None]:
-    """Run every check; return the problems and (if the file is a table) the checked frame."""
+    """Run every check; return the problems and (if the file is a table) the checked frame.
+
+    ``fill``, if given, gets the table as read (every field as text) and returns it with
+    defaults filled in, before any row is checked: how proposed services get theirs.
+    """
     report = ProblemReport(str(path))
     try:
         frame, missing, shifted = read_fields(path, report)
@@ -448,6 +453,8 @@ def check_services(
         return _sorted(report.problems), None  # no header: checking the rows would be noise
     # A row with values in the wrong columns would give one error per column: report it once.
     frame = frame.loc[~frame[ROW].isin(shifted)].reset_index(drop=True)
+    if fill is not None:
+        frame = fill(frame)
     _check_cells(frame, report)
     _check_required(frame, missing, report)
     _check_ids(frame, report)

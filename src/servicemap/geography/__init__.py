@@ -10,4 +10,5 @@ __all__ = [
     "need",
     "postcodes",
     "residents",
+    "towns",
 ]

@@ -10,6 +10,7 @@ __all__ = [
     "pages",
     "pdf",
     "plan_map",
+    "plan_text",
     "report",
     "selection",
     "static_map",

@@ -18,6 +18,7 @@ __all__ = [
     "ATTRIBUTION",
     "DEFAULT_TITLE",
     "KIND_LABELS",
+    "KIND_NOUNS",
     "METRIC_LABELS",
     "SCOPE_LABELS",
     "SERVICE_TYPE_LABELS",
@@ -25,6 +26,7 @@ __all__ = [
     "WEIGHT_LABELS",
     "access_basis",
     "address_line",
+    "change_label",
     "format_measure",
     "format_value",
     "is_share",
@@ -42,6 +44,16 @@ KIND_LABELS: dict[str, str] = {
     "counselling": "Counselling and group support",
     "helpline": "Helplines",
     "other": "Other support",
+}
+#: A kind of help as it reads inside a sentence: "new in-person services (legal or immigration
+#: advice)"; ``None`` (any kind) reads as "any kind".
+KIND_NOUNS: dict[str, str] = {
+    "nrpf_accommodation": "refuge or housing, incl. NRPF",
+    "legal_immigration": "legal or immigration advice",
+    "advocacy": "advocacy, IDVA, outreach or casework",
+    "counselling": "counselling or group support",
+    "helpline": "helpline",
+    "other": "other support",
 }
 SCOPE_LABELS: dict[str, str] = {"local": "local", "regional": "regional"}
 
@@ -198,6 +210,31 @@ def metric_label(metric: str) -> str:
         if metric == f"{kind}_local_share":
             return f"{label}: residents reached locally"
     return metric.replace("_", " ").capitalize()
+
+
+def change_label(metric: str) -> str:
+    """Return the label of a coverage measure in a before-and-after line of a plan.
+
+    Parameters
+    ----------
+    metric
+        A coverage column, e.g. ``in_person_within_10km``.
+
+    Returns
+    -------
+    str
+        E.g. "In-person help within 10 km", "Gap rank", "Median distance to in-person help".
+    """
+    within = re.fullmatch(r"(in_person|by_and_for)_within_([0-9.]+)km", metric)
+    if within:
+        what = "In-person help" if within[1] == "in_person" else "'By and for' help"
+        return f"{what} within {within[2]} km"
+    plain = {
+        "gap_score": "Gap score",
+        "gap_rank": "Gap rank",
+        "median_km_to_in_person": "Median distance to in-person help",
+    }
+    return plain.get(metric, metric_label(metric))
 
 
 def is_share(column: str) -> bool:

@@ -1,11 +1,14 @@
-"""Text renderers: coverage tables, force profiles, "near" searches, what-ifs and proposals."""
+"""Text renderers: coverage tables, force profiles, "near" searches and validation problems.
+
+What-ifs and site proposals are rendered by :mod:`servicemap.render.plan_text` (their two
+formatters are importable from here too).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,22 +19,19 @@ import pandas as pd
 from servicemap._atomic import atomic_path, atomic_write_text
 from servicemap._csv import safe_cell
 from servicemap._tables import format_table
-from servicemap.analysis.cover import GREEDY_GUARANTEE, CoverSolution
 from servicemap.analysis.coverage import coverage_areas
 from servicemap.analysis.near import describe_near_place
-from servicemap.analysis.plan import PROPOSED_KIND, Proposal, site_measures
 from servicemap.analysis.profile import ForceProfile
-from servicemap.analysis.sites import ENGLAND_AND_WALES
 from servicemap.directory.problems import Problem, plural
-from servicemap.errors import PlanError
 from servicemap.geography.boundaries import load_force_areas
 from servicemap.render.labels import (
-    WEIGHT_LABELS,
     access_basis,
     format_measure,
     is_share,
     rank_text,
 )
+from servicemap.render.plan_text import format_proposal as format_proposal
+from servicemap.render.plan_text import format_what_if as format_what_if
 from servicemap.render.selection import phone_text, seen_text
 from servicemap.render.workbook import for_programs, write_coverage_workbook
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -265,226 +265,6 @@ def write_coverage(
     areas = coverage_areas(coverage, force_areas)
     with atomic_path(path) as tmp:
         areas.to_file(tmp, driver="GPKG", layer="coverage")
-
-
-# --- plans ---------------------------------------------------------------------------------
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    if isinstance(value, (float, np.floating)):
-        if not np.isfinite(value):
-            return "inf" if value > 0 else "-inf" if value < 0 else ""
-        return f"{float(value):,.3f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
-    return str(value)
-
-
-def _change_lines(row: pd.Series, measures: Sequence[str]) -> list[str]:
-    lines = []
-    for m in measures:
-        before, after = row[f"{m}_before"], row[f"{m}_after"]
-        change = row.get(f"{m}_change")
-        delta = ""
-        if change is not None and not (isinstance(change, float) and math.isnan(change)):
-            delta = f" ({'+' if change > 0 else ''}{_fmt(change)})" if change != 0 else ""
-        lines.append(f"  {m}: {_fmt(before)} → {_fmt(after)}{delta}")
-    return lines
-
-
-_INDIRECT = {"gap_score", "gap_rank", "gap_class"}
-
-
-def format_what_if(comparison: pd.DataFrame, fmt: str) -> str:
-    """Render a what-if as ``table`` (a block per force), ``csv`` or ``json`` text.
-
-    The ``table`` format shows, for each requested force and each force where a measure other
-    than the gap score, class and rank changed, the measures that changed; forces whose score
-    or rank moved only through the England and Wales comparison are summarised in one line.
-    ``csv`` (spreadsheet-safe) and ``json`` have every column for every row.
-
-    Parameters
-    ----------
-    comparison
-        From :func:`servicemap.analysis.plan.what_if`.
-    fmt
-        ``table``, ``csv`` or ``json``.
-
-    Returns
-    -------
-    str
-        The text, ending with a newline.
-    """
-    if fmt in ("csv", "json"):
-        return format_table(comparison, fmt)
-    if fmt != "table":
-        raise PlanError(f"Unknown format {fmt!r}; use table, csv or json.")
-    requested = set(comparison.attrs.get("requested", ()))
-    proposed = comparison.attrs.get("proposed")
-    lines: list[str] = []
-    if proposed is not None:
-        lines.append(f"With {proposed} proposed service(s) added to the directory:")
-    indirect: list[str] = []
-    for _, row in comparison.iterrows():
-        changed = [m for m in str(row["changed"]).split("; ") if m]
-        direct = [m for m in changed if m not in _INDIRECT]
-        title = f"{row['force_name']} ({row['force_code']})"
-        if row["force_code"] not in requested and not direct:
-            indirect.append(row["force_name"])
-            continue
-        lines.append("")
-        if not changed:
-            lines.append(f"{title}: no measure changes.")
-            lines += _change_lines(row, ["gap_score", "gap_rank", "gap_class"])
-            continue
-        lines.append(f"{title}: {len(changed)} measure(s) change.")
-        shown = list(dict.fromkeys([*changed, "gap_score", "gap_rank"]))
-        lines += _change_lines(row, shown)
-    if indirect:
-        lines += [
-            "",
-            f"{len(indirect)} other force(s) change only in gap score or rank, through the "
-            "England and Wales comparison (capacity benchmark, ranking): "
-            + ", ".join(indirect)
-            + ".",
-        ]
-    return "\n".join(lines).lstrip("\n") + "\n"
-
-
-def _count_text(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-def format_proposal(proposal: Proposal, fmt: str) -> str:
-    """Render a site proposal as ``table`` text, ``csv`` or ``json``.
-
-    ``csv`` (spreadsheet-safe) is the sites table, one row per proposed site; ``json`` has
-    everything (parameters, sites, reach before and after, bound, coverage change);
-    ``table`` is a short report for a person.
-
-    Parameters
-    ----------
-    proposal
-        From :func:`servicemap.analysis.plan.propose_sites`.
-    fmt
-        ``table``, ``csv`` or ``json``.
-
-    Returns
-    -------
-    str
-        The text, ending with a newline.
-    """
-    if fmt == "csv":
-        return format_table(proposal.sites, "csv")
-    if fmt == "json":
-        return json.dumps(proposal.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    if fmt != "table":
-        raise PlanError(f"Unknown format {fmt!r}; use table, csv or json.")
-    lines = [
-        *_proposal_heading(proposal),
-        "",
-        _proposed_sites_text(proposal.sites),
-        "",
-        _reach_line(proposal),
-        _solution_line(proposal.solution),
-        *[f"Note: {note}" for note in proposal.notes],
-        "",
-        *_proposal_changes(proposal),
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _proposal_heading(proposal: Proposal) -> list[str]:
-    p = proposal.problem
-    who = WEIGHT_LABELS[p.weight]
-    of_kind = f"{p.kind} " if p.kind else ""
-    yours = (p.candidates["source"] != "postcode district").any()
-    return [
-        f"Where {proposal.requested} new in-person {of_kind}service(s) would bring the most "
-        f"{who} in {p.area_name} within {p.radius_km:g} km",
-        f"(existing in-person {of_kind}services held fixed; {len(p.candidates)} candidate "
-        "sites: postcode districts" + (" and your candidates" if yours else "") + ")",
-    ]
-
-
-_PROPOSAL_COLUMNS = [
-    "rank",
-    "postcode_district",
-    "name",
-    "site_postcode",
-    "local_authority",
-    "force_name",
-    "newly_within_reach",
-    "share_within_reach_after",
-]
-
-
-def _proposed_sites_text(sites: pd.DataFrame) -> str:
-    if sites.empty:
-        return "No site brings anyone new within reach."
-    shown = sites[_PROPOSAL_COLUMNS].copy()
-    if not (shown["name"] != "").any():
-        shown = shown.drop(columns="name")
-    shown["newly_within_reach"] = shown["newly_within_reach"].map(_count_text)
-    shown["share_within_reach_after"] = shown["share_within_reach_after"].map(
-        lambda v: f"{v:.1%}" if np.isfinite(v) else ""
-    )
-    return str(shown.to_string(index=False))
-
-
-def _reach_line(proposal: Proposal) -> str:
-    p = proposal.problem
-    who = WEIGHT_LABELS[p.weight]
-    of_kind = f"{p.kind} " if p.kind else ""
-    before, after, total = proposal.reach_before, proposal.reach_after, p.residents
-
-    def share(value: float) -> str:
-        return f" ({value / total:.1%})" if total > 0 else ""
-
-    return (
-        f"{who[0].upper()}{who[1:]} in {p.area_name} within {p.radius_km:g} km of in-person "
-        f"{of_kind}help: {_count_text(before)}{share(before)} before, "
-        f"{_count_text(after)}{share(after)} after (+{_count_text(after - before)})."
-    )
-
-
-def _solution_line(s: CoverSolution) -> str:
-    if s.method != "greedy":
-        return "Chosen exactly (integer programme)" + (
-            "." if s.optimal else f": time limit reached, at least {s.ratio_floor:.1%}."
-        )
-    proof = (
-        f"on this data it is the best possible (proved by the {s.bound} bound)."
-        if s.optimal
-        else f"on this data at least {s.ratio_floor:.1%} of it ({s.bound} bound); "
-        "--exact finds the best."
-    )
-    return (
-        f"Chosen greedily: guaranteed at least {GREEDY_GUARANTEE:.0%} of the best possible "
-        f"choice; {proof}"
-    )
-
-
-def _proposal_changes(proposal: Proposal) -> list[str]:
-    p = proposal.problem
-    forces = list(dict.fromkeys(proposal.sites["force_code"]))
-    if p.area_code != ENGLAND_AND_WALES and p.area_code not in forces:
-        forces.insert(0, p.area_code)
-    change = proposal.coverage_change.set_index("force_code")
-    measures = site_measures(proposal.radii_km, p.kind)
-    lines = [
-        f"Coverage measures, modelling each proposal as a local in-person "
-        f"{p.kind or PROPOSED_KIND} service serving its local authority district:",
-    ]
-    for code in forces:
-        if code not in change.index:
-            continue
-        row = change.loc[code]
-        lines.append(f"{row['force_name']} ({code}):")
-        lines += _change_lines(row, [m for m in measures if f"{m}_before" in change.columns])
-    return lines
 
 
 # --- validation problems -------------------------------------------------------------------
