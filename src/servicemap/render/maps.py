@@ -578,6 +578,7 @@ def coverage_map(
     profile_base: str | None = "forces/",
     title: str = DEFAULT_TITLE,
     max_vertices: int = 40_000,
+    simplified: gpd.GeoDataFrame | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> folium.Map:
     """Build the coverage map: force areas coloured by a measure, services as clustered markers.
@@ -605,6 +606,10 @@ def coverage_map(
         Page title and the heading shown on the map.
     max_vertices
         Vertex budget for the simplified force polygons.
+    simplified
+        ``simplify_force_areas(force_map_frame(force_areas, coverage, metric=metric),
+        max_vertices=max_vertices)`` when the caller has it already (the report simplifies
+        once for the map, the picture and the profile pages); ``None`` simplifies here.
     settings
         Settings (``crs`` for simplification).
 
@@ -614,9 +619,10 @@ def coverage_map(
         A map whose saved page needs no network (unless ``tiles`` is given).
     """
     provider = tile_provider(tiles) if tiles else None  # before any work: a typo fails at once
-    joined = force_map_frame(force_areas, coverage, metric=metric)
-    simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
-    simplified.attrs.update(joined.attrs)
+    if simplified is None:
+        joined = force_map_frame(force_areas, coverage, metric=metric)
+        simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
+        simplified.attrs.update(joined.attrs)
     markers = map_services(services)
 
     minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)

@@ -195,7 +195,15 @@ def report_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
     map_html = render_map(
-        coverage_map(force_areas, coverage, public, metric=metric, tiles=tiles, settings=settings)
+        coverage_map(
+            force_areas,
+            coverage,
+            public,
+            metric=metric,
+            tiles=tiles,
+            simplified=simplified,  # simplified once, for the map, the picture and the pages
+            settings=settings,
+        )
     )
     return ReportPages(
         index_html=index_html,
