@@ -59,7 +59,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     forces = make_forces()
-    forces = forces.assign(name=[HOSTILE_FORCE, *forces["name"][1:]])
+    forces = forces.assign(force_name=[HOSTILE_FORCE, *forces["force_name"][1:]])
     coverage = make_coverage(forces)
     services = make_services(_canonical_services)
     out = tmp_path_factory.mktemp("browser") / "site"
@@ -208,7 +208,7 @@ def test_force_popup_links_to_its_profile(site, offline, tmp_path):
     assert link.get_attribute("href") == f"forces/{SLUGS[2]}.html"
     link.click()
     page.wait_for_url(re.compile(rf"forces/{SLUGS[2]}\.html$"))
-    assert page.locator("h1").inner_text() == make_forces()["name"][2]
+    assert page.locator("h1").inner_text() == make_forces()["force_name"][2]
     watch.assert_clean(page)
 
 

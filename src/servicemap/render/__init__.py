@@ -7,6 +7,7 @@ __all__ = [
     "labels",
     "leaflet",
     "maps",
+    "markers",
     "pages",
     "plan_map",
     "report",

@@ -194,25 +194,22 @@ def report_pages(
     force_pages = profile_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
-    map_html = render_map(
-        coverage_map(
-            force_areas,
-            coverage,
-            public,
-            metric=metric,
-            tiles=tiles,
-            simplified=simplified,  # simplified once, for the map, the picture and the pages
-            settings=settings,
-        )
-    )
+    options = _map_options(metric, tiles, simplified, settings)
     return ReportPages(
         index_html=index_html,
         force_pages=force_pages,
-        map_html=map_html,
+        # the polygons simplified once, for the map, the picture and the pages
+        map_html=render_map(coverage_map(force_areas, coverage, public, **options)),
         csv_text=_coverage_csv(coverage),
         simplified=simplified,
         title=title,
     )
+
+
+def _map_options(
+    metric: str, tiles: str | None, simplified: gpd.GeoDataFrame, settings: Settings
+) -> dict[str, Any]:
+    return {"metric": metric, "tiles": tiles, "simplified": simplified, "settings": settings}
 
 
 # --- writing the folder -------------------------------------------------------------------------
