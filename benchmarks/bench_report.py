@@ -52,6 +52,37 @@ def report_with_services(count: int, out: Path) -> tuple[float, int]:
     return time.perf_counter() - started, summary.map_bytes
 
 
+def browser_times(page_path: Path) -> dict[str, float]:
+    """Load and zoom times of a map page in Chromium (as tests/test_browser.py drives it)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium_path = os.environ.get("SERVICEMAP_CHROMIUM", "/usr/bin/chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        started = time.perf_counter()
+        page.goto(page_path.as_uri())
+        page.wait_for_function("window.servicemap !== undefined")
+        loaded = time.perf_counter() - started
+        started = time.perf_counter()
+        page.evaluate(
+            """() => new Promise(done => {
+                const map = window.servicemap.map;
+                map.once("zoomend", () => requestAnimationFrame(() => done()));
+                map.setView([51.5, -0.12], 11, {animate: false});
+            })"""
+        )
+        zoomed = time.perf_counter() - started
+        started = time.perf_counter()
+        page.locator(".sm-service").first.click(force=True)
+        page.locator(".leaflet-popup-content").wait_for()
+        popup = time.perf_counter() - started
+        browser.close()
+    return {"load_seconds": loaded, "zoom_seconds": zoomed, "popup_seconds": popup}
+
+
 def main() -> None:
     print(f"load_average_1min: {os.getloadavg()[0]:.2f}")
     print(f"cpus: {os.cpu_count()}")
@@ -87,5 +118,12 @@ if __name__ == "__main__":
         seconds, size = report_with_services(count, Path(sys.argv[3]))
         print(f"report_{count}_services_seconds: {seconds:.2f}")
         print(f"report_{count}_services_map_bytes: {size}")
+        try:
+            times = browser_times(Path(sys.argv[3]) / "map.html")
+        except Exception as exc:  # no Chromium or playwright: say so, keep the other figures
+            print(f"map_{count}_services_chromium: not measured ({type(exc).__name__})")
+        else:
+            for key, value in times.items():
+                print(f"map_{count}_services_chromium_{key}: {value:.2f}")
     else:
         main()

@@ -537,9 +537,6 @@ def test_the_search_sees_a_public_location(name, write, written):
         assert kinds & {"coordinates", "raw"}, f"{name}: the coordinates are not found: {found}"
 
 
-@pytest.mark.parametrize(
-    ("name", "write"), EXPORT_WRITERS, ids=[name for name, _ in EXPORT_WRITERS]
-)
 def test_the_map_marker_array_places_only_public_services(written):
     # the map's one compact marker array, decoded: public services in it, hidden ones not
     page = written("map", dict(WRITERS)["map"]).decode("utf-8")
@@ -552,6 +549,9 @@ def test_the_map_marker_array_places_only_public_services(written):
         assert f"{float(spec['latitude']):.3f}" not in json.dumps([r["lat"] for r in rows])
 
 
+@pytest.mark.parametrize(
+    ("name", "write"), EXPORT_WRITERS, ids=[name for name, _ in EXPORT_WRITERS]
+)
 def test_export_writers_withhold_even_if_public_services_failed(
     name, write, services, source, tmp_path, monkeypatch
 ):

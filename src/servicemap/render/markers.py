@@ -252,14 +252,22 @@ class _ServiceMarkers(MacroElement):
                 }
                 return h + "</div>";
             }
+            var byLayer = data.l.map(function () { return []; });
             data.r.forEach(function (r) {
-                L.circleMarker([r[0], r[1]], {
+                byLayer[r[2]].push(L.circleMarker([r[0], r[1]], {
                     radius: 7, color: "#ffffff", weight: 2, fillColor: data.c[r[2]],
                     fillOpacity: 0.95, className: "sm-service"
                 })
                     .bindPopup(function () { return popup(r); }, {maxWidth: 320})
-                    .bindTooltip(s[r[3]])
-                    .addTo(groups[data.l[r[2]]]);
+                    .bindTooltip(s[r[3]]));
+            });
+            // Fill each layer while it is off the map, so the cluster takes its markers in one
+            // bulk call (one clustering pass) rather than one at a time.
+            byLayer.forEach(function (markers, i) {
+                var group = groups[data.l[i]], map = group._map;
+                if (map) { map.removeLayer(group); }
+                markers.forEach(function (marker) { group.addLayer(marker); });
+                if (map) { map.addLayer(group); }
             });
         })();
         {% endmacro %}
