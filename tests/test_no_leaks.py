@@ -539,13 +539,13 @@ def test_the_search_sees_a_public_location(name, write, written):
 
 def test_the_map_marker_array_places_only_public_services(written):
     # the map's one compact marker array, decoded: public services in it, hidden ones not
-    page = written("map", dict(WRITERS)["map"]).decode("utf-8")
+    page = written("map", dict(WRITERS)["map"]).decode("utf-8")  # the haystack: lower case
     rows = popups_from_marker_data(marker_data(page))
-    shown = json.dumps(rows)
-    assert {html.escape(p["name"]) for p in PUBLICS} <= {r["tooltip"] for r in rows}
+    shown = json.dumps(rows, ensure_ascii=False)
+    assert {html.escape(p["name"]).lower() for p in PUBLICS} <= {r["tooltip"] for r in rows}
     for spec in HIDDEN:
-        assert html.escape(str(spec["name"])) not in shown
-        assert html.escape(str(spec["address"])) not in shown
+        assert html.escape(str(spec["name"])).lower() not in shown
+        assert html.escape(str(spec["address"])).lower() not in shown
         assert f"{float(spec['latitude']):.3f}" not in json.dumps([r["lat"] for r in rows])
 
 
