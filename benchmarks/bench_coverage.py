@@ -5,7 +5,11 @@ Prints ``name: value`` lines. Targets: ``servicemap coverage`` on the bundled da
 process ≤ 3 s; the analysis alone, once loaded, ≤ 1 s; N = 100,000 synthetic services against
 every postcode ≤ 15 s and ≤ 4 GB peak; at least 20 times faster than the naive way (a shapely
 point-in-polygon loop per service plus a distance loop per postcode, timed on a sample and
-scaled up).
+scaled up). Issue #16 adds two peers and a size: an analyst's geopandas script (``sjoin`` of
+the services to the force areas, ``sjoin_nearest`` from every resident postcode to the
+in-person and the by-and-for services, shares within 10 and 25 km and the median distance per
+force), which servicemap should beat at least 5x on the bundled services and on N; and
+1,000,000 services ≤ 6 s and ≤ 2 GB peak.
 
 The heavy parts run in child processes so each peak memory figure (``ru_maxrss``) is its own.
 """
@@ -223,6 +227,69 @@ def part_naive(
     }
 
 
+def analyst_geopandas(services: Any, force_areas: Any, residents: Any) -> Any:
+    """The analyst's script: what coverage_by_force measures, written with geopandas joins."""
+    import geopandas as gpd
+
+    located = services.loc[services.geometry.notna() & ~services.geometry.is_empty]
+    active = located["status"].fillna("") != "ended"
+    delivery = located["delivery"].fillna("")
+    said = delivery.isin(["in_person", "both"])
+    unsaid = (delivery == "") & (located["address"].fillna("") != "")
+    in_person = located.loc[active & (said | unsaid)]
+    by_and_for = in_person.loc[in_person["by_and_for"] == "yes"]
+    based = gpd.sjoin(
+        located[["geometry"]], force_areas[["force_code", "geometry"]], predicate="within"
+    )
+    per_force = {"services_based": based.groupby("force_code").size()}
+    for name, chosen in (("in_person", in_person), ("by_and_for", by_and_for)):
+        nearest = gpd.sjoin_nearest(residents, chosen[["geometry"]], distance_col="metres")
+        nearest = nearest.loc[~nearest.index.duplicated()]  # ties: one row per resident
+        metres = nearest.groupby("force_code")["metres"]
+        for km in (10, 25):
+            per_force[f"{name}_within_{km}km"] = metres.apply(lambda m, r=km: (m <= r * 1e3).mean())
+        per_force[f"median_km_to_{name}"] = metres.median() / 1e3
+    return pd.DataFrame(per_force)
+
+
+def part_peer(count: int) -> dict[str, Any]:
+    """servicemap against the analyst's geopandas script, on the same services (0: bundled)."""
+    import geopandas as gpd
+    import shapely
+
+    from servicemap.analysis.coverage import coverage_by_force
+    from servicemap.directory.load import load_services
+    from servicemap.geography.boundaries import load_force_areas
+    from servicemap.geography.need import load_need
+    from servicemap.geography.postcodes import load_postcode_table
+
+    services = load_services(warn=False) if count == 0 else synthetic_services(count)
+    need, table, force_areas = load_need(), load_postcode_table(), load_force_areas()
+    timings = []
+    for _ in range(2):
+        start = time.perf_counter()
+        coverage_by_force(services, need=need, postcodes=table)
+        timings.append(time.perf_counter() - start)
+    ours = min(timings)
+    start = time.perf_counter()
+    located = table.has_location & (table.force >= 0)
+    residents = gpd.GeoDataFrame(
+        {"force_code": table.force_codes[table.force[located]]},
+        geometry=shapely.points(table.easting[located], table.northing[located]),
+        crs="EPSG:27700",
+    )
+    result = analyst_geopandas(services.to_crs("EPSG:27700"), force_areas, residents)
+    theirs = time.perf_counter() - start
+    assert len(result) > 0
+    label = "bundled" if count == 0 else str(count)
+    return {
+        f"peer_{label}_services": len(services),
+        f"peer_{label}_servicemap_seconds": round(ours, 2),
+        f"peer_{label}_geopandas_seconds": round(theirs, 2),
+        f"peer_{label}_speedup_vs_geopandas": round(theirs / ours, 1),
+    }
+
+
 def child(part: str, *args: str) -> dict[str, Any]:
     """Run one part in a fresh Python and return its results."""
     output = subprocess.run(
@@ -270,6 +337,15 @@ def main(count: int) -> None:
         print(f"{key}: {value}")
     speedup = naive["naive_seconds_scaled"] / synthetic["synthetic_seconds"]
     print(f"speedup_vs_naive: {speedup:.0f}")
+    for size in (0, count):  # 0: the bundled services
+        for key, value in child("peer", str(size)).items():
+            print(f"{key}: {value}")
+    million = child("synthetic", "1000000")
+    print(f"million_services_seconds: {million['synthetic_seconds']}")
+    print(f"million_services_peak_mb: {million['synthetic_peak_mb']}")
+    print(
+        f"million_services_peak_mb_before_analysis: {million['synthetic_peak_mb_before_analysis']}"
+    )
 
 
 if __name__ == "__main__":
@@ -281,6 +357,8 @@ if __name__ == "__main__":
             print(json.dumps(part_loaded()))
         elif part == "synthetic":
             print(json.dumps(part_synthetic(size)))
+        elif part == "peer":
+            print(json.dumps(part_peer(size)))
         else:
             print(json.dumps(part_naive(size)))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -83,8 +84,8 @@ def force_boxes() -> gpd.GeoDataFrame:
 
 
 @pytest.fixture
-def fake_build(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
-    """Make deriving boundaries instant (43 small boxes) and return a counter of the builds."""
+def fake_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[], int]:
+    """Make deriving boundaries instant (43 small boxes, no shipped file); count the builds."""
     calls: list[object] = []
     forces = gpd.GeoDataFrame(
         load_forces()[["code", "name"]].rename(
@@ -109,4 +110,6 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
 
     monkeypatch.setattr(boundaries, "build_derived_areas", build)
     monkeypatch.setattr(boundaries, "load_postcode_table", lambda settings: "postcodes")
+    # as if the installed postcode package were not the one the shipped boundaries came from
+    monkeypatch.setattr(boundaries, "shipped_boundaries_path", lambda: tmp_path / "none.npz.xz")
     return lambda: len(calls)

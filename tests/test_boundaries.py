@@ -96,29 +96,107 @@ def test_derived_is_reprojected_to_the_settings_crs(derived_settings: Settings) 
     assert -6.5 < west < -5 and 49.8 < south < 50.2 and 1.6 < east < 1.9 and 55.7 < north < 55.9
 
 
-def test_derived_build_is_deterministic(
-    derived: gpd.GeoDataFrame, derived_settings: Settings
+@pytest.fixture(scope="session")
+def fresh_build(derived_settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The force and district areas built now from the installed postcode package."""
+    return build_derived_areas(load_postcode_table(settings=derived_settings))
+
+
+def _assert_same_frames(got: gpd.GeoDataFrame, expected: gpd.GeoDataFrame) -> None:
+    assert list(got.columns) == list(expected.columns)
+    assert got.crs == expected.crs
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(got.drop(columns="geometry")), pd.DataFrame(expected.drop(columns="geometry"))
+    )
+    assert shapely.equals_exact(got.geometry.to_numpy(), expected.geometry.to_numpy(), 0).all()
+    wkb = shapely.to_wkb(got.geometry.to_numpy()) == shapely.to_wkb(expected.geometry.to_numpy())
+    assert wkb.all()
+
+
+def test_shipped_boundaries_equal_a_fresh_build(
+    fresh_build: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame],
 ) -> None:
-    again, _ = build_derived_areas(load_postcode_table(settings=derived_settings))
-    assert list(again["force_code"]) == list(derived["force_code"])
-    assert list(again["force_name"]) == list(derived["force_name"])
-    assert shapely.equals_exact(again.geometry.to_numpy(), derived.geometry.to_numpy(), 0).all()
+    # the package ships the build for the installed postcode package: it cannot drift
+    path = boundaries.shipped_boundaries_path()
+    assert path.is_file(), f"run 'servicemap boundaries ship' to write {path.name}"
+    forces, districts = boundaries.decode_derived_areas(path.read_bytes())
+    _assert_same_frames(forces, fresh_build[0])
+    _assert_same_frames(districts, fresh_build[1])
+    others = [p.name for p in path.parent.iterdir() if p != path]
+    assert others == [], "only the build for the installed postcode package is shipped"
 
 
-def test_second_load_reads_the_cache(
-    derived: gpd.GeoDataFrame, derived_settings: Settings, monkeypatch: pytest.MonkeyPatch
+def test_shipped_boundaries_are_loaded_without_building_or_caching(
+    derived: gpd.GeoDataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = derived_cache_path(derived_settings)
-    assert path.is_file() and path.parent == derived_settings.cache_dir
-    stamp = path.stat().st_mtime_ns
-
     def no_build(*args: object, **kwargs: object) -> None:
-        raise AssertionError("rebuilt although the cache was there")
+        raise AssertionError("built although the package ships the boundaries")
 
     monkeypatch.setattr(boundaries, "build_derived_areas", no_build)
-    again = load_force_areas(settings=derived_settings)
-    assert shapely.equals_exact(again.geometry.to_numpy(), derived.geometry.to_numpy(), 0).all()
-    assert path.stat().st_mtime_ns == stamp
+    settings = Settings(cache_dir=tmp_path / "cache")
+    forces = load_force_areas(settings=settings)
+    districts = load_district_areas(settings=settings)
+    _assert_same_frames(forces, derived)
+    assert len(districts) == len(load_districts())
+    assert not (tmp_path / "cache").exists()
+    info = boundaries.describe_force_areas(settings=settings)
+    assert info["path"] == str(boundaries.shipped_boundaries_path())
+
+
+def test_another_postcode_package_version_is_built_into_the_cache(
+    tmp_path: Path, fake_build: Callable[[], int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_shipped = boundaries.data_path("boundaries", "derived")
+    monkeypatch.setattr(boundaries, "shipped_boundaries_path", _real_shipped_path)
+    monkeypatch.setattr(boundaries, "package_version", lambda: "2099.1.0")
+    assert not boundaries.shipped_boundaries_path().exists()
+    assert boundaries.shipped_boundaries_path().parent == real_shipped
+    settings = Settings(cache_dir=tmp_path / "cache")
+    load_force_areas(settings=settings)
+    assert fake_build() == 1
+    assert "2099.1.0" in derived_cache_path(settings).name
+    assert derived_cache_path(settings).is_file()
+
+
+_real_shipped_path = boundaries.shipped_boundaries_path
+
+
+def test_encoding_round_trips_exactly_with_any_coordinates(force_boxes: gpd.GeoDataFrame) -> None:
+    forces = force_boxes.copy()
+    forces["geometry"] = [
+        shapely.MultiPolygon([shapely.affinity.rotate(g, 7.3)]) for g in forces.geometry
+    ]
+    districts = gpd.GeoDataFrame(
+        {"district_code": ["E09000001"], "district_name": ["City of London"], "force_code": ["E"]},
+        geometry=[shapely.MultiPolygon([box(0.5, 0.25, 10.125, 10)])],
+        crs="EPSG:27700",
+    )
+    got_forces, got_districts = boundaries.decode_derived_areas(
+        boundaries.encode_derived_areas(forces, districts)
+    )
+    _assert_same_frames(got_forces, forces)
+    _assert_same_frames(got_districts, districts)
+
+
+def test_a_damaged_shipped_file_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="not a derived boundaries file"):
+        boundaries.decode_derived_areas(b"garbage")
+
+
+def test_ship_command_writes_the_shipped_file_and_removes_older_ones(
+    tmp_path: Path, fake_build: Callable[[], int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "derived" / "force-areas-2026.1.1-0123456789-d9.npz.xz"
+    target.parent.mkdir()
+    older = target.parent / "force-areas-2025.1.0-0123456789-d3.npz.xz"
+    older.write_bytes(b"an older build")
+    monkeypatch.setattr(boundaries, "shipped_boundaries_path", lambda: target)
+    result = CliRunner().invoke(cli, ["boundaries", "ship", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert fake_build() == 1 and not older.exists()
+    forces, districts = boundaries.decode_derived_areas(target.read_bytes())
+    assert len(forces) == FORCE_COUNT and list(districts["district_code"]) == ["E06000001"]
+    assert "Wrote the derived boundaries to" in result.output
 
 
 def test_cache_key_names_postcode_version_and_derivation_version(
@@ -534,7 +612,7 @@ def test_cli_check_a_file_against_itself(tmp_path: Path, force_boxes: gpd.GeoDat
     assert result.stderr.count(f"Warning: Boundary file '{path}' has {MISSING_40}") == 2
 
 
-def test_cli_info_describes_the_derived_cache(
+def test_cli_info_describes_the_shipped_derived_boundaries(
     derived: gpd.GeoDataFrame, derived_settings: Settings
 ) -> None:
     result = CliRunner().invoke(
@@ -543,7 +621,7 @@ def test_cli_info_describes_the_derived_cache(
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "source: derived (offline, from the ONS postcode directory)"
-    assert lines[1] == f"path: {derived_cache_path(derived_settings)}"
+    assert lines[1] == f"path: {boundaries.shipped_boundaries_path()}"
     assert lines[2].startswith("built: 20")
     assert lines[3:] == ["crs: EPSG:27700", "features: 43"]
 

@@ -39,7 +39,9 @@ from worlds import (
     make_forces,
     make_services,
     map_panels,
+    marker_data,
     marker_rows,
+    popups_from_marker_data,
 )
 
 
@@ -191,6 +193,13 @@ def test_one_layer_per_kind_and_scope_in_the_layer_control(m):
         "Legal and immigration advice (regional)",
         "Counselling and group support (local)",
     ]
+
+
+def test_the_page_holds_every_popup_in_one_compact_array(m):
+    # the script's popups, rebuilt from the page's array, are the library's popups exactly
+    rebuilt = popups_from_marker_data(marker_data(render_map(m)))
+    assert rebuilt == [{k: r[k] for k in rebuilt[0]} for r in marker_rows(m)]
+    assert len(rebuilt) == 3
 
 
 def test_popup_escapes_every_text_and_keeps_only_http_links(m):

@@ -29,6 +29,7 @@ say so in :func:`_names_hidden` or :func:`_shows_places`.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 import struct
@@ -53,6 +54,7 @@ from servicemap.directory.openreferral_write import write_oruk
 from servicemap.directory.privacy import confidential_mask, public_services
 from servicemap.directory.schema import HEADER_SYNONYMS
 from servicemap.directory.validate import validate_services
+from worlds import marker_data, popups_from_marker_data
 
 Writer = Callable[[object, Path, Path], Path]
 
@@ -539,6 +541,18 @@ def test_the_search_sees_a_public_location(name, write, written):
         kinds = {f.split()[0] for f in found}
         assert {"postcode", "street"} <= kinds, found
         assert kinds & {"coordinates", "raw"}, f"{name}: the coordinates are not found: {found}"
+
+
+def test_the_map_marker_array_places_only_public_services(written):
+    # the map's one compact marker array, decoded: public services in it, hidden ones not
+    page = written("map", dict(WRITERS)["map"]).decode("utf-8")  # the haystack: lower case
+    rows = popups_from_marker_data(marker_data(page))
+    shown = json.dumps(rows, ensure_ascii=False)
+    assert {html.escape(p["name"]).lower() for p in PUBLICS} <= {r["tooltip"] for r in rows}
+    for spec in HIDDEN:
+        assert html.escape(str(spec["name"])).lower() not in shown
+        assert html.escape(str(spec["address"])).lower() not in shown
+        assert f"{float(spec['latitude']):.3f}" not in json.dumps([r["lat"] for r in rows])
 
 
 @pytest.mark.parametrize(

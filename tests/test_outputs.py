@@ -503,6 +503,8 @@ def fake_report(report_inputs, monkeypatch):
         "servicemap.analysis.profile.force_profile", lambda code, *a, **k: profiles[code]
     )
     monkeypatch.setattr("servicemap.geography.postcodes.load_postcode_table", lambda **kwargs: None)
+    monkeypatch.setattr("servicemap.inputs.geography_from_postcodes", lambda table: None)
+    monkeypatch.setattr("servicemap.inputs.prepare_services", lambda services, geography: None)
     return loaded
 
 

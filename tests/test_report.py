@@ -239,6 +239,8 @@ def fake_inputs(inputs, monkeypatch):
         lambda code, *args, **kwargs: profiles[code],
     )
     monkeypatch.setattr("servicemap.geography.postcodes.load_postcode_table", lambda **kwargs: None)
+    monkeypatch.setattr("servicemap.inputs.geography_from_postcodes", lambda table: None)
+    monkeypatch.setattr("servicemap.inputs.prepare_services", lambda services, geography: None)
     return loaded
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,51 @@ def geojson_of(m: folium.Map) -> dict[str, Any]:
 def map_panels(m: folium.Map) -> dict[str, str]:
     """Return the HTML of the map's panels (``Title``, ``Legend``, ``National``) by name."""
     return {c._name: c.html for c in m._children.values() if isinstance(c, HtmlControl)}
+
+
+def marker_data(page: str) -> dict[str, Any]:
+    """Return the compact service-marker array embedded in a map page (see ``_ServiceMarkers``)."""
+    found = re.search(r"var data = (\{.*?\}), s = data\.s;", page, flags=re.DOTALL)
+    assert found, "the map page holds no service-marker array"
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
+
+
+def popups_from_marker_data(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rebuild each marker's popup from the array the way the page's script does.
+
+    The script's markup, written again in Python: a test compares it with the popups the
+    library builds, so the two cannot drift apart unnoticed.
+    """
+    s = data["s"]
+
+    def value(v: Any) -> str:
+        if isinstance(v, int):
+            return str(s[v])
+        if v[0] == 0:
+            return f"<a href='tel:{s[v[1]]}'>{s[v[2]]}</a>"
+        return f"<a href='{s[v[1]]}' target='_blank' rel='noopener noreferrer'>{s[v[1]]}</a>"
+
+    rows = []
+    for r in data["r"]:
+        html_text = f"<div class='sm-popup'><h3>{s[r[3]]}</h3>"
+        if r[4] >= 0:
+            html_text += f"<p>{s[r[4]]}</p>"
+        if len(r) > 5:
+            items = zip(r[5::2], r[6::2], strict=True)
+            html_text += "<dl>" + "".join(f"<dt>{s[a]}</dt><dd>{value(b)}</dd>" for a, b in items)
+            html_text += "</dl>"
+        rows.append(
+            {
+                "lat": r[0],
+                "lon": r[1],
+                "layer": data["l"][r[2]],
+                "colour": data["c"][r[2]],
+                "tooltip": s[r[3]],
+                "popup": html_text + "</div>",
+            }
+        )
+    return rows
 
 
 def marker_rows(m: folium.Map) -> list[dict[str, Any]]:

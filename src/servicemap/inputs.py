@@ -13,11 +13,13 @@ from servicemap._progress import status
 from servicemap.analysis import profile as profile_module
 from servicemap.analysis.coverage import coverage_by_district, coverage_by_force
 from servicemap.analysis.profile import ForceProfile
+from servicemap.analysis.reach import prepare_services
 from servicemap.directory.load import load_services
 from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.geography import postcodes as postcodes_module
 from servicemap.geography.boundaries import load_force_areas
 from servicemap.geography.need import load_need
+from servicemap.geography.postcodes import geography_from_postcodes
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 __all__ = ["ReportInputs", "force_profiles", "load_inputs"]
@@ -152,11 +154,19 @@ def force_profiles(
     """
     # Looked up on their modules when called, so that tests can replace them.
     table = postcodes_module.load_postcode_table(settings=settings)
+    # Prepared once for every force: placing and matching the services is national work.
+    prepared = prepare_services(services, geography_from_postcodes(table))
     wanted = list(codes)
     iterator = progress(wanted) if progress is not None else wanted
     return {
         code: profile_module.force_profile(
-            code, services, coverage, postcodes=table, districts=districts, settings=settings
+            code,
+            services,
+            coverage,
+            postcodes=table,
+            districts=districts,
+            prepared=prepared,
+            settings=settings,
         )
         for code in iterator
     }

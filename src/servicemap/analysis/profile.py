@@ -96,6 +96,7 @@ def force_profile(
     coverage: pd.DataFrame,
     *,
     postcodes: PostcodeTable | None = None,
+    prepared: PreparedServices | None = None,
     nearest: int = 5,
     districts: pd.DataFrame | None = None,
     settings: Settings = DEFAULT_SETTINGS,
@@ -112,6 +113,9 @@ def force_profile(
         The result of :func:`servicemap.analysis.coverage.coverage_by_force` for the same services.
     postcodes
         The postcode table; ``None`` loads the cached ONS table.
+    prepared
+        ``reach.prepare_services(services, geography_from_postcodes(postcodes))``, when the
+        caller profiles several forces (prepare once, profile many); ``None`` prepares here.
     nearest
         How many services outside the force to list.
     districts
@@ -136,7 +140,8 @@ def force_profile(
         )
     summary = rows.iloc[0].to_dict()
     k = geography.force_index[code]
-    prepared = prepare_services(services, geography)
+    if prepared is None:
+        prepared = prepare_services(services, geography)
     names = district_names()
     service_table = _serving_table(services, prepared, geography, k, names)
     gaps = _gap_statements(summary, coverage, prepared, geography, k, names)

