@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import _canonical_services
+from servicemap._atomic import OutputError
 from servicemap.cli import cli
 from servicemap.render import pdf as pdf_module
 from servicemap.render.pdf import PdfError, report_pdf_html
@@ -58,9 +59,17 @@ def test_report_pdf_is_written_with_the_report(tmp_path: Path) -> None:
     data = (out / "report.pdf").read_bytes()
     assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF")
     assert "report.pdf" in summary.files
-    # a later report without --pdf leaves the earlier PDF as it was (the command says so)
+    # a later report without --pdf removes the earlier PDF (it would be out of date) ...
     again = build_report(forces, coverage, services, out_dir=out, profiles=make_profiles(coverage))
-    assert "report.pdf" not in again.files and (out / "report.pdf").read_bytes() == data
+    assert "report.pdf" not in again.files and not (out / "report.pdf").exists()
+    # ... and a PDF the user put there is never touched
+    (out / "report.pdf").write_bytes(b"mine")
+    with pytest.raises(OutputError):
+        build_report(
+            forces, coverage, services, out_dir=out, profiles=make_profiles(coverage), pdf=True
+        )
+    build_report(forces, coverage, services, out_dir=out, profiles=make_profiles(coverage))
+    assert (out / "report.pdf").read_bytes() == b"mine"
 
 
 def test_a_missing_weasyprint_is_a_clear_error(

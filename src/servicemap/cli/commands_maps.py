@@ -264,9 +264,5 @@ def report_command(
         f"Wrote the report ({len(summary.files)} files, {summary.forces} force profiles) to "
         f"{out_dir / 'index.html'} in {seconds:.1f} s"
     )
-    if not pdf and (out_dir / "report.pdf").exists():
-        click.echo(
-            f"Note: {out_dir / 'report.pdf'} is from an earlier run and may be out of date; "
-            "add --pdf to remake it, or delete it.",
-            err=True,
-        )
+    if not pdf and (out_dir / "report.pdf").exists():  # one that servicemap did not write
+        click.echo(f"Note: {out_dir / 'report.pdf'} was not written by this run.", err=True)

@@ -39,7 +39,7 @@ import geopandas as gpd
 import pandas as pd
 
 from servicemap._csv import csv_text as frame_csv_text
-from servicemap._folder import check_folder, publish_folder
+from servicemap._folder import check_folder, conflicts, publish_folder
 from servicemap.directory.privacy import public_services
 from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.errors import ReportError
@@ -274,11 +274,9 @@ def write_report(
     The report is written whole into a hidden folder beside ``out_dir`` and, on Linux,
     exchanged with it in one atomic step (see :mod:`servicemap._folder`), so a reader, or a
     run that fails or is killed at any moment, sees the old report or the new one, whole;
-    elsewhere the entries are replaced one by one. The folder holds plain files only.
-    Re-running replaces the report's own files and ``forces/`` pages; other files in
-    ``out_dir`` stay. Files at the report's names
-    that no earlier report wrote (or that were changed since) are refused, naming them, unless
-    ``overwrite``.
+    elsewhere the entries are replaced one by one. The folder holds plain files only; other
+    files in ``out_dir`` stay, and files at the report's names that no earlier report wrote
+    (or changed since) are refused, naming them, unless ``overwrite``.
 
     Parameters
     ----------
@@ -310,6 +308,8 @@ def write_report(
 
     # report.pdf, when asked for, is put in place before index.html like the other files.
     entries = [*REPORT_FILES[:-1], *(["report.pdf"] if pdf else []), REPORT_FILES[-1]]
+    old_pdf = target / "report.pdf"  # an earlier run's, unchanged: removed, not left stale
+    stale_pdf = not pdf and old_pdf.is_file() and not conflicts(target, ["report.pdf"])
     with publish_folder(target, entries, force=overwrite) as build:
         (build / "forces").mkdir()
         for slug, page in force_pages.items():
@@ -324,6 +324,8 @@ def write_report(
             )
             write_pdf(document, build / "report.pdf", base_url=build)
         (build / "index.html").write_text(index_html, encoding="utf-8")
+    if stale_pdf:
+        old_pdf.unlink(missing_ok=True)
     files = (
         "index.html",
         "map.html",
