@@ -196,11 +196,15 @@ def format_value(value: object) -> str:
     return cell_text(value)
 
 
+WITHIN_COLUMN = re.compile(r"(in_person|by_and_for)_within_([0-9.]+)km")
+"""An access column: ``in_person_within_10km`` or ``by_and_for_within_25km`` (kind, km)."""
+
+
 def metric_label(metric: str) -> str:
     """Return a readable label for a coverage column."""
     if metric in METRIC_LABELS:
         return METRIC_LABELS[metric]
-    within = re.fullmatch(r"(in_person|by_and_for)_within_([0-9.]+)km", metric)
+    within = WITHIN_COLUMN.fullmatch(metric)
     if within:
         what = "an in-person service" if within[1] == "in_person" else "a 'by and for' service"
         return f"Residents within {within[2]} km of {what}"
@@ -225,7 +229,7 @@ def change_label(metric: str) -> str:
     str
         E.g. "In-person help within 10 km", "Gap rank", "Median distance to in-person help".
     """
-    within = re.fullmatch(r"(in_person|by_and_for)_within_([0-9.]+)km", metric)
+    within = WITHIN_COLUMN.fullmatch(metric)
     if within:
         what = "In-person help" if within[1] == "in_person" else "'By and for' help"
         return f"{what} within {within[2]} km"

@@ -8,13 +8,12 @@ of a percent), every other fraction to 2.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
 
 from servicemap._csv import write_xlsx
-from servicemap.render.labels import KIND_LABELS, is_share, metric_label
+from servicemap.render.labels import KIND_LABELS, WITHIN_COLUMN, is_share, metric_label
 
 SHARE_DECIMALS = 4
 """Decimals kept for a share (0–1) in CSV and JSON: 0.6795 is 67.95%."""
@@ -57,7 +56,7 @@ def column_meaning(column: str) -> str:
     """Return what a coverage column means, in a sentence."""
     if column in _MEANINGS:
         return _MEANINGS[column]
-    within = re.fullmatch(r"(in_person|by_and_for)_within_([0-9.]+)km", column)
+    within = WITHIN_COLUMN.fullmatch(column)
     if within:
         what = (
             "an in-person service"
