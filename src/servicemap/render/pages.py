@@ -547,6 +547,8 @@ class ForceLookup:
         The coverage frame indexed by force code.
     neighbours
         The codes of the forces that border each force.
+    ranks
+        Every force's gap rank (empty without ``gap_rank``), to show shared ranks as "=1".
     """
 
     codes: pd.Series
@@ -555,6 +557,7 @@ class ForceLookup:
     colours: dict[str, str]
     by_code: pd.DataFrame
     neighbours: dict[str, list[str]]
+    ranks: list[int]
 
 
 def force_lookup(
@@ -573,6 +576,7 @@ def force_lookup(
         colours=dict(zip(frame["force_code"], frame["colour"], strict=True)),
         by_code=coverage.assign(_code=codes.to_numpy()).set_index("_code"),
         neighbours=force_neighbours(force_areas, settings=settings),
+        ranks=[int(r) for r in coverage["gap_rank"]] if "gap_rank" in coverage.columns else [],
     )
 
 
@@ -586,7 +590,7 @@ def _index_rows(
             {
                 "name": lookup.names[code],
                 "slug": lookup.slugs.get(code, code),
-                "cells": _cells(record, columns, lookup.colours.get(code), metric, _ranks(lookup)),
+                "cells": _cells(record, columns, lookup.colours.get(code), metric, lookup.ranks),
             }
         )
     return rows
@@ -603,7 +607,7 @@ def _largest_gaps(
             {
                 "name": lookup.names[code],
                 "slug": lookup.slugs.get(code, code),
-                "rank": rank_text(record.get("gap_rank"), _ranks(lookup)),
+                "rank": rank_text(record.get("gap_rank"), lookup.ranks),
                 "score": format_measure("gap_score", record.get("gap_score")),
                 "gap_class": cell_text(record.get("gap_class")),
                 "first_gap": gaps[0] if gaps else "",
@@ -681,17 +685,12 @@ def _compare_rows(
                     columns,
                     lookup.colours.get(other),
                     metric,
-                    _ranks(lookup),
+                    lookup.ranks,
                 ),
             }
         )
     compare.append(_national_average(coverage, columns))
     return compare
-
-
-def _ranks(lookup: ForceLookup) -> list[int]:
-    by_code = lookup.by_code
-    return [int(r) for r in by_code["gap_rank"]] if "gap_rank" in by_code.columns else []
 
 
 def _force_headline(summary_row: Mapping[str, Any], ranks: Sequence[int]) -> list[dict[str, str]]:
@@ -734,7 +733,7 @@ def profile_pages(
         neighbours = lookup.neighbours.get(code, [])
         force = {
             "name": lookup.names.get(code, code),
-            "headline": _force_headline(summary_row, _ranks(lookup)),
+            "headline": _force_headline(summary_row, lookup.ranks),
             "gaps": list(page_profile.gaps) if page_profile else [],
             "compare": _compare_rows(code, coverage, compare_columns, lookup, metric),
             "svg": _svg_minimap(
