@@ -346,3 +346,24 @@ def test_map_of_the_43_real_forces_is_at_most_2_5_mb(tmp_path, services):
     print(f"map of 43 forces: {size / 1e6:.2f} MB")
     assert size <= 2_500_000
     assert len(geojson_of(coverage_map(forces, coverage, services))["features"]) == 43
+
+
+@pytest.mark.parametrize(
+    ("website", "link"),
+    [
+        ("bawso.org.uk", "https://bawso.org.uk"),
+        ("www.example.org/help?a=1", "https://www.example.org/help?a=1"),
+        ("https://example.org.uk/x", "https://example.org.uk/x"),
+        ("http://example.org", "http://example.org"),
+        ("javascript:alert(1)", None),
+        ("mailto:help@example.org", None),
+        ("help@example.org", None),
+        ("not a website", None),
+        ("localhost:8000", None),
+        ("", None),
+    ],
+)
+def test_websites_become_links_only_when_they_are_web_addresses(website, link) -> None:
+    from servicemap.render.labels import safe_url
+
+    assert safe_url(website) == link

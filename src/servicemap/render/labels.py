@@ -132,11 +132,24 @@ def access_basis(places: int, total: int) -> str:
     )
 
 
+_BARE_DOMAIN = re.compile(
+    r"(?:www\.)?(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}(?:[/?#]\S*)?", re.IGNORECASE
+)
+"""A web address written without its scheme, as the directory holds them: ``bawso.org.uk``."""
+
+
 def safe_url(value: object) -> str | None:
-    """Return the URL if it is a plain http(s) address with a host, else ``None``."""
+    """Return a link for a website: a plain http(s) address with a host, else ``None``.
+
+    A bare domain (``bawso.org.uk``, ``www.example.org/help``), as the directory writes its
+    websites, becomes ``https://bawso.org.uk``; anything with another scheme (``javascript:``,
+    ``mailto:``) or with spaces is refused.
+    """
     url = cell_text(value)
     if not url or any(ch.isspace() for ch in url):
         return None
+    if "://" not in url and _BARE_DOMAIN.fullmatch(url):
+        url = f"https://{url}"
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
