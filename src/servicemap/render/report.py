@@ -58,6 +58,15 @@ from servicemap.render.pages import (
     profile_pages,
 )
 from servicemap.render.pdf import report_pdf_html, write_pdf
+from servicemap.render.search import (
+    SEARCH_ENTRIES,
+    SearchFiles,
+    search_box_html,
+    search_control,
+    search_files,
+    search_page_context,
+    write_search_files,
+)
 from servicemap.render.selection import selection_sentences
 from servicemap.render.static_map import write_static_map
 from servicemap.render.workbook import for_programs, write_coverage_workbook
@@ -75,6 +84,7 @@ __all__ = [
 
 REPORT_FILES: tuple[str, ...] = (
     "forces",
+    *SEARCH_ENTRIES,
     "map.html",
     "coverage.csv",
     "coverage.xlsx",
@@ -141,6 +151,7 @@ class ReportPages:
     simplified: gpd.GeoDataFrame
     title: str
     generated: str
+    search: SearchFiles | None = None
 
 
 def report_pages(
@@ -207,7 +218,7 @@ def report_pages(
     if selection is None:
         selection = select_services(services, Selection(), today=generated)[1]
     index_html = index_page(
-        env, common, coverage, public, profiles, lookup, metric=metric,
+        env, search_page_context(common, public), coverage, public, profiles, lookup, metric=metric,
         boundary_source=boundary_source, services_source=services_source,
         counted=selection_sentences(selection),
     )  # fmt: skip
@@ -215,6 +226,8 @@ def report_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
     options = _map_options(metric, tiles, simplified, settings)
+    options["search"] = search_control(search_box_html(env, public))
+    slugs = {code: slug for code, slug in lookup.slugs.items() if slug in force_pages}
     return ReportPages(
         index_html=index_html, force_pages=force_pages,
         # the polygons simplified once, for the map, the picture and the pages
@@ -222,6 +235,7 @@ def report_pages(
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
         generated=format_date(generated),
+        search=search_files(services, profiles=slugs, settings=settings),
     )  # fmt: skip
 
 
@@ -310,7 +324,11 @@ def write_report(
     entries = [*REPORT_FILES[:-1], *(["report.pdf"] if pdf else []), REPORT_FILES[-1]]
     old_pdf = target / "report.pdf"  # an earlier run's, unchanged: removed, not left stale
     stale_pdf = not pdf and old_pdf.is_file() and not conflicts(target, ["report.pdf"])
+    if pages.search is None:  # pages built without the search: nothing of it is published
+        entries = [e for e in entries if e not in SEARCH_ENTRIES]
     with publish_folder(target, entries, force=overwrite) as build:
+        if pages.search is not None:
+            write_search_files(pages.search, build)
         (build / "forces").mkdir()
         for slug, page in force_pages.items():
             (build / "forces" / f"{slug}.html").write_text(page, encoding="utf-8")
