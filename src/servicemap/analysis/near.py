@@ -242,14 +242,14 @@ def _relations(
     prepared: PreparedServices, where: _Place, *, radius_km: float, limit: int
 ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
     """Return each service's relation to the place (``""`` when not listed) and its distance."""
-    serves = serving_districts(prepared)[:, where.districts].any(axis=1)
+    serves = np.asarray(serving_districts(prepared)[:, where.districts].any(axis=1), dtype=bool)
     public_point = public_places(prepared)
     km = np.hypot(prepared.xy[:, 0] - where.x, prepared.xy[:, 1] - where.y) / 1000.0
     km = np.where(public_point, km, np.nan)
     nearby = public_point & ~serves & (km <= radius_km)
     nearby_idx = np.flatnonzero(nearby)
     nearby_idx = nearby_idx[np.argsort(km[nearby_idx], kind="stable")][: max(limit, 0)]
-    relation = np.full(len(serves), "", dtype=object)
+    relation = np.full(len(prepared.area), "", dtype=object)
     relation[serves] = "serves this area"
     relation[nearby_idx] = "nearby"
     others = np.flatnonzero(public_point)

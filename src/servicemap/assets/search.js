@@ -407,8 +407,7 @@
 
   function areaAsPlace(index) {
     var area = store.places.areas[index];
-    var size = store.index.districts.filter(function (d) { return d[1] >= 0; }).length;
-    var set = districtSet(area[5], size);
+    var set = districtSet(area[5], ewDistricts());
     var districts = [];
     set.forEach(function (on, d) { if (on) districts.push(d); });
     return {x: area[3], y: area[4], districts: districts, label: area[0], kind: area[1],
@@ -473,10 +472,20 @@
     return true;
   }
 
+  function servedBy(service) {
+    if (!service.dset) service.dset = districtSet(service.d, ewDistricts());
+    return service.dset;
+  }
+
+  function ewDistricts() {
+    return store.index.districts.filter(function (d) { return d[1] >= 0; }).length;
+  }
+
   function whoCanHelp(place, filters) {
     var services = store.services.services.filter(function (s) { return passes(s, filters); });
     var rows = services.map(function (s, order) {
-      var serves = place.districts.some(function (d) { return s.d.indexOf(d) >= 0; });
+      var served = servedBy(s);
+      var serves = place.districts.some(function (d) { return served[d] === 1; });
       var point = s.x !== undefined && !s.c;
       var km = point ? Math.hypot(s.x - place.x, s.y - place.y) / 1000 : NaN;
       return {service: s, order: order, serves: serves, point: point, km: km, relation: ""};
@@ -551,30 +560,23 @@
       var f = forceOf(d);
       if (forces.indexOf(f) < 0) forces.push(f);
     });
-    if (place.kind === "f") {
-      parts.push(h("p", {}, [place.label + " is a police force area: ",
-        forceLink(ui, forces[0]), " (its profile). It covers " + place.districts.length +
-        " local authority district" + (place.districts.length === 1 ? "" : "s") + "."]));
-      return parts;
-    }
-    var kindWords = KIND_WORDS[place.kind] || place.kind;
-    var lead = place.kind === "postcode" ? place.label + " is a postcode" :
-      place.label + " is a " + kindWords;
-    if (place.kind === "postcode sector" || place.kind === "postcode district") {
-      parts.push(h("p", {}, [lead + "; distances are from its centre, in " +
-        districtName(place.centre) + "."]));
-    } else if (place.kind === "postcode" || place.kind === "town") {
-      parts.push(h("p", {}, [lead + " in " + districtName(place.districts[0]) + ", in the ",
-        forceLink(ui, forces[0]), " police force area."]));
-      return parts;
+    var n = place.districts.length;
+    var centre = place.centre !== null ? ", in " + districtName(place.centre) : "";
+    var lead = place.label + " is a " + (KIND_WORDS[place.kind] || place.kind);
+    if (place.kind === "postcode" || place.kind === "town") {
+      parts.push(h("p", {}, [lead + " in " + districtName(place.districts[0]) +
+        ", in the police force area of ", forceLink(ui, forces[0]), "."]));
+    } else if (place.kind === "f") {
+      parts.push(h("p", {}, [lead + " of " + n + " local authority district" +
+        (n === 1 ? "" : "s") + "; its profile: ", forceLink(ui, forces[0]),
+        ". Distances are from its centre."]));
+    } else if (n === 1) {
+      var inside = place.kind === "d" ? "" : " in " + districtName(place.districts[0]) + ",";
+      parts.push(h("p", {}, [lead + inside + " in the police force area of ",
+        forceLink(ui, forces[0]), "; distances are from its centre" + centre + "."]));
     } else {
-      parts.push(h("p", {}, [lead + "; distances are from its centre."]));
-    }
-    if (place.districts.length === 1) {
-      parts.push(h("p", {}, ["It is in " + districtName(place.districts[0]) + ", in the ",
-        forceLink(ui, forces[0]), " police force area."]));
-    } else {
-      var spans = "It spans " + place.districts.length + " local authority districts" +
+      parts.push(h("p", {}, [lead + "; distances are from its centre" + centre + "."]));
+      var spans = "It spans " + n + " local authority districts" +
         (forces.length > 1 ? " in " + forces.length + " police force areas" : "") +
         ": services serving any of them are listed.";
       parts.push(h("p", {class: forces.length > 1 ? "sm-find-spans" : null}, [spans]));
@@ -602,11 +604,11 @@
     if (forWhom) details.push(h("li", {}, ["For: " + forWhom]));
     if (s.l.length) details.push(h("li", {}, ["Languages: " + s.l.join(", ")]));
     var flags = [];
-    flags.push(s.b === "yes" ? "by and for the communities it serves" :
-      s.b === "no" ? "not 'by and for'" : "'by and for': not known");
+    flags.push(s.b === "yes" ? "By and for the communities it serves" :
+      s.b === "no" ? "Not 'by and for'" : "'By and for': not known");
     flags.push(s.r === "yes" ? "supports women with no recourse to public funds (NRPF)" :
-      s.r === "no" ? "NRPF support: no" : "NRPF support: not known");
-    details.push(h("li", {}, [flags.join("; ")]));
+      s.r === "no" ? "no NRPF support" : "NRPF support: not known");
+    details.push(h("li", {}, [flags.join("; ") + "."]));
     var reach = [];
     if (s.w) {
       reach.push("Website: ");
@@ -666,8 +668,8 @@
         " km away in a straight line" + (b.serves ? " (listed above)." : ":")]));
       if (!b.serves) nodes.push(h("ul", {class: "sm-find-list"}, [serviceItem(ui, b)]));
     } else if (!within.length) {
-      nodes.push(h("p", {}, ["Every public in-person service within " + RADIUS_KM +
-        " km is listed above."]));
+      nodes.push(h("p", {}, ["The in-person services within " + RADIUS_KM + " km serve this " +
+        "area: they are listed above, with their distances."]));
     }
     return nodes;
   }

@@ -69,6 +69,7 @@ __all__ = [
     "TOWN_POPULATION",
     "decode_varints",
     "district_mask",
+    "encode_districts",
     "encode_varints",
     "postcode_index_files",
     "postcode_index_folder",
@@ -76,7 +77,7 @@ __all__ = [
 
 FOLDER = "postcodes"
 """The folder of the report that holds the index (and nothing else)."""
-INDEX_FORMAT = "2"
+INDEX_FORMAT = "3"
 """Bump when the files' layout changes: ``assets/search.js`` reads this layout."""
 TOWN_POPULATION = 1000
 """Towns of at least this many people are in the gazetteer (GeoNames' own thresholds)."""
@@ -265,11 +266,25 @@ def _fixed(value: int, width: int) -> str:
     return "".join(digits)
 
 
-def _districts_text(rows: npt.NDArray[np.intp], n_ew: int) -> str:
-    """Return district indices as a comma list, or as a bit mask when that is shorter."""
-    listed = ",".join(str(int(d)) for d in rows)
+def encode_districts(rows: Iterable[int], n_ew: int) -> str:
+    """Return district indices as a comma list, or ``~`` and a bit mask when that is shorter.
+
+    Parameters
+    ----------
+    rows
+        Indices of England and Wales districts (into the postcode table's ``district_codes``).
+    n_ew
+        How many England and Wales districts there are.
+
+    Returns
+    -------
+    str
+        ``"3,17"`` or ``"~"`` + :func:`district_mask`; ``""`` for none.
+    """
+    rows = [int(d) for d in rows]
+    listed = ",".join(str(d) for d in rows)
     mask = district_mask(rows, n_ew)
-    return listed if len(listed) <= len(mask) else "~" + mask
+    return listed if len(listed) <= len(mask) + 1 else "~" + mask
 
 
 def _places_texts(table: PostcodeTable) -> tuple[str, str]:
@@ -288,7 +303,7 @@ def _places_texts(table: PostcodeTable) -> tuple[str, str]:
                 rows = np.array([geography.district_index[c] for c in area.district_codes])
                 x, y = _area_centre(geography, rows)
                 area_ids[ident] = len(areas)
-                districts = _districts_text(rows, n_ew)
+                districts = encode_districts(rows, n_ew)
                 areas.append([area.name, _KINDS[kind], area.code, x, y, districts])
             found.append(f"{_KINDS[kind]}{area_ids[ident]}")
         keys.append(f"{key}|{','.join(found)}")

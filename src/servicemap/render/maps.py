@@ -394,7 +394,6 @@ def coverage_map(
     title: str = DEFAULT_TITLE,
     max_vertices: int = 40_000,
     simplified: gpd.GeoDataFrame | None = None,
-    search: MacroElement | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> folium.Map:
     """Build the coverage map: force areas coloured by a measure, services as clustered markers.
@@ -425,8 +424,6 @@ def coverage_map(
     simplified
         The simplified :func:`force_map_frame` when the caller has it (the report simplifies
         once for map, picture and pages); ``None`` simplifies here.
-    search
-        The report's search box (:func:`servicemap.render.search.search_control`), or none.
     settings
         Settings (``crs`` for simplification).
 
@@ -453,8 +450,6 @@ def coverage_map(
     _add_panels(
         m, title=title, simplified=simplified, markers=markers, services=services, metric=metric
     )
-    if search is not None:
-        m.add_child(search)
     folium.LayerControl(collapsed=False).add_to(m)
     m.add_child(
         _Hooks(

@@ -29,8 +29,9 @@ are kept.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from servicemap.inputs import force_profiles
 from servicemap.render.labels import DEFAULT_TITLE, format_date
 from servicemap.render.maps import coverage_map, force_map_frame, render_map
 from servicemap.render.pages import (
+    ForceLookup,
     ProfileLike,
     coverage_codes,
     force_lookup,
@@ -151,7 +153,7 @@ class ReportPages:
     simplified: gpd.GeoDataFrame
     title: str
     generated: str
-    search: SearchFiles | None = None
+    search: SearchFiles
 
 
 def report_pages(
@@ -226,17 +228,34 @@ def report_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
     options = _map_options(metric, tiles, simplified, settings)
-    options["search"] = search_control(search_box_html(env, public))
-    slugs = {code: slug for code, slug in lookup.slugs.items() if slug in force_pages}
+    map_html, search = _map_and_search(env, force_areas, coverage, services, public, lookup,
+                                       force_pages, options)  # fmt: skip
     return ReportPages(
-        index_html=index_html, force_pages=force_pages,
-        # the polygons simplified once, for the map, the picture and the pages
-        map_html=render_map(coverage_map(force_areas, coverage, public, **options)),
+        index_html=index_html, force_pages=force_pages, map_html=map_html, search=search,
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
         generated=format_date(generated),
-        search=search_files(services, profiles=slugs, settings=settings),
     )  # fmt: skip
+
+
+def _map_and_search(
+    env: Any,
+    force_areas: gpd.GeoDataFrame,
+    coverage: pd.DataFrame,
+    services: pd.DataFrame,
+    public: pd.DataFrame,
+    lookup: ForceLookup,
+    force_pages: Mapping[str, str],
+    options: dict[str, Any],
+) -> tuple[str, SearchFiles]:
+    """Return ``map.html`` with the search box, and what the search adds to the folder.
+
+    The polygons are simplified once, for the map, the picture and the pages.
+    """
+    map_ = coverage_map(force_areas, coverage, public, **options)
+    map_.add_child(search_control(search_box_html(env, public)))  # below the title box
+    slugs = {code: slug for code, slug in lookup.slugs.items() if slug in force_pages}
+    return render_map(map_), search_files(services, profiles=slugs, settings=options["settings"])
 
 
 def _map_options(
@@ -273,6 +292,16 @@ def check_report_folder(
         names files it did not write (unless ``force``): the message names them.
     """
     check_folder(out_dir, REPORT_FILES, force=force, inputs=inputs)
+
+
+@contextlib.contextmanager
+def _publishing(
+    target: Path, entries: Sequence[str], *, force: bool, search: SearchFiles
+) -> Iterator[Path]:
+    """Publish a report folder (:func:`servicemap._folder.publish_folder`), search files first."""
+    with publish_folder(target, entries, force=force) as build:
+        write_search_files(search, build)
+        yield build
 
 
 def write_report(
@@ -324,11 +353,7 @@ def write_report(
     entries = [*REPORT_FILES[:-1], *(["report.pdf"] if pdf else []), REPORT_FILES[-1]]
     old_pdf = target / "report.pdf"  # an earlier run's, unchanged: removed, not left stale
     stale_pdf = not pdf and old_pdf.is_file() and not conflicts(target, ["report.pdf"])
-    if pages.search is None:  # pages built without the search: nothing of it is published
-        entries = [e for e in entries if e not in SEARCH_ENTRIES]
-    with publish_folder(target, entries, force=overwrite) as build:
-        if pages.search is not None:
-            write_search_files(pages.search, build)
+    with _publishing(target, entries, force=overwrite, search=pages.search) as build:
         (build / "forces").mkdir()
         for slug, page in force_pages.items():
             (build / "forces" / f"{slug}.html").write_text(page, encoding="utf-8")

@@ -33,7 +33,13 @@ from folium.template import Template
 from servicemap.analysis.near import services_for_search
 from servicemap.directory.privacy import confidential_mask, public_frame
 from servicemap.directory.schema import cell_text, split_list
-from servicemap.geography.postcode_index import FOLDER, index_file_names, postcode_index_folder
+from servicemap.geography.forces import load_districts
+from servicemap.geography.postcode_index import (
+    FOLDER,
+    encode_districts,
+    index_file_names,
+    postcode_index_folder,
+)
 from servicemap.geography.postcodes import PostcodeTable
 from servicemap.geography.towns import TOWNS_ATTRIBUTION
 from servicemap.render.labels import KIND_LABELS, label_service_types, safe_url
@@ -118,7 +124,7 @@ def _service_record(row: Mapping[str, Any], private: bool) -> dict[str, Any]:
         "p": phone_text(phone, row.get("last_seen")) if phone else "",
         "seen": seen_text(row.get("last_seen")),
         "m": cell_text(row.get("delivery")).replace("_", " "),
-        "d": list(row.get("districts") or ()),
+        "d": encode_districts(row.get("districts") or (), len(load_districts())),
     }
     x, y = row.get("easting"), row.get("northing")
     located = x is not None and y is not None and np.isfinite([x, y]).all()
