@@ -162,7 +162,10 @@
       pending[src] = new Promise(function (resolve, reject) {
         var script = document.createElement("script");
         script.src = src;
-        script.onload = function () { resolve(); };
+        script.onload = function () {
+          store.loadedAt = performance.now();
+          resolve();
+        };
         script.onerror = function () {
           delete pending[src];
           reject(new Error("The search data file " + src + " is missing from the report folder."));
@@ -753,14 +756,17 @@
       if (!parsed) {
         files.push(load(ui.base + "postcodes/places.js"), load(ui.base + "postcodes/towns.js"));
       }
-      var loaded;
+      var started = performance.now();
       return Promise.all(files).then(function () {
         return parsed ? postcodePlace(ui.base, parsed) : namedPlace(query);
       }).then(function (place) {
-        loaded = performance.now();
         ui.last = {query: query, place: place};
         render(query, place);
-        results.setAttribute("data-answer-ms", String(Math.round(performance.now() - loaded)));
+        // How long the answer took once its data files were in (decoding included), and in all.
+        var done = performance.now();
+        var dataIn = Math.max(started, store.loadedAt || started);
+        results.setAttribute("data-answer-ms", (done - dataIn).toFixed(1));
+        results.setAttribute("data-total-ms", (done - started).toFixed(1));
       }).catch(function (error) {
         show([h("p", {class: "sm-find-message"}, [String(error.message || error)])], query);
       }).then(function () {

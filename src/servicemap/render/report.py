@@ -9,7 +9,9 @@
 * ``forces/<slug>.html``: one profile per force, next to its neighbours;
 * ``map.html``: the self-contained interactive map (:func:`servicemap.render.maps.coverage_map`);
 * ``coverage.csv``: every measure for every force, safe to open in a spreadsheet;
-* ``coverage.png``: the map as a picture (matplotlib, no base map), for print and slides.
+* ``coverage.png``: the map as a picture (matplotlib, no base map), for print and slides;
+* ``search-services.js`` and ``postcodes/``: what the search box of ``index.html`` and
+  ``map.html`` answers from, offline (:mod:`servicemap.render.search`).
 
 Pages are rendered with Jinja2 with autoescaping on; services pass through
 ``directory.privacy.public_services`` before anything reaches a page.
