@@ -45,8 +45,8 @@ globalThis.smPostcodes = (outward, d) => { store.shards[outward] = d; };
 vm.runInThisContext(fs.readFileSync(path.join(folder, "index.js"), "utf8"));
 const out = fs.openSync(process.argv[4], "w");
 fs.writeSync(out, "postcode,district,force,x,y,file\\n");
-for (const pack of store.index.outward.split(";")) {
-  const codes = pack.split(" ");
+for (const pack of store.index.outward.split("|")) {
+  const codes = pack.split(",");
   vm.runInThisContext(fs.readFileSync(path.join(folder, codes[0] + ".js"), "utf8"));
   const lines = [];
   for (const outward of codes) {
@@ -103,6 +103,11 @@ def test_district_mask_sets_each_bit() -> None:
     assert mask == "BCB"  # bits 0 | 7 (char 1, bit 1) | 12 (char 2, bit 0)
 
 
+def test_the_streams_hold_no_digit_so_nothing_reads_as_a_postcode_or_a_number() -> None:
+    text = encode_varints(np.arange(0, 100_000, 7)) + district_mask(range(0, 300, 3), 318)
+    assert not any(ch.isdigit() for ch in text)
+
+
 def test_every_postcode_decodes_to_its_onspd_district_and_force(
     index_folder: Path, tmp_path: Path
 ) -> None:
@@ -137,7 +142,7 @@ def test_index_names_each_district_and_force_as_the_register_does(index_folder: 
         assert (name, listed_force) == (names.get(str(code), ""), int(force))
     assert [f[0] for f in index["forces"]] == list(table.force_codes)
     assert [f[1] for f in index["forces"]] == [forces[c] for c in table.force_codes]
-    outside = set(index["outside"].split())
+    outside = set(index["outside"].split(","))
     assert "AB10" in outside and "EH1" in outside and "TR1" not in outside
 
 

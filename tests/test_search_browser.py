@@ -232,6 +232,13 @@ def test_districts_forces_and_towns(report: Path, browser: Any, table: Any, widt
     assert f"Truro is a town in {_town_district(table, 'Truro')}" in text
     text = ask(page, "greater london")
     assert "spans 33 local authority districts" in text
+    towns = load_towns(min_population=1000)
+    assert (towns["name"] == "Whitchurch").sum() > 1
+    text = ask(page, "Whitchurch")
+    assert "places called Whitchurch. Which one?" in text
+    page.locator("#find-results a", has_text="Herefordshire").click()
+    _settled(page, "Whitchurch, Herefordshire, County of")
+    assert "Whitchurch is a town in Herefordshire" in page.inner_text("#find-results")
     footer = page.inner_text("footer")
     assert TOWNS_ATTRIBUTION in footer
     _assert_private_stays_private(page)

@@ -10,7 +10,7 @@
 (function (root) {
   "use strict";
 
-  var ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  var ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%()*+-.:=";
   var LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
   var VALUE = new Int16Array(128).fill(-1);
   for (var i = 0; i < ALPHABET.length; i++) VALUE[ALPHABET.charCodeAt(i)] = i;
@@ -202,11 +202,11 @@
     var index = store.index;
     if (!index.fileOf) {
       index.fileOf = new Map();
-      index.outward.split(";").forEach(function (pack) {
-        var codes = pack.split(" ");
+      index.outward.split("|").forEach(function (pack) {
+        var codes = pack.split(",");
         codes.forEach(function (code) { index.fileOf.set(code, codes[0]); });
       });
-      index.outsideSet = new Set(index.outside ? index.outside.split(" ") : []);
+      index.outsideSet = new Set(index.outside ? index.outside.split(",") : []);
     }
     if (index.fileOf.has(outward)) return "inside";
     return index.outsideSet.has(outward) ? "outside" : "unknown";
@@ -357,11 +357,6 @@
     (store.towns || "").split("\n").forEach(function (line) {
       if (line.length < 9) return;
       var code = line.slice(-8);
-      var fixed = function (s) {
-        var v = 0;
-        for (var k = 0; k < s.length; k++) v = v * 64 + VALUE[s.charCodeAt(k)];
-        return v;
-      };
       var town = {name: line.slice(0, -8), x: fixed(code.slice(0, 3)) * 10,
         y: fixed(code.slice(3, 6)) * 10, district: fixed(code.slice(6))};
       town.key = areaKey(town.name);
@@ -408,13 +403,19 @@
     return [];
   }
 
+  function fixed(text) {
+    var v = 0;
+    for (var k = 0; k < text.length; k++) v = v * 64 + VALUE[text.charCodeAt(k)];
+    return v;
+  }
+
   function areaAsPlace(index) {
     var area = store.places.areas[index];
-    var set = districtSet(area[5], ewDistricts());
+    var set = districtSet(area[4], ewDistricts());
     var districts = [];
     set.forEach(function (on, d) { if (on) districts.push(d); });
-    return {x: area[3], y: area[4], districts: districts, label: area[0], kind: area[1],
-      centre: null, partlyOutside: false, code: area[2]};
+    return {x: fixed(area[3].slice(0, 4)), y: fixed(area[3].slice(4)), districts: districts,
+      label: area[0], kind: area[1], centre: null, partlyOutside: false, code: area[2]};
   }
 
   function townAsPlace(town) {
@@ -429,7 +430,7 @@
     if (found.length) return areaAsPlace(found[0].area);
     var places = placeIndex();
     var towns = places.townMap.get(key);
-    var comma = text.lastIndexOf(",");
+    var comma = text.indexOf(",");
     if (!towns && comma > 0) {
       // "Newport, Isle of Wight": a town in a named district.
       var townKey = areaKey(text.slice(0, comma));

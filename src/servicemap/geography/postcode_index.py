@@ -13,20 +13,22 @@ Files (``decodeShard``, ``placeIndex`` and ``areaAsPlace`` in ``assets/search.js
 * ``index.js``: ``smPostcodeIndex({...})``: ``districts`` (``[name, force index]`` for every
   district code of the ONS table, England and Wales first in register order, force -1
   elsewhere), ``forces`` (``[code, name]``), ``outward`` (the outward codes with a postcode in
-  England and Wales: files separated by ``;``, codes by spaces; a file is named after its first
-  code) and ``outside`` (the outward codes with none).
+  England and Wales: files separated by ``|``, codes by commas; a file is named after its first
+  code) and ``outside`` (the outward codes with none, comma separated).
 * ``<OUTWARD>.js`` (``TR1.js``): one ``smPostcodes("TR1", {d, c, r, x});`` per outward code of
   the file (:data:`PACK_BYTES` each, about 330 files): every postcode of that outward code,
   sorted by inward code. ``d`` lists the district indices used; ``c`` the inward codes
   (``digit*676 + letter*26 + letter``, each as its gap from the previous one, minus one); ``r``
   runs of ``(count, class)`` with ``class = position in d * 2 + located``; ``x`` for the
   located postcodes, easting then northing in metres, each as the zigzag-coded change from the
-  previous located one. The three streams are base-32 varints (:func:`encode_varints`).
-* ``places.js``: ``smPlaces({...})``: ``areas`` (``[name, kind, code, x, y, districts]``, kind
-  ``f``/``d``/``c``/``r``/``n`` for force, district, county, region, nation; x, y the mean of
-  the area's located postcodes; districts as a comma list, or ``~`` and a bit mask,
-  :func:`district_mask`), ``keys`` (one ``key|kind area,kind area`` per line: each
-  :func:`~servicemap.geography.areas.area_key` with its meanings in precedence order) and
+  previous located one. The three streams are base-32 varints (:func:`encode_varints`), in
+  :data:`ALPHABET`, which has no digits.
+* ``places.js``: ``smPlaces({...})``: ``areas`` (``[name, kind, code, centre, districts]``, kind
+  ``f``/``d``/``c``/``r``/``n`` for force, district, county, region, nation; centre the mean of
+  the area's located postcodes, easting then northing in metres, 4 digits each; districts as a
+  comma list, or ``~`` and a bit mask, :func:`district_mask`), ``keys`` (one
+  ``key|kind area,kind area`` per line: each :func:`~servicemap.geography.areas.area_key`
+  with its meanings in precedence order) and
   ``qualifiers`` (``[affix, "prefix"|"suffix", kind or ""]``).
 * ``towns.js``: ``smTowns("...")``: towns of at least :data:`TOWN_POPULATION` people that are
   not also an area name, one per line: the name, then 8 digits (easting and northing in units
@@ -77,7 +79,7 @@ __all__ = [
 
 FOLDER = "postcodes"
 """The folder of the report that holds the index (and nothing else)."""
-INDEX_FORMAT = "3"
+INDEX_FORMAT = "4"
 """Bump when the files' layout changes: ``assets/search.js`` reads this layout."""
 TOWN_POPULATION = 1000
 """Towns of at least this many people are in the gazetteer (GeoNames' own thresholds)."""
@@ -85,7 +87,9 @@ TOWN_POPULATION = 1000
 PACK_BYTES = 40_000
 """About how many bytes of postcodes one file holds (a lookup loads one file)."""
 
-ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# 64 characters safe in a JSON string and holding no digit: no run of them can read as a postcode,
+# a grid reference or a coordinate (the leak checks search every output for those).
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%()*+-.:="
 _CODES = np.frombuffer(ALPHABET.encode("ascii"), dtype=np.uint8)
 _VALUES = {ch: i for i, ch in enumerate(ALPHABET)}
 _COMPLETE = ".complete"  # written last into a cached folder: its files and their sizes
@@ -239,8 +243,9 @@ def _index_text(table: PostcodeTable, packs: list[list[str]], outside: list[str]
             for code, force in zip(table.district_codes, table.district_force, strict=True)
         ],
         "forces": [[str(code), forces.get(str(code), str(code))] for code in table.force_codes],
-        "outward": ";".join(" ".join(pack) for pack in packs),
-        "outside": " ".join(outside),
+        # commas, not spaces: "BB11 BB12" would read as the postcode "B11 BB…"
+        "outward": "|".join(",".join(pack) for pack in packs),
+        "outside": ",".join(outside),
     }
     return f"smPostcodeIndex({json.dumps(document, ensure_ascii=False, separators=(',', ':'))});\n"
 
@@ -304,7 +309,8 @@ def _places_texts(table: PostcodeTable) -> tuple[str, str]:
                 x, y = _area_centre(geography, rows)
                 area_ids[ident] = len(areas)
                 districts = encode_districts(rows, n_ew)
-                areas.append([area.name, _KINDS[kind], area.code, x, y, districts])
+                centre = _fixed(x, 4) + _fixed(y, 4) if x >= 0 else ""
+                areas.append([area.name, _KINDS[kind], area.code, centre, districts])
             found.append(f"{_KINDS[kind]}{area_ids[ident]}")
         keys.append(f"{key}|{','.join(found)}")
     document = {
