@@ -161,3 +161,17 @@ def test_place_names_are_normalised_as_the_library_does(tmp_path: Path) -> None:
         _node(script, str(SEARCH_JS), str(tmp_path / "names.json"), tmp_path=tmp_path)
     )
     assert keys == [area_key(name) for name in names]
+
+
+def test_near_names_the_nearest_place_to_visit_when_none_is_within_reach(
+    bundled_services: pd.DataFrame,
+) -> None:
+    from servicemap.analysis.near import services_near
+
+    near = services_near("TR1 2HE", bundled_services)  # Truro: national services serve it
+    assert (near["relation"] == "serves this area").any()
+    assert not (near["relation"] == "nearby").any()
+    beyond = near.loc[near["relation"] == "nearest, beyond 25 km"]
+    assert len(beyond) == 1
+    located = near["distance_km"].dropna()
+    assert beyond["distance_km"].iloc[0] > 25 and beyond["distance_km"].iloc[0] == located.min()

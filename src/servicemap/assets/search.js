@@ -740,6 +740,15 @@
 
     function show(nodes, query) {
       results.textContent = "";
+      if (ui.top && nodes.length) {
+        // On the map the answer covers part of it: one button puts it away.
+        var close = h("button", {type: "button", class: "sm-find-close"}, ["Close the answer"]);
+        close.addEventListener("click", function () {
+          results.textContent = "";
+          input.focus();
+        });
+        results.appendChild(close);
+      }
       nodes.forEach(function (n) { results.appendChild(n); });
       results.setAttribute("data-query", query);
     }
