@@ -213,28 +213,108 @@ def services_near(
     return result
 
 
+def serving_districts(prepared: PreparedServices) -> npt.NDArray[np.bool_]:
+    """Return services x districts: True where a service serves the district (ended: never).
+
+    Parameters
+    ----------
+    prepared
+        From :func:`servicemap.analysis.reach.prepare_services`.
+
+    Returns
+    -------
+    numpy.ndarray
+        One row per service, one column per district of the postcode table.
+    """
+    area = prepared.area
+    listed = prepared.active & (area >= 0)
+    serving: npt.NDArray[np.bool_] = prepared.area_districts[np.maximum(area, 0)] & listed[:, None]
+    return serving
+
+
+def public_places(prepared: PreparedServices) -> npt.NDArray[np.bool_]:
+    """Return which services may be shown at their place: in person and not confidential."""
+    found: npt.NDArray[np.bool_] = prepared.in_person & ~prepared.confidential
+    return found
+
+
 def _relations(
     prepared: PreparedServices, where: _Place, *, radius_km: float, limit: int
 ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
     """Return each service's relation to the place (``""`` when not listed) and its distance."""
-    area = prepared.area
-    serves = prepared.active & (area >= 0)
-    serves &= prepared.area_districts[np.maximum(area, 0)][:, where.districts].any(axis=1)
-    public_point = prepared.in_person & ~prepared.confidential
+    serves = np.asarray(serving_districts(prepared)[:, where.districts].any(axis=1), dtype=bool)
+    public_point = public_places(prepared)
     km = np.hypot(prepared.xy[:, 0] - where.x, prepared.xy[:, 1] - where.y) / 1000.0
     km = np.where(public_point, km, np.nan)
     nearby = public_point & ~serves & (km <= radius_km)
     nearby_idx = np.flatnonzero(nearby)
     nearby_idx = nearby_idx[np.argsort(km[nearby_idx], kind="stable")][: max(limit, 0)]
-    relation = np.full(len(area), "", dtype=object)
+    relation = np.full(len(prepared.area), "", dtype=object)
     relation[serves] = "serves this area"
     relation[nearby_idx] = "nearby"
-    if not serves.any() and len(nearby_idx) == 0:
-        others = np.flatnonzero(public_point)
-        if len(others):
-            closest = others[np.argmin(km[others])]
+    others = np.flatnonzero(public_point)
+    if len(others) and not (km[others] <= radius_km).any():
+        # Nothing to visit within reach: say where the nearest place is, however far.
+        closest = others[np.argmin(km[others])]
+        if not serves[closest]:
             relation[closest] = f"nearest, beyond {radius_km:g} km"
     return relation, km
+
+
+def services_for_search(
+    services: pd.DataFrame,
+    *,
+    postcodes: PostcodeTable | None = None,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> pd.DataFrame:
+    """Return what a search page needs to answer as :func:`services_near` does, per service.
+
+    The page (the report's search box) repeats only the lookup and the sort: which districts a
+    service serves and where a public in-person service is are decided here, by the same code.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame. Not modified.
+    postcodes
+        The postcode table; ``None`` loads the cached ONS table.
+    settings
+        Where the postcode table is cached.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per service that :func:`services_near` can list (it serves somewhere, or has a
+        public place), in the frame's order and on its index: ``scope``, ``districts`` (tuple of
+        district indices into the postcode table's ``district_codes``), ``easting`` and
+        ``northing`` (BNG metres; NaN unless the service is in person and not confidential),
+        ``confidential``, ``kinds`` (tuple of the kinds of provision it offers), and the same
+        public detail and contact columns, with confidential services' places blanked.
+    """
+    table = postcodes if postcodes is not None else load_postcode_table(settings=settings)
+    prepared = prepare_services(services, geography_from_postcodes(table))
+    serving = serving_districts(prepared)
+    place = public_places(prepared)
+    keep = np.flatnonzero(serving.any(axis=1) | place)
+    rows = withhold_locations(services.iloc[keep], prepared.confidential[keep])
+    xy = np.where(place[:, None], prepared.xy, np.nan)[keep]
+    kinds = [
+        tuple(kind for kind, flags in prepared.kinds.items() if flags[i]) for i in keep
+    ]  # fmt: skip
+    return pd.DataFrame(
+        {
+            "name": rows["name"].to_numpy(),
+            "organisation": _column(rows, "organisation"),
+            "scope": _LEVEL_NAMES[prepared.level[keep]],
+            "districts": [tuple(int(d) for d in np.flatnonzero(serving[i])) for i in keep],
+            "easting": xy[:, 0],
+            "northing": xy[:, 1],
+            "confidential": prepared.confidential[keep],
+            "kinds": kinds,
+            **_columns(rows, (*_DETAIL_COLUMNS, "communities", "languages", *_SUPPORT_COLUMNS)),
+        },
+        index=services.index[keep],
+    )
 
 
 def _near_rows(

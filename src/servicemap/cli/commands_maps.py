@@ -216,7 +216,8 @@ def report_command(
 ) -> None:
     """Write the coverage report: index page, map, one page per force, CSV and picture.
 
-    Open index.html in any browser; it works offline and prints cleanly.
+    Open index.html in any browser; it works offline and prints cleanly, and its search box
+    finds help near a postcode or place from the folder alone.
 
     \b
     Example:

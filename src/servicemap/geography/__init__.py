@@ -8,6 +8,7 @@ __all__ = [
     "forces",
     "geocode",
     "need",
+    "postcode_index",
     "postcodes",
     "residents",
     "towns",

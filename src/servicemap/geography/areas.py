@@ -208,7 +208,8 @@ def area_key(text: str) -> str:
 
 
 # Qualifiers: (affix, "prefix" | "suffix", kind the qualifier selects, or None for any).
-_QUALIFIER_TABLE: tuple[tuple[str, str, AreaKind | None], ...] = (
+_Qualifier = tuple[str, str, AreaKind | None]
+_QUALIFIER_TABLE: tuple[_Qualifier, ...] = (
     ("police force area", "suffix", "force"),
     ("police force", "suffix", "force"),
     ("police service", "suffix", "force"),
@@ -790,3 +791,9 @@ def ambiguous_area_names(text: str) -> list[str]:
             kinds = [kind for kind in PRECEDENCE if kind in meanings]
             found.append(f"{name} ({', '.join(kinds[:-1])} or {kinds[-1]})")
     return found
+
+
+def accepted_names() -> tuple[dict[str, dict[AreaKind, Area]], tuple[_Qualifier, ...]]:
+    """Return each accepted key's meanings (PRECEDENCE order) and the qualifiers, longest first."""
+    meanings = {k: {c: m[c] for c in PRECEDENCE if c in m} for k, m in _index().entries.items()}
+    return meanings, tuple(_QUALIFIERS)

@@ -13,6 +13,7 @@ __all__ = [
     "plan_map",
     "plan_text",
     "report",
+    "search",
     "selection",
     "static_map",
     "text",

@@ -9,7 +9,9 @@
 * ``forces/<slug>.html``: one profile per force, next to its neighbours;
 * ``map.html``: the self-contained interactive map (:func:`servicemap.render.maps.coverage_map`);
 * ``coverage.csv``: every measure for every force, safe to open in a spreadsheet;
-* ``coverage.png``: the map as a picture (matplotlib, no base map), for print and slides.
+* ``coverage.png``: the map as a picture (matplotlib, no base map), for print and slides;
+* ``search-services.js`` and ``postcodes/``: what the search box of ``index.html`` and
+  ``map.html`` answers from, offline (:mod:`servicemap.render.search`).
 
 Pages are rendered with Jinja2 with autoescaping on; services pass through
 ``directory.privacy.public_services`` before anything reaches a page.
@@ -29,8 +31,9 @@ are kept.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,7 @@ from servicemap.inputs import force_profiles
 from servicemap.render.labels import DEFAULT_TITLE, format_date
 from servicemap.render.maps import coverage_map, force_map_frame, render_map
 from servicemap.render.pages import (
+    ForceLookup,
     ProfileLike,
     coverage_codes,
     force_lookup,
@@ -58,6 +62,15 @@ from servicemap.render.pages import (
     profile_pages,
 )
 from servicemap.render.pdf import report_pdf_html, write_pdf
+from servicemap.render.search import (
+    SEARCH_ENTRIES,
+    SearchFiles,
+    search_box_html,
+    search_control,
+    search_files,
+    search_page_context,
+    write_search_files,
+)
 from servicemap.render.selection import selection_sentences
 from servicemap.render.static_map import write_static_map
 from servicemap.render.workbook import for_programs, write_coverage_workbook
@@ -75,6 +88,7 @@ __all__ = [
 
 REPORT_FILES: tuple[str, ...] = (
     "forces",
+    *SEARCH_ENTRIES,
     "map.html",
     "coverage.csv",
     "coverage.xlsx",
@@ -141,6 +155,7 @@ class ReportPages:
     simplified: gpd.GeoDataFrame
     title: str
     generated: str
+    search: SearchFiles
 
 
 def report_pages(
@@ -207,7 +222,7 @@ def report_pages(
     if selection is None:
         selection = select_services(services, Selection(), today=generated)[1]
     index_html = index_page(
-        env, common, coverage, public, profiles, lookup, metric=metric,
+        env, search_page_context(common, public), coverage, public, profiles, lookup, metric=metric,
         boundary_source=boundary_source, services_source=services_source,
         counted=selection_sentences(selection),
     )  # fmt: skip
@@ -215,14 +230,34 @@ def report_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
     options = _map_options(metric, tiles, simplified, settings)
+    map_html, search = _map_and_search(env, force_areas, coverage, services, public, lookup,
+                                       force_pages, options)  # fmt: skip
     return ReportPages(
-        index_html=index_html, force_pages=force_pages,
-        # the polygons simplified once, for the map, the picture and the pages
-        map_html=render_map(coverage_map(force_areas, coverage, public, **options)),
+        index_html=index_html, force_pages=force_pages, map_html=map_html, search=search,
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
         generated=format_date(generated),
     )  # fmt: skip
+
+
+def _map_and_search(
+    env: Any,
+    force_areas: gpd.GeoDataFrame,
+    coverage: pd.DataFrame,
+    services: pd.DataFrame,
+    public: pd.DataFrame,
+    lookup: ForceLookup,
+    force_pages: Mapping[str, str],
+    options: dict[str, Any],
+) -> tuple[str, SearchFiles]:
+    """Return ``map.html`` with the search box, and what the search adds to the folder.
+
+    The polygons are simplified once, for the map, the picture and the pages.
+    """
+    map_ = coverage_map(force_areas, coverage, public, **options)
+    map_.add_child(search_control(search_box_html(env, public)))  # below the title box
+    slugs = {code: slug for code, slug in lookup.slugs.items() if slug in force_pages}
+    return render_map(map_), search_files(services, profiles=slugs, settings=options["settings"])
 
 
 def _map_options(
@@ -259,6 +294,16 @@ def check_report_folder(
         names files it did not write (unless ``force``): the message names them.
     """
     check_folder(out_dir, REPORT_FILES, force=force, inputs=inputs)
+
+
+@contextlib.contextmanager
+def _publishing(
+    target: Path, entries: Sequence[str], *, force: bool, search: SearchFiles
+) -> Iterator[Path]:
+    """Publish a report folder (:func:`servicemap._folder.publish_folder`), search files first."""
+    with publish_folder(target, entries, force=force) as build:
+        write_search_files(search, build)
+        yield build
 
 
 def write_report(
@@ -310,7 +355,7 @@ def write_report(
     entries = [*REPORT_FILES[:-1], *(["report.pdf"] if pdf else []), REPORT_FILES[-1]]
     old_pdf = target / "report.pdf"  # an earlier run's, unchanged: removed, not left stale
     stale_pdf = not pdf and old_pdf.is_file() and not conflicts(target, ["report.pdf"])
-    with publish_folder(target, entries, force=overwrite) as build:
+    with _publishing(target, entries, force=overwrite, search=pages.search) as build:
         (build / "forces").mkdir()
         for slug, page in force_pages.items():
             (build / "forces" / f"{slug}.html").write_text(page, encoding="utf-8")
