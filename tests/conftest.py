@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +115,37 @@ def fake_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[], 
     # as if the installed postcode package were not the one the shipped boundaries came from
     monkeypatch.setattr(boundaries, "shipped_boundaries_path", lambda: tmp_path / "none.npz.xz")
     return lambda: len(calls)
+
+
+# Debian's Chromium for the browser tests (never a downloaded browser build), the flags that keep
+# it off the network, and the URL schemes a page may load: every other request is aborted.
+CHROMIUM = Path(os.environ.get("SERVICEMAP_CHROMIUM", "/usr/bin/chromium"))
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOCAL = ("file:", "data:", "about:", "blob:")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Debian Chromium for one test module (the browser tests)."""
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        pytest.fail(
+            f"Chromium is missing at {CHROMIUM}: install Debian's package with "
+            "'apt-get update && apt-get install -y chromium' (or set SERVICEMAP_CHROMIUM to a "
+            "Chromium binary). The browser test never downloads a browser."
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("The playwright package is missing: pip install -e '.[test]'.")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()

@@ -10,9 +10,7 @@ the test's ``tmp_path`` and their paths printed (``pytest -s`` shows them).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,40 +18,11 @@ from typing import Any
 
 import pytest
 
-from conftest import _canonical_services
+from conftest import LOCAL, _canonical_services
 from servicemap.render.report import build_report
 from worlds import HOSTILE_NAME, SLUGS, make_coverage, make_forces, make_profiles, make_services
 
-CHROMIUM = Path(os.environ.get("SERVICEMAP_CHROMIUM", "/usr/bin/chromium"))
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LOCAL = ("file:", "data:", "about:", "blob:")
 HOSTILE_FORCE = '<img src=x onerror="window.pwned=1">Hostile force'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
-        pytest.fail(
-            f"Chromium is missing at {CHROMIUM}: install Debian's package with "
-            "'apt-get update && apt-get install -y chromium' (or set SERVICEMAP_CHROMIUM to a "
-            "Chromium binary). The browser test never downloads a browser."
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("The playwright package is missing: pip install -e '.[test]'.")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

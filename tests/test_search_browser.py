@@ -5,7 +5,7 @@ Covers full postcodes (any case and spacing), sectors, outward codes, districts,
 typos at 1400 px and 390 px; the address keeps the query; the answers are those of
 ``servicemap near`` (analysis.near.services_near) for a spread of postcodes; a confidential
 service never gains a place or a distance, in any answer or any file the search loads; axe-core
-finds nothing on an answer. The launch arguments and the request blocking are those of
+finds nothing on an answer. Chromium is launched by conftest's ``browser`` fixture, as for
 ``tests/test_browser.py``. Screenshots go under the test's ``tmp_path`` (``pytest -s`` prints
 their paths).
 """
@@ -13,9 +13,6 @@ their paths).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from axe import axe_violations, describe_violations
+from conftest import LOCAL
 from servicemap.analysis.near import services_near
 from servicemap.cli import cli
 from servicemap.directory.privacy import confidential_mask
@@ -34,17 +32,6 @@ from servicemap.geography.postcodes import load_postcode_table
 from servicemap.geography.towns import TOWNS_ATTRIBUTION, load_towns
 from servicemap.render.search import LABEL
 
-CHROMIUM = Path(os.environ.get("SERVICEMAP_CHROMIUM", "/usr/bin/chromium"))
-ARGS = [  # as tests/test_browser.py
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LOCAL = ("file:", "data:", "about:", "blob:")
 WIDTHS = (1400, 390)
 
 
@@ -61,18 +48,6 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def services(bundled_services: pd.DataFrame) -> pd.DataFrame:
     """The services the report and ``servicemap near`` use (no --focus, no --seen-since)."""
     return select_services(bundled_services, Selection())[0]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 class Watch:
