@@ -31,9 +31,8 @@ are kept.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -296,16 +295,6 @@ def check_report_folder(
     check_folder(out_dir, REPORT_FILES, force=force, inputs=inputs)
 
 
-@contextlib.contextmanager
-def _publishing(
-    target: Path, entries: Sequence[str], *, force: bool, search: SearchFiles
-) -> Iterator[Path]:
-    """Publish a report folder (:func:`servicemap._folder.publish_folder`), search files first."""
-    with publish_folder(target, entries, force=force) as build:
-        write_search_files(search, build)
-        yield build
-
-
 def write_report(
     pages: ReportPages,
     out_dir: Path | str,
@@ -350,12 +339,12 @@ def write_report(
     target = Path(out_dir)
     force_pages, map_html, csv_text = pages.force_pages, pages.map_html, pages.csv_text
     simplified, title, index_html = pages.simplified, pages.title, pages.index_html
-
     # report.pdf, when asked for, is put in place before index.html like the other files.
     entries = [*REPORT_FILES[:-1], *(["report.pdf"] if pdf else []), REPORT_FILES[-1]]
     old_pdf = target / "report.pdf"  # an earlier run's, unchanged: removed, not left stale
     stale_pdf = not pdf and old_pdf.is_file() and not conflicts(target, ["report.pdf"])
-    with _publishing(target, entries, force=overwrite, search=pages.search) as build:
+    with publish_folder(target, entries, force=overwrite) as build:
+        write_search_files(pages.search, build)
         (build / "forces").mkdir()
         for slug, page in force_pages.items():
             (build / "forces" / f"{slug}.html").write_text(page, encoding="utf-8")
