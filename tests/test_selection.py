@@ -215,13 +215,14 @@ def test_report_contact_and_counts_are_on_the_index_and_every_profile(canonical_
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "The figures rest on 6 services; 2 of them (33%) were seen in the last 2 years." in index
     assert "Counted by focus: 2 domestic_abuse, 2 fgm, 1 not stated, 1 trafficking." in index
-    pages = [index, *(p.read_text(encoding="utf-8") for p in (out / "forces").iterdir())]
+    pages = [index, *(p.read_text(encoding="utf-8") for p in (out / "forces").glob("*.html"))]
     assert len(pages) == 1 + len(forces)
     tell_us = 'missing or wrong?</strong> <a href="mailto:directory@example.org">Tell us</a>'
     for page in pages:
         assert tell_us in page
     for page in pages[1:]:
-        assert '<th scope="col">Last seen</th>' in page and "<td>not known</td>" in page
+        assert '<th scope="col">Last seen</th>' in page
+        assert '<td data-label="Last seen">not known</td>' in page
 
 
 def test_report_refuses_a_bad_contact_before_any_work(tmp_path):
