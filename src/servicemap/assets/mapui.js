@@ -7,6 +7,9 @@
   var ui = window.servicemapUI = {};
   var WIDE = "(min-width: 700px) and (min-height: 520px)";
 
+  // A popup fits the screen, a phone's too (Leaflet's own padding and tip take about 60 px).
+  ui.popupWidth = function () { return Math.max(200, Math.min(320, window.innerWidth - 70)); };
+
   function plain(html) {
     // Escaped HTML to text, in an inert document (nothing in it loads or runs).
     return new DOMParser().parseFromString("<!DOCTYPE html><body>" + html, "text/html")
@@ -35,8 +38,15 @@
     layer.on("popupopen", function (e) {
       if (!layer._smByKeyboard) { return; }
       var box = e.popup.getElement();
-      var target = box && (box.querySelector(".leaflet-popup-content a[href]") ||
-        box.querySelector(".leaflet-popup-close-button"));
+      if (!box) { return; }
+      if (!box.getAttribute("data-sm-escape")) {
+        box.setAttribute("data-sm-escape", "1");
+        L.DomEvent.on(box, "keydown", function (k) {
+          if (k.key === "Escape") { L.DomEvent.stop(k); layer.closePopup(); }
+        });
+      }
+      var target = box.querySelector(".leaflet-popup-content a[href]") ||
+        box.querySelector(".leaflet-popup-close-button");
       if (target) { target.focus(); }
     });
     layer.on("popupclose", function () {
@@ -81,7 +91,7 @@
       var regional = data.sc[r[2]] === 1;
       var options = L.extend({}, regional ? REGIONAL : LOCAL, {fillColor: data.c[r[2]]});
       var marker = L.circleMarker([r[0], r[1]], options)
-        .bindPopup(function () { return popup(s, r); }, {maxWidth: 320})
+        .bindPopup(function () { return popup(s, r); }, {maxWidth: ui.popupWidth()})
         .bindTooltip(s[r[3]]);
       ui.keyboard(marker, function () {
         return plain(s[r[3]]) + " (" + (regional ? "regional" : "local") + " service)";
@@ -170,7 +180,7 @@
     var byAndFor = checkbox(form, "By and for: led by the communities it serves");
     var nrpf = checkbox(form, "Supports people with no recourse to public funds (NRPF)");
     var clear = document.createElement("button");
-    clear.type = "reset";
+    clear.type = "button";
     clear.textContent = "Clear filters";
     form.appendChild(clear);
     var status = document.createElement("p");
@@ -223,7 +233,7 @@
     form.addEventListener("input", apply);
     form.addEventListener("change", apply);
     form.addEventListener("submit", function (e) { e.preventDefault(); apply(); });
-    form.addEventListener("reset", function () { setTimeout(apply, 0); });
+    clear.addEventListener("click", function () { form.reset(); apply(); });
     control.onAdd = function () {
       var div = L.DomUtil.create("div", "sm-box sm-filters");
       div.id = "sm-filters";
@@ -240,13 +250,15 @@
   };
 
   /* Buttons that fold the legend, the layer list and the filters: open on a wide screen
-   * (except the filters), folded on a phone, where the map fills the screen. */
+   * (except the filters), folded on a phone, where the map fills the screen. Panels that would
+   * cover each other take turns: opening one folds the others of its group (on a phone, all). */
   ui.panels = function (map, specs) {
     var wide = window.matchMedia ? window.matchMedia(WIDE).matches : true;
     var corner = map._controlCorners.topright;
     var bar = L.DomUtil.create("div", "leaflet-control sm-toolbar");
     bar.setAttribute("role", "group");
     bar.setAttribute("aria-label", "Map panels");
+    var shown = [];
     specs.forEach(function (spec, n) {
       var panel = document.querySelector(spec.selector);
       if (!panel) { return; }
@@ -259,9 +271,17 @@
         button.setAttribute("aria-expanded", open ? "true" : "false");
         panel.classList.toggle("sm-folded", !open);
       }
+      var entry = {group: wide ? spec.group : "phone", show: show};
+      shown.push(entry);
       show(wide && spec.wide);
       button.addEventListener("click", function () {
-        show(button.getAttribute("aria-expanded") !== "true");
+        var open = button.getAttribute("aria-expanded") !== "true";
+        if (open) {
+          shown.forEach(function (other) {
+            if (other !== entry && other.group && other.group === entry.group) { other.show(false); }
+          });
+        }
+        show(open);
       });
       bar.appendChild(button);
     });

@@ -313,9 +313,9 @@ class _Hooks(MacroElement):
             filters: servicemapUI.lastFilters || null
         };
         servicemapUI.panels({{ this.map.get_name() }}, [
-            {label: "Legend", selector: ".sm-legend", wide: true},
-            {label: "Layers", selector: ".leaflet-control-layers", wide: true},
-            {label: "Filter", selector: ".sm-filters", wide: false}
+            {label: "Legend", selector: ".sm-legend", wide: true, group: ""},
+            {label: "Layers", selector: ".leaflet-control-layers", wide: true, group: "right"},
+            {label: "Filter", selector: ".sm-filters", wide: false, group: "right"}
         ]);
         {% endmacro %}
         """
@@ -529,7 +529,7 @@ def _force_layer(
         on_each_feature=JsCode(
             "function (feature, layer) {"
             " layer.bindTooltip(feature.properties.tooltip, {sticky: true});"
-            " layer.bindPopup(feature.properties.popup, {maxWidth: 320});"
+            " layer.bindPopup(feature.properties.popup, {maxWidth: servicemapUI.popupWidth()});"
             " servicemapUI.keyboard(layer, feature.properties.label); }"
         ),
         className="sm-force",
