@@ -12,10 +12,11 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from servicemap._csv import csv_text
+from servicemap._csv import spreadsheet_safe
 from servicemap.directory.export import export_table
 from servicemap.directory.openreferral_write import oruk_from_services
 from servicemap.directory.privacy import public_frame
+from servicemap.directory.schema import FIELDS
 
 __all__ = ["DIRECTORY_FILES", "force_download_name", "service_downloads"]
 
@@ -28,9 +29,9 @@ def force_download_name(slug: str) -> str:
     return f"{slug}-services.csv"
 
 
-def _csv(public: pd.DataFrame) -> str:
+def _csv(table: pd.DataFrame) -> str:
     # CRLF, like coverage.csv: the files people open in a spreadsheet
-    return csv_text(export_table(public), lineterminator="\r\n")
+    return str(table.to_csv(index=False, lineterminator="\r\n"))
 
 
 def service_downloads(
@@ -49,18 +50,21 @@ def service_downloads(
     Returns
     -------
     dict
-        ``services.csv`` and ``services.json`` (Open Referral UK) for the whole directory, and
-        ``forces/<slug>-services.csv`` for each force; the text of each file. CSV text cells
-        are spreadsheet-safe (``servicemap._csv.spreadsheet_safe``).
+        ``services.csv`` and ``services.json`` (Open Referral UK) for the whole directory (as
+        ``servicemap export`` writes them), and ``forces/<slug>-services.csv`` for each force
+        (the directory's own fields: ``areas_served`` says where a service serves, not the
+        long derived code lists); the text of each file. CSV text cells are spreadsheet-safe
+        (``servicemap._csv.spreadsheet_safe``).
     """
-    public = public_frame(services)
-    document = oruk_from_services(services)
+    # the table is made (and made spreadsheet-safe) once; each force's file takes its rows
+    table = spreadsheet_safe(export_table(public_frame(services)))
     files = {
-        "services.csv": _csv(public),
-        "services.json": json.dumps(document, ensure_ascii=False, indent=2) + "\n",
+        "services.csv": _csv(table),
+        "services.json": json.dumps(oruk_from_services(services), ensure_ascii=False, indent=2)
+        + "\n",
     }
-    by_id = public.assign(_id=public["id"].astype(str)).set_index("_id", drop=True)
+    row_of = {str(service_id): n for n, service_id in enumerate(table["id"])}
     for slug, ids in force_ids.items():
-        wanted = [str(i) for i in ids if str(i) in by_id.index]
-        files[f"forces/{force_download_name(slug)}"] = _csv(by_id.loc[wanted])
+        rows = [row_of[str(i)] for i in ids if str(i) in row_of]
+        files[f"forces/{force_download_name(slug)}"] = _csv(table.iloc[rows][list(FIELDS)])
     return files
