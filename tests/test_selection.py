@@ -13,6 +13,7 @@ from servicemap.cli import cli
 from servicemap.directory.age import age_band, age_bands
 from servicemap.directory.select import NO_FOCUS, Selection, SelectionError, select_services
 from servicemap.errors import ReportError
+from servicemap.render.labels import format_period, safe_email
 from servicemap.render.maps import _national_html as _national_panel
 from servicemap.render.maps import national_services, service_popup_html
 from servicemap.render.pages import contact_link
@@ -251,3 +252,22 @@ def test_validate_refuses_a_focus_outside_the_vocabulary(tmp_path):
     assert errors == [
         (3, "bad-value", "'trafficked' is not an allowed value. Did you mean 'trafficking'?")
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("2025-09", "September 2025"), ("2020", "2020"), ("2024-03-15", "15 March 2024"),
+     ("2024-13", ""), ("2024-02-30", ""), ("soon", ""), ("", "")],
+)  # fmt: skip
+def test_a_period_reads_as_people_write_it(value, shown):
+    assert format_period(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "email"),
+    [("help@example.org", "help@example.org"), ("mailto:a@b.org.uk", "a@b.org.uk"),
+     ("a@b", None), ("a b@c.org", None), ("a@b.org; c@d.org", None), ("<b>@x.org", None),
+     ("", None)],
+)  # fmt: skip
+def test_only_one_plain_email_address_is_a_mailto_link(value, email):
+    assert safe_email(value) == email
