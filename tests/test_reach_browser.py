@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from axe import axe_violations, describe_violations
+from browsing import Watch, block_network, chromium, visible_markers, wait_until_still, watch_page
 from conftest import _canonical_services
 from servicemap.directory.load import load_services
 from servicemap.render.report import build_report
-from test_browser import LOCAL, Watch, _visible_markers, _wait_until_still, browser  # noqa: F401
 from worlds import SLUGS, make_coverage, make_forces, make_profiles, make_services
 
 PHONE = {"width": 390, "height": 844}
@@ -68,8 +68,13 @@ def bundled_site(tmp_path_factory) -> Path:
 Opener = Callable[..., tuple[Any, Watch]]
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from chromium()
+
+
 @pytest.fixture
-def opener(browser) -> Iterator[Opener]:  # noqa: F811
+def opener(browser) -> Iterator[Opener]:
     """Return ``open(path, viewport=..., javascript=True) -> (page, watch)``, network blocked."""
     contexts: list[Any] = []
 
@@ -79,18 +84,9 @@ def opener(browser) -> Iterator[Opener]:  # noqa: F811
         context = browser.new_context(viewport=viewport, java_script_enabled=javascript)
         contexts.append(context)
         watch = Watch()
-
-        def route(route: Any) -> None:
-            if route.request.url.startswith(LOCAL):
-                route.continue_()
-            else:
-                watch.requests.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", route)
+        block_network(context, watch)
         page = context.new_page()
-        page.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: watch.errors.append(str(e)))
+        watch_page(page, watch)
         page.goto(path.as_uri())
         page.wait_for_load_state("load")
         return page, watch
@@ -305,7 +301,7 @@ def test_local_and_regional_markers_differ_in_shape_not_only_colour(site, opener
     page, watch = opener(site / "map.html")
     page.wait_for_function("window.servicemap !== undefined")
     page.evaluate("servicemap.map.setZoom(9, {animate: false})")
-    _wait_until_still(page)
+    wait_until_still(page)
     styles = page.evaluate(
         """() => servicemap.cluster.getLayers().map(m => [
             m.options.className, m.options.radius, m.options.dashArray || "", m.options.color])"""
@@ -340,14 +336,14 @@ def test_profiles_and_the_national_list_show_how_to_reach_a_service(site, opener
 def test_filters_hide_and_show_markers(site, opener, tmp_path):
     page, watch = opener(site / "map.html")
     page.wait_for_function("window.servicemap !== undefined")
-    assert _visible_markers(page) == 3
+    assert visible_markers(page) == 3
     page.get_by_role("button", name="Filter", exact=True).click()
     status = page.locator(".sm-filter-status")
     assert status.inner_text() == "Showing all 3 services placed on the map."
     page.get_by_label("Language").select_option(label="Kurdish")
     assert status.inner_text() == "Showing 1 of the 3 services placed on the map."
     assert page.evaluate("servicemap.cluster.getLayers().length") == 1
-    assert _visible_markers(page) == 1
+    assert visible_markers(page) == 1
     page.get_by_role("button", name="Clear filters").click()
     page.get_by_label("Kind of help").select_option(label="Advocacy, IDVA, outreach and casework")
     assert page.evaluate("servicemap.cluster.getLayers().length") == 1  # s1 only
@@ -355,13 +351,13 @@ def test_filters_hide_and_show_markers(site, opener, tmp_path):
     page.get_by_label("By and for: led by the communities it serves").check()
     page.get_by_label("Supports people with no recourse to public funds (NRPF)").check()
     assert status.inner_text() == "Showing 0 of the 3 services placed on the map."
-    assert _visible_markers(page) == 0
+    assert visible_markers(page) == 0
     page.get_by_role("button", name="Clear filters").click()
     page.get_by_label("Community (words it names)").fill("kurdish WOMEN")
     assert page.evaluate("servicemap.cluster.getLayers().length") == 1
     page.get_by_role("button", name="Clear filters").click()
     assert status.inner_text() == "Showing all 3 services placed on the map."
-    assert _visible_markers(page) == 3
+    assert visible_markers(page) == 3
     _shot(page, tmp_path / "filters.png")
     watch.assert_clean(page)
 
