@@ -17,6 +17,7 @@ from servicemap.directory.schema import cell_text, split_list
 __all__ = [
     "ATTRIBUTION",
     "DEFAULT_TITLE",
+    "DELIVERY_LABELS",
     "KIND_LABELS",
     "KIND_NOUNS",
     "METRIC_LABELS",
@@ -58,6 +59,12 @@ KIND_NOUNS: dict[str, str] = {
     "other": "other support",
 }
 SCOPE_LABELS: dict[str, str] = {"local": "local", "regional": "regional"}
+DELIVERY_LABELS: dict[str, str] = {
+    "in_person": "in person",
+    "remote": "remote",
+    "both": "in person and remote",
+}
+"""How a service is delivered (``delivery``), as a listing says it."""
 
 SERVICE_TYPE_LABELS: dict[str, str] = {
     "idva": "IDVA",

@@ -30,6 +30,7 @@ from servicemap.render.classes import NO_DATA_COLOUR
 from servicemap.render.downloads import force_download_name
 from servicemap.render.labels import (
     ATTRIBUTION,
+    DELIVERY_LABELS,
     access_basis,
     address_line,
     format_date,
@@ -388,8 +389,9 @@ def _service_listing(service: Mapping[str, Any]) -> dict[str, str]:
     Pass confidential services with their location blanked (the profile's table is).
     """
     extras = []
-    if cell_text(service.get("delivery")):
-        extras.append(cell_text(service.get("delivery")).replace("_", " "))
+    delivery = cell_text(service.get("delivery"))
+    if delivery:
+        extras.append(DELIVERY_LABELS.get(delivery, delivery.replace("_", " ")))
     if cell_text(service.get("by_and_for")) == "yes":
         extras.append("by and for")
     if cell_text(service.get("nrpf_support")) == "yes":
