@@ -407,7 +407,7 @@ def test_a_long_function_is_found() -> None:
 
 
 #: Test modules that hold shared worlds and helpers: the only ones other test modules may import.
-SHARED_TEST_MODULES = frozenset({"worlds", "localserver", "conftest", "axe"})
+SHARED_TEST_MODULES = frozenset({"worlds", "localserver", "conftest", "axe", "browsing"})
 
 
 def test_no_test_module_imports_another() -> None:

@@ -217,9 +217,7 @@ def test_a_required_field_missing_names_its_accepted_headers(tmp_path):
         ("Servce name", "name"),
         ("Town", "address"),
         ("City", "address"),
-        ("Email", "notes"),
-        ("E-mail address", "notes"),
-        ("Contact email", "notes"),
+        ("Emial", "email"),
         ("Easting", "latitude"),
         ("Police force", "areas_served"),
         ("URL", "website"),
@@ -235,13 +233,17 @@ def test_an_unknown_column_says_which_field_it_may_be(tmp_path, header, field):
     assert f"{field!r}" in problem.fix
 
 
-def test_an_email_column_is_recognised_as_not_yet_a_field(tmp_path):
-    path = _write(tmp_path, {**BASE, "Email": "info@example.org"})
+@pytest.mark.parametrize("header", ["Email", "E-mail address", "Contact email"])
+def test_an_email_column_is_the_email_field(tmp_path, header):
+    path = _write(tmp_path, {**BASE, header: "info@example.org"})
+    assert validate_services(path) == []
+    assert _read(path).loc[0, "email"] == "info@example.org"
+
+
+def test_an_email_that_is_not_one_address_is_a_warning(tmp_path):
+    path = _write(tmp_path, {**BASE, "email": "info at example.org"})
     (problem,) = validate_services(path)
-    assert problem.fix == (
-        "servicemap has no email field yet, so the column is ignored: leave it, or put a public "
-        "contact address in 'notes' if it should be published."
-    )
+    assert (problem.severity, problem.code, problem.column) == ("warning", "bad-email", "email")
 
 
 def test_a_column_like_no_field_is_not_advised_away(tmp_path):

@@ -367,3 +367,55 @@ def test_websites_become_links_only_when_they_are_web_addresses(website, link) -
     from servicemap.render.labels import safe_url
 
     assert safe_url(website) == link
+
+
+# --- how to reach a service; what the filters read ---------------------------------------------
+
+
+def _reachable(canonical_services, **fields):
+    rows = [{"id": "r1", "name": "Reach", "scope": "local", "easting": 310_000.0,
+             "northing": 210_000.0, **fields}]  # fmt: skip
+    return public_services(canonical_services(rows))
+
+
+def test_a_popup_links_the_email_and_dates_the_phone(canonical_services):
+    services = _reachable(
+        canonical_services, email="help@example.org", phone="0800 1", last_seen="2025-09"
+    )
+    popup = map_services(services)["popup"][0]
+    assert "<dt>Email</dt><dd><a href='mailto:help@example.org'>help@example.org</a></dd>" in popup
+    assert "<a href='tel:08001'>0800 1</a> (seen September 2025)" in popup
+
+
+@pytest.mark.parametrize("email", ["two@example.org; three@example.org", "a@b", "<b>@example.org"])
+def test_an_email_that_is_not_one_plain_address_is_no_link(canonical_services, email):
+    popup = map_services(_reachable(canonical_services, email=email))["popup"][0]
+    assert "mailto:" not in popup and "<dt>Email</dt>" not in popup
+
+
+def test_the_marker_array_holds_the_filters_data(canonical_services):
+    services = _reachable(
+        canonical_services,
+        service_types="housing;legal_advice",
+        location_confidential="no",
+        languages="Urdu; Polish",
+        communities="South Asian women",
+        by_and_for="yes",
+        nrpf_support="no",
+        email="help@example.org",
+    )
+    other = _reachable(canonical_services, id="r2", name="Other", service_types="helpline")
+    services = pd.concat([services, other])
+    m = coverage_map(make_forces(), make_coverage(make_forces()), services.reset_index(drop=True))
+    data = marker_data(render_map(m))
+    # the kinds offered (Refuge and housing = bit 0, legal = bit 1, helplines = bit 4), by and for
+    assert sorted(data["f"]) == sorted([0b1 | 0b10 | 64, 0b10000])
+    assert data["lg"] == ["Polish", "Urdu"] and data["cm"] == ["South Asian women"]
+    assert [label for _, label in data["k"]] == [
+        "Refuge and housing (incl. NRPF)",
+        "Legal and immigration advice",
+        "Helplines",
+    ]
+    row = data["f"].index(0b1 | 0b10 | 64)
+    assert data["g"] == {str(row): [[1, 0], [0]]}
+    assert [2, data["s"].index("help@example.org")] in data["r"][row]

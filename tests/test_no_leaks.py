@@ -555,6 +555,46 @@ def test_the_map_marker_array_places_only_public_services(written):
         assert f"{float(spec['latitude']):.3f}" not in json.dumps([r["lat"] for r in rows])
 
 
+def _report_downloads(written: _Outputs) -> dict[str, Path]:
+    written("report", dict(WRITERS)["report"])
+    folder = written.folder / "report" / "report"
+    files = {name: folder / name for name in ("services.csv", "services.json")}
+    files |= {f"forces/{p.name}": p for p in sorted((folder / "forces").glob("*-services.csv"))}
+    assert len(files) == 2 + 43, sorted(files)
+    return files
+
+
+@pytest.mark.parametrize("hidden", HIDDEN, ids=[h["id"] for h in HIDDEN])
+def test_the_reports_downloads_list_hidden_services_without_their_places(written, hidden):
+    place = _place(written.services, hidden)
+    files = _report_downloads(written)
+    for name, path in files.items():
+        haystack = _haystack(path)
+        assert place.found_in(haystack) == [], f"{name} reveals {place.found_in(haystack)}"
+    # each is listed where it serves: the whole directory and its force's profile
+    force = "west-midlands" if hidden["id"] == "conf-1" else "avon-and-somerset"
+    for name in ("services.csv", "services.json", f"forces/{force}-services.csv"):
+        assert hidden["name"].lower().encode() in _haystack(files[name]), name
+    public = next(p for p in PUBLICS if p["id"] == "pub-1")  # the search can see a place
+    assert _place(written.services, public).found_in(_haystack(files["services.csv"]))
+
+
+def test_the_reports_popups_place_only_public_services(written):
+    written("report", dict(WRITERS)["report"])
+    page = (written.folder / "report" / "report" / "map.html").read_text(encoding="utf-8")
+    rows = popups_from_marker_data(marker_data(page))
+    shown = json.dumps(rows, ensure_ascii=False).lower()
+    assert {html.escape(p["name"]).lower() for p in PUBLICS} <= {r["tooltip"].lower() for r in rows}
+    for spec in HIDDEN:
+        assert place_free(shown, written, spec)
+
+
+def place_free(text: str, written: _Outputs, spec: dict[str, object]) -> bool:
+    """Whether ``text`` holds neither the name nor any trace of the place of a hidden service."""
+    found = _place(written.services, spec).found_in(text.encode())
+    return html.escape(str(spec["name"])).lower() not in text and found == []
+
+
 @pytest.mark.parametrize(
     ("name", "write"), EXPORT_WRITERS, ids=[name for name, _ in EXPORT_WRITERS]
 )

@@ -352,6 +352,7 @@ def _expected_nested_row():
         "name": "Community Counselling",
         "organisation": "Example Organization Inc.",
         "website": "http://example.com/counselling",
+        "email": "email@example.com",
         "phone": "+44 1234 234567",
         "address": "1-30 Main Street, Bradford",
         "postcode": "BD1 1HY",

@@ -1090,9 +1090,12 @@ def test_a_report_folder_is_plain_files_that_work_wherever_they_are_copied(repor
     pages = re.findall(r'href="(forces/[^"#]+\.html)"', (copy / "index.html").read_text("utf-8"))
     assert len(set(pages)) == len(forces)
     assert all((copy / page).is_file() and not (copy / page).is_symlink() for page in pages)
-    for page in sorted((copy / "forces").iterdir()):
-        links = re.findall(r'href="(\.\./[^"#]+)"', page.read_text(encoding="utf-8"))
+    for page in sorted((copy / "forces").glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        links = re.findall(r'href="(\.\./[^"#]+)"', text)
         assert links and all((page.parent / link).resolve().is_file() for link in links), page
+        (download,) = re.findall(r'href="([^"/]+-services\.csv)"', text)  # beside the page
+        assert (page.parent / download).is_file() and not (page.parent / download).is_symlink()
 
 
 def test_a_drive_that_cannot_exchange_gets_the_entries_one_by_one(tmp_path, monkeypatch):

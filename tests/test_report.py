@@ -55,7 +55,9 @@ def test_report_writes_every_file(built):
     for name in REPORT_FILES:
         assert (out / name).exists(), name
     assert not (out / "report.pdf").exists()  # only with --pdf
-    assert sorted(p.name for p in (out / "forces").iterdir()) == sorted(f"{s}.html" for s in SLUGS)
+    assert sorted(p.name for p in (out / "forces").iterdir()) == sorted(
+        [*(f"{s}.html" for s in SLUGS), *(f"{s}-services.csv" for s in SLUGS)]
+    )
     assert summary.forces == 4
     assert summary.map_bytes == (out / "map.html").stat().st_size
     assert (out / "coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -148,7 +150,8 @@ def test_rerunning_replaces_the_report_and_keeps_other_files(inputs, tmp_path):
     assert dropped.is_file()
     build_report(forces.head(3), coverage.head(3), services, out_dir=out, profiles=profiles)
     assert not dropped.exists()  # a page the earlier report wrote goes with it
-    assert len(list((out / "forces").iterdir())) == 3
+    assert not (out / "forces" / f"{SLUGS[3]}-services.csv").exists()  # and its services
+    assert len(list((out / "forces").glob("*.html"))) == 3
     assert (out / "coverage.html").read_text(encoding="utf-8") == "made by servicemap map"
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "maps"]
     assert leftovers == []
@@ -214,7 +217,7 @@ def test_report_on_the_43_real_forces(canonical_services, tmp_path):
     page = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert len(_table_rows(page)) == 43
     assert summary.forces == 43
-    assert len(list((tmp_path / "site" / "forces").iterdir())) == 43
+    assert len(list((tmp_path / "site" / "forces").glob("*.html"))) == 43
     met_page = (tmp_path / "site" / "forces" / "metropolitan.html").read_text(encoding="utf-8")
     assert "Southall advocacy" in met_page
     print(f"report map.html: {summary.map_bytes / 1e6:.2f} MB")
@@ -268,7 +271,7 @@ def test_report_command_writes_the_site(fake_inputs, tmp_path):
     result = CliRunner().invoke(cli, ["report", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert re.fullmatch(
-        rf"Wrote the report \(9 files, 4 force profiles\) to {re.escape(str(out / 'index.html'))}"
+        rf"Wrote the report \(15 files, 4 force profiles\) to {re.escape(str(out / 'index.html'))}"
         r" in \d+\.\d s\n",
         result.output,
     )

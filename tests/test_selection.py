@@ -13,6 +13,7 @@ from servicemap.cli import cli
 from servicemap.directory.age import age_band, age_bands
 from servicemap.directory.select import NO_FOCUS, Selection, SelectionError, select_services
 from servicemap.errors import ReportError
+from servicemap.render.labels import format_period, safe_email
 from servicemap.render.maps import _national_html as _national_panel
 from servicemap.render.maps import national_services, service_popup_html
 from servicemap.render.pages import contact_link
@@ -215,13 +216,14 @@ def test_report_contact_and_counts_are_on_the_index_and_every_profile(canonical_
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "The figures rest on 6 services; 2 of them (33%) were seen in the last 2 years." in index
     assert "Counted by focus: 2 domestic_abuse, 2 fgm, 1 not stated, 1 trafficking." in index
-    pages = [index, *(p.read_text(encoding="utf-8") for p in (out / "forces").iterdir())]
+    pages = [index, *(p.read_text(encoding="utf-8") for p in (out / "forces").glob("*.html"))]
     assert len(pages) == 1 + len(forces)
     tell_us = 'missing or wrong?</strong> <a href="mailto:directory@example.org">Tell us</a>'
     for page in pages:
         assert tell_us in page
     for page in pages[1:]:
-        assert '<th scope="col">Last seen</th>' in page and "<td>not known</td>" in page
+        assert '<th scope="col">Last seen</th>' in page
+        assert '<td data-label="Last seen">not known</td>' in page
 
 
 def test_report_refuses_a_bad_contact_before_any_work(tmp_path):
@@ -250,3 +252,22 @@ def test_validate_refuses_a_focus_outside_the_vocabulary(tmp_path):
     assert errors == [
         (3, "bad-value", "'trafficked' is not an allowed value. Did you mean 'trafficking'?")
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("2025-09", "September 2025"), ("2020", "2020"), ("2024-03-15", "15 March 2024"),
+     ("2024-13", ""), ("2024-02-30", ""), ("soon", ""), ("", "")],
+)  # fmt: skip
+def test_a_period_reads_as_people_write_it(value, shown):
+    assert format_period(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "email"),
+    [("help@example.org", "help@example.org"), ("mailto:a@b.org.uk", "a@b.org.uk"),
+     ("a@b", None), ("a b@c.org", None), ("a@b.org; c@d.org", None), ("<b>@x.org", None),
+     ("", None)],
+)  # fmt: skip
+def test_only_one_plain_email_address_is_a_mailto_link(value, email):
+    assert safe_email(value) == email

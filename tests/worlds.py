@@ -104,6 +104,8 @@ def popups_from_marker_data(data: dict[str, Any]) -> list[dict[str, Any]]:
             return str(s[v])
         if v[0] == 0:
             return f"<a href='tel:{s[v[1]]}'>{s[v[2]]}</a>"
+        if v[0] == 2:
+            return f"<a href='mailto:{s[v[1]]}'>{s[v[1]]}</a>"
         return f"<a href='{s[v[1]]}' target='_blank' rel='noopener noreferrer'>{s[v[1]]}</a>"
 
     rows = []

@@ -201,6 +201,11 @@ def _district_table(
     return table.assign(local_services_serving=served_by).reset_index(drop=True)
 
 
+# How to reach a service and who it is for, as the report's profiles show it (``id`` finds the
+# service's row again, for the profile's download).
+_REACH_COLUMNS = ("id", "email", "languages", "communities")
+
+
 def _serving_table(
     services: pd.DataFrame,
     prepared: PreparedServices,
@@ -231,7 +236,7 @@ def _serving_table(
             "level": _LEVEL_NAMES[prepared.level[idx]],
             "serves": how,
             "based_in_force": prepared.location_force[idx] == k,
-            **_columns(chosen, (*_DETAIL_COLUMNS, *_SUPPORT_COLUMNS)),
+            **_columns(chosen, (*_DETAIL_COLUMNS, *_SUPPORT_COLUMNS, *_REACH_COLUMNS)),
         }
     )
     service_table = service_table.sort_values(

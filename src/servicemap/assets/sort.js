@@ -45,3 +45,26 @@
     });
   });
 })();
+/* servicemap: a table wider than its box says that it scrolls sideways (the box is focusable,
+ * so the arrow keys scroll it). */
+(function () {
+  "use strict";
+  var wraps = document.querySelectorAll(".table-wrap");
+  function update() {
+    Array.prototype.forEach.call(wraps, function (wrap) {
+      var cue = wrap.previousElementSibling;
+      var has = cue && cue.classList.contains("scroll-cue");
+      var wide = wrap.scrollWidth > wrap.clientWidth + 1;
+      if (wide && !has) {
+        cue = document.createElement("p");
+        cue.className = "scroll-cue";
+        cue.textContent = "This table is wider than the screen: scroll it sideways (or select it and use the arrow keys) to see every column.";
+        wrap.parentNode.insertBefore(cue, wrap);
+      } else if (!wide && has) {
+        cue.parentNode.removeChild(cue);
+      }
+    });
+  }
+  update();
+  window.addEventListener("resize", update);
+})();

@@ -29,6 +29,17 @@
       delete this._layers[id];
       return this;
     },
+    // Many layers at once: one bulk call to the parent (a cluster re-clusters once).
+    addLayers: function (layers) {
+      layers.forEach(function (layer) { this._layers[this.getLayerId(layer)] = layer; }, this);
+      if (this._map) { addAll(this._parentGroup, layers); }
+      return this;
+    },
+    removeLayers: function (layers) {
+      layers.forEach(function (layer) { delete this._layers[this.getLayerId(layer)]; }, this);
+      if (this._map) { removeAll(this._parentGroup, layers); }
+      return this;
+    },
     onAdd: function (map) {
       this._map = map;
       addAll(this._parentGroup, this.getLayers());

@@ -41,6 +41,7 @@ Field mapping (servicemap field ↔ ORUK)
 ``name``                    ``service.name``
 ``organisation``            ``organization.name`` (via ``service.organization_id``)
 ``website``                 ``service.url``
+``email``                   ``service.email``
 ``phone``                   ``phone.number`` of a ``contact`` of the service (read: every number
                             of the service, joined with ``"; "``)
 ``address``                 ``address.address_1`` (read: ``address_1``, ``address_2`` and
@@ -71,7 +72,7 @@ Field mapping (servicemap field ↔ ORUK)
 HSDS has no formal extension mechanism; following its "extend" pattern, the extension fields
 are flat snake_case strings prefixed ``servicemap_`` on the service object. Derived columns
 (``easting``, ``served_districts``, ``force_code`` …) are not written: they are recomputed on
-load. ORUK fields servicemap does not hold (``description``, ``email``, ``schedules``,
+load. ORUK fields servicemap does not hold (``description``, ``schedules``,
 ``funding``, ``cost_options``, eligibility, ages, accessibility) are ignored on read.
 
 Reading checks the JSON type of every field it uses (text, id, number, object or array of
@@ -568,6 +569,7 @@ class _Reader:
             "name": self.text(service, "name"),
             "organisation": self._organisation_name(service),
             "website": self.text(service, "url"),
+            "email": self.text(service, "email"),
             "phone": "; ".join(self._phone_numbers(service, oruk_id)),
             "address": address,
             "postcode": postcode,

@@ -126,6 +126,9 @@ def _add_service(
         "url": cell_text(record["website"]),
         "status": STATUS_TO_ORUK.get(status, "inactive"),
     }
+    email = cell_text(record.get("email"))
+    if email:
+        service["email"] = email
     organisation = cell_text(record["organisation"])
     if organisation:
         org_id = _uuid("organization", organisation)

@@ -39,6 +39,7 @@ FIELDS: tuple[str, ...] = (
     "organisation",
     "website",
     "phone",
+    "email",
     "address",
     "postcode",
     "latitude",
@@ -223,6 +224,16 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
         "Contact telephone",
         "Helpline number",
     ),
+    "email": (
+        "Email",
+        "Email address",
+        "E-mail",
+        "E-mail address",
+        "Contact email",
+        "Contact email address",
+        "Public email",
+        "Service email",
+    ),
     "address": (
         "Street address",
         "Office address",
@@ -371,11 +382,6 @@ HEADER_HINTS: dict[str, tuple[str, str]] = {
                "'address'."),
     "Address line 2": ("address", "put every line of the address in one 'address' cell, "
                        "separated by commas."),
-    "Email": ("notes", "servicemap has no email field yet, so the column is ignored: leave "
-              "it, or put a public contact address in 'notes' if it should be published."),
-    "Email address": ("notes", "servicemap has no email field yet, so the column is ignored: "
-                      "leave it, or put a public contact address in 'notes' if it should be "
-                      "published."),
     "Easting": ("latitude", "servicemap takes WGS 84 'latitude' and 'longitude' in degrees (or "
                 "the postcode), not grid metres: convert them, or leave them out."),
     "Northing": ("longitude", "servicemap takes WGS 84 'latitude' and 'longitude' in degrees "

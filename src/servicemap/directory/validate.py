@@ -318,6 +318,12 @@ def _check_urls(frame: pd.DataFrame, report: ProblemReport) -> None:
             "does not look like a web address.",
             "give the service's website, e.g. 'example.org.uk' or 'https://example.org.uk'.",
         ),
+        (
+            "email",
+            r"^[^@\s<>\"'/:;,]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+            "does not look like an email address.",
+            "give one public email address of the service, e.g. 'help@example.org.uk'.",
+        ),
     )
     for field, pattern, message, fix in checks:
         column = frame[field]
@@ -325,7 +331,7 @@ def _check_urls(frame: pd.DataFrame, report: ProblemReport) -> None:
         bad = (column != "") & ~column.str.match(pattern)
         for index in np.flatnonzero(bad.to_numpy()):
             report.warning(
-                "bad-url",
+                "bad-email" if field == "email" else "bad-url",
                 f"{show(values[index])} {message}",
                 fix,
                 row=int(rows[index]),

@@ -17,6 +17,7 @@ from servicemap.directory.schema import cell_text, split_list
 __all__ = [
     "ATTRIBUTION",
     "DEFAULT_TITLE",
+    "DELIVERY_LABELS",
     "KIND_LABELS",
     "KIND_NOUNS",
     "METRIC_LABELS",
@@ -28,10 +29,12 @@ __all__ = [
     "address_line",
     "change_label",
     "format_measure",
+    "format_period",
     "format_value",
     "is_share",
     "label_service_types",
     "metric_label",
+    "safe_email",
     "safe_url",
     "short_label",
 ]
@@ -56,6 +59,12 @@ KIND_NOUNS: dict[str, str] = {
     "other": "other support",
 }
 SCOPE_LABELS: dict[str, str] = {"local": "local", "regional": "regional"}
+DELIVERY_LABELS: dict[str, str] = {
+    "in_person": "in person",
+    "remote": "remote",
+    "both": "in person and remote",
+}
+"""How a service is delivered (``delivery``), as a listing says it."""
 
 SERVICE_TYPE_LABELS: dict[str, str] = {
     "idva": "IDVA",
@@ -154,6 +163,22 @@ def safe_url(value: object) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return url
+
+
+_EMAIL = re.compile(r"[^@\s<>\"'/:;,()\[\]\\]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+"""One email address, as a ``mailto:`` link may carry it: no spaces, quotes or brackets."""
+
+
+def safe_email(value: object) -> str | None:
+    """Return a service's email address when it is one plain address, else ``None``.
+
+    ``help@example.org.uk`` (or ``mailto:help@example.org.uk``) gives ``help@example.org.uk``,
+    to be shown as a ``mailto:`` link; two addresses, spaces or markup give ``None``.
+    """
+    text = cell_text(value)
+    if text.lower().startswith("mailto:"):
+        text = text[len("mailto:") :]
+    return text if _EMAIL.fullmatch(text) else None
 
 
 def label_service_types(value: object) -> str:
@@ -341,6 +366,29 @@ def rank_phrase(rank: int, ranks: Sequence[int]) -> str:
 def format_date(value: dt.date) -> str:
     """Return a date as people write it: ``1 December 2026``."""
     return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def format_period(value: object) -> str:
+    """Return a ``last_seen`` period as people write it; ``""`` when it is no date.
+
+    ``2025-09`` gives ``September 2025``, ``2024-03-15`` gives ``15 March 2024`` (through
+    :func:`format_date`) and ``2020`` stays ``2020``.
+    """
+    text = cell_text(value)
+    match = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", text)
+    if match is None:
+        return ""
+    year, month, day = match.groups()
+    if month is None:
+        return year
+    if not 1 <= int(month) <= 12:
+        return ""
+    if day is None:
+        return f"{_MONTHS[int(month) - 1]} {year}"
+    try:
+        return format_date(dt.date(int(year), int(month), int(day)))
+    except ValueError:
+        return ""
 
 
 _MONTHS = (

@@ -12,7 +12,7 @@ from folium.template import Template
 
 from servicemap.errors import MapError
 
-__all__ = ["HtmlControl", "offline_map"]
+__all__ = ["NOSCRIPT", "HtmlControl", "offline_map"]
 
 
 def _asset_text(package: str, *parts: str) -> str:
@@ -68,13 +68,16 @@ def _inline_assets() -> str:
                 _asset_text("xstatic.pkg.leaflet_markercluster", "data", "leaflet.markercluster.js")
             ),
             _asset_text("servicemap", "assets", "subgroup.js"),
+            _asset_text("servicemap", "assets", "mapui.js"),
         ]
     )
     return _inline_tag("style", css) + "\n" + _inline_tag("script", js)
 
 
 class _Page(Figure):
-    """A branca Figure with ``lang``, charset first and a title."""
+    """A branca Figure with ``lang``, charset first, a title, one ``main`` landmark, noscript."""
+
+    noscript: str = ""
 
     _template = Template(
         "<!DOCTYPE html>\n"
@@ -85,14 +88,30 @@ class _Page(Figure):
         "{{ this.header.render(**kwargs) }}\n"
         "</head>\n"
         "<body>\n"
+        '<main class="sm-page">\n'
+        "{{ this.noscript }}\n"
         "{{ this.html.render(**kwargs) }}\n"
-        "<noscript><p>This map needs JavaScript. The same figures are in the coverage table "
-        "(index.html and coverage.csv in the report folder).</p></noscript>\n"
+        "</main>\n"
         "</body>\n"
         "<script>\n"
         "{{ this.script.render(**kwargs) }}\n"
         "</script>\n"
         "</html>\n"
+    )
+
+
+NOSCRIPT = (
+    "<p>This map needs JavaScript. The same figures are in the coverage table "
+    "(index.html and coverage.csv in the report folder).</p>"
+)
+"""What the page shows with JavaScript off, unless :func:`offline_map` is given another text."""
+
+
+def _noscript(fallback: str) -> str:
+    # With scripting off, the map's empty box is hidden and the fallback takes its place.
+    return (
+        "<noscript><style>.folium-map { display: none; }</style>"
+        f'<div class="sm-noscript">{fallback}</div></noscript>'
     )
 
 
@@ -144,6 +163,7 @@ def offline_map(
     zoom_start: int,
     control_scale: bool = False,
     head: str = "",
+    noscript: str = NOSCRIPT,
 ) -> folium.Map:
     """Return an empty map on its own self-contained page: Leaflet inlined, no base map.
 
@@ -159,6 +179,9 @@ def offline_map(
         Whether to show a scale bar.
     head
         More HTML for the page's head, after the inlined code (e.g. a ``<style>`` element).
+    noscript
+        Trusted HTML shown in place of the map when JavaScript is off (default
+        :data:`NOSCRIPT`, a sentence pointing to the table).
 
     Returns
     -------
@@ -167,6 +190,7 @@ def offline_map(
         and marker-cluster code); save it with :func:`save_map`.
     """
     page = _Page(title=title)
+    page.noscript = _noscript(noscript)
     page.header.add_child(Element(_inline_assets()), name="servicemap_assets")
     if head:
         page.header.add_child(Element(head), name="servicemap_head")

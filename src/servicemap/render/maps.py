@@ -42,9 +42,10 @@ from servicemap.render.labels import (
     format_measure,
     label_service_types,
     metric_label,
+    safe_email,
     safe_url,
 )
-from servicemap.render.leaflet import HtmlControl, offline_map
+from servicemap.render.leaflet import NOSCRIPT, HtmlControl, offline_map
 from servicemap.render.markers import (
     KIND_COLOURS,
     MARKER_KIND_ORDER,
@@ -196,6 +197,12 @@ def _force_tooltip(row: Mapping[str, Any], metric: str) -> str:
     return f"<strong>{_e(row['force_name'])}</strong><table>{cells}</table>"
 
 
+def _force_label(row: Mapping[str, Any], metric: str) -> str:
+    """Return a force area's accessible name: its name and the mapped measure, as plain text."""
+    ((label, value),) = _force_summary_rows(row, metric)[:1]
+    return f"{cell_text(row['force_name'])}: {label} {value}"
+
+
 def _force_popup(row: Mapping[str, Any], metric: str, profile_base: str | None) -> str:
     body = _force_tooltip(row, metric)
     if profile_base is not None:
@@ -227,6 +234,7 @@ def _force_geojson(
                     "colour": row["colour"],
                     "tooltip": _force_tooltip(row, metric),
                     "popup": _force_popup(row, metric, profile_base),
+                    "label": _force_label(row, metric),
                 },
                 "geometry": shapely.geometry.mapping(geometry),
             }
@@ -258,10 +266,15 @@ def national_services(services: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``name``, ``offers``, ``phone``, ``website`` (``""`` unless http(s)),
-        ``languages``, ``last_seen``; one row per national service, by name. Raw text: escape.
+        Columns ``name``, ``offers``, ``phone``, ``email`` (``""`` unless one plain address),
+        ``website`` (``""`` unless http(s)), ``languages``, ``communities``, ``by_and_for`` and
+        ``nrpf_support`` (bools), ``last_seen``; one row per national service, by name. Raw
+        text: escape.
     """
-    columns = ["name", "offers", "phone", "website", "languages", "last_seen"]
+    columns = [
+        *("name", "offers", "phone", "email", "website", "languages", "communities"),
+        *("by_and_for", "nrpf_support", "last_seen"),
+    ]
     if services.empty or "scope" not in services.columns:
         return pd.DataFrame(columns=columns)
     national = services.loc[services["scope"].map(cell_text) == "national"]
@@ -270,8 +283,12 @@ def national_services(services: pd.DataFrame) -> pd.DataFrame:
             "name": cell_text(s.get("name")),
             "offers": label_service_types(s.get("service_types")),
             "phone": cell_text(s.get("phone")),
+            "email": safe_email(s.get("email")) or "",
             "website": safe_url(s.get("website")) or "",
             "languages": ", ".join(split_list(cell_text(s.get("languages")))),
+            "communities": ", ".join(split_list(cell_text(s.get("communities")))),
+            "by_and_for": cell_text(s.get("by_and_for")) == "yes",
+            "nrpf_support": cell_text(s.get("nrpf_support")) == "yes",
             "last_seen": cell_text(s.get("last_seen")),
         }
         for _, s in national.iterrows()
@@ -292,8 +309,14 @@ class _Hooks(MacroElement):
             map: {{ this.map.get_name() }},
             forces: {{ this.forces.get_name() }},
             cluster: {{ this.cluster.get_name() }},
-            services: {{ this.count|tojson }}
+            services: {{ this.count|tojson }},
+            filters: servicemapUI.lastFilters || null
         };
+        servicemapUI.panels({{ this.map.get_name() }}, [
+            {label: "Legend", selector: ".sm-legend", wide: true, group: ""},
+            {label: "Layers", selector: ".leaflet-control-layers", wide: true, group: "right"},
+            {label: "Filter", selector: ".sm-filters", wide: false, group: "right"}
+        ]);
         {% endmacro %}
         """
     )
@@ -308,7 +331,11 @@ class _Hooks(MacroElement):
         self.cluster = cluster
         self.count = count
         self.label = label
-        self.attribution = html.escape(ATTRIBUTION)
+        # Folded on a phone (mapui.js closes "sm-open-wide" boxes there), open on a wide screen.
+        self.attribution = (
+            "<details class='sm-sources sm-open-wide' open><summary>Sources</summary>"
+            f"{html.escape(ATTRIBUTION)}</details>"
+        )
 
 
 def _legend_html(frame: gpd.GeoDataFrame, markers: pd.DataFrame, metric: str) -> str:
@@ -333,8 +360,16 @@ def _legend_html(frame: gpd.GeoDataFrame, markers: pd.DataFrame, metric: str) ->
         f"{_e(KIND_LABELS[k])}</li>"
         for k in kinds
     )
+    rings = "".join(
+        f"<li><span class='sm-dot sm-{scope}' style='background:#ffffff'></span>{_e(text)}</li>"
+        for scope, text in (
+            ("local", "Local service: white ring (serves a district or a few)"),
+            ("regional", "Regional service: larger, dark dashed ring (a county, force or region)"),
+        )
+        if (markers["scope"] == scope).any()
+    )
     services = (
-        f"<h2>Services</h2><ul>{dots}</ul>"
+        f"<h2>Services</h2><ul>{dots}</ul><ul>{rings}</ul>"
         "<p class='sm-note'>A service offering several kinds of help is shown once, in its "
         "scarcest kind. Numbers in circles count services close together; zoom in to see them."
         " Confidential addresses (refuges) are never shown.</p>"
@@ -363,10 +398,19 @@ def _national_html(national: pd.DataFrame) -> str:
             bits.append(_e(row.offers))
         if row.phone:
             bits.append(phone_html(row.phone, row.last_seen))
+        if row.email:
+            bits.append(f"<a href='mailto:{_e(row.email)}'>{_e(row.email)}</a>")
         if row.website:
             bits.append(
-                f"<a href='{_e(row.website)}' target='_blank' rel='noopener noreferrer'>website</a>"
+                f"<a href='{_e(row.website)}' target='_blank' rel='noopener noreferrer'>"
+                f"{_e(row.website)}</a>"
             )
+        if row.languages:
+            bits.append(_e(f"languages: {row.languages}"))
+        if row.by_and_for:
+            bits.append("by and for")
+        if row.nrpf_support:
+            bits.append("supports NRPF")
         bits.append(_e(f"last seen {seen_text(row.last_seen)}"))
         items.append(f"<li>{' · '.join(bits)}</li>")
     return (
@@ -378,7 +422,7 @@ def _national_html(national: pd.DataFrame) -> str:
 
 def _layer_label(kind: str, scope: str) -> str:
     return (
-        f"<span class='sm-dot' style='background:{KIND_COLOURS[kind]}'></span> "
+        f"<span class='sm-dot sm-{scope}' style='background:{KIND_COLOURS[kind]}'></span> "
         f"{html.escape(_layer_name(kind, scope))}"
     )
 
@@ -394,6 +438,7 @@ def coverage_map(
     title: str = DEFAULT_TITLE,
     max_vertices: int = 40_000,
     simplified: gpd.GeoDataFrame | None = None,
+    fallback: tuple[str, str] | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> folium.Map:
     """Build the coverage map: force areas coloured by a measure, services as clustered markers.
@@ -424,6 +469,9 @@ def coverage_map(
     simplified
         The simplified :func:`force_map_frame` when the caller has it (the report simplifies
         once for map, picture and pages); ``None`` simplifies here.
+    fallback
+        ``(picture, table)``: addresses of a picture of the map and of the table of its figures,
+        shown when JavaScript is off (the report's ``coverage.png``, ``index.html#forces``).
     settings
         Settings (``crs`` for simplification).
 
@@ -438,31 +486,35 @@ def coverage_map(
         simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
         simplified.attrs.update(joined.attrs)
     markers = map_services(services)
-
     minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)
-    m = offline_map(title=title, location=((miny + maxy) / 2, (minx + maxx) / 2), zoom_start=6)
+    centre, noscript = ((miny + maxy) / 2, (minx + maxx) / 2), _noscript_html(fallback, metric)
+    m = offline_map(title=title, location=centre, zoom_start=6, noscript=noscript)
     if provider is not None:
         folium.TileLayer(provider, name="Base map", control=False).add_to(m)
-
-    forces_layer = _force_layer(simplified, metric=metric, profile_base=profile_base)
-    forces_layer.add_to(m)
+    forces_layer = _force_layer(simplified, metric=metric, profile_base=profile_base).add_to(m)
     cluster, count = _add_services(m, markers)
     _add_panels(
         m, title=title, simplified=simplified, markers=markers, services=services, metric=metric
     )
-    folium.LayerControl(collapsed=False).add_to(m)
-    m.add_child(
-        _Hooks(
-            map_=m,
-            forces=forces_layer,
-            cluster=cluster,
-            count=count,
-            label=f"Map: {title}. The same figures are in the coverage table.",
-        )
-    )
+    label = f"Map: {title}. The same figures are in the coverage table."
+    m.add_child(_Hooks(map_=m, forces=forces_layer, cluster=cluster, count=count, label=label))
     if len(simplified):
         m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
+
+
+def _noscript_html(fallback: tuple[str, str] | None, metric: str) -> str:
+    """Return what the page shows with JavaScript off: the picture and a link to the table."""
+    if fallback is None:
+        return NOSCRIPT
+    picture, table = fallback
+    return (
+        f"<img src='{_e(picture)}' alt='Map of England and Wales: police force areas coloured "
+        f"by {_e(metric_label(metric))}. The same figures are in the table.'>"
+        "<p>The interactive map needs JavaScript. This picture shows the same areas; "
+        f"<a href='{_e(table)}' target='_top'>the table of every police force area</a> holds "
+        "the figures.</p>"
+    )
 
 
 def _force_layer(
@@ -477,7 +529,8 @@ def _force_layer(
         on_each_feature=JsCode(
             "function (feature, layer) {"
             " layer.bindTooltip(feature.properties.tooltip, {sticky: true});"
-            " layer.bindPopup(feature.properties.popup, {maxWidth: 320}); }"
+            " layer.bindPopup(feature.properties.popup, {maxWidth: servicemapUI.popupWidth()});"
+            " servicemapUI.keyboard(layer, feature.properties.label); }"
         ),
         className="sm-force",
         control=True,
@@ -516,11 +569,11 @@ def _add_panels(
     services: gpd.GeoDataFrame,
     metric: str,
 ) -> None:
-    """Add the title, the legend and (when there are any) the national services boxes."""
+    """Add the title, the legend, the national services box (if any) and the layer list."""
     m.add_child(
         HtmlControl(
-            f"<h2>{_e(title)}</h2><p>Police force areas of England and Wales. Click an area or a "
-            "service for details.</p>",
+            f"<h1>{_e(title)}</h1><p>Police force areas of England and Wales. Select an area or "
+            "a service for details.</p>",
             position="topleft",
             css_class="sm-box sm-title",
             name="Title",
@@ -544,6 +597,7 @@ def _add_panels(
                 name="National",
             )
         )
+    folium.LayerControl(collapsed=False).add_to(m)
 
 
 def _force_style(feature: dict[str, Any]) -> dict[str, Any]:
@@ -580,9 +634,15 @@ def external_references(page: str) -> list[str]:
     return [page[m.start() : m.start() + 120] for m in _EXTERNAL.finditer(page)]
 
 
+# folium's page forbids zooming (maximum-scale=1, user-scalable=no): people must be able to
+# pinch-zoom a map page on a phone (WCAG 1.4.4).
+_VIEWPORT = re.compile(r"<meta name=\"viewport\"[^>]*>")
+VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+
+
 def render_map(m: folium.Map) -> str:
-    """Return the map page as HTML text."""
-    return str(m.get_root().render())
+    """Return the map page as HTML text (its viewport lets people zoom)."""
+    return _VIEWPORT.sub(VIEWPORT, str(m.get_root().render()))
 
 
 def save_map(m: folium.Map, path: Path | str) -> Path:

@@ -23,12 +23,19 @@ from servicemap.render.labels import (
     SCOPE_LABELS,
     address_line,
     label_service_types,
+    safe_email,
     safe_url,
 )
 from servicemap.render.selection import phone_html, seen_text
 from servicemap.settings import DEFAULT_SETTINGS
 
-__all__ = ["KIND_COLOURS", "MARKER_KIND_ORDER", "map_services", "service_popup_html"]
+__all__ = [
+    "FLAG_BITS",
+    "KIND_COLOURS",
+    "MARKER_KIND_ORDER",
+    "map_services",
+    "service_popup_html",
+]
 
 # Okabe–Ito colours (safe for the common colour-vision deficiencies), chosen to stand out on the
 # yellow-to-red fills; markers also get a white ring.
@@ -49,6 +56,9 @@ MARKER_KIND_ORDER: tuple[str, ...] = (
     "helpline",
     "other",
 )
+# The filter flags of a marker, after one bit per kind of MARKER_KIND_ORDER (the page's filters
+# read them): led by and for the communities it serves; supports people with NRPF.
+FLAG_BITS: dict[str, int] = {"by_and_for": 1 << 6, "nrpf_support": 1 << 7}
 
 
 def _e(value: object) -> str:
@@ -83,8 +93,9 @@ def service_popup_html(service: Mapping[str, Any]) -> str:
     return _popup_from_parts(*_popup_parts(service))
 
 
-# A popup item's value: escaped HTML, or a link built from escaped parts ("tel", tel, phone) or
-# ("web", url); the map page's script builds the same markup as _popup_from_parts.
+# A popup item's value: escaped HTML, or a link built from escaped parts ("tel", tel, phone),
+# ("web", url) or ("mail", address); the map page's script builds the markup of
+# _popup_from_parts.
 _Value = str | tuple[str, ...]
 
 
@@ -98,18 +109,12 @@ def _popup_parts(service: Mapping[str, Any]) -> tuple[str, str, list[tuple[str, 
     offers = label_service_types(service.get("service_types"))
     if offers:
         items.append(("Offers", _e(offers)))
-    for field, label in (("communities", "Communities"), ("languages", "Languages")):
-        value = ", ".join(split_list(cell_text(service.get(field))))
-        if value:
-            items.append((label, _e(value)))
-    if cell_text(service.get("by_and_for")) == "yes":
-        items.append(("By and for", "yes: led by the communities it serves"))
-    if cell_text(service.get("nrpf_support")) == "yes":
-        items.append(("NRPF", "supports people with no recourse to public funds"))
     phone = cell_text(service.get("phone"))
     if phone:  # escaped HTML with a tel: link and when the number was seen
         items.append(("Phone", phone_html(phone, service.get("last_seen"))))
-    items.append(("Last seen", _e(seen_text(service.get("last_seen")))))
+    email = safe_email(service.get("email"))
+    if email:
+        items.append(("Email", ("mail", _e(email))))
     url = safe_url(service.get("website"))
     if url:
         items.append(("Website", ("web", _e(url))))
@@ -117,6 +122,15 @@ def _popup_parts(service: Mapping[str, Any]) -> tuple[str, str, list[tuple[str, 
         address = address_line(service)
         if address:
             items.append(("Address", _e(address)))
+    for field, label in (("languages", "Languages"), ("communities", "Communities")):
+        value = ", ".join(split_list(cell_text(service.get(field))))
+        if value:
+            items.append((label, _e(value)))
+    if cell_text(service.get("by_and_for")) == "yes":
+        items.append(("By and for", "yes: led by the communities it serves"))
+    if cell_text(service.get("nrpf_support")) == "yes":
+        items.append(("NRPF", "supports people with no recourse to public funds"))
+    items.append(("Last seen", _e(seen_text(service.get("last_seen")))))
     notes = cell_text(service.get("notes"))
     if notes:
         items.append(("Notes", _e(notes)))
@@ -128,6 +142,8 @@ def _value_html(value: _Value) -> str:
         return value
     if value[0] == "tel":
         return f"<a href='tel:{value[1]}'>{value[2]}</a>"
+    if value[0] == "mail":
+        return f"<a href='mailto:{value[1]}'>{value[1]}</a>"
     return f"<a href='{value[1]}' target='_blank' rel='noopener noreferrer'>{value[1]}</a>"
 
 
@@ -166,12 +182,15 @@ def map_services(services: gpd.GeoDataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``id``, ``name``, ``scope``, ``kind``, ``kinds``, ``layer``, ``colour``,
-        ``lat``, ``lon``, ``popup`` (escaped HTML) and ``popup_parts`` (the popup's escaped
-        pieces, which the map page assembles on demand); sorted by name.
+        ``lat``, ``lon``, ``popup`` (escaped HTML), ``popup_parts`` (the popup's escaped
+        pieces, which the map page assembles on demand), and what the map's filters read:
+        ``filter_bits`` (a bit per kind offered, :data:`MARKER_KIND_ORDER`, and the
+        :data:`FLAG_BITS`), ``languages`` and ``communities`` (tuples of raw text); sorted by
+        name.
     """
     columns = [
         *("id", "name", "scope", "kind", "kinds", "layer", "colour", "lat", "lon", "popup"),
-        "popup_parts",
+        *("popup_parts", "filter_bits", "languages", "communities"),
     ]
     if services.empty or "geometry" not in services.columns:
         return pd.DataFrame(columns=columns)
@@ -206,9 +225,20 @@ def map_services(services: gpd.GeoDataFrame) -> pd.DataFrame:
                 "lon": round(float(point.x), 5),
                 "popup": _popup_from_parts(*parts),
                 "popup_parts": parts,
+                "filter_bits": _filter_bits(kinds, service),
+                "languages": tuple(split_list(cell_text(service.get("languages")))),
+                "communities": tuple(split_list(cell_text(service.get("communities")))),
             }
         )
     return pd.DataFrame(rows, columns=columns).sort_values("name", kind="stable", ignore_index=True)
+
+
+def _filter_bits(kinds: list[str], service: Mapping[str, Any]) -> int:
+    bits = sum(1 << MARKER_KIND_ORDER.index(kind) for kind in kinds)
+    for field, bit in FLAG_BITS.items():
+        if cell_text(service.get(field)) == "yes":
+            bits |= bit
+    return bits
 
 
 def _layer_name(kind: str, scope: str) -> str:
@@ -219,59 +249,29 @@ class _ServiceMarkers(MacroElement):
     """Circle markers for services, added to the sub-group layer of their kind and scope.
 
     The page holds one compact array rather than a marker and a popup per service: every text
-    (already escaped in Python) once in a table ``s``, the layers in ``l`` and their colours in
-    ``c``, and one row per service, ``[lat, lon, layer, name, organisation or -1, label, value,
-    …]`` of indexes into ``s``, where a link value is ``[0, tel, phone]`` or ``[1, url]``. The
-    script builds each popup when it is opened, with the markup of ``_popup_from_parts``;
-    ``rows`` keeps the rows as dicts (``lat``, ``lon``, ``colour``, ``layer``, ``popup``,
-    ``tooltip``) for Python callers.
+    (already escaped in Python) once in a table ``s``, the layers in ``l``, their colours in
+    ``c`` and scopes in ``sc`` (0 local, 1 regional: drawn with a white or a dark dashed ring),
+    and one row per service, ``[lat, lon, layer, name, organisation or -1, label, value, …]``
+    of indexes into ``s``, where a link value is ``[0, tel, phone]``, ``[1, url]`` or
+    ``[2, email]``. For the filters: ``f``, one number per row (``filter_bits``); ``k``, the
+    kinds offered as ``[bit, label]``; ``lg`` and ``cm``, the languages and communities as raw
+    text (set as text, never as markup), and ``g``, for the rows that have any,
+    ``{row: [[language, …], [community, …]]}`` of indexes into them. ``assets/markers.js``
+    builds each popup when it is opened, with the markup of ``_popup_from_parts``; ``rows``
+    keeps the rows as dicts (``lat``, ``lon``, ``colour``, ``layer``, ``popup``, ``tooltip``)
+    for Python callers.
     """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
         (function () {
-            var groups = {
+            var data = {{ this.payload|tojson }}, s = data.s;
+            servicemapUI.addMarkers(data, {
             {%- for key, group in this.groups.items() %}
                 {{ key|tojson }}: {{ group.get_name() }},
             {%- endfor %}
-            };
-            var data = {{ this.payload|tojson }}, s = data.s;
-            function value(v) {
-                if (typeof v === "number") { return s[v]; }
-                if (v[0] === 0) { return "<a href='tel:" + s[v[1]] + "'>" + s[v[2]] + "</a>"; }
-                return "<a href='" + s[v[1]] + "' target='_blank' rel='noopener noreferrer'>" +
-                    s[v[1]] + "</a>";
-            }
-            function popup(r) {
-                var h = "<div class='sm-popup'><h3>" + s[r[3]] + "</h3>";
-                if (r[4] >= 0) { h += "<p>" + s[r[4]] + "</p>"; }
-                if (r.length > 5) {
-                    h += "<dl>";
-                    for (var i = 5; i < r.length; i += 2) {
-                        h += "<dt>" + s[r[i]] + "</dt><dd>" + value(r[i + 1]) + "</dd>";
-                    }
-                    h += "</dl>";
-                }
-                return h + "</div>";
-            }
-            var byLayer = data.l.map(function () { return []; });
-            data.r.forEach(function (r) {
-                byLayer[r[2]].push(L.circleMarker([r[0], r[1]], {
-                    radius: 7, color: "#ffffff", weight: 2, fillColor: data.c[r[2]],
-                    fillOpacity: 0.95, className: "sm-service"
-                })
-                    .bindPopup(function () { return popup(r); }, {maxWidth: 320})
-                    .bindTooltip(s[r[3]]));
-            });
-            // Fill each layer while it is off the map, so the cluster takes its markers in one
-            // bulk call (one clustering pass) rather than one at a time.
-            byLayer.forEach(function (markers, i) {
-                var group = groups[data.l[i]], map = group._map;
-                if (map) { map.removeLayer(group); }
-                markers.forEach(function (marker) { group.addLayer(marker); });
-                if (map) { map.addLayer(group); }
-            });
+            }, {{ this._parent.get_name() }});
         })();
         {% endmacro %}
         """
@@ -304,11 +304,13 @@ def _marker_payload(markers: pd.DataFrame) -> dict[str, Any]:
 
     layers: dict[str, int] = {}
     colours: list[str] = []
+    scopes: list[int] = []
     rows: list[list[Any]] = []
     for r in markers.itertuples(index=False):
         if r.layer not in layers:
             layers[r.layer] = len(layers)
             colours.append(r.colour)
+            scopes.append(1 if r.scope == "regional" else 0)
         name, organisation, items = r.popup_parts
         row: list[Any] = [r.lat, r.lon, layers[r.layer], ref(name)]
         row.append(ref(organisation) if organisation else -1)
@@ -318,7 +320,35 @@ def _marker_payload(markers: pd.DataFrame) -> dict[str, Any]:
                 row.append(ref(value))
             elif value[0] == "tel":
                 row.append([0, ref(value[1]), ref(value[2])])
+            elif value[0] == "mail":
+                row.append([2, ref(value[1])])
             else:
                 row.append([1, ref(value[1])])
         rows.append(row)
-    return {"s": list(strings), "l": list(layers), "c": colours, "r": rows}
+    payload = {"s": list(strings), "l": list(layers), "c": colours, "sc": scopes, "r": rows}
+    return payload | _filter_payload(markers)
+
+
+def _filter_payload(markers: pd.DataFrame) -> dict[str, Any]:
+    """Return what the map's filters read (see :class:`_ServiceMarkers`)."""
+    bits = [int(b) for b in markers["filter_bits"]] if len(markers) else []
+    offered = 0
+    for b in bits:
+        offered |= b
+    kinds = [
+        [1 << i, KIND_LABELS[kind]]
+        for i, kind in enumerate(MARKER_KIND_ORDER)
+        if offered & (1 << i)
+    ]
+    languages = sorted({x for xs in markers.get("languages", []) for x in xs}, key=str.lower)
+    communities = sorted({x for xs in markers.get("communities", []) for x in xs}, key=str.lower)
+    language_index = {x: i for i, x in enumerate(languages)}
+    community_index = {x: i for i, x in enumerate(communities)}
+    extra: dict[str, list[list[int]]] = {}
+    for n, r in enumerate(markers.itertuples(index=False)):
+        if r.languages or r.communities:
+            extra[str(n)] = [
+                [language_index[x] for x in r.languages],
+                [community_index[x] for x in r.communities],
+            ]
+    return {"f": bits, "k": kinds, "lg": languages, "cm": communities, "g": extra}

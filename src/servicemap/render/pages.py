@@ -22,13 +22,15 @@ from servicemap.analysis.coverage import (
     PROVISION_LABELS,
     REMOTE_KINDS,
 )
-from servicemap.directory.schema import cell_text
+from servicemap.directory.schema import cell_text, split_list
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import force_neighbours
 from servicemap.geography.forces import load_forces
 from servicemap.render.classes import NO_DATA_COLOUR
+from servicemap.render.downloads import force_download_name
 from servicemap.render.labels import (
     ATTRIBUTION,
+    DELIVERY_LABELS,
     access_basis,
     address_line,
     format_date,
@@ -37,11 +39,11 @@ from servicemap.render.labels import (
     metric_label,
     rank_parts,
     rank_text,
+    safe_email,
     safe_url,
     short_label,
 )
-from servicemap.render.maps import national_services
-from servicemap.render.selection import phone_text, seen_text
+from servicemap.render.selection import phone_seen, seen_text
 from servicemap.settings import Settings
 
 __all__ = [
@@ -377,39 +379,49 @@ def _svg_minimap(
 
 
 def _profile_services(profile: ProfileLike) -> list[dict[str, str]]:
-    rows = []
-    for service in profile.services.to_dict(orient="records"):
-        offers = label_service_types(service.get("service_types"))
-        extras = []
-        if cell_text(service.get("delivery")):
-            extras.append(cell_text(service.get("delivery")).replace("_", " "))
-        if cell_text(service.get("by_and_for")) == "yes":
-            extras.append("by and for")
-        if cell_text(service.get("nrpf_support")) == "yes":
-            extras.append("supports NRPF")
-        phone = cell_text(service.get("phone"))
-        address = address_line(service)
-        rows.append(
-            {
-                "name": cell_text(service.get("name")),
-                "organisation": cell_text(service.get("organisation"))
-                if cell_text(service.get("organisation")) != cell_text(service.get("name"))
-                else "",
-                "level": cell_text(service.get("level")),
-                "serves": cell_text(service.get("serves")),
-                "offers": offers,
-                "extras": "; ".join(extras),
-                "phone": phone,
-                "phone_seen": phone_text(phone, service.get("last_seen"))
-                .removeprefix(phone)
-                .strip(),
-                "seen": seen_text(service.get("last_seen")),
-                "tel": "".join(ch for ch in phone if ch.isdigit() or ch == "+"),
-                "website": safe_url(service.get("website")) or "",
-                "address": address,
-            }
-        )
-    return rows
+    return [_service_listing(service) for service in profile.services.to_dict(orient="records")]
+
+
+def _service_listing(service: Mapping[str, Any]) -> dict[str, str]:
+    """Return how a page lists one service: what it offers, who for, and how to reach it.
+
+    Raw text (the templates escape it); ``website`` and ``email`` only when they are safe links.
+    Pass confidential services with their location blanked (the profile's table is).
+    """
+    extras = []
+    delivery = cell_text(service.get("delivery"))
+    if delivery:
+        extras.append(DELIVERY_LABELS.get(delivery, delivery.replace("_", " ")))
+    if cell_text(service.get("by_and_for")) == "yes":
+        extras.append("by and for")
+    if cell_text(service.get("nrpf_support")) == "yes":
+        extras.append("supports NRPF")
+    phone = cell_text(service.get("phone"))
+    organisation = cell_text(service.get("organisation"))
+    website = safe_url(service.get("website")) or ""
+    return {
+        "name": cell_text(service.get("name")),
+        "organisation": organisation if organisation != cell_text(service.get("name")) else "",
+        "level": cell_text(service.get("level")),
+        "serves": cell_text(service.get("serves")),
+        "offers": label_service_types(service.get("service_types")),
+        "extras": "; ".join(extras),
+        "languages": ", ".join(split_list(cell_text(service.get("languages")))),
+        "communities": ", ".join(split_list(cell_text(service.get("communities")))),
+        "phone": phone,
+        "phone_seen": phone_seen(service.get("last_seen")) if phone else "",
+        "seen": seen_text(service.get("last_seen")),
+        "tel": "".join(ch for ch in phone if ch.isdigit() or ch == "+"),
+        "email": safe_email(service.get("email")) or "",
+        "website": website,
+        "website_text": _link_text(website),
+        "address": address_line(service),
+    }
+
+
+def _link_text(url: str) -> str:
+    """Return a website as people read it: ``bawso.org.uk`` for ``https://bawso.org.uk/``."""
+    return re.sub(r"^https?://(?:www\.)?", "", url).rstrip("/")
 
 
 def _profile_nearest(profile: ProfileLike) -> list[dict[str, str]]:
@@ -644,14 +656,7 @@ def index_page(
             rows=_index_rows(ordered, index_columns, lookup, metric),
             table_columns=index_columns,
             sorted_by="gap_rank" if "gap_rank" in coverage.columns else "",
-            national=[
-                {
-                    **row,
-                    "phone": phone_text(row["phone"], row["last_seen"]),
-                    "seen": seen_text(row["last_seen"]),
-                }
-                for row in national_services(public).to_dict(orient="records")
-            ],  # fmt: skip
+            national=[_service_listing(row) for row in _nationals(public)],
             components=_components(),
             gap_classes=GAP_CLASSES,
             covered_share=f"{COVERED_SHARE:.0%}",
@@ -661,6 +666,15 @@ def index_page(
             counted=list(counted),
         )
     )
+
+
+def _nationals(public: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return the national services of a public frame as rows, by name."""
+    if public.empty or "scope" not in public.columns:
+        return []
+    national = public.loc[public["scope"].map(cell_text) == "national"]
+    rows: list[dict[str, Any]] = national.sort_values("name", kind="stable").to_dict("records")
+    return rows
 
 
 def _compare_rows(
@@ -744,6 +758,7 @@ def profile_pages(
             "measures": _measures(summary_row),
             "districts": _profile_districts(page_profile),
             "access_basis": _access_basis({code: page_profile} if page_profile else {}),
+            "download": force_download_name(lookup.slugs.get(code, code)),
         }
         pages[lookup.slugs.get(code, code)] = env.get_template("force.html").render(
             **common, force=force, compare_columns=compare_columns

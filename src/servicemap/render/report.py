@@ -12,6 +12,8 @@
 * ``coverage.png``: the map as a picture (matplotlib, no base map), for print and slides;
 * ``search-services.js`` and ``postcodes/``: what the search box of ``index.html`` and
   ``map.html`` answers from, offline (:mod:`servicemap.render.search`).
+* ``services.csv`` and ``services.json`` (Open Referral UK), the public directory, and
+  ``forces/<slug>-services.csv``, each profile's services (:mod:`servicemap.render.downloads`).
 
 Pages are rendered with Jinja2 with autoescaping on; services pass through
 ``directory.privacy.public_services`` before anything reaches a page.
@@ -47,6 +49,7 @@ from servicemap.directory.select import Selection, SelectionSummary, select_serv
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.inputs import force_profiles
+from servicemap.render.downloads import DIRECTORY_FILES, service_downloads
 from servicemap.render.labels import DEFAULT_TITLE, format_date
 from servicemap.render.maps import coverage_map, force_map_frame, render_map
 from servicemap.render.pages import (
@@ -92,6 +95,7 @@ REPORT_FILES: tuple[str, ...] = (
     "coverage.csv",
     "coverage.xlsx",
     "coverage.png",
+    *DIRECTORY_FILES,
     "index.html",
 )
 """What a report folder holds, in the order they are put in place (index.html last)."""
@@ -144,6 +148,9 @@ class ReportPages:
         The report's title (also the picture's).
     generated
         The date on the pages, as people write it.
+    downloads
+        The service files (``services.csv``, ``services.json``, ``forces/<slug>-services.csv``)
+        by path in the folder: public fields only.
     """
 
     index_html: str
@@ -155,6 +162,7 @@ class ReportPages:
     title: str
     generated: str
     search: SearchFiles
+    downloads: dict[str, str]
 
 
 def report_pages(
@@ -228,14 +236,14 @@ def report_pages(
     force_pages = profile_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
-    options = _map_options(metric, tiles, simplified, settings)
+    options, ids = _map_options(metric, tiles, simplified, settings), _profile_ids(profiles, lookup)
     map_html, search = _map_and_search(env, force_areas, coverage, services, public, lookup,
                                        force_pages, options)  # fmt: skip
     return ReportPages(
         index_html=index_html, force_pages=force_pages, map_html=map_html, search=search,
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
-        generated=format_date(generated),
+        generated=format_date(generated), downloads=service_downloads(services, ids),
     )  # fmt: skip
 
 
@@ -259,10 +267,23 @@ def _map_and_search(
     return render_map(map_), search_files(services, profiles=slugs, settings=options["settings"])
 
 
+def _profile_ids(profiles: Mapping[str, ProfileLike], lookup: ForceLookup) -> dict[str, list[str]]:
+    """Return, by force slug, the ids of the services each profile page lists."""
+    return {
+        lookup.slugs.get(code, code): [str(i) for i in profiles[code].services.get("id", [])]
+        for code in lookup.codes
+        if code in profiles
+    }
+
+
 def _map_options(
     metric: str, tiles: str | None, simplified: gpd.GeoDataFrame, settings: Settings
 ) -> dict[str, Any]:
-    return {"metric": metric, "tiles": tiles, "simplified": simplified, "settings": settings}
+    return {
+        "metric": metric, "tiles": tiles, "simplified": simplified, "settings": settings,
+        # with JavaScript off, the map page shows the report's picture and links its table
+        "fallback": ("coverage.png", "index.html#forces"),
+    }  # fmt: skip
 
 
 # --- writing the folder -------------------------------------------------------------------------
@@ -337,21 +358,14 @@ def write_report(
         ``overwrite``). Nothing is changed in it.
     """
     target = Path(out_dir)
-    force_pages, map_html, csv_text = pages.force_pages, pages.map_html, pages.csv_text
-    simplified, title, index_html = pages.simplified, pages.title, pages.index_html
+    force_pages, title, index_html = pages.force_pages, pages.title, pages.index_html
     # report.pdf, when asked for, is put in place before index.html like the other files.
     entries = [*REPORT_FILES[:-1], *(["report.pdf"] if pdf else []), REPORT_FILES[-1]]
     old_pdf = target / "report.pdf"  # an earlier run's, unchanged: removed, not left stale
     stale_pdf = not pdf and old_pdf.is_file() and not conflicts(target, ["report.pdf"])
     with publish_folder(target, entries, force=overwrite) as build:
         write_search_files(pages.search, build)
-        (build / "forces").mkdir()
-        for slug, page in force_pages.items():
-            (build / "forces" / f"{slug}.html").write_text(page, encoding="utf-8")
-        (build / "map.html").write_text(map_html, encoding="utf-8")
-        (build / "coverage.csv").write_text(csv_text, encoding="utf-8-sig", newline="")
-        write_coverage_workbook(pages.table, build / "coverage.xlsx")
-        write_static_map(simplified, build / "coverage.png", title=title, settings=settings)
+        _write_files(pages, build, settings=settings)
         if pdf:
             document = report_pdf_html(
                 index_html, force_pages, title=title, generated=pages.generated
@@ -361,20 +375,26 @@ def write_report(
     if stale_pdf:
         old_pdf.unlink(missing_ok=True)
     files = (
-        "index.html",
-        "map.html",
-        "coverage.csv",
-        "coverage.xlsx",
-        "coverage.png",
+        *("index.html", "map.html", "coverage.csv", "coverage.xlsx", "coverage.png"),
         *(["report.pdf"] if pdf else []),
-        *sorted(f"forces/{slug}.html" for slug in force_pages),
+        *sorted([*(f"forces/{slug}.html" for slug in force_pages), *pages.downloads]),
     )
-    return ReportSummary(
-        out_dir=target,
-        files=files,
-        forces=len(force_pages),
-        map_bytes=(target / "map.html").stat().st_size,
-    )
+    size = (target / "map.html").stat().st_size
+    return ReportSummary(out_dir=target, files=files, forces=len(force_pages), map_bytes=size)
+
+
+def _write_files(pages: ReportPages, build: Path, *, settings: Settings) -> None:
+    """Write every file of the report but index.html (and report.pdf) into ``build``."""
+    (build / "forces").mkdir()
+    for slug, page in pages.force_pages.items():
+        (build / "forces" / f"{slug}.html").write_text(page, encoding="utf-8")
+    (build / "map.html").write_text(pages.map_html, encoding="utf-8")
+    (build / "coverage.csv").write_text(pages.csv_text, encoding="utf-8-sig", newline="")
+    write_coverage_workbook(pages.table, build / "coverage.xlsx")
+    for name, text in pages.downloads.items():  # a BOM, so that spreadsheets read UTF-8
+        encoding = "utf-8-sig" if name.endswith(".csv") else "utf-8"
+        (build / name).write_text(text, encoding=encoding, newline="")
+    write_static_map(pages.simplified, build / "coverage.png", title=pages.title, settings=settings)
 
 
 def _build_profiles(

@@ -16,6 +16,7 @@ import re
 from servicemap.directory.age import RECENT_YEARS, last_seen_period, may_have_ended
 from servicemap.directory.schema import cell_text
 from servicemap.directory.select import SelectionSummary
+from servicemap.render.labels import format_period
 
 MAY_HAVE_ENDED = "may have ended"
 
@@ -53,15 +54,20 @@ def _services(count: int) -> str:
 def phone_html(phone: object, last_seen: object) -> str:
     """Return a phone number as escaped HTML: a ``tel:`` link (3+ digits), then when it was seen.
 
-    ``<a href='tel:08007318147'>0800 731 8147</a> (seen 2020)``.
+    ``<a href='tel:08007318147'>0800 731 8147</a> (seen 2020)``; a month reads as people write
+    it: ``(seen September 2025)`` (:func:`servicemap.render.labels.format_period`).
     """
     number = cell_text(phone)
     digits = re.sub(r"[^0-9+]", "", number)
     shown = html.escape(number, quote=True)
     if len(digits.lstrip("+")) >= 3:
         shown = f"<a href='tel:{html.escape(digits, quote=True)}'>{shown}</a>"
-    seen = phone_text(number, last_seen).removeprefix(number).strip()
-    return f"{shown} {html.escape(seen, quote=True)}"
+    return f"{shown} {html.escape(phone_seen(last_seen), quote=True)}"
+
+
+def phone_seen(last_seen: object) -> str:
+    """Return when a phone number was seen, for a page: ``(seen September 2025)``."""
+    return f"(seen {format_period(last_seen) or 'date not known'})"
 
 
 def selection_note(summary: SelectionSummary) -> str:

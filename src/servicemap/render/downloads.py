@@ -1,0 +1,70 @@
+"""The report's downloads: the public directory (CSV, Open Referral UK JSON), each force's CSV.
+
+Every file goes through :func:`servicemap.directory.privacy.public_frame` (the confidentiality
+rule and its second guard): a refuge's or other confidential service's address, postcode and
+coordinates are in none of them; the service itself is listed with its public contact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import pandas as pd
+
+from servicemap._csv import spreadsheet_safe
+from servicemap.directory.export import export_table
+from servicemap.directory.openreferral_write import oruk_from_services
+from servicemap.directory.privacy import public_frame
+from servicemap.directory.schema import FIELDS
+
+__all__ = ["DIRECTORY_FILES", "force_download_name", "service_downloads"]
+
+DIRECTORY_FILES: tuple[str, ...] = ("services.csv", "services.json")
+"""The whole public directory, in the report folder: CSV and Open Referral UK JSON."""
+
+
+def force_download_name(slug: str) -> str:
+    """Return the file of a force's services, beside its profile: ``<slug>-services.csv``."""
+    return f"{slug}-services.csv"
+
+
+def _csv(table: pd.DataFrame) -> str:
+    # CRLF, like coverage.csv: the files people open in a spreadsheet
+    return str(table.to_csv(index=False, lineterminator="\r\n"))
+
+
+def service_downloads(
+    services: pd.DataFrame, force_ids: Mapping[str, pd.Series | list[str]]
+) -> dict[str, str]:
+    """Return the report's service files by their path in the report folder.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame (confidential services included; they are written
+        without any place).
+    force_ids
+        By force slug, the ids of the services its profile lists, in the profile's order.
+
+    Returns
+    -------
+    dict
+        ``services.csv`` and ``services.json`` (Open Referral UK) for the whole directory (as
+        ``servicemap export`` writes them), and ``forces/<slug>-services.csv`` for each force
+        (the directory's own fields: ``areas_served`` says where a service serves, not the
+        long derived code lists); the text of each file. CSV text cells are spreadsheet-safe
+        (``servicemap._csv.spreadsheet_safe``).
+    """
+    # the table is made (and made spreadsheet-safe) once; each force's file takes its rows
+    table = spreadsheet_safe(export_table(public_frame(services)))
+    files = {
+        "services.csv": _csv(table),
+        "services.json": json.dumps(oruk_from_services(services), ensure_ascii=False, indent=2)
+        + "\n",
+    }
+    row_of = {str(service_id): n for n, service_id in enumerate(table["id"])}
+    for slug, ids in force_ids.items():
+        rows = [row_of[str(i)] for i in ids if str(i) in row_of]
+        files[f"forces/{force_download_name(slug)}"] = _csv(table.iloc[rows][list(FIELDS)])
+    return files
