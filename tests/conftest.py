@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import Point, box
 
+from browsing import chromium
 from servicemap.directory.privacy import confidential_mask
 from servicemap.directory.schema import FIELDS
 from servicemap.geography import boundaries
@@ -117,35 +116,7 @@ def fake_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[], 
     return lambda: len(calls)
 
 
-# Debian's Chromium for the browser tests (never a downloaded browser build), the flags that keep
-# it off the network, and the URL schemes a page may load: every other request is aborted.
-CHROMIUM = Path(os.environ.get("SERVICEMAP_CHROMIUM", "/usr/bin/chromium"))
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LOCAL = ("file:", "data:", "about:", "blob:")
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Debian Chromium for one test module (the browser tests)."""
-    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
-        pytest.fail(
-            f"Chromium is missing at {CHROMIUM}: install Debian's package with "
-            "'apt-get update && apt-get install -y chromium' (or set SERVICEMAP_CHROMIUM to a "
-            "Chromium binary). The browser test never downloads a browser."
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("The playwright package is missing: pip install -e '.[test]'.")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
+    """A headless Debian Chromium for one test module (the browser tests; see browsing.py)."""
+    yield from chromium()

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import LOCAL, _canonical_services
+from browsing import Watch, block_network, visible_markers, watch_page
+from conftest import _canonical_services
 from servicemap.render.report import build_report
 from worlds import HOSTILE_NAME, SLUGS, make_coverage, make_forces, make_profiles, make_services
 
@@ -36,52 +36,17 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
-@dataclass
-class Watch:
-    """What a page did that it must not: network requests, errors, dialogs."""
-
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-
-    def assert_clean(self, page: Any) -> None:
-        assert self.requests == [], f"network requests attempted: {self.requests}"
-        assert self.errors == [], f"JavaScript errors: {self.errors}"
-        assert self.dialogs == [], f"dialogs opened (script ran): {self.dialogs}"
-        assert page.evaluate("window.pwned") is None
-
-
 @pytest.fixture
 def offline(browser) -> Iterator[Any]:
     """Return ``open(path) -> (page, watch)``: a page opened with every network request blocked."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     watch = Watch()
 
-    def route(route: Any) -> None:
-        if route.request.url.startswith(LOCAL):
-            route.continue_()
-        else:
-            watch.requests.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", route)
-    context.on(
-        "request",
-        lambda request: (
-            None if request.url.startswith(LOCAL) else watch.requests.append(request.url)
-        ),
-    )
+    block_network(context, watch)
 
     def open_page(path: Path) -> tuple[Any, Watch]:
         page = context.new_page()
-        page.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: watch.errors.append(str(e)))
-
-        def on_dialog(dialog: Any) -> None:
-            watch.dialogs.append(dialog.message)
-            dialog.dismiss()
-
-        page.on("dialog", on_dialog)
+        watch_page(page, watch)
         page.goto(path.as_uri())
         page.wait_for_load_state("load")
         return page, watch
@@ -95,26 +60,6 @@ def _screenshot(page: Any, path: Path) -> None:
     print(f"screenshot: {path}")
 
 
-def _wait_until_still(page: Any) -> None:
-    """Wait for zoom and cluster animations to finish (markers fade in and out meanwhile)."""
-    page.wait_for_function(
-        "!servicemap.map._animatingZoom && !servicemap.cluster._inZoomAnimation", timeout=10_000
-    )
-    page.wait_for_timeout(500)
-
-
-def _visible_markers(page: Any) -> int:
-    """Markers a person sees: numbers in cluster bubbles plus single service dots."""
-    _wait_until_still(page)
-    counts = page.eval_on_selector_all(
-        ".marker-cluster span", "spans => spans.map(s => parseInt(s.textContent, 10))"
-    )
-    dots = page.eval_on_selector_all(
-        "path.sm-service", "paths => paths.filter(p => getComputedStyle(p).opacity > 0).length"
-    )
-    return sum(counts) + int(dots)
-
-
 def test_map_draws_every_force_and_marker_with_no_network(site, offline, tmp_path):
     page, watch = offline(site / "map.html")
     page.wait_for_function("window.servicemap !== undefined")
@@ -123,9 +68,9 @@ def test_map_draws_every_force_and_marker_with_no_network(site, offline, tmp_pat
     # s1, s2 and s5 are placed; the confidential, refuge-only and national ones are not.
     assert page.evaluate("servicemap.cluster.getLayers().length") == 3
     assert page.evaluate("servicemap.services") == 3
-    assert _visible_markers(page) == 3
+    assert visible_markers(page) == 3
     page.evaluate("servicemap.map.setZoom(5, {animate: false})")  # zoomed out: clustered
-    assert _visible_markers(page) == 3
+    assert visible_markers(page) == 3
     assert page.locator(".marker-cluster").count() >= 1
     page.evaluate("servicemap.map.fitBounds(servicemap.forces.getBounds(), {animate: false})")
     assert page.locator(".leaflet-control-layers-overlays label").count() == 4

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from axe import axe_violations, describe_violations
-from browsing import Watch, block_network, chromium, visible_markers, wait_until_still, watch_page
+from browsing import Watch, block_network, visible_markers, wait_until_still, watch_page
 from conftest import _canonical_services
 from servicemap.directory.load import load_services
 from servicemap.render.report import build_report
@@ -66,11 +66,6 @@ def bundled_site(tmp_path_factory) -> Path:
 
 
 Opener = Callable[..., tuple[Any, Watch]]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from chromium()
 
 
 @pytest.fixture
@@ -171,7 +166,9 @@ def test_on_a_phone_the_map_fills_the_screen_and_the_panels_are_folded(site, ope
     assert container == {"x": 0, "y": 0, "width": 390, "height": 844}
     for panel in (".sm-legend", ".leaflet-control-layers", ".sm-filters"):
         assert not page.locator(panel).is_visible(), f"{panel} covers the map"
-    assert _covered_share(page, container) < 0.15
+    # what stays in view: zoom, the panel buttons, the title, the search box (one label, one
+    # input: 16 % of the screen measured) and the folded sources and national panel
+    assert _covered_share(page, container) < 0.2
     for label in ("Legend", "Layers", "Filter"):
         button = page.get_by_role("button", name=label, exact=True)
         assert button.is_visible() and button.get_attribute("aria-expanded") == "false"
@@ -340,20 +337,24 @@ def test_filters_hide_and_show_markers(site, opener, tmp_path):
     page.get_by_role("button", name="Filter", exact=True).click()
     status = page.locator(".sm-filter-status")
     assert status.inner_text() == "Showing all 3 services placed on the map."
-    page.get_by_label("Language").select_option(label="Kurdish")
+    page.locator(".sm-filters").get_by_label("Language").select_option(label="Kurdish")
     assert status.inner_text() == "Showing 1 of the 3 services placed on the map."
     assert page.evaluate("servicemap.cluster.getLayers().length") == 1
     assert visible_markers(page) == 1
     page.get_by_role("button", name="Clear filters").click()
-    page.get_by_label("Kind of help").select_option(label="Advocacy, IDVA, outreach and casework")
+    page.locator(".sm-filters").get_by_label("Kind of help").select_option(
+        label="Advocacy, IDVA, outreach and casework"
+    )
     assert page.evaluate("servicemap.cluster.getLayers().length") == 1  # s1 only
     page.get_by_role("button", name="Clear filters").click()
-    page.get_by_label("By and for: led by the communities it serves").check()
-    page.get_by_label("Supports people with no recourse to public funds (NRPF)").check()
+    page.locator(".sm-filters").get_by_label("By and for: led by the communities it serves").check()
+    page.locator(".sm-filters").get_by_label(
+        "Supports people with no recourse to public funds (NRPF)"
+    ).check()
     assert status.inner_text() == "Showing 0 of the 3 services placed on the map."
     assert visible_markers(page) == 0
     page.get_by_role("button", name="Clear filters").click()
-    page.get_by_label("Community (words it names)").fill("kurdish WOMEN")
+    page.locator(".sm-filters").get_by_label("Community (words it names)").fill("kurdish WOMEN")
     assert page.evaluate("servicemap.cluster.getLayers().length") == 1
     page.get_by_role("button", name="Clear filters").click()
     assert status.inner_text() == "Showing all 3 services placed on the map."

@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from axe import axe_violations, describe_violations
-from conftest import LOCAL
+from browsing import Watch, block_network, watch_page
 from servicemap.analysis.near import services_near
 from servicemap.cli import cli
 from servicemap.directory.privacy import confidential_mask
@@ -50,33 +50,13 @@ def services(bundled_services: pd.DataFrame) -> pd.DataFrame:
     return select_services(bundled_services, Selection())[0]
 
 
-class Watch:
-    """What a page did that it must not: network requests, script errors."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        self.errors: list[str] = []
-
-    def assert_clean(self) -> None:
-        assert self.requests == [], f"network requests attempted: {self.requests}"
-        assert self.errors == [], f"JavaScript errors: {self.errors}"
-
-
 def _open(browser: Any, path: Path, width: int, fragment: str = "") -> tuple[Any, Watch]:
     context = browser.new_context(viewport={"width": width, "height": 900})
     watch = Watch()
 
-    def route(route: Any) -> None:
-        if route.request.url.startswith(LOCAL):
-            route.continue_()
-        else:
-            watch.requests.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", route)
+    block_network(context, watch)
     page = context.new_page()
-    page.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: watch.errors.append(str(e)))
+    watch_page(page, watch)
     page.goto(path.as_uri() + fragment)
     page.wait_for_load_state("load")
     return page, watch
@@ -168,7 +148,7 @@ def test_a_full_postcode_in_any_case_and_spacing(
     _assert_private_stays_private(page)
     page.screenshot(path=str(tmp_path / f"postcode-{width}.png"), full_page=False)
     print(f"screenshot: {tmp_path / f'postcode-{width}.png'}")
-    watch.assert_clean()
+    watch.assert_clean(page)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -189,7 +169,7 @@ def test_sectors_and_outward_codes(
     for name in near.attrs["forces"]:
         assert page.locator("ul.sm-find-areas a", has_text=name).count() == 1
     _assert_private_stays_private(page)
-    watch.assert_clean()
+    watch.assert_clean(page)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -217,7 +197,7 @@ def test_districts_forces_and_towns(report: Path, browser: Any, table: Any, widt
     footer = page.inner_text("footer")
     assert TOWNS_ATTRIBUTION in footer
     _assert_private_stays_private(page)
-    watch.assert_clean()
+    watch.assert_clean(page)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -231,7 +211,7 @@ def test_typos_get_suggestions(report: Path, browser: Any, width: int) -> None:
     assert page.evaluate("location.hash") == "#find=Birmingham"
     text = ask(page, "Manchestr")
     assert "Did you mean" in text and "Manchester" in text
-    watch.assert_clean()
+    watch.assert_clean(page)
 
 
 @pytest.mark.parametrize(
@@ -251,7 +231,7 @@ def test_unknown_or_outside_places_get_a_plain_message(
     text = ask(page, query)
     assert message in text
     assert listed(page) == []
-    watch.assert_clean()
+    watch.assert_clean(page)
 
 
 def test_the_address_keeps_the_query(report: Path, browser: Any) -> None:
@@ -265,8 +245,8 @@ def test_the_address_keeps_the_query(report: Path, browser: Any) -> None:
     _settled(shared, "TR1 2HE")
     assert listed(shared) == first and first
     assert shared.get_by_role("searchbox", name=LABEL).input_value() == "TR1 2HE"
-    watch.assert_clean()
-    watch2.assert_clean()
+    watch.assert_clean(page)
+    watch2.assert_clean(shared)
 
 
 def test_filters_narrow_the_answer(report: Path, browser: Any, services: pd.DataFrame) -> None:
@@ -285,7 +265,7 @@ def test_filters_narrow_the_answer(report: Path, browser: Any, services: pd.Data
     rows = listed(page)
     assert rows and all("supports women with no recourse" in r["text"] for r in rows)
     assert "Filtered: only services supporting NRPF" in page.inner_text("#find-results")
-    watch.assert_clean()
+    watch.assert_clean(page)
 
 
 # --- the same answer as `servicemap near` -----------------------------------------------------
@@ -334,7 +314,7 @@ def test_the_page_answers_as_servicemap_near_does(
         saw_nearby += sum(r["relation"] == "nearby" for r in listed(page))
         _assert_private_stays_private(page)
     assert saw_private and saw_nearby, "the sample should show a confidential and a nearby service"
-    watch.assert_clean()
+    watch.assert_clean(page)
 
 
 # --- privacy, budgets, accessibility, the map ---------------------------------------------
@@ -406,7 +386,7 @@ def test_an_answer_has_no_axe_violations(
     page.screenshot(path=str(shot))
     print(f"screenshot: {shot}; axe violations: {len(violations)}")
     assert violations == [], describe_violations(violations)
-    watch.assert_clean()
+    watch.assert_clean(page)
 
 
 def test_the_map_answers_and_its_links_leave_the_frame(report: Path, browser: Any) -> None:
@@ -415,11 +395,12 @@ def test_the_map_answers_and_its_links_leave_the_frame(report: Path, browser: An
     link = page.locator("#find-results a", has_text="Devon & Cornwall").first
     assert link.get_attribute("href") == "forces/devon-and-cornwall.html"
     assert link.get_attribute("target") == "_top"
+    page.locator(".sm-sources summary").click()  # folded on a phone
     assert TOWNS_ATTRIBUTION in page.inner_text(".leaflet-control-attribution")
     _assert_private_stays_private(page)
     index, watch2 = _open(browser, report / "index.html", 1400)
     frame = index.frame_locator("iframe.mapframe")
     frame.locator(".leaflet-container").wait_for()
     assert frame.locator(".sm-find-box").is_hidden()  # the index has its own box
-    watch.assert_clean()
-    watch2.assert_clean()
+    watch.assert_clean(page)
+    watch2.assert_clean(index)

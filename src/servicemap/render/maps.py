@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -322,8 +322,9 @@ class _Hooks(MacroElement):
     )
 
     def __init__(
-        self, *, map_: folium.Map, forces: Any, cluster: Any, count: int, label: str
-    ) -> None:
+        self, *, map_: folium.Map, forces: Any, cluster: Any, count: int, label: str,
+        credits: Sequence[str] = (),
+    ) -> None:  # fmt: skip
         super().__init__()  # type: ignore[no-untyped-call]
         self._name = "Hooks"
         self.map = map_
@@ -332,9 +333,10 @@ class _Hooks(MacroElement):
         self.count = count
         self.label = label
         # Folded on a phone (mapui.js closes "sm-open-wide" boxes there), open on a wide screen.
+        text = " ".join([ATTRIBUTION, *credits])
         self.attribution = (
             "<details class='sm-sources sm-open-wide' open><summary>Sources</summary>"
-            f"{html.escape(ATTRIBUTION)}</details>"
+            f"{html.escape(text)}</details>"
         )
 
 
@@ -439,6 +441,7 @@ def coverage_map(
     max_vertices: int = 40_000,
     simplified: gpd.GeoDataFrame | None = None,
     fallback: tuple[str, str] | None = None,
+    credits: Sequence[str] = (),
     settings: Settings = DEFAULT_SETTINGS,
 ) -> folium.Map:
     """Build the coverage map: force areas coloured by a measure, services as clustered markers.
@@ -472,6 +475,8 @@ def coverage_map(
     fallback
         ``(picture, table)``: addresses of a picture of the map and of the table of its figures,
         shown when JavaScript is off (the report's ``coverage.png``, ``index.html#forces``).
+    credits
+        More sources to credit with the map's own (the report's search credits GeoNames).
     settings
         Settings (``crs`` for simplification).
 
@@ -497,7 +502,8 @@ def coverage_map(
         m, title=title, simplified=simplified, markers=markers, services=services, metric=metric
     )
     label = f"Map: {title}. The same figures are in the coverage table."
-    m.add_child(_Hooks(map_=m, forces=forces_layer, cluster=cluster, count=count, label=label))
+    m.add_child(_Hooks(map_=m, forces=forces_layer, cluster=cluster, count=count, label=label,
+                       credits=credits))  # fmt: skip
     if len(simplified):
         m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m

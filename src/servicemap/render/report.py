@@ -48,6 +48,7 @@ from servicemap.directory.privacy import public_services
 from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import simplify_force_areas
+from servicemap.geography.towns import TOWNS_ATTRIBUTION
 from servicemap.inputs import force_profiles
 from servicemap.render.downloads import DIRECTORY_FILES, service_downloads
 from servicemap.render.labels import DEFAULT_TITLE, format_date
@@ -261,7 +262,7 @@ def _map_and_search(
 
     The polygons are simplified once, for the map, the picture and the pages.
     """
-    map_ = coverage_map(force_areas, coverage, public, **options)
+    map_ = coverage_map(force_areas, coverage, public, credits=[TOWNS_ATTRIBUTION], **options)
     map_.add_child(search_control(search_box_html(env, public)))  # below the title box
     slugs = {code: slug for code, slug in lookup.slugs.items() if slug in force_pages}
     return render_map(map_), search_files(services, profiles=slugs, settings=options["settings"])

@@ -16,7 +16,6 @@ folder, added as ``<script>`` tags when first needed (a page opened from ``file:
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import shutil
@@ -306,8 +305,6 @@ class _SearchControl(MacroElement):
                 return div;
             };
             control.addTo({{ this._parent.get_name() }});
-            {{ this._parent.get_name() }}.attributionControl.addAttribution(
-                {{ this.credit|tojson }});
             if (window.smFind) { window.smFind.start(control.getContainer()); }
         })();
         {% endmacro %}
@@ -318,7 +315,6 @@ class _SearchControl(MacroElement):
         super().__init__()  # type: ignore[no-untyped-call]
         self._name = "Search"
         self.html = box
-        self.credit = html.escape(TOWNS_ATTRIBUTION)
         self.css = _asset("search.css")
         self.js = _asset("search.js")
 
