@@ -4,6 +4,7 @@
 # whose name starts with '_' is private to the wing.
 __all__ = [
     "classes",
+    "figures",
     "labels",
     "leaflet",
     "maps",

@@ -9,7 +9,10 @@
 * ``forces/<slug>.html``: one profile per force, next to its neighbours;
 * ``map.html``: the self-contained interactive map (:func:`servicemap.render.maps.coverage_map`);
 * ``coverage.csv``: every measure for every force, safe to open in a spreadsheet;
-* ``coverage.png``: the map as a picture (matplotlib, no base map), for print and slides.
+* ``coverage.png`` (300 dpi) and ``coverage.svg``: the map for print and slides, with every
+  force numbered, a London inset and the legend (:mod:`servicemap.render.figures`);
+* ``locators/<slug>.svg`` and ``.png``: where each force is in England and Wales (its profile
+  shows it);
 
 Pages are rendered with Jinja2 with autoescaping on; services pass through
 ``directory.privacy.public_services`` before anything reaches a page.
@@ -39,12 +42,13 @@ import geopandas as gpd
 import pandas as pd
 
 from servicemap._csv import csv_text as frame_csv_text
-from servicemap._folder import check_folder, conflicts, publish_folder
+from servicemap._folder import check_folder, publish_folder
 from servicemap.directory.privacy import public_services
 from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.inputs import force_profiles
+from servicemap.render.figures import LOCATOR_FOLDER
 from servicemap.render.labels import DEFAULT_TITLE, format_date
 from servicemap.render.maps import coverage_map, force_map_frame, render_map
 from servicemap.render.pages import (
@@ -59,7 +63,7 @@ from servicemap.render.pages import (
 )
 from servicemap.render.pdf import report_pdf_html, write_pdf
 from servicemap.render.selection import selection_sentences
-from servicemap.render.static_map import write_static_map
+from servicemap.render.static_map import write_locator_maps, write_static_map
 from servicemap.render.workbook import for_programs, write_coverage_workbook
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -79,6 +83,8 @@ REPORT_FILES: tuple[str, ...] = (
     "coverage.csv",
     "coverage.xlsx",
     "coverage.png",
+    "coverage.svg",
+    LOCATOR_FOLDER,
     "index.html",
 )
 """What a report folder holds, in the order they are put in place (index.html last)."""
@@ -306,10 +312,9 @@ def write_report(
     force_pages, map_html, csv_text = pages.force_pages, pages.map_html, pages.csv_text
     simplified, title, index_html = pages.simplified, pages.title, pages.index_html
 
-    # report.pdf, when asked for, is put in place before index.html like the other files.
+    # report.pdf, when asked for, is put in place before index.html like the other files; an
+    # earlier run's, unchanged, is removed by a run without it (publish_folder drops it).
     entries = [*REPORT_FILES[:-1], *(["report.pdf"] if pdf else []), REPORT_FILES[-1]]
-    old_pdf = target / "report.pdf"  # an earlier run's, unchanged: removed, not left stale
-    stale_pdf = not pdf and old_pdf.is_file() and not conflicts(target, ["report.pdf"])
     with publish_folder(target, entries, force=overwrite) as build:
         (build / "forces").mkdir()
         for slug, page in force_pages.items():
@@ -317,24 +322,23 @@ def write_report(
         (build / "map.html").write_text(map_html, encoding="utf-8")
         (build / "coverage.csv").write_text(csv_text, encoding="utf-8-sig", newline="")
         write_coverage_workbook(pages.table, build / "coverage.xlsx")
-        write_static_map(simplified, build / "coverage.png", title=title, settings=settings)
+        write_static_map(
+            simplified, build / "coverage.png", svg_path=build / "coverage.svg", title=title,
+            settings=settings,
+        )  # fmt: skip
+        locators = write_locator_maps(simplified, build / LOCATOR_FOLDER, settings=settings)
         if pdf:
             document = report_pdf_html(
                 index_html, force_pages, title=title, generated=pages.generated
             )
             write_pdf(document, build / "report.pdf", base_url=build)
         (build / "index.html").write_text(index_html, encoding="utf-8")
-    if stale_pdf:
-        old_pdf.unlink(missing_ok=True)
     files = (
-        "index.html",
-        "map.html",
-        "coverage.csv",
-        "coverage.xlsx",
-        "coverage.png",
+        "index.html", "map.html", "coverage.csv", "coverage.xlsx", "coverage.png", "coverage.svg",
         *(["report.pdf"] if pdf else []),
         *sorted(f"forces/{slug}.html" for slug in force_pages),
-    )
+        *sorted(f"{LOCATOR_FOLDER}/{path.name}" for path in locators),
+    )  # fmt: skip
     return ReportSummary(
         out_dir=target,
         files=files,
