@@ -268,7 +268,7 @@ def test_report_command_writes_the_site(fake_inputs, tmp_path):
     result = CliRunner().invoke(cli, ["report", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert re.fullmatch(
-        rf"Wrote the report \(18 files, 4 force profiles\) to {re.escape(str(out / 'index.html'))}"
+        rf"Wrote the report \(19 files, 4 force profiles\) to {re.escape(str(out / 'index.html'))}"
         r" in \d+\.\d s\n",
         result.output,
     )

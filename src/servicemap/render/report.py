@@ -13,6 +13,8 @@
   force numbered, a London inset and the legend (:mod:`servicemap.render.figures`);
 * ``locators/<slug>.svg`` and ``.png``: where each force is in England and Wales (its profile
   shows it);
+* ``snapshot.json``: what the report rested on (:mod:`servicemap.analysis.snapshot`), so that
+  a later report (``since``) or ``servicemap compare`` can say what changed.
 
 Pages are rendered with Jinja2 with autoescaping on; services pass through
 ``directory.privacy.public_services`` before anything reaches a page.
@@ -43,11 +45,13 @@ import pandas as pd
 
 from servicemap._csv import csv_text as frame_csv_text
 from servicemap._folder import check_folder, publish_folder
+from servicemap.analysis.snapshot import SNAPSHOT_FILE, Snapshot, snapshot_json
 from servicemap.directory.privacy import public_services
 from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.inputs import force_profiles
+from servicemap.render.changes_text import report_changes
 from servicemap.render.figures import LOCATOR_FOLDER
 from servicemap.render.labels import DEFAULT_TITLE, format_date
 from servicemap.render.maps import coverage_map, force_map_frame, render_map
@@ -85,6 +89,7 @@ REPORT_FILES: tuple[str, ...] = (
     "coverage.png",
     "coverage.svg",
     LOCATOR_FOLDER,
+    SNAPSHOT_FILE,
     "index.html",
 )
 """What a report folder holds, in the order they are put in place (index.html last)."""
@@ -137,6 +142,8 @@ class ReportPages:
         The report's title (also the picture's).
     generated
         The date on the pages, as people write it.
+    snapshot
+        What the report rested on, as JSON (written as ``snapshot.json``).
     """
 
     index_html: str
@@ -147,6 +154,7 @@ class ReportPages:
     simplified: gpd.GeoDataFrame
     title: str
     generated: str
+    snapshot: str = ""
 
 
 def report_pages(
@@ -163,37 +171,35 @@ def report_pages(
     generated: dt.date | None = None,
     selection: SelectionSummary | None = None,
     contact: str | None = None,
+    since: Snapshot | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportPages:
     """Build every page of the coverage report, writing nothing.
 
     Parameters
     ----------
-    force_areas
+    force_areas, coverage
         Force areas (``force_code``, ``force_name``, polygons) from
-        ``boundaries.load_force_areas``.
-    coverage
-        ``coverage.coverage_by_force`` for the same services.
+        ``boundaries.load_force_areas``; ``coverage.coverage_by_force`` of the services.
     services
         The canonical services frame (confidential services included: they count at area level;
         they pass through ``directory.privacy.public_services`` before reaching any page).
     profiles
         Force profiles by force code (see ``servicemap.inputs.force_profiles``).
-    metric
-        The coverage column that colours the maps.
-    tiles
-        Tile name for an online base map in ``map.html``; ``None`` for an offline map.
-    title
-        Report title.
-    boundary_source, services_source
-        Where the boundaries and the services came from, for the sources section.
+    metric, tiles
+        The coverage column that colours the maps; a tile name for an online base map in
+        ``map.html`` (``None``: an offline map).
+    title, boundary_source, services_source
+        The report's title, and where the boundaries and the services came from (its sources).
     generated
         The date printed on the pages; default today.
     selection
-        What ``directory.select.select_services`` counted, for the index's sentences; ``None``:
-        every service of ``services``.
+        What ``directory.select.select_services`` counted (the index's sentences); ``None``: all.
     contact
         A web or email address shown on every page as "Is a service missing or wrong? Tell us".
+    since
+        An earlier report's snapshot (``analysis.snapshot.read_snapshot``): the pages then say
+        "What changed since <its date>".
     settings
         Settings (CRS).
 
@@ -210,6 +216,7 @@ def report_pages(
     lookup = force_lookup(force_areas, coverage, frame, settings=settings)
     env = jinja_environment()
     common = page_context(title=title, metric=metric, generated=generated, contact=contact)
+    common["changes"] = report_changes(since, services, coverage, generated, lookup.slugs)
     if selection is None:
         selection = select_services(services, Selection(), today=generated)[1]
     index_html = index_page(
@@ -228,6 +235,7 @@ def report_pages(
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
         generated=format_date(generated),
+        snapshot=snapshot_json(services, coverage, generated=generated),
     )  # fmt: skip
 
 
@@ -332,10 +340,11 @@ def write_report(
                 index_html, force_pages, title=title, generated=pages.generated
             )
             write_pdf(document, build / "report.pdf", base_url=build)
+        (build / SNAPSHOT_FILE).write_text(pages.snapshot, encoding="utf-8")
         (build / "index.html").write_text(index_html, encoding="utf-8")
     files = (
         "index.html", "map.html", "coverage.csv", "coverage.xlsx", "coverage.png", "coverage.svg",
-        *(["report.pdf"] if pdf else []),
+        SNAPSHOT_FILE, *(["report.pdf"] if pdf else []),
         *sorted(f"forces/{slug}.html" for slug in force_pages),
         *sorted(f"{LOCATOR_FOLDER}/{path.name}" for path in locators),
     )  # fmt: skip
@@ -382,6 +391,7 @@ def build_report(
     pdf: bool = False,
     selection: SelectionSummary | None = None,
     contact: str | None = None,
+    since: Snapshot | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportSummary:
     """Write the coverage report folder: index, one page per force, map, CSV and picture.
@@ -409,7 +419,7 @@ def build_report(
         Wraps the list of force codes while profiles are built (e.g. a progress bar).
     overwrite, pdf
         As for :func:`write_report`.
-    selection, contact
+    selection, contact, since
         See :func:`report_pages`.
     settings
         Settings (CRS, postcode table cache).
@@ -432,6 +442,6 @@ def build_report(
     pages = report_pages(
         force_areas, coverage, services, profiles=profiles, metric=metric, tiles=tiles, title=title,
         boundary_source=boundary_source, services_source=services_source, generated=generated,
-        selection=selection, contact=contact, settings=settings,
+        selection=selection, contact=contact, since=since, settings=settings,
     )  # fmt: skip
     return write_report(pages, target, overwrite=overwrite, pdf=pdf, settings=settings)
