@@ -92,9 +92,10 @@ def _rank_move(change: ForceChange) -> str:
     )
     if was is None or now is None or was == now:
         return text
-    places = abs(now - was)
-    more = "less" if now > was else "more"  # rank 1 is the largest gap
-    return f"{text} ({_plural(places, 'place')} {more} of a gap than the others)"
+    places = _plural(abs(now - was), "place")
+    if now > was:  # rank 1 is the largest gap
+        return f"{text} (down {places}, away from the largest gap)"
+    return f"{text} (up {places}, towards the largest gap)"
 
 
 def force_reasons(change: ForceChange) -> str:
@@ -111,9 +112,8 @@ def force_reasons(change: ForceChange) -> str:
         return "Services serving it: " + "; ".join(parts) + "."
     if _score_changed(change):
         return (
-            "No service serving it came, went or changed: its score moved with services "
-            "elsewhere (in-person access reaches across force borders, and capacity is "
-            "measured against the rate for England and Wales)."
+            "No service serving it came, went or changed; services elsewhere did (in-person "
+            "access crosses force borders; capacity is measured against the national rate)."
         )
     return "No service serving it came, went or changed: other forces moved."
 
