@@ -217,3 +217,19 @@ def test_a_file_that_is_not_a_snapshot_is_refused(text: str, tmp_path: Path) -> 
     (tmp_path / SNAPSHOT_FILE).write_text(text, encoding="utf-8")
     with pytest.raises(SnapshotError, match=rf"{SNAPSHOT_FILE}' (cannot be read|is not a)"):
         read_snapshot(tmp_path)
+
+
+def test_a_report_since_its_own_folder_compares_with_the_run_before(  # the usual yearly re-run
+    canonical_services, tmp_path: Path
+) -> None:
+    out = tmp_path / "maps"
+    forces, coverage, services = _world(canonical_services)
+    profiles = make_profiles(coverage)
+    build_report(forces, coverage, services, out_dir=out, profiles=profiles)
+    forces, coverage, services = _world(canonical_services, drop="s2", add=True)
+    build_report(
+        forces, coverage, services, out_dir=out, profiles=profiles, since=read_snapshot(out)
+    )
+    section = (out / "index.html").read_text(encoding="utf-8").split('<h2 id="changes">')[1]
+    assert "Services: 1 added, 1 ended, 1 changed." in section
+    assert read_snapshot(out).services["id"].tolist().count("s7") == 1  # the new snapshot
