@@ -1,6 +1,8 @@
 """The report's figures as files: the coverage map (PNG at 300 dpi and SVG) and the locator maps.
 
-:mod:`servicemap.render.figures` draws them; this module writes them, atomically.
+:mod:`servicemap.render.figures` draws them; this module writes them, atomically. Drawn
+figures are kept in the cache folder (``render._figure_cache``): a report whose figures did not
+change copies them instead of drawing them again.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 
 from servicemap._atomic import atomic_write_bytes
+from servicemap.render._figure_cache import cached_figures, figure_key
 from servicemap.render.figures import coverage_figures, locator_pngs, locator_svgs
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -45,11 +48,18 @@ def write_static_map(
     pathlib.Path
         ``path``.
     """
-    figures = coverage_figures(frame, title=title, settings=settings)
+
+    def draw() -> dict[str, bytes]:
+        figures = coverage_figures(frame, title=title, settings=settings)
+        return {"png": figures.png, "svg": figures.svg}
+
+    columns = ("force_code", "force_name", "colour", "value")
+    key = figure_key("coverage", frame, columns, title, frame.attrs.get("classes"))
+    files = cached_figures(settings.cache_dir, "coverage", key, draw)
     target = Path(path)
-    atomic_write_bytes(target, figures.png)
+    atomic_write_bytes(target, files["png"])
     if svg_path is not None:
-        atomic_write_bytes(Path(svg_path), figures.svg)
+        atomic_write_bytes(Path(svg_path), files["svg"])
     return target
 
 
@@ -75,13 +85,20 @@ def write_locator_maps(
     list of pathlib.Path
         The files written.
     """
+
+    def draw() -> dict[str, bytes]:
+        svgs = locator_svgs(frame, settings=settings)
+        pngs = locator_pngs(frame, settings=settings)
+        return {
+            **{f"{slug}.svg": svg.encode("utf-8") for slug, svg in svgs.items()},
+            **{f"{slug}.png": png for slug, png in pngs.items()},
+        }
+
+    key = figure_key("locators", frame, ("force_code", "force_name", "slug"))
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for slug, svg in locator_svgs(frame, settings=settings).items():
-        written.append(target / f"{slug}.svg")
-        written[-1].write_text(svg, encoding="utf-8")
-    for slug, png in locator_pngs(frame, settings=settings).items():
-        written.append(target / f"{slug}.png")
-        written[-1].write_bytes(png)
+    for name, data in cached_figures(settings.cache_dir, "locators", key, draw).items():
+        written.append(target / name)
+        written[-1].write_bytes(data)
     return written
