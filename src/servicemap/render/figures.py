@@ -256,7 +256,8 @@ def _draw_coverage(frame: gpd.GeoDataFrame, *, title: str, settings: Settings) -
             Rectangle((bx, by), bx2 - bx, by2 - by, fill=False, edgecolor="#111", linewidth=0.8,
                       zorder=4)
         )  # fmt: skip
-        in_inset = _draw_inset(figure, areas, frame_box, numbers)
+        # the inset is drawn at 15 times the scale: from the areas as given, not simplified
+        in_inset = _draw_inset(figure, frame.to_crs(settings.crs), frame_box, numbers)
     others = [str(c) for c in areas["force_code"] if str(c) not in in_inset]
     _number_labels(axes, areas, numbers, others, avoid=frame_box)
 
