@@ -1,8 +1,9 @@
-"""Numbers as people read them (ranks, ties, dates) and the coverage tables for spreadsheets."""
+"""Publishing a report: numbers as people read them, tables for spreadsheets, the folder."""
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
+from servicemap import _swap
+from servicemap._folder import MANIFEST, publish_folder, stale_entries
 from servicemap.render.labels import format_date, ordinal, rank_parts, rank_phrase, rank_text
 from servicemap.render.text import format_coverage, write_coverage
 from servicemap.render.workbook import column_meaning, for_programs, write_coverage_workbook
@@ -112,3 +115,64 @@ def test_every_bundled_column_has_a_meaning(bundled_services: pd.DataFrame) -> N
     for column in coverage_by_force(bundled_services).columns:
         meaning = column_meaning(str(column))
         assert meaning.endswith(".") and len(meaning) > 12, column
+
+
+# --- what an earlier publication wrote and this one does not (servicemap._folder) ---------------
+
+
+def _publish(out: Path, entries: dict[str, str | dict[str, str]]) -> None:
+    """Publish ``entries`` (a name and its text, or a folder's files) into ``out``."""
+    with publish_folder(out, list(entries)) as build:
+        for name, content in entries.items():
+            if isinstance(content, dict):
+                (build / name).mkdir()
+                for file, text in content.items():
+                    (build / name / file).write_text(text, encoding="utf-8")
+            else:
+                (build / name).write_text(content, encoding="utf-8")
+
+
+@pytest.fixture(params=["exchange", "one by one"])
+def publishing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Publish by the folder exchange, or entry by entry (a drive that cannot exchange)."""
+    if request.param == "one by one":
+
+        def unsupported(first: Path, second: Path) -> None:
+            raise OSError(errno.EINVAL, "Invalid argument")
+
+        monkeypatch.setattr(_swap, "exchange", unsupported)
+    return str(request.param)
+
+
+def test_an_entry_the_earlier_publication_wrote_is_removed(tmp_path: Path, publishing: str) -> None:
+    out = tmp_path / "site"
+    _publish(out, {"pages": {"a.html": "a"}, "report.pdf": "old pdf", "index.html": "1"})
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    _publish(out, {"index.html": "2"})
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "index.html", "notes.txt"]
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name != "site"]  # no hidden leftovers
+
+
+def test_an_entry_changed_or_added_to_since_is_kept(tmp_path: Path, publishing: str) -> None:
+    out = tmp_path / "site"
+    _publish(out, {"pages": {"a.html": "a"}, "report.pdf": "old pdf", "index.html": "1"})
+    (out / "report.pdf").write_text("edited", encoding="utf-8")
+    (out / "pages" / "b.html").write_text("added", encoding="utf-8")
+    _publish(out, {"index.html": "2"})
+    assert (out / "report.pdf").read_text(encoding="utf-8") == "edited"
+    assert sorted(p.name for p in (out / "pages").iterdir()) == ["a.html", "b.html"]
+    # the manifest no longer names them: they are the user's now, and a later run keeps them
+    _publish(out, {"index.html": "3"})
+    assert (out / "report.pdf").read_text(encoding="utf-8") == "edited"
+    assert (out / "pages" / "a.html").exists()
+
+
+def test_stale_entries_names_only_unchanged_ones(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert stale_entries(out, ["index.html"]) == []  # no folder yet
+    _publish(out, {"old.csv": "x", "kept.csv": "y", "index.html": "1"})
+    (out / "kept.csv").write_text("changed", encoding="utf-8")
+    (out / "mine.csv").write_text("never published", encoding="utf-8")
+    assert stale_entries(out, ["index.html"]) == ["old.csv"]
+    assert stale_entries(out, ["old.csv", "index.html"]) == []

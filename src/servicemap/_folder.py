@@ -1,11 +1,12 @@
 """A report folder published as a whole, in plain files: a kill leaves the old report or the new.
 
-``servicemap report -o DIR`` writes five entries into ``DIR`` (``forces/``, ``map.html``,
-``coverage.csv``, ``coverage.png``, ``index.html``) that link to each other, and one small
+``servicemap report -o DIR`` writes its entries into ``DIR`` (``forces/``, ``map.html``,
+``coverage.csv``, ``coverage.png``, ``index.html``, …) that link to each other, and one small
 hidden file, ``DIR/.servicemap-report.json`` (:data:`MANIFEST`), that lists every file the
-report wrote with its SHA-256. Every other entry of ``DIR`` is the user's and is kept. All of it
-is plain files and folders, no symbolic links: the folder can be zipped, e-mailed, copied to a
-FAT32 or exFAT stick, opened on Windows and published on any static host as it is.
+report wrote with its SHA-256. An entry the last report wrote and this one does not is removed
+if unchanged (:func:`stale_entries`); every other entry of ``DIR`` is the user's and is kept.
+All plain files and folders, no symbolic links: the folder can be zipped, e-mailed, copied to
+a FAT32 or exFAT stick, opened on Windows and published on any static host as it is.
 
 One file is replaced atomically by renaming a new one over it; five entries cannot be. So on
 Linux the whole folder is swapped instead, with ``renameat2(2)`` and ``RENAME_EXCHANGE``, which
@@ -296,6 +297,43 @@ def _changed(path: Path, name: str, digests: Mapping[str, set[str]]) -> list[str
     return found
 
 
+def stale_entries(out_dir: Path | str, entries: Sequence[str]) -> list[str]:
+    """Return what an earlier publication wrote in ``out_dir`` that ``entries`` no longer hold.
+
+    Only entries as it wrote them count (same checksums, nothing added): never the user's.
+
+    Parameters
+    ----------
+    out_dir
+        The folder.
+    entries
+        The names this publication writes at the top of the folder.
+
+    Returns
+    -------
+    list of str
+        Names at the top of ``out_dir``, sorted; publishing removes them.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    owned = _owned(out)
+    if not owned.recorded or owned.unchecked:
+        return []
+    written = {name.split("/", 1)[0] for name in owned.digests}
+    stale = []
+    for name in sorted(written - {*entries, MANIFEST, _LEGACY}):
+        path = out / name
+        if _is_inside_staging(name) or path.is_symlink() or not os.path.lexists(path):
+            continue
+        try:
+            if not _changed(path, name, owned.digests):
+                stale.append(name)
+        except OSError:
+            continue  # unreadable: left as it is
+    return stale
+
+
 def _raise_for_conflicts(out: Path, found: Sequence[str], option: str = "-o") -> None:
     if not found:
         return
@@ -446,10 +484,14 @@ def _staged(folder: Path, token: str) -> str:
     return "ours" if document is not None and document.get("build") == token else "other"
 
 
-def _notes(folder: Path, token: str) -> set[str] | None:
-    """Return the names of the entries run ``token`` copied before its exchange, if it did."""
+def _notes(folder: Path, token: str, key: str = "kept") -> set[str] | None:
+    """Return the names of the entries run ``token`` copied before its exchange, if it did.
+
+    With ``key="dropped"``: the names it left out, as an earlier report's that it no longer
+    writes.
+    """
     document = _read_json(folder / MANIFEST)
-    kept = document.get("kept") if document and document.get("build") == token else None
+    kept = document.get(key) if document and document.get("build") == token else None
     return {str(name) for name in kept} if isinstance(kept, list) else None
 
 
@@ -523,7 +565,9 @@ def _clean_group(
             if staged == "other" or (staged == "claimed" and notes is not None):
                 if notes is None:
                     return  # not recognisably servicemap's: never touched
-                if not _bring_back(new, out, _ours(entries), notes, deep=deep):
+                dropped = _notes(old, token, "dropped") if old is not None else None
+                ours = _ours(entries) | (dropped or set())
+                if not _bring_back(new, out, ours, notes, deep=deep):
                     return
             remove_tree(new, last=MANIFEST)
         if old is not None and not keep_old and _staged(old, token) != "other":
@@ -574,6 +618,7 @@ class _Stage:
     exchange: bool = False
     swapped: bool = False
     keep_old: bool = False
+    dropped: list[str] = field(default_factory=list)  # an earlier report's, no longer written
     held: list[int | None] = field(default_factory=list)
 
     def open(self) -> None:
@@ -627,6 +672,7 @@ class _Stage:
             # The folder was made while the report was being written: publish into it.
         if not force:
             _raise_for_conflicts(self.shown, conflicts(out, self.entries))
+        self.dropped = stale_entries(out, self.entries)
         if self.exchange:
             with contextlib.suppress(NoExchangeError):
                 self._exchange_whole(files)
@@ -639,12 +685,13 @@ class _Stage:
         info = os.stat(out)
         if os.path.ismount(out) or holds_cwd(out) or os.stat(new).st_dev != info.st_dev:
             raise NoExchangeError(str(out))
-        ours = _ours(self.entries, legacy=_owned(out).legacy)
+        ours = _ours(self.entries, legacy=_owned(out).legacy) | set(self.dropped)
         kept = sorted(n for n in os.listdir(out) if n not in ours and not _is_inside_staging(n))
         # The manifest first: from now on the new folder names this run's token until the
         # exchange, so a leftover is never mistaken for the swapped-out one (or the other way).
         write_json(new / MANIFEST, _manifest(self.token, files), new)
-        write_json(self.old / MANIFEST, {"build": self.token, "kept": kept}, self.old)
+        notes = {"build": self.token, "kept": kept, "dropped": self.dropped}
+        write_json(self.old / MANIFEST, notes, self.old)
         for name in kept:
             mirror(out / name, new / name, info.st_dev)
         copy_attributes(out, new, info)
@@ -683,6 +730,9 @@ class _Stage:
         except BaseException:
             self.keep_old = not undo.run()
             raise
+        for name in self.dropped:  # the manifest no longer names them: the next run keeps them
+            with contextlib.suppress(OSError):
+                remove(out / name)
         with contextlib.suppress(OSError):
             fsync_folder(out)
         if owned.legacy:

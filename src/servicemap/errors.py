@@ -55,6 +55,10 @@ class ReportError(ServicemapError, ValueError):
     """A report cannot be written with the inputs or folder given."""
 
 
+class SnapshotError(ServicemapError, ValueError):
+    """A report's snapshot is missing, unreadable, or from a newer servicemap."""
+
+
 class CacheError(ServicemapError, OSError):
     """The cache folder cannot be created or written (it is a file, read-only, or missing)."""
 

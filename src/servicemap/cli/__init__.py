@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from servicemap.cli.commands_changes import compare_command
 from servicemap.cli.commands_coverage import coverage_command, force_command, near_command
 from servicemap.cli.commands_data import (
     boundaries_group,
@@ -79,6 +80,7 @@ for _command in (
     apply_review_command,
     boundaries_group,
     check_links_command,
+    compare_command,
     coverage_command,
     export_command,
     force_command,

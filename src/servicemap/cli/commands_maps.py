@@ -194,6 +194,15 @@ def map_command(
     help="Show 'Is a service missing or wrong? Tell us' with this web or email address on "
     "the index and every force page.",
 )
+@click.option(
+    "--since",
+    "since_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="PREVIOUS_REPORT_DIR",
+    default=None,
+    help="Add 'What changed since <its date>' to the index and each profile, from the "
+    "snapshot.json an earlier report kept in its folder (it may be -o's folder itself).",
+)
 @_metric_option
 @_tiles_option
 @services_option
@@ -207,6 +216,7 @@ def report_command(
     overwrite: bool,
     pdf: bool,
     contact: str | None,
+    since_dir: Path | None,
     metric: str,
     tiles: str | None,
     services_path: Path | None,
@@ -237,6 +247,9 @@ def report_command(
         from servicemap.render.pdf import check_pdf_available
 
         check_pdf_available()  # before any work
+    from servicemap.analysis.snapshot import read_snapshot
+
+    since = read_snapshot(since_dir) if since_dir is not None else None  # before -o is replaced
     started = time.perf_counter()
     inputs, settings = _report_inputs(
         services_path, boundaries_source, need_path, cache_dir, districts=True
@@ -255,6 +268,7 @@ def report_command(
         pdf=pdf,
         selection=inputs.selection,
         contact=contact,
+        since=since,
         profile=lambda code: force_profile(
             code, inputs.services, inputs.coverage, districts=inputs.districts, settings=settings
         ),

@@ -3,8 +3,10 @@
 # The wing's public modules (`from servicemap.render import *` imports them); a module
 # whose name starts with '_' is private to the wing.
 __all__ = [
+    "changes_text",
     "classes",
     "downloads",
+    "figures",
     "labels",
     "leaflet",
     "maps",

@@ -16,6 +16,7 @@ from servicemap.directory.schema import cell_text, split_list
 
 __all__ = [
     "ATTRIBUTION",
+    "SHORT_ATTRIBUTION",
     "DEFAULT_TITLE",
     "DELIVERY_LABELS",
     "KIND_LABELS",
@@ -90,6 +91,11 @@ ATTRIBUTION = (
     "Service locations: ONS Postcode Directory (OGL v3). "
     "Need per district: Census 2021 and mid-2023 population estimates, ONS (OGL v3)."
 )
+
+SHORT_ATTRIBUTION = (
+    "Source: ONS (OGL v3). Contains OS data © Crown copyright and database right 2025."
+)
+"""The attribution for a figure too small for :data:`ATTRIBUTION` (a locator map)."""
 
 METRIC_LABELS: dict[str, str] = {
     "gap_score": "Gap score (0 = best served, 100 = nothing found)",

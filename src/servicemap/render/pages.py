@@ -747,6 +747,7 @@ def profile_pages(
         neighbours = lookup.neighbours.get(code, [])
         force = {
             "name": lookup.names.get(code, code),
+            "slug": lookup.slugs.get(code, code),  # its locator map: locators/<slug>.svg
             "headline": _force_headline(summary_row, lookup.ranks),
             "gaps": list(page_profile.gaps) if page_profile else [],
             "compare": _compare_rows(code, coverage, compare_columns, lookup, metric),

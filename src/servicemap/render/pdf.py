@@ -68,7 +68,8 @@ def _force_summary(page: str) -> str:
     main = _main(page)
     head = main.split(_SUMMARY_END, 1)[0]
     services = _SERVICES.search(main)
-    return head + (services.group(1) if services else "")
+    # the PDF is printed from the report folder, one level above the profile pages
+    return (head + (services.group(1) if services else "")).replace('src="../', 'src="')
 
 
 def report_pdf_html(

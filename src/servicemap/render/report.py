@@ -9,11 +9,16 @@
 * ``forces/<slug>.html``: one profile per force, next to its neighbours;
 * ``map.html``: the self-contained interactive map (:func:`servicemap.render.maps.coverage_map`);
 * ``coverage.csv``: every measure for every force, safe to open in a spreadsheet;
-* ``coverage.png``: the map as a picture (matplotlib, no base map), for print and slides;
 * ``search-services.js`` and ``postcodes/``: what the search box of ``index.html`` and
   ``map.html`` answers from, offline (:mod:`servicemap.render.search`).
 * ``services.csv`` and ``services.json`` (Open Referral UK), the public directory, and
   ``forces/<slug>-services.csv``, each profile's services (:mod:`servicemap.render.downloads`).
+* ``coverage.png`` (300 dpi) and ``coverage.svg``: the map for print and slides, with every
+  force numbered, a London inset and the legend (:mod:`servicemap.render.figures`);
+* ``locators/<slug>.svg`` and ``.png``: where each force is in England and Wales (its profile
+  shows it);
+* ``snapshot.json``: what the report rested on (:mod:`servicemap.analysis.snapshot`), so that
+  a later report (``since``) or ``servicemap compare`` can say what changed;
 
 Pages are rendered with Jinja2 with autoescaping on; services pass through
 ``directory.privacy.public_services`` before anything reaches a page.
@@ -43,14 +48,17 @@ import geopandas as gpd
 import pandas as pd
 
 from servicemap._csv import csv_text as frame_csv_text
-from servicemap._folder import check_folder, conflicts, publish_folder
+from servicemap._folder import check_folder, publish_folder
+from servicemap.analysis.snapshot import SNAPSHOT_FILE, Snapshot, snapshot_json
 from servicemap.directory.privacy import public_services
 from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.geography.towns import TOWNS_ATTRIBUTION
 from servicemap.inputs import force_profiles
+from servicemap.render.changes_text import report_changes
 from servicemap.render.downloads import DIRECTORY_FILES, service_downloads
+from servicemap.render.figures import LOCATOR_FOLDER
 from servicemap.render.labels import DEFAULT_TITLE, format_date
 from servicemap.render.maps import coverage_map, force_map_frame, render_map
 from servicemap.render.pages import (
@@ -75,7 +83,7 @@ from servicemap.render.search import (
     write_search_files,
 )
 from servicemap.render.selection import selection_sentences
-from servicemap.render.static_map import write_static_map
+from servicemap.render.static_map import write_locator_maps, write_static_map
 from servicemap.render.workbook import for_programs, write_coverage_workbook
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -97,6 +105,9 @@ REPORT_FILES: tuple[str, ...] = (
     "coverage.xlsx",
     "coverage.png",
     *DIRECTORY_FILES,
+    "coverage.svg",
+    LOCATOR_FOLDER,
+    SNAPSHOT_FILE,
     "index.html",
 )
 """What a report folder holds, in the order they are put in place (index.html last)."""
@@ -152,6 +163,8 @@ class ReportPages:
     downloads
         The service files (``services.csv``, ``services.json``, ``forces/<slug>-services.csv``)
         by path in the folder: public fields only.
+    snapshot
+        What the report rested on, as JSON (written as ``snapshot.json``).
     """
 
     index_html: str
@@ -164,6 +177,7 @@ class ReportPages:
     generated: str
     search: SearchFiles
     downloads: dict[str, str]
+    snapshot: str = ""
 
 
 def report_pages(
@@ -180,37 +194,35 @@ def report_pages(
     generated: dt.date | None = None,
     selection: SelectionSummary | None = None,
     contact: str | None = None,
+    since: Snapshot | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportPages:
     """Build every page of the coverage report, writing nothing.
 
     Parameters
     ----------
-    force_areas
+    force_areas, coverage
         Force areas (``force_code``, ``force_name``, polygons) from
-        ``boundaries.load_force_areas``.
-    coverage
-        ``coverage.coverage_by_force`` for the same services.
+        ``boundaries.load_force_areas``; ``coverage.coverage_by_force`` of the services.
     services
         The canonical services frame (confidential services included: they count at area level;
         they pass through ``directory.privacy.public_services`` before reaching any page).
     profiles
         Force profiles by force code (see ``servicemap.inputs.force_profiles``).
-    metric
-        The coverage column that colours the maps.
-    tiles
-        Tile name for an online base map in ``map.html``; ``None`` for an offline map.
-    title
-        Report title.
-    boundary_source, services_source
-        Where the boundaries and the services came from, for the sources section.
+    metric, tiles
+        The coverage column that colours the maps; a tile name for an online base map in
+        ``map.html`` (``None``: an offline map).
+    title, boundary_source, services_source
+        The report's title, and where the boundaries and the services came from (its sources).
     generated
         The date printed on the pages; default today.
     selection
-        What ``directory.select.select_services`` counted, for the index's sentences; ``None``:
-        every service of ``services``.
+        What ``directory.select.select_services`` counted (the index's sentences); ``None``: all.
     contact
         A web or email address shown on every page as "Is a service missing or wrong? Tell us".
+    since
+        An earlier report's snapshot (``analysis.snapshot.read_snapshot``): the pages then say
+        "What changed since <its date>".
     settings
         Settings (CRS).
 
@@ -227,6 +239,7 @@ def report_pages(
     lookup = force_lookup(force_areas, coverage, frame, settings=settings)
     env = jinja_environment()
     common = page_context(title=title, metric=metric, generated=generated, contact=contact)
+    common["changes"] = report_changes(since, services, coverage, generated, lookup.slugs)
     if selection is None:
         selection = select_services(services, Selection(), today=generated)[1]
     index_html = index_page(
@@ -245,6 +258,7 @@ def report_pages(
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
         generated=format_date(generated), downloads=service_downloads(services, ids),
+        snapshot=snapshot_json(services, coverage, generated=generated),
     )  # fmt: skip
 
 
@@ -360,10 +374,9 @@ def write_report(
     """
     target = Path(out_dir)
     force_pages, title, index_html = pages.force_pages, pages.title, pages.index_html
-    # report.pdf, when asked for, is put in place before index.html like the other files.
+    # report.pdf, when asked for, is put in place before index.html like the other files; an
+    # earlier run's, unchanged, is removed by a run without it (publish_folder drops it).
     entries = [*REPORT_FILES[:-1], *(["report.pdf"] if pdf else []), REPORT_FILES[-1]]
-    old_pdf = target / "report.pdf"  # an earlier run's, unchanged: removed, not left stale
-    stale_pdf = not pdf and old_pdf.is_file() and not conflicts(target, ["report.pdf"])
     with publish_folder(target, entries, force=overwrite) as build:
         write_search_files(pages.search, build)
         _write_files(pages, build, settings=settings)
@@ -372,14 +385,9 @@ def write_report(
                 index_html, force_pages, title=title, generated=pages.generated
             )
             write_pdf(document, build / "report.pdf", base_url=build)
+        (build / SNAPSHOT_FILE).write_text(pages.snapshot, encoding="utf-8")
         (build / "index.html").write_text(index_html, encoding="utf-8")
-    if stale_pdf:
-        old_pdf.unlink(missing_ok=True)
-    files = (
-        *("index.html", "map.html", "coverage.csv", "coverage.xlsx", "coverage.png"),
-        *(["report.pdf"] if pdf else []),
-        *sorted([*(f"forces/{slug}.html" for slug in force_pages), *pages.downloads]),
-    )
+        files = tuple(sorted(path.relative_to(build).as_posix() for path in _files(build)))
     size = (target / "map.html").stat().st_size
     return ReportSummary(out_dir=target, files=files, forces=len(force_pages), map_bytes=size)
 
@@ -395,7 +403,16 @@ def _write_files(pages: ReportPages, build: Path, *, settings: Settings) -> None
     for name, text in pages.downloads.items():  # a BOM, so that spreadsheets read UTF-8
         encoding = "utf-8-sig" if name.endswith(".csv") else "utf-8"
         (build / name).write_text(text, encoding=encoding, newline="")
-    write_static_map(pages.simplified, build / "coverage.png", title=pages.title, settings=settings)
+    write_static_map(
+        pages.simplified, build / "coverage.png", svg_path=build / "coverage.svg",
+        title=pages.title, settings=settings,
+    )  # fmt: skip
+    write_locator_maps(pages.simplified, build / LOCATOR_FOLDER, settings=settings)
+
+
+def _files(folder: Path) -> list[Path]:
+    """Return every file under ``folder``."""
+    return [path for path in folder.rglob("*") if path.is_file()]
 
 
 def _build_profiles(
@@ -433,6 +450,7 @@ def build_report(
     pdf: bool = False,
     selection: SelectionSummary | None = None,
     contact: str | None = None,
+    since: Snapshot | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportSummary:
     """Write the coverage report folder: index, one page per force, map, CSV and picture.
@@ -460,7 +478,7 @@ def build_report(
         Wraps the list of force codes while profiles are built (e.g. a progress bar).
     overwrite, pdf
         As for :func:`write_report`.
-    selection, contact
+    selection, contact, since
         See :func:`report_pages`.
     settings
         Settings (CRS, postcode table cache).
@@ -483,6 +501,6 @@ def build_report(
     pages = report_pages(
         force_areas, coverage, services, profiles=profiles, metric=metric, tiles=tiles, title=title,
         boundary_source=boundary_source, services_source=services_source, generated=generated,
-        selection=selection, contact=contact, settings=settings,
+        selection=selection, contact=contact, since=since, settings=settings,
     )  # fmt: skip
     return write_report(pages, target, overwrite=overwrite, pdf=pdf, settings=settings)

@@ -1,19 +1,22 @@
-"""The coverage map as a picture: force areas coloured by class, for print and slides (PNG)."""
+"""The report's figures as files: the coverage map (PNG at 300 dpi and SVG) and the locator maps.
+
+:mod:`servicemap.render.figures` draws them; this module writes them, atomically. Drawn
+figures are kept in the cache folder (``render._figure_cache``): a report whose figures did not
+change copies them instead of drawing them again.
+"""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 
 from servicemap._atomic import atomic_write_bytes
-from servicemap.render.classes import NO_DATA_COLOUR, Classes
-from servicemap.render.labels import ATTRIBUTION, metric_label
+from servicemap.render._figure_cache import cached_figures, figure_key
+from servicemap.render.figures import coverage_figures, locator_pngs, locator_svgs
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
-__all__ = ["write_static_map"]
+__all__ = ["write_locator_maps", "write_static_map"]
 
 
 def write_static_map(
@@ -21,9 +24,10 @@ def write_static_map(
     path: Path | str,
     *,
     title: str,
+    svg_path: Path | str | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> Path:
-    """Draw force areas coloured by their class as a PNG (no base map) and write it atomically.
+    """Draw the coverage map for print (numbered forces, a London inset, the legend) and write it.
 
     Parameters
     ----------
@@ -31,9 +35,11 @@ def write_static_map(
         Simplified force areas from :func:`servicemap.render.maps.force_map_frame` (with
         ``colour`` and the ``classes`` attribute).
     path
-        The PNG to write.
+        The PNG to write (300 dpi).
     title
         The picture's title.
+    svg_path
+        Also write the map as SVG here; ``None`` for no SVG.
     settings
         ``settings.crs`` is the projection the picture is drawn in.
 
@@ -42,37 +48,57 @@ def write_static_map(
     pathlib.Path
         ``path``.
     """
-    import matplotlib
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
+    def draw() -> dict[str, bytes]:
+        figures = coverage_figures(frame, title=title, settings=settings)
+        return {"png": figures.png, "svg": figures.svg}
 
-    projected = frame.to_crs(settings.crs)
-    figure = Figure(figsize=(8, 9.5), dpi=120)
-    axes = figure.add_axes((0.02, 0.08, 0.96, 0.84))
-    projected.plot(ax=axes, color=list(projected["colour"]), edgecolor="#4d4d4d", linewidth=0.4)
-    axes.set_axis_off()
-    axes.set_aspect("equal")
-    classes: Classes = frame.attrs["classes"]
-    handles = [
-        Patch(facecolor=colour, edgecolor="#555", label=label)
-        for label, colour in zip(classes.labels, classes.colours, strict=True)
-    ]
-    if (np.asarray(classes.index) < 0).any():
-        handles.append(Patch(facecolor=NO_DATA_COLOUR, edgecolor="#555", label="no data"))
-    axes.legend(
-        handles=handles,
-        title=metric_label(str(frame.attrs.get("metric", ""))),
-        loc="upper left",
-        fontsize=8,
-        title_fontsize=8,
-        frameon=True,
-    )
-    figure.suptitle(title, fontsize=11, wrap=True)
-    figure.text(0.02, 0.015, ATTRIBUTION, fontsize=6, wrap=True, color="#444")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    columns = ("force_code", "force_name", "colour", "value")
+    key = figure_key("coverage", frame, columns, title, frame.attrs.get("classes"))
+    files = cached_figures(settings.cache_dir, "coverage", key, draw)
     target = Path(path)
-    atomic_write_bytes(target, buffer.getvalue())
+    atomic_write_bytes(target, files["png"])
+    if svg_path is not None:
+        atomic_write_bytes(Path(svg_path), files["svg"])
     return target
+
+
+def write_locator_maps(
+    frame: gpd.GeoDataFrame, folder: Path | str, *, settings: Settings = DEFAULT_SETTINGS
+) -> list[Path]:
+    """Write each force's locator map as ``<slug>.svg`` and ``<slug>.png`` (300 dpi) in ``folder``.
+
+    The files are written plainly, not one by one atomically: ``folder`` is meant to be inside
+    a folder that is published whole (:func:`servicemap._folder.publish_folder`).
+
+    Parameters
+    ----------
+    frame
+        Force areas with ``force_code``, ``force_name`` and ``slug``.
+    folder
+        The folder to write into (created if missing).
+    settings
+        ``settings.crs`` is the projection the maps are drawn in.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+
+    def draw() -> dict[str, bytes]:
+        svgs = locator_svgs(frame, settings=settings)
+        pngs = locator_pngs(frame, settings=settings)
+        return {
+            **{f"{slug}.svg": svg.encode("utf-8") for slug, svg in svgs.items()},
+            **{f"{slug}.png": png for slug, png in pngs.items()},
+        }
+
+    key = figure_key("locators", frame, ("force_code", "force_name", "slug"))
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in cached_figures(settings.cache_dir, "locators", key, draw).items():
+        written.append(target / name)
+        written[-1].write_bytes(data)
+    return written
