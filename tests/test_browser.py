@@ -137,7 +137,10 @@ def test_hostile_force_name_is_text_everywhere(site, offline, tmp_path):
     watch.assert_clean(page)
     profile, watch = offline(site / "forces" / f"{SLUGS[0]}.html")
     assert profile.locator("h1").inner_text() == HOSTILE_FORCE
-    assert profile.locator("main img").count() == 0
+    assert profile.locator("main img:not(.locator)").count() == 0  # the locator map only
+    assert profile.locator("img.locator").get_attribute("alt") == (
+        f"Map: where {HOSTILE_FORCE} is in England and Wales"
+    )
     watch.assert_clean(profile)
 
 

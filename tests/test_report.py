@@ -274,8 +274,8 @@ def test_report_command_writes_the_site(fake_inputs, tmp_path):
     written = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert len(written) > 300 and (out / "postcodes").is_dir()
     assert re.fullmatch(
-        rf"Wrote the report \({len(written)} files, 4 force profiles\) to {re.escape(str(out / 'index.html'))}"
-        r" in \d+\.\d s\n",
+        rf"Wrote the report \({len(written)} files, 4 force profiles\) to "
+        rf"{re.escape(str(out / 'index.html'))} in \d+\.\d s\n",
         result.output,
     )
     assert "test boxes" in (out / "index.html").read_text(encoding="utf-8")

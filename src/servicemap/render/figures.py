@@ -207,7 +207,9 @@ def _draw_inset(figure: Any, areas: gpd.GeoDataFrame, frame_box: Any, numbers: A
     minx, miny, maxx, maxy = frame_box.bounds
     inset = figure.add_axes((0.63, 0.70, 0.35, 0.23))
     shown = areas.loc[areas.intersects(frame_box)]
-    _add_areas(inset, [g.intersection(frame_box) for g in shown.geometry], shown["colour"], 0.5)
+    # clipped to the frame (clip_by_rect also takes a simplified outline that crosses itself)
+    clipped = shapely.clip_by_rect(shown.geometry.values, minx, miny, maxx, maxy)
+    _add_areas(inset, list(clipped), shown["colour"], 0.5)
     inset.set_xlim(minx, maxx)
     inset.set_ylim(miny, maxy)
     inset.set_aspect("equal")

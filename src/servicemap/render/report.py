@@ -411,8 +411,8 @@ def _write_files(pages: ReportPages, build: Path, *, settings: Settings) -> None
 
 
 def _files(folder: Path) -> list[Path]:
-    """Return every file under ``folder``."""
-    return [path for path in folder.rglob("*") if path.is_file()]
+    """Return every file the report wrote under ``folder`` (not the publishing's hidden marks)."""
+    return [path for path in folder.rglob("*") if path.is_file() and path.name[0] != "."]
 
 
 def _build_profiles(
