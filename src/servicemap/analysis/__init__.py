@@ -5,6 +5,7 @@
 __all__ = [
     "cover",
     "coverage",
+    "kept",
     "near",
     "places",
     "plan",

@@ -174,15 +174,20 @@ def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedSe
     kinds = {kind: _has_type(types, wanted) for kind, wanted in PROVISION_KINDS.items()}
     kinds["nrpf_accommodation"] = kinds["nrpf_accommodation"] & nrpf
     xy, home_district, location_force = _locations(services, geography)
+    has_xy = _has_xy(services, xy)
     area, area_districts, area_forces, level = _served_areas(
         services, geography, _text(services, "scope"), home_district, location_force
     )
-    postal = postal_only(services).to_numpy(dtype=bool)
+    hinted = _hinted(services)
+    postal = postal_only(services).to_numpy(dtype=bool, copy=True)
+    if hinted.any():
+        postal[hinted] = services[_POSTAL_HINT].to_numpy()[hinted].astype(bool)
     in_person, access_xy = _access_points(
         services,
         geography,
         xy,
         home_district,
+        has_xy=has_xy,
         active=active,
         confidential=confidential,
         postal=postal,
@@ -202,7 +207,68 @@ def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedSe
         xy=xy,
         access_xy=access_xy,
         location_force=location_force,
-        location_district=np.where(np.isfinite(xy).all(axis=1), home_district, -1).astype(np.intp),
+        location_district=np.where(has_xy, home_district, -1).astype(np.intp),
+    )
+
+
+# --- a public frame that still counts like the full one -------------------------------------
+
+#: Columns :func:`with_location_hints` adds: what the measures need from a service's place, at
+#: district level, so that a frame whose confidential places are withheld counts the same.
+_DISTRICT_HINT, _LOCATED_HINT, _POSTAL_HINT = "_home_district", "_located", "_postal"
+HINT_COLUMNS: tuple[str, ...] = (_DISTRICT_HINT, _LOCATED_HINT, _POSTAL_HINT)
+
+
+def _hinted(services: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Rows that carry hints (a row added to a hinted frame later, e.g. a proposal, does not)."""
+    found = np.ones(len(services), dtype=bool)
+    for column in HINT_COLUMNS:
+        if column not in services.columns:
+            return np.zeros(len(services), dtype=bool)
+        found &= services[column].notna().to_numpy(dtype=bool)
+    return found
+
+
+def _has_xy(services: pd.DataFrame, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    located = np.asarray(np.isfinite(xy).all(axis=1), dtype=bool)  # a new array
+    hinted = _hinted(services)
+    if hinted.any():
+        located[hinted] = services[_LOCATED_HINT].to_numpy()[hinted].astype(bool)
+    return located
+
+
+def with_location_hints(services: pd.DataFrame, geography: Geography) -> pd.DataFrame:
+    """Return a copy of the services frame with the district-level facts of their places.
+
+    The copy gains :data:`HINT_COLUMNS`: the code of the district each service is based in
+    (from its postcode, else the district whose centre is nearest its point; ``""`` when
+    none), whether it has a point, and whether its address is postal only. With them,
+    :func:`prepare_services` counts a frame whose confidential services have lost their
+    address, postcode and coordinates (:func:`servicemap.directory.privacy.public_services`)
+    exactly as it counts the full frame: a confidential service counts for access only at the
+    centre of its district, and that is all it needs. No hint is finer than a district.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame. Not modified.
+    geography
+        From :func:`servicemap.geography.postcodes.geography_from_postcodes`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The frame with the three columns added (replaced if already there).
+    """
+    plain = services.drop(columns=[c for c in HINT_COLUMNS if c in services.columns])
+    xy, home_district, _ = _locations(plain, geography)
+    codes = geography.table.district_codes.astype(str)
+    return plain.assign(
+        **{
+            _DISTRICT_HINT: np.where(home_district >= 0, codes[np.maximum(home_district, 0)], ""),
+            _LOCATED_HINT: np.isfinite(xy).all(axis=1),
+            _POSTAL_HINT: postal_only(plain).to_numpy(dtype=bool),
+        }
     )
 
 
@@ -217,21 +283,33 @@ def _locations(
             pd.to_numeric(services["northing"], errors="coerce").to_numpy(dtype=np.float64),
         ]
     )
-    has_xy = np.isfinite(xy).all(axis=1)
-    # The district a service is based in: from its postcode, else the nearest district centroid.
+    has_xy = _has_xy(services, xy)
+    # The district a service is based in: from its postcode, else the nearest district centroid;
+    # in a public frame, as found before a confidential service's place was withheld.
+    hinted = _hinted(services)
     rows = table.rows(compact_postcodes(_text(services, "postcode")))
     home_district = np.where(rows >= 0, table.district[np.maximum(rows, 0)], -1).astype(np.intp)
-    guess = (home_district < 0) & has_xy
+    if hinted.any():
+        index = geography.district_index
+        hints = services[_DISTRICT_HINT].to_numpy()[hinted]
+        home_district[hinted] = [index.get(str(code), -1) if code else -1 for code in hints]
+    guess = (home_district < 0) & has_xy & ~hinted
     if guess.any():
         home_district[guess] = _nearest_district(geography, xy[guess])
+    return xy, home_district, _location_force(services, geography, has_xy)
+
+
+def _location_force(
+    services: pd.DataFrame, geography: Geography, has_xy: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.intp]:
+    """Return the force index of each service's location (-1 when it has none)."""
     location_force = np.full(len(services), -1, dtype=np.intp)
     if "force_code" in services.columns:
         location_force = np.array(
             [geography.force_index.get(str(c), -1) for c in services["force_code"]],
             dtype=np.intp,
         )
-    location_force = np.where(has_xy, location_force, -1)
-    return xy, home_district, location_force
+    return np.where(has_xy, location_force, -1).astype(np.intp)
 
 
 def _access_points(
@@ -240,13 +318,13 @@ def _access_points(
     xy: npt.NDArray[np.float64],
     home_district: npt.NDArray[np.intp],
     *,
+    has_xy: npt.NDArray[np.bool_],
     active: npt.NDArray[np.bool_],
     confidential: npt.NDArray[np.bool_],
     postal: npt.NDArray[np.bool_],
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
     """Return which services count as in person, and where they count for access."""
     delivery = _text(services, "delivery")
-    has_xy = np.isfinite(xy).all(axis=1)
     published = (_text(services, "address") != "") | (_text(services, "postcode") != "")
     public_place = published.to_numpy(dtype=bool) & ~confidential
     said_in_person = delivery.isin(["in_person", "both"]).to_numpy(dtype=bool)

@@ -560,10 +560,52 @@ class Geography:
     force_count: npt.NDArray[np.float64]
     district_index: dict[str, int]
     force_index: dict[str, int]
-    resident_xy: npt.NDArray[np.float64]
-    resident_force: npt.NDArray[np.intp]
-    resident_district: npt.NDArray[np.intp]
-    force_bounds: npt.NDArray[np.intp]
+
+    @cached_property
+    def _resident_order(self) -> npt.NDArray[np.intp]:
+        # Residents' postcodes grouped by force, so a force's postcodes are one slice; built on
+        # first use, since a search near one postcode never needs it.
+        force = self.table.force[self.located]
+        order: npt.NDArray[np.intp] = np.argsort(force, kind="stable")  # int16: a radix sort
+        return order
+
+    @cached_property
+    def resident_xy(self) -> npt.NDArray[np.float64]:
+        """The located England and Wales postcodes (BNG metres), grouped by force."""
+        order = self._resident_order
+        xy: npt.NDArray[np.float64] = np.column_stack(
+            [self.table.easting[self.located][order], self.table.northing[self.located][order]]
+        ).astype(np.float64)
+        return xy
+
+    @cached_property
+    def resident_force(self) -> npt.NDArray[np.intp]:
+        """Their force index, ascending."""
+        force = self.table.force[self.located][self._resident_order].astype(np.intp)
+        return force
+
+    @cached_property
+    def resident_district(self) -> npt.NDArray[np.intp]:
+        """Their district index (into the table's ``district_codes``)."""
+        district = self.table.district[self.located][self._resident_order].astype(np.intp)
+        return district
+
+    @cached_property
+    def force_bounds(self) -> npt.NDArray[np.intp]:
+        """Force ``k``'s postcodes are ``resident_xy[force_bounds[k] : force_bounds[k + 1]]``."""
+        counts = np.bincount(self.table.force[self.located], minlength=self.n_forces)
+        bounds: npt.NDArray[np.intp] = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
+        return bounds
+
+    def force_residents(self, k: int) -> npt.NDArray[np.float64]:
+        """Return force ``k``'s slice of :attr:`resident_xy` without grouping every force."""
+        if "resident_xy" in self.__dict__:
+            return self.resident_xy[self.force_bounds[k] : self.force_bounds[k + 1]]
+        rows = np.flatnonzero(self.located & (self.table.force == k))
+        xy: npt.NDArray[np.float64] = np.column_stack(
+            [self.table.easting[rows], self.table.northing[rows]]
+        ).astype(np.float64)
+        return xy
 
     @property
     def n_districts(self) -> int:
@@ -618,14 +660,6 @@ def _build_geography(table: PostcodeTable) -> Geography:
         weights=count[table.district_force >= 0],
         minlength=len(table.force_codes),
     )
-    # Residents' postcodes grouped by force, so a force's postcodes are one slice.
-    force = table.force[located]
-    order = np.argsort(force, kind="stable")  # int16: a radix sort
-    resident_force = force[order].astype(np.intp)
-    resident_xy = np.column_stack(
-        [table.easting[located][order], table.northing[located][order]]
-    ).astype(np.float64)
-    bounds = np.searchsorted(resident_force, np.arange(len(table.force_codes) + 1))
     return Geography(
         table=table,
         located=located,
@@ -634,8 +668,4 @@ def _build_geography(table: PostcodeTable) -> Geography:
         force_count=force_count.astype(np.float64),
         district_index={str(c): i for i, c in enumerate(table.district_codes)},
         force_index={str(c): i for i, c in enumerate(table.force_codes)},
-        resident_xy=resident_xy,
-        resident_force=resident_force,
-        resident_district=district[order].astype(np.intp),
-        force_bounds=bounds,
     )

@@ -1,0 +1,184 @@
+"""Results kept between runs in the cache folder: the commands' services frame and coverage.
+
+A command such as ``servicemap near`` or ``servicemap force`` answers one question about one
+place, but the answer rests on national work: reading and checking the whole directory, and
+scoring every force (for a rank) and every district. That work depends only on its inputs, so
+it is kept in the cache folder and reused while they are unchanged. Each entry's key holds
+everything it depends on: a digest of the input files (the directory, the need table), the
+options, the day (the directory's age warnings depend on it), the postcode table, and
+servicemap's own code and bundled data (:func:`servicemap._cache.source_fingerprint`). A
+damaged entry is rebuilt with a notice. Results are the same with and without a kept copy.
+
+**Confidential places never reach the cache folder.** What is kept of the directory is
+:func:`servicemap.directory.privacy.public_services` of it (a confidential service's address,
+postcode and coordinates withheld) with the district-level facts the measures need
+(:func:`servicemap.analysis.reach.with_location_hints`); coverage tables are figures per area.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from servicemap._cache import cache_key, file_digest, kept_result
+from servicemap.analysis.coverage import LEVELS, coverage_by_area
+from servicemap.analysis.reach import with_location_hints
+from servicemap.directory.load import bundled_services_path, load_services
+from servicemap.directory.privacy import public_services
+from servicemap.geography.need import load_need
+from servicemap.geography.postcodes import (
+    geography_from_postcodes,
+    load_postcode_table,
+    postcode_cache_path,
+)
+from servicemap.settings import DEFAULT_SETTINGS, Settings
+
+__all__ = ["frame_digest", "kept_coverage", "load_public_services"]
+
+_REBUILD = "from its inputs (a few seconds)"
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """Return a digest of a frame's columns, types, index and values (for a kept result's key).
+
+    Parameters
+    ----------
+    frame
+        Any frame; object columns are digested through the ``repr`` of their values (text,
+        tuples of codes, flags).
+
+    Returns
+    -------
+    str
+        A hex digest; equal frames give equal digests.
+    """
+    digest = hashlib.sha256()
+    digest.update(repr((list(frame.columns), list(frame.index), frame.shape)).encode())
+    for column in frame.columns:
+        values = frame[column]
+        digest.update(f"\0{column}\0{values.dtype}\0".encode())
+        if values.dtype.kind in "biufcmM":
+            digest.update(np.ascontiguousarray(values.to_numpy()).tobytes())
+        else:
+            text = "\x1f".join(map(repr, values.tolist()))
+            digest.update(text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _input_digest(path: Path | None) -> tuple[str, str]:
+    """Return what identifies an input file: its name and the digest of its bytes."""
+    if path is None:
+        return ("bundled", "")  # the bundled data is in the source fingerprint
+    return (str(path), file_digest(Path(path)))
+
+
+def load_public_services(
+    path: Path | str | None = None,
+    *,
+    settings: Settings = DEFAULT_SETTINGS,
+    today: dt.date | None = None,
+) -> pd.DataFrame:
+    """Return the services directory as the commands use it, kept between runs.
+
+    This is :func:`servicemap.directory.load.load_services` passed through
+    :func:`servicemap.directory.privacy.public_services` (confidential services keep no
+    address, postcode or coordinates), without the geometry column, and with
+    :data:`servicemap.analysis.reach.HINT_COLUMNS`, so that coverage, profiles and ``near``
+    searches give exactly what they give on the full frame. The file's data-quality warnings
+    are raised again on every call, as the first load raised them.
+
+    Parameters
+    ----------
+    path
+        The directory file; ``None`` for the bundled directory.
+    settings
+        ``settings.cache_dir`` keeps the frame and holds the postcode table; ``settings.crs``.
+    today
+        The date ``last_seen`` is compared with; default today.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The public services frame with its hint columns.
+
+    Raises
+    ------
+    ServicesFileError
+        As :func:`servicemap.directory.load.load_services` (nothing is kept then).
+    """
+    target = bundled_services_path() if path is None else Path(path)
+    day = today or dt.date.today()
+
+    def build() -> pd.DataFrame:
+        services = load_services(target, settings=settings, today=day)
+        geography = geography_from_postcodes(load_postcode_table(settings=settings))
+        public = public_services(with_location_hints(services, geography))
+        return pd.DataFrame(public.drop(columns=public.geometry.name))
+
+    try:
+        digest = file_digest(target)
+    except OSError:
+        return build()  # load_services says what is wrong with the file
+    key = cache_key(
+        "services", str(target), digest, day.isoformat(), settings.crs,
+        postcode_cache_path(settings).name,
+    )  # fmt: skip
+    return kept_result(
+        settings.cache_dir, "services", key, build, what="services directory", rebuild=_REBUILD
+    )
+
+
+def kept_coverage(
+    services: pd.DataFrame,
+    *,
+    level: str = "force",
+    need_path: Path | None = None,
+    radii_km: Sequence[float] = (10, 25),
+    settings: Settings = DEFAULT_SETTINGS,
+) -> pd.DataFrame:
+    """Return :func:`servicemap.analysis.coverage.coverage_by_area`, kept between runs.
+
+    Parameters
+    ----------
+    services
+        The services frame (e.g. from :func:`load_public_services`). Not modified. Its
+        contents are part of the key (:func:`frame_digest`), so a selection (``--focus``)
+        is kept apart.
+    level
+        One of :data:`servicemap.analysis.coverage.LEVELS`.
+    need_path
+        The need table file (see :func:`servicemap.geography.need.load_need`); ``None`` for the
+        bundled one. Read only when the table is not kept.
+    radii_km
+        The in-person access radii.
+    settings
+        Where results are kept and the postcode table is cached.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The coverage table, with its ``attrs``.
+    """
+    radii = tuple(float(r) for r in radii_km)
+    if level not in LEVELS:  # let coverage_by_area say so
+        return coverage_by_area(services, level=level, radii_km=radii, settings=settings)
+
+    def build() -> pd.DataFrame:
+        need = load_need(need_path, level="district")
+        return coverage_by_area(services, level=level, need=need, radii_km=radii, settings=settings)
+
+    try:
+        need = _input_digest(need_path)
+    except OSError:
+        return build()  # load_need says what is wrong with the file
+    key = cache_key(
+        "coverage", level, radii, need, frame_digest(services), postcode_cache_path(settings).name
+    )
+    return kept_result(
+        settings.cache_dir, "coverage", key, build, what="coverage table", rebuild=_REBUILD
+    )
