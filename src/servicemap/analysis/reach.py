@@ -338,7 +338,8 @@ def _access_points(
     snap = confidential & in_person
     snap_ok = snap & (home_district >= 0)
     snap_ok &= geography.district_count[np.maximum(home_district, 0)] > 0
-    access_xy[snap_ok] = geography.district_xy[home_district[snap_ok]]
+    if snap_ok.any():  # district centres are worked out on first use
+        access_xy[snap_ok] = geography.district_xy[home_district[snap_ok]]
     in_person = in_person & ~(snap & ~snap_ok)
     access_xy[~in_person] = np.nan
     return in_person, access_xy

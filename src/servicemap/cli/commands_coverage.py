@@ -205,7 +205,7 @@ def force_command(
     from servicemap.analysis.kept import kept_coverage
     from servicemap.analysis.profile import force_profile
     from servicemap.geography.areas import find_force
-    from servicemap.render.text import format_force_profile
+    from servicemap.render.answers import format_force_profile
 
     code = find_force(name)
     settings = build_settings(cache_dir)
@@ -255,7 +255,7 @@ def near_command(
     """
     from servicemap.analysis.kept import load_public_services
     from servicemap.analysis.near import describe_near_place, services_near
-    from servicemap.render.text import format_near
+    from servicemap.render.answers import format_near
 
     settings = build_settings(cache_dir)
     services, _ = select_current(load_public_services(services_path, settings=settings))

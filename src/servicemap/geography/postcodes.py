@@ -64,7 +64,7 @@ class PostcodeTable:
     district_force: npt.NDArray[np.int16]
     force_codes: npt.NDArray[np.str_]
 
-    @property
+    @cached_property
     def force(self) -> npt.NDArray[np.int16]:
         """Index into ``force_codes`` of each postcode's force, -1 outside England and Wales."""
         return self.district_force[self.district]
@@ -313,6 +313,7 @@ def package_version() -> str:
         ) from exc
 
 
+@lru_cache(maxsize=1)
 def _cache_key() -> str:
     districts = load_districts().to_csv(index=False).encode()
     digest = hashlib.sha256(districts).hexdigest()[:10]
@@ -556,10 +557,21 @@ class Geography:
     table: PostcodeTable
     located: npt.NDArray[np.bool_]
     district_count: npt.NDArray[np.float64]
-    district_xy: npt.NDArray[np.float64]
     force_count: npt.NDArray[np.float64]
     district_index: dict[str, int]
     force_index: dict[str, int]
+
+    @cached_property
+    def district_xy(self) -> npt.NDArray[np.float64]:
+        """Mean position (BNG metres) of each district's located postcodes; NaN when none."""
+        table, located, count = self.table, self.located, self.district_count
+        district = table.district[located]
+        n = len(count)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xs = np.bincount(district, weights=table.easting[located], minlength=n) / count
+            ys = np.bincount(district, weights=table.northing[located], minlength=n) / count
+        xy: npt.NDArray[np.float64] = np.column_stack([xs, ys])
+        return xy
 
     @cached_property
     def _resident_order(self) -> npt.NDArray[np.intp]:
@@ -652,9 +664,6 @@ def _build_geography(table: PostcodeTable) -> Geography:
     district = table.district[located]
     n_districts = len(table.district_codes)
     count = np.bincount(district, minlength=n_districts).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xs = np.bincount(district, weights=table.easting[located], minlength=n_districts) / count
-        ys = np.bincount(district, weights=table.northing[located], minlength=n_districts) / count
     force_count = np.bincount(
         table.district_force[table.district_force >= 0],
         weights=count[table.district_force >= 0],
@@ -664,7 +673,6 @@ def _build_geography(table: PostcodeTable) -> Geography:
         table=table,
         located=located,
         district_count=count,
-        district_xy=np.column_stack([xs, ys]),
         force_count=force_count.astype(np.float64),
         district_index={str(c): i for i, c in enumerate(table.district_codes)},
         force_index={str(c): i for i, c in enumerate(table.force_codes)},
