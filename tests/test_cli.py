@@ -262,7 +262,7 @@ def _interrupt(*args: Any, **kwargs: Any) -> Any:
     ("target", "args"),
     [
         ("servicemap.analysis.near.services_near", ["near", "UB1 3BL"]),
-        ("servicemap.directory.load.load_services", ["near", "UB1 3BL"]),
+        ("servicemap.analysis.kept.load_public_services", ["near", "UB1 3BL"]),
         ("servicemap.geography.postcodes.forces_with_postcode_counts", ["forces"]),
         ("servicemap.directory.validate.validate_services", ["validate"]),
     ],

@@ -28,7 +28,8 @@ import pandas as pd
 from servicemap._cache import cache_key, file_digest, kept_result
 from servicemap.analysis.coverage import LEVELS, coverage_by_area
 from servicemap.analysis.reach import with_location_hints
-from servicemap.directory.load import bundled_services_path, load_services
+from servicemap.directory import load as directory_load
+from servicemap.directory.load import bundled_services_path
 from servicemap.directory.privacy import public_services
 from servicemap.geography.need import load_need
 from servicemap.geography.postcodes import (
@@ -115,7 +116,8 @@ def load_public_services(
     day = today or dt.date.today()
 
     def build() -> pd.DataFrame:
-        services = load_services(target, settings=settings, today=day)
+        # looked up on its module when called, so that tests can replace it
+        services = directory_load.load_services(target, settings=settings, today=day)
         geography = geography_from_postcodes(load_postcode_table(settings=settings))
         public = public_services(with_location_hints(services, geography))
         return pd.DataFrame(public.drop(columns=public.geometry.name))
