@@ -15,7 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from servicemap.errors import CacheError, CacheNotice
+from servicemap import errors
+from servicemap._atomic import atomic_write_bytes
+from servicemap._data import data_dir
+from servicemap.errors import CacheError, CacheNotice, DataQualityWarning
 
 _FIX = (
     "Choose a folder servicemap can write with --cache-dir DIR or the SERVICEMAP_CACHE_DIR "
@@ -183,8 +186,6 @@ def source_fingerprint() -> str:
     str
         A hex digest.
     """
-    from servicemap._data import data_dir
-
     digest = hashlib.sha256()
     for root in (Path(__file__).resolve().parent, data_dir().resolve()):
         for folder, subfolders, files in os.walk(root):
@@ -246,8 +247,6 @@ def _read_kept(path: Path) -> tuple[Any, list[tuple[str, str]]]:
 
 
 def _write_kept(path: Path, value: Any, notes: list[tuple[str, str]]) -> None:
-    from servicemap._atomic import atomic_write_bytes
-
     payload = pickle.dumps((value, notes), protocol=pickle.HIGHEST_PROTOCOL)
     atomic_write_bytes(path, _TAG + hashlib.sha256(payload).digest() + payload)
     kept = sorted(path.parent.glob("*.pickle"), key=_mtime, reverse=True)
@@ -265,8 +264,6 @@ def _mtime(path: Path) -> float:
 
 def _recorded(caught: list[warnings.WarningMessage]) -> list[tuple[str, str]]:
     """Return the data-quality warnings among ``caught`` as (category name, message)."""
-    from servicemap.errors import DataQualityWarning
-
     notes: list[tuple[str, str]] = []
     for item in caught:
         if issubclass(item.category, DataQualityWarning):
@@ -277,8 +274,6 @@ def _recorded(caught: list[warnings.WarningMessage]) -> list[tuple[str, str]]:
 
 
 def _warn_again(notes: list[tuple[str, str]]) -> None:
-    from servicemap import errors
-
     for name, message in notes:
         category = getattr(errors, name, None)
         if not (isinstance(category, type) and issubclass(category, Warning)):
