@@ -39,7 +39,7 @@ from servicemap.geography.postcodes import (
 )
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
-__all__ = ["frame_digest", "kept_coverage", "load_public_services"]
+__all__ = ["frame_digest", "kept_coverage", "kept_need", "load_public_services"]
 
 _REBUILD = "from its inputs (a few seconds)"
 
@@ -184,3 +184,33 @@ def kept_coverage(
     return kept_result(
         settings.cache_dir, "coverage", key, build, what="coverage table", rebuild=_REBUILD
     )
+
+
+def kept_need(
+    need_path: Path | None = None, *, settings: Settings = DEFAULT_SETTINGS
+) -> pd.DataFrame:
+    """Return :func:`servicemap.geography.need.load_need` per district, kept between runs.
+
+    Parameters
+    ----------
+    need_path
+        The need table file; ``None`` for the bundled one.
+    settings
+        Where results are kept.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The need table (per district, or per force for a force-keyed file), with the warnings
+        its reading raised raised again.
+    """
+
+    def build() -> pd.DataFrame:
+        return load_need(need_path, level="district")
+
+    try:
+        need = _input_digest(need_path)
+    except OSError:
+        return build()  # load_need says what is wrong with the file
+    key = cache_key("need", need)
+    return kept_result(settings.cache_dir, "need", key, build, what="need table", rebuild=_REBUILD)

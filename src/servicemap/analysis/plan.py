@@ -44,7 +44,7 @@ from servicemap.analysis.cover import (
     lp_budget_bound,
     lp_upper_bound,
 )
-from servicemap.analysis.coverage import coverage_by_force
+from servicemap.analysis.coverage import coverage_by_area, coverage_by_force
 from servicemap.analysis.sites import (
     ENGLAND_AND_WALES,
     SiteProblem,
@@ -252,6 +252,7 @@ def what_if(
     postcodes: PostcodeTable | None = None,
     radii_km: tuple[float, ...] = (10, 25),
     settings: Settings = DEFAULT_SETTINGS,
+    before: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return what funding some proposed services would change, force by force.
 
@@ -275,6 +276,10 @@ def what_if(
         Distances for the in-person access shares, in km.
     settings
         Where the postcode table is cached.
+    before
+        :func:`servicemap.analysis.coverage.coverage_by_force` of ``services`` with the same
+        need, postcode table and radii (e.g. kept between runs); ``None`` computes it. The
+        table after is then measured again only around the proposed services.
 
     Returns
     -------
@@ -288,15 +293,17 @@ def what_if(
     codes = [_resolve_force(f, geography) for f in (force_codes or ())]
     need = load_need(level="district") if need is None else need
     status("Computing coverage before and after…")
-    before = coverage_by_force(
-        services, need=need, postcodes=table, radii_km=radii_km, settings=settings
-    )
-    after = coverage_by_force(
+    if before is None:
+        before = coverage_by_force(
+            services, need=need, postcodes=table, radii_km=radii_km, settings=settings
+        )
+    after = coverage_by_area(
         _combined(services, candidates),
         need=need,
         postcodes=table,
         radii_km=radii_km,
         settings=settings,
+        before=before,
     )
     comparison = compare_coverage(before, after, force_codes=codes)
     comparison.attrs.update(
@@ -475,6 +482,7 @@ def propose_sites(
     method: str = "greedy",
     time_limit: float | None = None,
     settings: Settings = DEFAULT_SETTINGS,
+    before: pd.DataFrame | None = None,
 ) -> Proposal:
     """Propose ``n`` sites (or sites within a budget) that bring the most residents within reach.
 
@@ -519,6 +527,8 @@ def propose_sites(
         Seconds for the exact solver.
     settings
         Where the postcode table is cached; the CRS.
+    before
+        The coverage table of ``services`` (see :func:`what_if`); ``None`` computes it.
 
     Returns
     -------
@@ -535,7 +545,7 @@ def propose_sites(
     solution = _choose(problem, count, money, method=method, time_limit=time_limit)
     return _proposal(
         services, problem, solution, count, need=need, postcodes=table, radii_km=radii_km,
-        budget=money, settings=settings,
+        budget=money, settings=settings, before=before,
     )  # fmt: skip
 
 
@@ -648,6 +658,7 @@ def _proposal(
     radii_km: tuple[float, ...],
     budget: float | None = None,
     settings: Settings,
+    before: pd.DataFrame | None = None,
 ) -> Proposal:
     """Add the chosen sites to the directory, recompute coverage and report the proposal."""
     chosen = problem.candidates.iloc[list(solution.chosen)].reset_index(drop=True)
@@ -655,7 +666,7 @@ def _proposal(
     forces = [problem.area_code] if problem.area_code != ENGLAND_AND_WALES else []
     comparison = what_if(
         services, proposed, force_codes=[*forces, *chosen["force_code"]], need=need,
-        postcodes=postcodes, radii_km=radii_km, settings=settings,
+        postcodes=postcodes, radii_km=radii_km, settings=settings, before=before,
     )  # fmt: skip
     sites = _site_table(problem, solution, chosen, comparison, radii_km)
     return Proposal(

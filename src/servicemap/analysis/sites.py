@@ -24,7 +24,8 @@ import pandas as pd
 
 from servicemap._csv import column_key, read_csv_text
 from servicemap._progress import status
-from servicemap.analysis.reach import PreparedServices, nearest_km, prepare_services
+from servicemap.analysis.access import nearest_km
+from servicemap.analysis.reach import PreparedServices, prepare_services
 from servicemap.directory.schema import PROVISION_KINDS
 from servicemap.errors import NeedFileError, PlanError, UnknownForceError
 from servicemap.geography.areas import find_force
