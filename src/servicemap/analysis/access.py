@@ -245,77 +245,124 @@ def _with_added(
     weights: npt.NDArray[np.float64],
     base: tuple[ReachState, dict[str, npt.NDArray[np.float64]]],
 ) -> tuple[dict[str, npt.NDArray[np.float64]], ReachState]:
-    """Measure again only the units of the forces the points after ``base``'s can come nearer to.
+    """Measure again only the units where the points after ``base``'s change a figure.
 
     A new point can bring a resident nearer to help only if it is nearer to the resident's
     force's bounding box than that force's farthest resident is from help ('by and for'
-    distances count up to the widest radius). Those forces' residents are measured against
-    every point, directly (a few dozen points); each unit in them is summed again from its own
-    residents in their usual order, so its figures are exactly what measuring everything gives.
+    distances count up to the widest radius), and nearer to the resident than that. Those
+    residents are found directly (a few dozen points); each unit holding one is summed again
+    from all its residents in their usual order, so its figures are exactly what measuring
+    everything gives, and every other unit keeps its figures.
     """
     state, figures = base
+    out = {c: np.array(figures[c], dtype=np.float64) for c in measure_names(radii_km)}
+    farthest = np.array(state.farthest_km, dtype=np.float64)
+    table = geography.table
+    forces = _forces_near(geography, units, state, points[state.count :], by_and_for[state.count :])
+    if forces.any():
+        rows = np.flatnonzero(geography.located & np.isin(table.force, np.flatnonzero(forces)))
+        rows = rows[np.argsort(table.force[rows], kind="stable")]  # residents' usual order
+        xy = np.column_stack([table.easting[rows], table.northing[rows]]).astype(np.float64)
+        force = table.force[rows].astype(np.intp)
+        district = table.district[rows].astype(np.intp)
+        near = _Nearer(points, by_and_for, state, xy, farthest[force])
+        of_resident = units.of_district[district]
+        redo = np.zeros(units.n, dtype=bool)
+        redo[of_resident[near.changed & (of_resident >= 0)]] = True
+        # Every force of a unit summed again (and of a change) is measured in full.
+        full = np.isin(table.district_force, np.flatnonzero(forces)) & (units.of_district >= 0)
+        full &= redo[np.maximum(units.of_district, 0)]
+        whole = np.isin(force, [*table.district_force[full], *force[near.changed]])
+        km, bf_km = near.complete(whole)
+        again = (of_resident >= 0) & redo[np.maximum(of_resident, 0)]
+        fresh = _measures(km[again], bf_km[again], district[again], radii_km, units, weights)
+        for column, values in fresh.items():
+            out[column][redo] = values[redo]
+        for k in np.unique(force[whole]):
+            farthest[k] = float(km[force == k].max())
+    return out, replace(
+        state,
+        points=_digest(points, by_and_for),
+        count=len(points),
+        farthest_km=tuple(float(v) for v in farthest),
+    )
+
+
+def _forces_near(
+    geography: Geography,
+    units: Units,
+    state: ReachState,
+    added: npt.NDArray[np.float64],
+    added_bf: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.bool_]:
+    """Return the forces the added points may bring help nearer to, and their units' forces.
+
+    A unit that spans forces brings all of them in, so a unit's residents are always measured
+    together.
+    """
     boxes = np.array(state.boxes, dtype=np.float64).reshape(-1, 4)
     farthest = np.array(state.farthest_km, dtype=np.float64)
     forces = np.zeros(geography.n_forces, dtype=bool)
-    for (x, y), is_bf in zip(points[state.count :], by_and_for[state.count :], strict=True):
+    for (x, y), is_bf in zip(added, added_bf, strict=True):
         if np.isfinite(x) and np.isfinite(y):
             dx = np.maximum(np.maximum(boxes[:, 0] - x, x - boxes[:, 2]), 0.0)
             dy = np.maximum(np.maximum(boxes[:, 1] - y, y - boxes[:, 3]), 0.0)
             reach = np.maximum(farthest, state.widest_km if is_bf else 0.0)
             forces |= np.hypot(dx, dy) / 1000.0 <= reach
-    table = geography.table
-    district_force = table.district_force.astype(np.intp)
-    while True:  # every unit touching one of these forces, and every force of those units
+    district_force = geography.table.district_force.astype(np.intp)
+    while True:
         in_forces = np.isin(district_force, np.flatnonzero(forces)) & (units.of_district >= 0)
-        touched = np.isin(units.of_district, units.of_district[in_forces]) & (district_force >= 0)
-        if not (touched & ~np.isin(district_force, np.flatnonzero(forces))).any():
-            break
-        forces[district_force[touched]] = True
-    out = {c: np.array(figures[c], dtype=np.float64) for c in measure_names(radii_km)}
-    farthest_after = farthest.copy()
-    if forces.any():
-        rows = np.flatnonzero(geography.located & np.isin(table.force, np.flatnonzero(forces)))
-        rows = rows[np.argsort(table.force[rows], kind="stable")]  # residents' usual order
-        xy = np.column_stack([table.easting[rows], table.northing[rows]]).astype(np.float64)
-        km, bf_km, changed = _nearer(points, by_and_for, state.count, xy, state.widest_km)
-        district = table.district[rows].astype(np.intp)
-        of_resident = units.of_district[district]
-        redo = np.zeros(units.n, dtype=bool)
-        redo[of_resident[changed & (of_resident >= 0)]] = True
-        again = (of_resident >= 0) & redo[np.maximum(of_resident, 0)]
-        fresh = _measures(km[again], bf_km[again], district[again], radii_km, units, weights)
-        for column, values in fresh.items():
-            out[column][redo] = values[redo]
-        resident_force = table.force[rows]
-        for k in np.flatnonzero(forces):
-            mine = km[resident_force == k]
-            farthest_after[k] = float(mine.max()) if len(mine) else -np.inf
-    return out, replace(
-        state,
-        points=_digest(points, by_and_for),
-        count=len(points),
-        farthest_km=tuple(float(v) for v in farthest_after),
-    )
+        shared = np.isin(units.of_district, units.of_district[in_forces]) & (district_force >= 0)
+        if forces[district_force[shared]].all():
+            return forces
+        forces[district_force[shared]] = True
 
 
-def _nearer(
-    points: npt.NDArray[np.float64],
-    by_and_for: npt.NDArray[np.bool_],
-    count: int,
-    xy: npt.NDArray[np.float64],
-    widest_km: float,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    """Return each of ``xy``'s km to help and to 'by and for' help, and where it changed.
+class _Nearer:
+    """Residents' distances to the earlier points and the added ones, measured as needed.
 
-    A figure changes where a point after the first ``count`` is nearer than every earlier
-    one, or brings 'by and for' help within the widest radius.
+    A figure changes where an added point is nearer than every earlier one, or brings 'by
+    and for' help within the widest radius. The earlier points are measured first only for
+    residents an added point might be nearer to (within ``farthest``, their force's farthest
+    distance from help), then for the rest of the forces that are summed again.
     """
-    old, new = points[:count], points[count:]
-    km_old, km_new = _direct_km(old, xy), _direct_km(new, xy)
-    bf_old = _direct_km(old[by_and_for[:count]], xy)
-    bf_new = _direct_km(new[by_and_for[count:]], xy)
-    changed = (km_new < km_old) | ((bf_new < bf_old) & (bf_new <= widest_km))
-    return np.minimum(km_old, km_new), np.minimum(bf_old, bf_new), changed
+
+    def __init__(
+        self,
+        points: npt.NDArray[np.float64],
+        by_and_for: npt.NDArray[np.bool_],
+        state: ReachState,
+        xy: npt.NDArray[np.float64],
+        farthest: npt.NDArray[np.float64],
+    ) -> None:
+        count, widest = state.count, state.widest_km
+        self.xy = xy
+        self.old, new = points[:count], points[count:]
+        self.old_bf, new_bf = self.old[by_and_for[:count]], new[by_and_for[count:]]
+        self.km_new, self.bf_new = _direct_km(new, xy), _direct_km(new_bf, xy)
+        self.known = (self.km_new < farthest) | (self.bf_new <= widest)
+        self.km_old = np.full(len(xy), np.nan)
+        self.bf_old = np.full(len(xy), np.nan)
+        self._measure(self.known)
+        with np.errstate(invalid="ignore"):
+            nearer = (self.km_new < self.km_old) | (
+                (self.bf_new < self.bf_old) & (self.bf_new <= widest)
+            )
+        self.changed: npt.NDArray[np.bool_] = self.known & nearer
+
+    def _measure(self, rows: npt.NDArray[np.bool_]) -> None:
+        self.km_old[rows] = _direct_km(self.old, self.xy[rows])
+        self.bf_old[rows] = _direct_km(self.old_bf, self.xy[rows])
+
+    def complete(
+        self, rows: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Measure ``rows`` in full; return the km to help and to 'by and for' help.
+
+        Residents measured neither here nor before are NaN.
+        """
+        self._measure(rows & ~self.known)
+        return np.minimum(self.km_old, self.km_new), np.minimum(self.bf_old, self.bf_new)
 
 
 #: Up to this many point-to-postcode distances, measuring them all directly beats building a

@@ -270,7 +270,7 @@ def coverage_by_area(
         columns["share_born_outside_uk"] = born / columns["usual_residents_2021"]
         columns["local_services_per_100k_born_abroad"] = columns["local_services"] / born * 1e5
     status(
-        f"Measuring distances from {len(geography.resident_xy):,} postcodes to "
+        f"Measuring distances from {int(geography.district_count.sum()):,} postcodes to "
         f"{int(prepared.in_person.sum()):,} in-person services…"
     )
     measures, reach = access_measures(
