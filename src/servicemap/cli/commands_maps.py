@@ -104,6 +104,7 @@ def _report_inputs(
         selection=current_selection(),
         districts=districts,
         settings=settings,
+        keep=True,
     )
     note_selection(inputs.selection)
     return inputs, settings
@@ -225,7 +226,7 @@ def report_command(
     import time
 
     from servicemap._progress import progress
-    from servicemap.analysis.profile import force_profile
+    from servicemap.inputs import profile_maker
     from servicemap.render.report import build_report, check_report_folder
 
     files = data_inputs(
@@ -254,8 +255,8 @@ def report_command(
         pdf=pdf,
         selection=inputs.selection,
         contact=contact,
-        profile=lambda code: force_profile(
-            code, inputs.services, inputs.coverage, districts=inputs.districts, settings=settings
+        profile=profile_maker(
+            inputs.services, inputs.coverage, districts=inputs.districts, settings=settings
         ),
         settings=settings,
     )
