@@ -12,9 +12,9 @@ import pandas as pd
 from servicemap._progress import status
 from servicemap.analysis import profile as profile_module
 from servicemap.analysis.coverage import coverage_by_district, coverage_by_force
-from servicemap.analysis.kept import kept_coverage, load_public_services
+from servicemap.analysis.kept import kept_coverage, kept_profiles, load_public_services
 from servicemap.analysis.profile import ForceProfile
-from servicemap.analysis.reach import PreparedServices, prepare_services
+from servicemap.analysis.reach import prepare_services
 from servicemap.directory.load import load_services, with_geometry
 from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.geography import postcodes as postcodes_module
@@ -197,7 +197,7 @@ def profile_maker(
     districts: pd.DataFrame | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> Callable[[str], ForceProfile]:
-    """Return a function giving one force's profile, the services prepared once for all of them.
+    """Return a function giving one force's profile, every profile made (or read back) once.
 
     Parameters
     ----------
@@ -208,7 +208,8 @@ def profile_maker(
     districts
         ``coverage.coverage_by_district`` for the same services; ``None`` for none.
     settings
-        Settings (CRS, postcode table cache).
+        Settings (CRS, cache folder): the profiles are kept between runs
+        (:func:`servicemap.analysis.kept.kept_profiles`).
 
     Returns
     -------
@@ -216,16 +217,15 @@ def profile_maker(
         Force code -> :class:`servicemap.analysis.profile.ForceProfile`, as
         :func:`servicemap.analysis.profile.force_profile` gives it.
     """
-    ready: list[tuple[postcodes_module.PostcodeTable, PreparedServices]] = []
+    made: dict[str, ForceProfile] = {}
 
     def profile(code: str) -> ForceProfile:
-        if not ready:
-            table = postcodes_module.load_postcode_table(settings=settings)
-            ready.append((table, prepare_services(services, geography_from_postcodes(table))))
-        table, prepared = ready[0]
-        return profile_module.force_profile(
-            code, services, coverage, postcodes=table, prepared=prepared, districts=districts,
-            settings=settings,
-        )  # fmt: skip
+        if not made:
+            made.update(kept_profiles(services, coverage, districts=districts, settings=settings))
+        if code not in made:
+            made[code] = profile_module.force_profile(
+                code, services, coverage, districts=districts, settings=settings
+            )
+        return made[code]
 
     return profile

@@ -27,7 +27,8 @@ import pandas as pd
 
 from servicemap._cache import cache_key, file_digest, kept_result
 from servicemap.analysis.coverage import LEVELS, coverage_by_area
-from servicemap.analysis.reach import with_location_hints
+from servicemap.analysis.profile import ForceProfile, force_profile
+from servicemap.analysis.reach import prepare_services, with_location_hints
 from servicemap.directory import load as directory_load
 from servicemap.directory.load import bundled_services_path
 from servicemap.directory.privacy import public_services
@@ -39,7 +40,7 @@ from servicemap.geography.postcodes import (
 )
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
-__all__ = ["frame_digest", "kept_coverage", "kept_need", "load_public_services"]
+__all__ = ["frame_digest", "kept_coverage", "kept_need", "kept_profiles", "load_public_services"]
 
 _REBUILD = "from its inputs (a few seconds)"
 
@@ -214,3 +215,57 @@ def kept_need(
         return build()  # load_need says what is wrong with the file
     key = cache_key("need", need)
     return kept_result(settings.cache_dir, "need", key, build, what="need table", rebuild=_REBUILD)
+
+
+def kept_profiles(
+    services: pd.DataFrame,
+    coverage: pd.DataFrame,
+    *,
+    districts: pd.DataFrame | None = None,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> dict[str, ForceProfile]:
+    """Return every force's profile (:func:`servicemap.analysis.profile.force_profile`), kept.
+
+    A profile holds only what a page shows: confidential services' places are blank in it.
+
+    Parameters
+    ----------
+    services
+        The services frame. Not modified.
+    coverage
+        The coverage table per force of the same services.
+    districts
+        The coverage table per district, for the profiles' district tables; ``None`` for none.
+    settings
+        Where results are kept and the postcode table is cached.
+
+    Returns
+    -------
+    dict of str to ForceProfile
+        The profiles by force code, in the coverage table's order.
+    """
+
+    def build() -> dict[str, ForceProfile]:
+        table = load_postcode_table(settings=settings)
+        prepared = prepare_services(services, geography_from_postcodes(table))
+        return {
+            str(code): force_profile(
+                str(code),
+                services,
+                coverage,
+                postcodes=table,
+                prepared=prepared,
+                districts=districts,
+                settings=settings,
+            )  # fmt: skip
+            for code in coverage["force_code"]
+        }
+
+    key = cache_key(
+        "profiles", frame_digest(services), frame_digest(coverage),
+        None if districts is None else frame_digest(districts),
+        postcode_cache_path(settings).name,
+    )  # fmt: skip
+    return kept_result(
+        settings.cache_dir, "profiles", key, build, what="force profiles", rebuild=_REBUILD
+    )
