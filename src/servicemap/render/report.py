@@ -316,7 +316,7 @@ def write_report(
             (build / "forces" / f"{slug}.html").write_text(page, encoding="utf-8")
         (build / "map.html").write_text(map_html, encoding="utf-8")
         (build / "coverage.csv").write_text(csv_text, encoding="utf-8-sig", newline="")
-        write_coverage_workbook(pages.table, build / "coverage.xlsx")
+        write_coverage_workbook(pages.table, build / "coverage.xlsx", settings=settings)
         write_static_map(simplified, build / "coverage.png", title=title, settings=settings)
         if pdf:
             document = report_pdf_html(
