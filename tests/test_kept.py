@@ -362,3 +362,156 @@ def test_commands_say_the_same_with_the_kept_results(directory, settings, args) 
     assert (again.exit_code, again.stdout, again.stderr) == (0, first.stdout, first.stderr)
     assert "Warning" in first.stderr
     assert "Quietlane" not in first.output
+
+
+# --- coverage with a few services added: measured only where they change something -----------
+
+
+@pytest.fixture(scope="module")
+def full_and_need(bundled):
+    from servicemap.geography.need import load_need
+
+    return bundled[0], load_need(level="district")
+
+
+def _added(full: pd.DataFrame, *, by_and_for: str = "unknown") -> pd.DataFrame:
+    from servicemap.analysis.plan import proposal_services
+
+    sites = pd.DataFrame(
+        {
+            "postcode_district": ["ME5", "CA1", "SW1A"],
+            "site_postcode": ["ME5 7RJ", "CA1 1AA", "SW1A 1AA"],
+            "easting": [576_400.0, 340_100.0, 529_090.0],
+            "northing": [164_300.0, 555_800.0, 179_645.0],
+            "district_code": ["E06000035", "E06000064", "E09000033"],
+            "force_code": ["E23000032", "E23000002", "E23000001"],
+        }
+    )
+    return proposal_services(sites, kind=None).assign(by_and_for=by_and_for)
+
+
+@pytest.mark.parametrize("level", ["force", "district", "authority"])
+@pytest.mark.parametrize("by_and_for", ["unknown", "yes"])
+def test_coverage_after_adding_equals_measuring_everything(full_and_need, level, by_and_for):
+    from servicemap.analysis import access
+
+    full, need = full_and_need
+    before = coverage_by_area(full, level=level, need=need)
+    more = pd.concat([pd.DataFrame(full), _added(full, by_and_for=by_and_for)], ignore_index=True)
+    access._LAST_DISTANCES.clear()  # measure from scratch, not from the last measurement
+    expected = coverage_by_area(more, level=level, need=need)
+    access._LAST_DISTANCES.clear()
+    got = coverage_by_area(more, level=level, need=need, before=before)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got.attrs == expected.attrs
+    changed = (
+        got["in_person_within_25km"]
+        != before.set_index(got.columns[0])
+        .reindex(got[got.columns[0]])["in_person_within_25km"]
+        .to_numpy()
+    ).sum()
+    assert changed > 0  # the additions do change something, so the shortcut was tested
+
+
+def test_a_before_table_that_does_not_match_is_not_used(full_and_need):
+    full, need = full_and_need
+    other_radii = coverage_by_area(full, need=need, radii_km=(5, 25))
+    more = pd.concat([pd.DataFrame(full), _added(full)], ignore_index=True)
+    expected = coverage_by_area(more, need=need)
+    pd.testing.assert_frame_equal(coverage_by_area(more, need=need, before=other_radii), expected)
+    fewer = coverage_by_area(full.iloc[:60], need=need)  # not the first rows' points
+    shuffled = pd.concat([pd.DataFrame(full).iloc[::-1], _added(full)], ignore_index=True)
+    pd.testing.assert_frame_equal(
+        coverage_by_area(shuffled, need=need, before=fewer),
+        coverage_by_area(shuffled, need=need),
+    )
+
+
+def test_a_plan_from_kept_results_equals_one_from_scratch(bundled, full_and_need):
+    from servicemap.analysis import access
+    from servicemap.analysis.plan import propose_sites
+
+    full, need = full_and_need
+    public = bundled[1]
+    access._LAST_DISTANCES.clear()
+    expected = propose_sites(full, n=2, force_code="Kent", need=need)
+    access._LAST_DISTANCES.clear()
+    got = propose_sites(
+        public, n=2, force_code="Kent", need=need, before=kept.kept_coverage(public)
+    )
+    pd.testing.assert_frame_equal(got.sites, expected.sites)
+    pd.testing.assert_frame_equal(got.coverage_change, expected.coverage_change)
+    assert (got.solution.chosen, got.solution.value) == (
+        expected.solution.chosen,
+        expected.solution.value,
+    )
+    assert got.solution.upper_bound == expected.solution.upper_bound
+
+
+# --- the report's kept pieces ----------------------------------------------------------------
+
+
+def test_kept_profiles_equal_the_profiles(bundled, settings):
+    _, public = bundled
+    coverage = kept.kept_coverage(public, settings=settings)
+    districts = kept.kept_coverage(public, level="district", settings=settings)
+    profiles = kept.kept_profiles(public, coverage, districts=districts, settings=settings)
+    again = kept.kept_profiles(public, coverage, districts=districts, settings=settings)
+    assert list(profiles) == list(coverage["force_code"])
+    for code in ("E23000032", "E23000001", "W15000002"):
+        expected = force_profile(code, public, coverage, districts=districts, settings=settings)
+        assert profiles[code].to_dict() == expected.to_dict()
+        assert again[code].to_dict() == expected.to_dict()
+    assert len(_kept_files(settings, "profiles")) == 1
+
+
+def test_simplified_areas_are_kept_and_the_same(settings, monkeypatch):
+    from geopandas.testing import assert_geodataframe_equal
+
+    from servicemap.geography import boundaries
+
+    areas = boundaries.load_force_areas(settings=settings)
+    calls: list[int] = []
+    real = boundaries._simplified
+    monkeypatch.setattr(boundaries, "_simplified", lambda *a: calls.append(1) or real(*a))
+    first = boundaries.simplify_force_areas(areas, settings=settings)
+    second = boundaries.simplify_force_areas(areas, settings=settings)
+    smaller = boundaries.simplify_force_areas(areas, max_vertices=10_000, settings=settings)
+    assert calls == [1, 1]
+    assert_geodataframe_equal(first, second)
+    assert first.crs == "EPSG:4326"
+    assert list(first.columns) == list(areas.columns)
+    assert smaller.geometry.count_coordinates().sum() < first.geometry.count_coordinates().sum()
+
+
+def test_the_picture_and_workbook_are_kept_and_the_same(bundled, settings, tmp_path, monkeypatch):
+    import openpyxl
+
+    from servicemap.render import static_map, workbook
+    from servicemap.render.maps import force_map_frame
+
+    _, public = bundled
+    coverage = kept.kept_coverage(public, settings=settings)
+    from servicemap.geography.boundaries import load_force_areas, simplify_force_areas
+
+    frame = simplify_force_areas(force_map_frame(load_force_areas(), coverage), settings=settings)
+    frame.attrs.update(force_map_frame(load_force_areas(), coverage).attrs)
+    drawn: list[int] = []
+    real_png = static_map._png
+    monkeypatch.setattr(static_map, "_png", lambda *a: drawn.append(1) or real_png(*a))
+    for name in ("a.png", "b.png"):
+        static_map.write_static_map(frame, tmp_path / name, title="Coverage", settings=settings)
+    static_map.write_static_map(frame, tmp_path / "c.png", title="Other", settings=settings)
+    assert drawn == [1, 1]
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    workbook.write_coverage_workbook(coverage, tmp_path / "plain.xlsx")
+    for name in ("k1.xlsx", "k2.xlsx"):
+        workbook.write_coverage_workbook(coverage, tmp_path / name, settings=settings)
+    assert (tmp_path / "k1.xlsx").read_bytes() == (tmp_path / "k2.xlsx").read_bytes()
+
+    def cells(path: Path) -> list[list[object]]:
+        book = openpyxl.load_workbook(path)
+        return [[c.value for c in row] for sheet in book for row in sheet.iter_rows()]
+
+    assert cells(tmp_path / "k1.xlsx") == cells(tmp_path / "plain.xlsx")

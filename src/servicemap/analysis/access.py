@@ -426,27 +426,29 @@ def _weighted_median(
 ) -> npt.NDArray[np.float64]:
     """Return, per group, the value half of the group's weight is at or below (NaN if none).
 
-    With equal weights this is numpy's median (the mean of the two middle values).
+    With equal weights this is numpy's median (the mean of the two middle values). Each
+    group's weights are summed on their own, so a group's median does not depend on the
+    other groups (and a few groups can be measured again alone, with the same answer).
     """
     out = np.full(n, np.nan)
     order = np.lexsort((values, group))
     g, v, w = group[order], values[order], weights[order]
-    cumulative = np.cumsum(w)
     bounds = np.searchsorted(g, np.arange(n + 1))
     for k in range(n):
         start, end = bounds[k], bounds[k + 1]
         if end <= start:
             continue
-        before = cumulative[start - 1] if start else 0.0
-        total = cumulative[end - 1] - before
+        running = np.cumsum(w[start:end])
+        total = float(running[-1])
         if total <= 0:
             out[k] = float(np.median(v[start:end]))
             continue
-        running = cumulative[start:end] - before
-        at = min(int(np.searchsorted(running, total / 2.0, side="left")), end - start - 1)
+        # Half the weight, allowing for rounding in the sums: the first value with at least
+        # half at or below it; exactly half there: halfway to the next (as numpy's median).
+        half, slack = total / 2.0, 1e-9 * total
+        at = min(int(np.searchsorted(running, half - slack, side="left")), end - start - 1)
         value = float(v[start + at])
-        # Exactly half the weight at or below: halfway to the next value (as numpy's median).
-        if at + 1 < end - start and abs(running[at] - total / 2.0) <= 1e-9 * total:
+        if at + 1 < end - start and abs(running[at] - half) <= slack:
             value = (value + float(v[start + at + 1])) / 2.0
         out[k] = value
     return out

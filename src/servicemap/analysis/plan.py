@@ -515,20 +515,18 @@ def propose_sites(
         ``born_outside_uk``, ``women_16plus`` or ``residents``.
     candidates
         Extra candidate sites anywhere (:func:`servicemap.analysis.sites.read_candidate_sites`).
-    need
-        Need per force; ``None`` for the bundled figures.
-    postcodes
-        The postcode table; ``None`` loads the cached ONS table.
+    need, postcodes
+        Need per force; ``None`` for the bundled figures. The postcode table; ``None`` loads
+        the cached ONS table.
     radii_km
         Radii of the coverage table's access measures (before and after).
     method
         ``"greedy"`` (default) or ``"exact"`` (integer programme; slower on large areas).
     time_limit
         Seconds for the exact solver.
-    settings
-        Where the postcode table is cached; the CRS.
-    before
-        The coverage table of ``services`` (see :func:`what_if`); ``None`` computes it.
+    settings, before
+        Where the postcode table is cached; the CRS. The coverage of ``services`` (see
+        :func:`what_if`); ``None`` computes it.
 
     Returns
     -------
