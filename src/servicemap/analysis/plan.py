@@ -41,6 +41,7 @@ from servicemap.analysis.cover import (
     exact_max_cover,
     greedy_budget_cover,
     greedy_max_cover,
+    kept_bound,
     lp_budget_bound,
     lp_upper_bound,
 )
@@ -51,7 +52,7 @@ from servicemap.analysis.sites import (
     _resolve_force,
     site_problem,
 )
-from servicemap.directory.load import services_from_checked
+from servicemap.directory.load import services_from_checked, with_geometry
 from servicemap.directory.proposals import check_proposals
 from servicemap.directory.schema import DERIVED, FIELDS
 from servicemap.errors import PlanError
@@ -374,7 +375,11 @@ class Proposal:
 
 
 def proposal_services(
-    sites: pd.DataFrame, *, kind: str | None, settings: Settings = DEFAULT_SETTINGS
+    sites: pd.DataFrame,
+    *,
+    kind: str | None,
+    settings: Settings = DEFAULT_SETTINGS,
+    geometry: bool = True,
 ) -> gpd.GeoDataFrame:
     """Return proposed sites as canonical services: local, in person, serving their district.
 
@@ -392,15 +397,14 @@ def proposal_services(
         The kind of service proposed.
     settings
         ``settings.crs``.
+    geometry
+        Give the frame its Point geometry; without, a plain frame (the measures need none).
 
     Returns
     -------
     geopandas.GeoDataFrame
-        A canonical services frame, one row per site.
+        A canonical services frame, one row per site (a plain frame when not ``geometry``).
     """
-    import geopandas as gpd
-    import shapely
-
     if len(sites) == 0:
         return empty_services(settings=settings)
     chosen = kind or PROPOSED_KIND
@@ -436,8 +440,7 @@ def proposal_services(
         )
         rows.append(record)
     frame = pd.DataFrame(rows)
-    geometry = shapely.points(frame["easting"].to_numpy(), frame["northing"].to_numpy())
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs=settings.crs)
+    return with_geometry(frame, settings=settings) if geometry else frame
 
 
 def site_measures(radii: tuple[float, ...], kind: str | None) -> list[str]:
@@ -540,7 +543,7 @@ def propose_sites(
         services, force_code=force_code, kind=kind, radius_km=radius_km, weight=weight,
         candidates=candidates, need=need, postcodes=table, cost=cost, settings=settings,
     )  # fmt: skip
-    solution = _choose(problem, count, money, method=method, time_limit=time_limit)
+    solution = _choose(problem, count, money, method=method, time_limit=time_limit, kept=settings)
     return _proposal(
         services, problem, solution, count, need=need, postcodes=table, radii_km=radii_km,
         budget=money, settings=settings, before=before,
@@ -548,16 +551,22 @@ def propose_sites(
 
 
 def _choose(
-    problem: SiteProblem, count: int, money: float | None, *, method: str, time_limit: float | None
+    problem: SiteProblem,
+    count: int,
+    money: float | None,
+    *,
+    method: str,
+    time_limit: float | None,
+    kept: Settings | None = None,
 ) -> CoverSolution:
-    """Choose ``count`` sites, or sites within the budget ``money``."""
+    """Choose ``count`` sites, or sites within the budget ``money`` (LP bounds kept in ``kept``)."""
     if len(problem.candidates) == 0:
         raise PlanError(f"No candidate sites in {problem.area_name}; pass some as candidates.")
     if money is None:
         status(f"Choosing {count} site(s) among {len(problem.candidates)} candidates…")
-        return _solve(problem, count, method=method, time_limit=time_limit)
+        return _solve(problem, count, method=method, time_limit=time_limit, kept=kept)
     status(f"Choosing sites within {money:,.0f} among {len(problem.candidates)} candidates…")
-    return _solve_budget(problem, money, method=method, time_limit=time_limit)
+    return _solve_budget(problem, money, method=method, time_limit=time_limit, kept=kept)
 
 
 def _check_request(
@@ -620,7 +629,12 @@ def _costs(problem: SiteProblem) -> npt.NDArray[np.float64]:
 
 
 def _solve_budget(
-    problem: SiteProblem, budget: float, *, method: str, time_limit: float | None
+    problem: SiteProblem,
+    budget: float,
+    *,
+    method: str,
+    time_limit: float | None,
+    kept: Settings | None = None,
 ) -> CoverSolution:
     """Solve the budgeted covering problem exactly, or greedily with the tightest quick bound."""
     costs = _costs(problem)
@@ -634,7 +648,11 @@ def _solve_budget(
     matrix, _ = _merged_cells(_as_csr(problem.cover), problem.weights)
     if matrix.shape[1] > LP_BOUND_CELLS:
         return greedy
-    bound = lp_budget_bound(problem.cover, problem.weights, costs, budget)
+    bound = kept_bound(
+        kept,
+        lambda: lp_budget_bound(problem.cover, problem.weights, costs, budget),
+        _as_csr(problem.cover), problem.weights, costs, budget,
+    )  # fmt: skip
     if bound >= greedy.upper_bound:
         return greedy
     return dataclasses.replace(
@@ -660,7 +678,7 @@ def _proposal(
 ) -> Proposal:
     """Add the chosen sites to the directory, recompute coverage and report the proposal."""
     chosen = problem.candidates.iloc[list(solution.chosen)].reset_index(drop=True)
-    proposed = proposal_services(chosen, kind=problem.kind, settings=settings)
+    proposed = proposal_services(chosen, kind=problem.kind, settings=settings, geometry=False)
     forces = [problem.area_code] if problem.area_code != ENGLAND_AND_WALES else []
     comparison = what_if(
         services, proposed, force_codes=[*forces, *chosen["force_code"]], need=need,
@@ -680,27 +698,34 @@ def _proposal(
 
 
 def _solve(
-    problem: SiteProblem, count: int, *, method: str, time_limit: float | None
+    problem: SiteProblem,
+    count: int,
+    *,
+    method: str,
+    time_limit: float | None,
+    kept: Settings | None = None,
 ) -> CoverSolution:
     """Solve the covering problem exactly, or greedily with the tightest quick bound."""
     if method == "exact":
         return exact_max_cover(problem.cover, problem.weights, count, time_limit=time_limit)
     greedy = greedy_max_cover(problem.cover, problem.weights, count)
-    return _with_lp_bound(greedy, problem, count)
+    return _with_lp_bound(greedy, problem, count, kept=kept)
 
 
 LP_BOUND_CELLS = 10_000
 """The LP-relaxation bound is computed when the merged problem has at most this many cells."""
 
 
-def _with_lp_bound(solution: CoverSolution, problem: SiteProblem, count: int) -> CoverSolution:
+def _with_lp_bound(
+    solution: CoverSolution, problem: SiteProblem, count: int, *, kept: Settings | None = None
+) -> CoverSolution:
     """Tighten a greedy solution's upper bound with the LP relaxation, when that is quick."""
     if solution.optimal:
         return solution
     matrix, w = _merged_cells(_as_csr(problem.cover), problem.weights)
     if matrix.shape[1] > LP_BOUND_CELLS:
         return solution
-    bound = lp_upper_bound(matrix, w, count)
+    bound = kept_bound(kept, lambda: lp_upper_bound(matrix, w, count), matrix, w, count)
     if bound >= solution.upper_bound:
         return solution
     return dataclasses.replace(
