@@ -351,7 +351,13 @@ def test_no_confidential_place_is_written_to_the_cache_folder(directory, setting
 
 @pytest.mark.parametrize(
     "args",
-    [["near", "M20 4BJ"], ["near", "UB1 3BL", "--format", "json"], ["force", "Kent"]],
+    [
+        ["near", "M20 4BJ"],
+        ["near", "UB1 3BL", "--format", "json"],
+        ["force", "Kent"],
+        ["plan", "--force", "Kent", "--add", "2"],
+        ["plan", "--force", "Kent", "--budget", "300000", "--cost", "120000"],
+    ],
 )
 def test_commands_say_the_same_with_the_kept_results(directory, settings, args) -> None:
     command = [*args, "--services", str(directory), "--cache-dir", str(settings.cache_dir)]
@@ -362,6 +368,8 @@ def test_commands_say_the_same_with_the_kept_results(directory, settings, args) 
     assert (again.exit_code, again.stdout, again.stderr) == (0, first.stdout, first.stderr)
     assert "Warning" in first.stderr
     assert "Quietlane" not in first.output
+    if args[0] == "plan":  # the plan's bound was kept too
+        assert _kept_files(settings, "bounds")
 
 
 # --- coverage with a few services added: measured only where they change something -----------
