@@ -22,6 +22,7 @@ from servicemap.analysis.reach import (
     _count_by_unit,
     _districts_reached,
     _share_by_unit,
+    area_units,
     prepare_services,
 )
 from servicemap.directory.schema import PROVISION_KINDS
@@ -390,8 +391,10 @@ def _provision_columns(
     else:
         located = np.where(prepared.location_district >= 0, located, -1)
 
+    reach = area_units(prepared, units)  # once, for every count below
+
     def count(flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-        return _count_by_unit(prepared, flags, units)
+        return _count_by_unit(prepared, flags, units, reach)
 
     def share(flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
         return _share_by_unit(_districts_reached(prepared, flags), units, people)

@@ -111,12 +111,17 @@ class PreparedServices:
 def _text(services: pd.DataFrame, column: str) -> pd.Series:
     if column not in services.columns:
         return pd.Series("", index=services.index, dtype=object)
-    return services[column].fillna("").astype(str).str.strip().str.lower()
+    # Cleaned once per distinct value: a large directory repeats few values.
+    codes, uniques = pd.factorize(services[column], use_na_sentinel=True)
+    distinct = pd.Series([*uniques, None]).fillna("").astype(str).str.strip().str.lower()
+    return pd.Series(distinct.to_numpy()[codes], index=services.index, dtype=distinct.dtype)
 
 
 def _has_type(types: pd.Series, wanted: tuple[str, ...]) -> npt.NDArray[np.bool_]:
     pattern = r"(?:^|;)\s*(?:" + "|".join(re.escape(w) for w in wanted) + r")\s*(?=;|$)"
-    found: npt.NDArray[np.bool_] = types.str.contains(pattern, regex=True).to_numpy(dtype=bool)
+    codes, uniques = pd.factorize(types)
+    distinct = pd.Series(uniques, dtype=types.dtype).str.contains(pattern, regex=True)
+    found: npt.NDArray[np.bool_] = distinct.to_numpy(dtype=bool)[codes]
     return found
 
 
@@ -493,15 +498,43 @@ def force_units(geography: Geography) -> Units:
     return Units(of_district=geography.table.district_force.astype(np.intp), n=geography.n_forces)
 
 
+def area_units(prepared: PreparedServices, units: Units) -> npt.NDArray[np.bool_]:
+    """Return the unique served areas x units matrix: which units each area reaches.
+
+    Parameters
+    ----------
+    prepared
+        The prepared services.
+    units
+        The areas the measures are summed to.
+
+    Returns
+    -------
+    numpy.ndarray
+        Booleans, one row per unique served area.
+    """
+    reached: npt.NDArray[np.bool_] = (prepared.area_districts.astype(np.int32) @ units.onehot()) > 0
+    return reached
+
+
 def _count_by_unit(
-    prepared: PreparedServices, flags: npt.NDArray[np.bool_], units: Units
+    prepared: PreparedServices,
+    flags: npt.NDArray[np.bool_],
+    units: Units,
+    reach: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.int64]:
-    """Count the flagged services serving each unit (a service counts once per unit)."""
+    """Count the flagged services serving each unit (a service counts once per unit).
+
+    ``reach`` is :func:`area_units` when the caller counts many flags over the same units.
+    """
     per_area = _per_area(prepared, flags)
     used = np.flatnonzero(per_area)
     if not len(used):
         return np.zeros(units.n, dtype=np.int64)
-    reached = (prepared.area_districts[used].astype(np.int32) @ units.onehot()) > 0
+    if reach is not None:
+        reached = reach[used]
+    else:
+        reached = (prepared.area_districts[used].astype(np.int32) @ units.onehot()) > 0
     counts = per_area[used] @ reached.astype(np.float64)
     return np.rint(counts).astype(np.int64)
 
