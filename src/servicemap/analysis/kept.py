@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +223,7 @@ def kept_profiles(
     *,
     districts: pd.DataFrame | None = None,
     settings: Settings = DEFAULT_SETTINGS,
+    build: Callable[[], dict[str, ForceProfile]] | None = None,
 ) -> dict[str, ForceProfile]:
     """Return every force's profile (:func:`servicemap.analysis.profile.force_profile`), kept.
 
@@ -238,6 +239,10 @@ def kept_profiles(
         The coverage table per district, for the profiles' district tables; ``None`` for none.
     settings
         Where results are kept and the postcode table is cached.
+    build
+        Makes the profiles when they are not kept; default
+        :func:`servicemap.analysis.profile.force_profile` for each force, the services
+        prepared once.
 
     Returns
     -------
@@ -245,7 +250,7 @@ def kept_profiles(
         The profiles by force code, in the coverage table's order.
     """
 
-    def build() -> dict[str, ForceProfile]:
+    def every_profile() -> dict[str, ForceProfile]:
         table = load_postcode_table(settings=settings)
         prepared = prepare_services(services, geography_from_postcodes(table))
         return {
@@ -267,5 +272,10 @@ def kept_profiles(
         postcode_cache_path(settings).name,
     )  # fmt: skip
     return kept_result(
-        settings.cache_dir, "profiles", key, build, what="force profiles", rebuild=_REBUILD
+        settings.cache_dir,
+        "profiles",
+        key,
+        build or every_profile,
+        what="force profiles",
+        rebuild=_REBUILD,
     )
