@@ -187,13 +187,13 @@ def source_fingerprint() -> str:
         A hex digest.
     """
     digest = hashlib.sha256()
-    for root in (Path(__file__).resolve().parent, data_dir().resolve()):
+    for root in (os.path.dirname(os.path.abspath(__file__)), str(data_dir())):
         for folder, subfolders, files in os.walk(root):
             subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
             for name in sorted(files):
-                path = Path(folder, name)
+                path = os.path.join(folder, name)  # plain strings: Path objects cost more here
                 with contextlib.suppress(OSError):
-                    stat = path.stat()
+                    stat = os.stat(path)
                     digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
