@@ -523,3 +523,31 @@ def test_the_picture_and_workbook_are_kept_and_the_same(bundled, settings, tmp_p
         return [[c.value for c in row] for sheet in book for row in sheet.iter_rows()]
 
     assert cells(tmp_path / "k1.xlsx") == cells(tmp_path / "plain.xlsx")
+
+
+def test_a_plan_asked_again_is_read_back_and_the_same(bundled, settings, monkeypatch):
+    from servicemap.analysis import plan
+
+    _, public = bundled
+    need = kept.kept_need(settings=settings)
+    before = kept.kept_coverage(public, settings=settings)
+    calls: list[int] = []
+
+    def propose(*args: object, **kwargs: object) -> plan.Proposal:
+        calls.append(1)
+        return plan.propose_sites(*args, **kwargs)  # type: ignore[arg-type]
+
+    options = {"n": 2, "force_code": "E23000032", "radius_km": 10, "weight": "born_outside_uk"}
+    first = kept.kept_proposal(
+        propose, public, need=need, before=before, settings=settings, **options
+    )
+    again = kept.kept_proposal(
+        propose, public, need=need, before=before, settings=settings, **options
+    )
+    other = kept.kept_proposal(
+        propose, public, need=need, before=before, settings=settings, **{**options, "n": 1}
+    )
+    assert calls == [1, 1]
+    pd.testing.assert_frame_equal(first.sites, again.sites)
+    pd.testing.assert_frame_equal(first.coverage_change, again.coverage_change)
+    assert len(other.sites) == 1

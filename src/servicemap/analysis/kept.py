@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,17 @@ from servicemap.geography.postcodes import (
 )
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
-__all__ = ["frame_digest", "kept_coverage", "kept_need", "kept_profiles", "load_public_services"]
+if TYPE_CHECKING:  # the planner is loaded by the plan command, not by near or force
+    from servicemap.analysis.plan import Proposal
+
+__all__ = [
+    "frame_digest",
+    "kept_coverage",
+    "kept_need",
+    "kept_profiles",
+    "kept_proposal",
+    "load_public_services",
+]
 
 _REBUILD = "from its inputs (a few seconds)"
 
@@ -279,3 +290,57 @@ def kept_profiles(
         what="force profiles",
         rebuild=_REBUILD,
     )
+
+
+def kept_proposal(
+    propose: Callable[..., Proposal],
+    services: pd.DataFrame,
+    *,
+    need: pd.DataFrame,
+    candidates: pd.DataFrame | None = None,
+    before: pd.DataFrame | None = None,
+    settings: Settings = DEFAULT_SETTINGS,
+    **options: Any,
+) -> Proposal:
+    """Return :func:`servicemap.analysis.plan.propose_sites`, kept between runs.
+
+    A plan asked again with the same directory, need, candidates and options is read back.
+
+    Parameters
+    ----------
+    propose
+        :func:`servicemap.analysis.plan.propose_sites` (passed in, so that ``near`` and
+        ``force``, which read other kept results, need not load the planner).
+    services
+        The services frame. Not modified.
+    need
+        The need table.
+    candidates
+        Extra candidate sites, or ``None``.
+    before
+        The coverage table of ``services`` (see :func:`servicemap.analysis.plan.what_if`).
+    settings
+        Where results are kept and the postcode table is cached.
+    **options
+        The other options of :func:`servicemap.analysis.plan.propose_sites` (``n``,
+        ``budget``, ``cost``, ``force_code``, ``kind``, ``radius_km``, ``weight``, ``method``,
+        ...).
+
+    Returns
+    -------
+    Proposal
+        The proposal.
+    """
+
+    def build() -> Proposal:
+        return propose(
+            services, need=need, candidates=candidates, before=before, settings=settings,
+            **options,
+        )  # fmt: skip
+
+    key = cache_key(
+        "proposal", frame_digest(services), frame_digest(need),
+        None if candidates is None else frame_digest(candidates),
+        sorted(options.items()), postcode_cache_path(settings).name,
+    )  # fmt: skip
+    return kept_result(settings.cache_dir, "proposals", key, build, what="plan", rebuild=_REBUILD)

@@ -146,7 +146,12 @@ def plan_command(
         servicemap plan --force Kent --with proposed.csv --map what-if.html
     """
     from servicemap.analysis import plan
-    from servicemap.analysis.kept import kept_coverage, kept_need, load_public_services
+    from servicemap.analysis.kept import (
+        kept_coverage,
+        kept_need,
+        kept_proposal,
+        load_public_services,
+    )
     from servicemap.analysis.sites import read_candidate_sites
     from servicemap.geography.areas import find_force
     from servicemap.render.plan_text import format_proposal, format_what_if
@@ -177,10 +182,11 @@ def plan_command(
             _save_plan_map(table, services, proposed, None, map_path, settings)
     else:
         sites = read_candidate_sites(candidates_path) if candidates_path else None
-        proposal = plan.propose_sites(
-            services, n=add, budget=budget, cost=cost, force_code=code, kind=kind,
-            radius_km=radius_km or 10, weight=weight or "born_outside_uk", candidates=sites,
-            need=need, method="exact" if exact else "greedy", settings=settings, before=before,
+        proposal = kept_proposal(
+            plan.propose_sites, services, n=add, budget=budget, cost=cost, force_code=code,
+            kind=kind, radius_km=radius_km or 10, weight=weight or "born_outside_uk",
+            candidates=sites, need=need, method="exact" if exact else "greedy",
+            settings=settings, before=before,
         )  # fmt: skip
         text = format_proposal(proposal, fmt)
         if map_path is not None:
