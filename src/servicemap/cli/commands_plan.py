@@ -146,12 +146,7 @@ def plan_command(
         servicemap plan --force Kent --with proposed.csv --map what-if.html
     """
     from servicemap.analysis import plan
-    from servicemap.analysis.kept import (
-        kept_coverage,
-        kept_need,
-        kept_proposal,
-        load_public_services,
-    )
+    from servicemap.analysis.kept import kept_proposal
     from servicemap.analysis.sites import read_candidate_sites
     from servicemap.geography.areas import find_force
     from servicemap.render.plan_text import format_proposal, format_what_if
@@ -169,9 +164,7 @@ def plan_command(
     code = find_force(force) if force else None
     settings = build_settings(cache_dir)
     proposed = plan.load_candidate_services(with_path, settings=settings) if with_path else None
-    services = select_current(load_public_services(services_path, settings=settings))[0]
-    need = kept_need(need_path, settings=settings)
-    before = kept_coverage(services, need_path=need_path, settings=settings)
+    services, need, before = _kept_inputs(services_path, need_path, settings)
     if proposed is not None:
         table = plan.what_if(
             services, proposed, force_codes=[code] if code else None, need=need,
@@ -198,6 +191,17 @@ def plan_command(
 
         atomic_write_text(output, text)
         click.echo(f"Wrote the plan to {output}", err=True)
+
+
+def _kept_inputs(
+    services_path: Path | None, need_path: Path | None, settings: Settings
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Return the services (as selected), the need table and their coverage, kept between runs."""
+    from servicemap.analysis.kept import kept_coverage, kept_need, load_public_services
+
+    services = select_current(load_public_services(services_path, settings=settings))[0]
+    need = kept_need(need_path, settings=settings)
+    return services, need, kept_coverage(services, need_path=need_path, settings=settings)
 
 
 def check_plan_request(
