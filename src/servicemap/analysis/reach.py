@@ -394,27 +394,26 @@ def _area_keys(
     ew_districts = tuple(
         str(c) for c, f in zip(table.district_codes, district_force, strict=True) if f >= 0
     )
-    districts = services["served_districts"].map(lambda v: tuple(v) if _is_seq(v) else ())
+    # Plain lists and comprehensions: a large directory has a million rows to go through.
+    districts = [tuple(v) if _is_seq(v) else () for v in services["served_districts"].tolist()]
     forces = (
-        services["served_forces"].map(lambda v: tuple(v) if _is_seq(v) else ())
+        [tuple(v) if _is_seq(v) else () for v in services["served_forces"].tolist()]
         if "served_forces" in services.columns
-        else pd.Series([()] * len(services), index=services.index, dtype=object)
+        else [()] * len(services)
     )
-    keys: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    keys: list[tuple[tuple[str, ...], tuple[str, ...]]] = list(zip(districts, forces, strict=True))
     no_area = 0
-    for i, (ds, fs) in enumerate(zip(districts, forces, strict=True)):
-        if not ds and not fs:
-            # No stated area: a national service serves England and Wales; any other serves the
-            # district it is based in (or its whole force when the district is not known).
-            if scope_values[i] == "national":
-                ds = ew_districts
-            elif home_district[i] >= 0 and district_force[home_district[i]] >= 0:
-                ds = (str(table.district_codes[home_district[i]]),)
-            elif location_force[i] >= 0:
-                fs = (str(table.force_codes[location_force[i]]),)
-            else:
-                no_area += 1
-        keys.append((ds, fs))
+    for i in [i for i, (ds, fs) in enumerate(keys) if not ds and not fs]:
+        # No stated area: a national service serves England and Wales; any other serves the
+        # district it is based in (or its whole force when the district is not known).
+        if scope_values[i] == "national":
+            keys[i] = (ew_districts, ())
+        elif home_district[i] >= 0 and district_force[home_district[i]] >= 0:
+            keys[i] = ((str(table.district_codes[home_district[i]]),), ())
+        elif location_force[i] >= 0:
+            keys[i] = ((), (str(table.force_codes[location_force[i]]),))
+        else:
+            no_area += 1
     if no_area:
         warnings.warn(
             f"{no_area} service(s) give no area served and no location; they are left out of "
