@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from servicemap import __version__
+from servicemap.cli import COMMANDS as COMMANDS_TABLE
 from servicemap.cli import cli
 from servicemap.errors import CacheNotice
 
@@ -262,7 +263,7 @@ def _interrupt(*args: Any, **kwargs: Any) -> Any:
     ("target", "args"),
     [
         ("servicemap.analysis.near.services_near", ["near", "UB1 3BL"]),
-        ("servicemap.directory.load.load_services", ["near", "UB1 3BL"]),
+        ("servicemap.analysis.kept.load_public_services", ["near", "UB1 3BL"]),
         ("servicemap.geography.postcodes.forces_with_postcode_counts", ["forces"]),
         ("servicemap.directory.validate.validate_services", ["validate"]),
     ],
@@ -411,3 +412,40 @@ def test_the_library_rejects_unknown_tiles_too() -> None:
     empty = gpd.GeoDataFrame({"code": [], "name": []}, geometry=[], crs="EPSG:27700")
     with pytest.raises(MapError, match=r"^Unknown base map 'NoSuchTiles'\. Use an xyzservices"):
         coverage_map(empty, empty, empty, tiles="NoSuchTiles")
+
+
+# --- the listing is read without loading the commands ------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS_TABLE), ids=sorted(COMMANDS_TABLE))
+def test_the_listed_help_is_the_commands_own_first_line(name: str) -> None:
+    command = cli.commands[name]
+    assert COMMANDS_TABLE[name][2] == command.get_short_help_str(10**6)
+
+
+def test_the_listing_loads_no_command_nor_the_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from servicemap.cli import cli\n"
+        "try:\n"
+        "    cli(['-h'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "loaded = [m for m in sys.modules if m.startswith('servicemap.cli.') or m in "
+        "('pandas', 'numpy', 'platformdirs', 'servicemap.settings')]\n"
+        "print('loaded:', sorted(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "Commands:" in result.stdout
+    assert result.stdout.rstrip().endswith("loaded: []")
+
+
+def test_a_command_loaded_later_still_takes_quiet_after_its_name(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["validate", "-h"])
+    assert "-q, --quiet" in result.output
+    assert sum(p.name == "quiet" for p in cli.commands["validate"].params) == 1

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from servicemap.analysis import plan
+from servicemap.analysis.access import _LAST_DISTANCES
 from servicemap.analysis.cover import (
     BUDGET_GUARANTEE,
     cover_value,
@@ -28,7 +29,6 @@ from servicemap.analysis.cover import (
     lp_budget_bound,
 )
 from servicemap.analysis.coverage import coverage_by_force
-from servicemap.analysis.reach import _LAST_DISTANCES
 from servicemap.analysis.sites import district_sites, read_candidate_sites
 from servicemap.cli import cli
 from servicemap.errors import PlanError

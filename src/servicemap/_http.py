@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from servicemap.errors import DownloadError
 from servicemap.settings import DEFAULT_SETTINGS, Settings
+
+if TYPE_CHECKING:  # requests is imported when a request is made: commands that work offline
+    import requests  # (nearly all of them) start about 0.1 s sooner without it
 
 # Statuses worth retrying: the server is busy or briefly broken, not refusing us for good.
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 def _session(settings: Settings) -> requests.Session:
+    import requests
+
     session = requests.Session()
     session.headers["User-Agent"] = settings.request_user_agent()
     session.headers["Accept"] = "application/json"
@@ -64,6 +67,8 @@ def request_json(
     DownloadError
         When every attempt failed, or the server refused the request (4xx other than 429).
     """
+    import requests
+
     own = session or _session(settings)
     last = "no attempt was made"
     for attempt in range(settings.retries + 1):

@@ -12,9 +12,10 @@ import pandas as pd
 from servicemap._progress import status
 from servicemap.analysis import profile as profile_module
 from servicemap.analysis.coverage import coverage_by_district, coverage_by_force
+from servicemap.analysis.kept import kept_coverage, kept_profiles, load_public_services
 from servicemap.analysis.profile import ForceProfile
 from servicemap.analysis.reach import prepare_services
-from servicemap.directory.load import load_services
+from servicemap.directory.load import load_services, with_geometry
 from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.geography import postcodes as postcodes_module
 from servicemap.geography.boundaries import load_force_areas
@@ -22,7 +23,7 @@ from servicemap.geography.need import load_need
 from servicemap.geography.postcodes import geography_from_postcodes
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
-__all__ = ["ReportInputs", "force_profiles", "load_inputs"]
+__all__ = ["ReportInputs", "force_profiles", "load_inputs", "profile_maker"]
 
 BOUNDARY_SOURCES: dict[str, str] = {
     "derived": "derived from the ONS Postcode Directory (built offline by servicemap)",
@@ -70,6 +71,7 @@ def load_inputs(
     selection: Selection | None = None,
     districts: bool = False,
     settings: Settings = DEFAULT_SETTINGS,
+    keep: bool = False,
 ) -> ReportInputs:
     """Load the services, force areas and need, and compute coverage (bundled data by default).
 
@@ -87,6 +89,11 @@ def load_inputs(
         Also compute ``coverage.coverage_by_district`` (for the profiles' district tables).
     settings
         Settings (CRS, cache folder).
+    keep
+        Reuse the results kept between runs in the cache folder (:mod:`servicemap.analysis.kept`):
+        the services are then the public frame (confidential places withheld, with a geometry
+        from each public point), and the coverage tables are read back unless an input changed.
+        Every figure and page is the same either way.
 
     Returns
     -------
@@ -94,17 +101,28 @@ def load_inputs(
         Force areas, coverage and services, and where they came from.
     """
     status("Loading the services directory…")
-    services, summary = select_services(
-        load_services(services_path, settings=settings), selection or Selection()
+    loaded = (
+        with_geometry(load_public_services(services_path, settings=settings), settings=settings)
+        if keep
+        else load_services(services_path, settings=settings)
     )
+    services, summary = select_services(loaded, selection or Selection())
     status("Loading police force area boundaries…")
     force_areas = load_force_areas(boundaries_source, settings=settings)
     status("Scoring coverage…")
-    need = load_need(need_path, level="district")
-    coverage = coverage_by_force(services, need=need, settings=settings)
-    by_district = (
-        coverage_by_district(services, need=need, settings=settings) if districts else None
-    )
+    if keep:
+        coverage = kept_coverage(services, need_path=need_path, settings=settings)
+        by_district = (
+            kept_coverage(services, level="district", need_path=need_path, settings=settings)
+            if districts
+            else None
+        )
+    else:
+        need = load_need(need_path, level="district")
+        coverage = coverage_by_force(services, need=need, settings=settings)
+        by_district = (
+            coverage_by_district(services, need=need, settings=settings) if districts else None
+        )
     return ReportInputs(
         force_areas=force_areas,
         coverage=coverage,
@@ -170,3 +188,69 @@ def force_profiles(
         )
         for code in iterator
     }
+
+
+def profile_maker(
+    services: pd.DataFrame,
+    coverage: pd.DataFrame,
+    *,
+    districts: pd.DataFrame | None = None,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> Callable[[str], ForceProfile]:
+    """Return a function giving one force's profile, every profile made (or read back) once.
+
+    Parameters
+    ----------
+    services
+        The services frame. Not modified.
+    coverage
+        ``coverage.coverage_by_force`` for the same services.
+    districts
+        ``coverage.coverage_by_district`` for the same services; ``None`` for none.
+    settings
+        Settings (CRS, cache folder): the profiles are kept between runs
+        (:func:`servicemap.analysis.kept.kept_profiles`).
+
+    Returns
+    -------
+    callable
+        Force code -> :class:`servicemap.analysis.profile.ForceProfile`, as
+        :func:`servicemap.analysis.profile.force_profile` gives it.
+    """
+    made: dict[str, ForceProfile] = {}
+
+    def every_profile() -> dict[str, ForceProfile]:
+        # Looked up on their modules when called, so that tests can replace them.
+        table = postcodes_module.load_postcode_table(settings=settings)
+        prepared = prepare_services(services, geography_from_postcodes(table))
+        return {
+            str(code): profile_module.force_profile(
+                str(code),
+                services,
+                coverage,
+                postcodes=table,
+                prepared=prepared,
+                districts=districts,
+                settings=settings,
+            )  # fmt: skip
+            for code in coverage["force_code"]
+        }
+
+    def profile(code: str) -> ForceProfile:
+        if not made:
+            made.update(
+                kept_profiles(
+                    services,
+                    coverage,
+                    districts=districts,
+                    settings=settings,
+                    build=every_profile,
+                )  # fmt: skip
+            )
+        if code not in made:
+            made[code] = profile_module.force_profile(
+                code, services, coverage, districts=districts, settings=settings
+            )
+        return made[code]
+
+    return profile

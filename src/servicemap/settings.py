@@ -27,8 +27,9 @@ class Settings:
         Projected CRS used for all distance and area work. Default ``EPSG:27700`` (British
         National Grid, metres). Outputs for the web (GeoJSON, maps) are always EPSG:4326.
     cache_dir
-        Where built boundaries, the compact postcode table and downloads are kept. Default: the
-        user cache directory from platformdirs (``~/.cache/servicemap`` on Linux), or
+        Where built boundaries, the compact postcode table, downloads and results kept between
+        runs (:mod:`servicemap.analysis.kept`: never a confidential place) are kept. Default:
+        the user cache directory from platformdirs (``~/.cache/servicemap`` on Linux), or
         ``$SERVICEMAP_CACHE_DIR`` when set.
     boundaries_url
         ArcGIS REST FeatureServer layer URL for the official police force area boundaries

@@ -3,9 +3,11 @@
 # The wing's public modules (`from servicemap.analysis import *` imports them); a module
 # whose name starts with '_' is private to the wing.
 __all__ = [
+    "access",
     "changes",
     "cover",
     "coverage",
+    "kept",
     "near",
     "places",
     "plan",

@@ -9,9 +9,10 @@ solves the integer programme with HiGHS (``scipy.optimize.milp``).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from servicemap._cache import cache_key, kept_result
 from servicemap.errors import PlanError
+from servicemap.settings import Settings
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_array
@@ -486,3 +489,43 @@ def lp_budget_bound(
     if result.x is None:
         raise PlanError(f"The LP relaxation could not be solved: {result.message}")
     return float(-result.fun)
+
+
+def kept_bound(settings: Settings | None, solve: Callable[[], float], *problem: Any) -> float:
+    """Return an LP bound from ``solve``, kept between runs for the same ``problem``.
+
+    scipy's LP solver alone takes about a third of a second to load, more than a plan's
+    whole solve; the same matrices, weights and counts always give the same bound.
+
+    Parameters
+    ----------
+    settings
+        ``settings.cache_dir`` keeps the bound; ``None`` solves every time.
+    solve
+        Computes the bound.
+    *problem
+        What the bound depends on: sparse matrices, arrays and numbers.
+
+    Returns
+    -------
+    float
+        The bound.
+    """
+    if settings is None:
+        return solve()
+    digest = hashlib.sha256()
+    for part in problem:
+        arrays = (part.indptr, part.indices, part.data) if hasattr(part, "indptr") else (part,)
+        for array in arrays:
+            digest.update(np.ascontiguousarray(array).tobytes() + b"\0")
+        digest.update(repr(getattr(part, "shape", "")).encode())
+    key = cache_key("bound", digest.hexdigest())
+    bound = kept_result(
+        settings.cache_dir,
+        "bounds",
+        key,
+        solve,
+        what="LP bound",
+        rebuild="with HiGHS (under a second)",
+    )
+    return float(bound)

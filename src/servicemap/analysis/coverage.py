@@ -15,14 +15,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from servicemap._progress import status
+from servicemap.analysis.access import ReachState, _radius_label, access_measures, measure_names
 from servicemap.analysis.reach import (
     PreparedServices,
     Units,
-    _access,
     _count_by_unit,
     _districts_reached,
-    _radius_label,
     _share_by_unit,
+    area_units,
     prepare_services,
 )
 from servicemap.directory.schema import PROVISION_KINDS
@@ -212,6 +212,7 @@ def coverage_by_area(
     postcodes: PostcodeTable | None = None,
     radii_km: tuple[float, ...] = (10, 25),
     settings: Settings = DEFAULT_SETTINGS,
+    before: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return the coverage table at one level: ``force``, ``district`` or ``authority``.
 
@@ -223,6 +224,12 @@ def coverage_by_area(
         One of :data:`LEVELS`.
     need, postcodes, radii_km, settings
         As for :func:`coverage_by_force`.
+    before
+        The same table (same level, need, radii and postcode table) for the first rows of
+        ``services`` -- the directory, when ``services`` is the directory plus proposed
+        services: the access figures of every area no added service can come nearer to are
+        taken from it, so only the areas around the additions are measured again. The table is
+        the same as without it; a table that does not match is not used.
 
     Returns
     -------
@@ -264,15 +271,37 @@ def coverage_by_area(
         columns["share_born_outside_uk"] = born / columns["usual_residents_2021"]
         columns["local_services_per_100k_born_abroad"] = columns["local_services"] / born * 1e5
     status(
-        f"Measuring distances from {len(geography.resident_xy):,} postcodes to "
+        f"Measuring distances from {int(geography.district_count.sum()):,} postcodes to "
         f"{int(prepared.in_person.sum()):,} in-person services…"
     )
-    columns.update(_access(geography, prepared, radii, units.units, weights))
+    measures, reach = access_measures(
+        geography, prepared, radii, units.units, weights, base=_base(before, units)
+    )
+    columns.update(measures)
     scored = _score(pd.DataFrame(columns), radii, key=units.key)
     # What the access figures rest on (see visitable_services), for whoever shows them.
     scored.attrs["visitable_services"] = int(prepared.in_person.sum())
     scored.attrs["active_services"] = int(prepared.active.sum())
+    scored.attrs["reach"] = reach  # lets a table with a few more services be measured quickly
     return scored
+
+
+def _base(
+    before: pd.DataFrame | None, units: _Level
+) -> tuple[ReachState, dict[str, npt.NDArray[np.float64]]] | None:
+    """Return the access state and figures of ``before`` in ``units``' order, if it has them."""
+    if before is None or not isinstance(before.attrs.get("reach"), ReachState):
+        return None
+    keys = units.columns[units.key]
+    if units.key not in before.columns or sorted(before[units.key]) != sorted(keys):
+        return None
+    state: ReachState = before.attrs["reach"]
+    names = measure_names(state.radii_km)
+    if not set(names) <= set(before.columns):
+        return None
+    by_key = before.set_index(units.key)
+    figures = {c: by_key[c].reindex(keys).to_numpy(dtype=np.float64) for c in names}
+    return state, figures
 
 
 def _check_need_columns(need: pd.DataFrame) -> None:
@@ -362,8 +391,10 @@ def _provision_columns(
     else:
         located = np.where(prepared.location_district >= 0, located, -1)
 
+    reach = area_units(prepared, units)  # once, for every count below
+
     def count(flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-        return _count_by_unit(prepared, flags, units)
+        return _count_by_unit(prepared, flags, units, reach)
 
     def share(flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
         return _share_by_unit(_districts_reached(prepared, flags), units, people)

@@ -22,7 +22,8 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from servicemap.analysis.reach import nearest_km, prepare_services
+from servicemap.analysis.access import nearest_km
+from servicemap.analysis.reach import prepare_services
 from servicemap.analysis.sites import district_sites
 from servicemap.directory.privacy import public_services
 from servicemap.geography.forces import district_names, force_names

@@ -41,17 +41,18 @@ from servicemap.analysis.cover import (
     exact_max_cover,
     greedy_budget_cover,
     greedy_max_cover,
+    kept_bound,
     lp_budget_bound,
     lp_upper_bound,
 )
-from servicemap.analysis.coverage import coverage_by_force
+from servicemap.analysis.coverage import coverage_by_area, coverage_by_force
 from servicemap.analysis.sites import (
     ENGLAND_AND_WALES,
     SiteProblem,
     _resolve_force,
     site_problem,
 )
-from servicemap.directory.load import services_from_checked
+from servicemap.directory.load import services_from_checked, with_geometry
 from servicemap.directory.proposals import check_proposals
 from servicemap.directory.schema import DERIVED, FIELDS
 from servicemap.errors import PlanError
@@ -252,6 +253,7 @@ def what_if(
     postcodes: PostcodeTable | None = None,
     radii_km: tuple[float, ...] = (10, 25),
     settings: Settings = DEFAULT_SETTINGS,
+    before: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return what funding some proposed services would change, force by force.
 
@@ -275,6 +277,10 @@ def what_if(
         Distances for the in-person access shares, in km.
     settings
         Where the postcode table is cached.
+    before
+        :func:`servicemap.analysis.coverage.coverage_by_force` of ``services`` with the same
+        need, postcode table and radii (e.g. kept between runs); ``None`` computes it. The
+        table after is then measured again only around the proposed services.
 
     Returns
     -------
@@ -288,15 +294,17 @@ def what_if(
     codes = [_resolve_force(f, geography) for f in (force_codes or ())]
     need = load_need(level="district") if need is None else need
     status("Computing coverage before and after…")
-    before = coverage_by_force(
-        services, need=need, postcodes=table, radii_km=radii_km, settings=settings
-    )
-    after = coverage_by_force(
+    if before is None:
+        before = coverage_by_force(
+            services, need=need, postcodes=table, radii_km=radii_km, settings=settings
+        )
+    after = coverage_by_area(
         _combined(services, candidates),
         need=need,
         postcodes=table,
         radii_km=radii_km,
         settings=settings,
+        before=before,
     )
     comparison = compare_coverage(before, after, force_codes=codes)
     comparison.attrs.update(
@@ -367,7 +375,11 @@ class Proposal:
 
 
 def proposal_services(
-    sites: pd.DataFrame, *, kind: str | None, settings: Settings = DEFAULT_SETTINGS
+    sites: pd.DataFrame,
+    *,
+    kind: str | None,
+    settings: Settings = DEFAULT_SETTINGS,
+    geometry: bool = True,
 ) -> gpd.GeoDataFrame:
     """Return proposed sites as canonical services: local, in person, serving their district.
 
@@ -385,15 +397,14 @@ def proposal_services(
         The kind of service proposed.
     settings
         ``settings.crs``.
+    geometry
+        Give the frame its Point geometry; without, a plain frame (the measures need none).
 
     Returns
     -------
     geopandas.GeoDataFrame
-        A canonical services frame, one row per site.
+        A canonical services frame, one row per site (a plain frame when not ``geometry``).
     """
-    import geopandas as gpd
-    import shapely
-
     if len(sites) == 0:
         return empty_services(settings=settings)
     chosen = kind or PROPOSED_KIND
@@ -429,8 +440,7 @@ def proposal_services(
         )
         rows.append(record)
     frame = pd.DataFrame(rows)
-    geometry = shapely.points(frame["easting"].to_numpy(), frame["northing"].to_numpy())
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs=settings.crs)
+    return with_geometry(frame, settings=settings) if geometry else frame
 
 
 def site_measures(radii: tuple[float, ...], kind: str | None) -> list[str]:
@@ -475,6 +485,7 @@ def propose_sites(
     method: str = "greedy",
     time_limit: float | None = None,
     settings: Settings = DEFAULT_SETTINGS,
+    before: pd.DataFrame | None = None,
 ) -> Proposal:
     """Propose ``n`` sites (or sites within a budget) that bring the most residents within reach.
 
@@ -507,18 +518,18 @@ def propose_sites(
         ``born_outside_uk``, ``women_16plus`` or ``residents``.
     candidates
         Extra candidate sites anywhere (:func:`servicemap.analysis.sites.read_candidate_sites`).
-    need
-        Need per force; ``None`` for the bundled figures.
-    postcodes
-        The postcode table; ``None`` loads the cached ONS table.
+    need, postcodes
+        Need per force; ``None`` for the bundled figures. The postcode table; ``None`` loads
+        the cached ONS table.
     radii_km
         Radii of the coverage table's access measures (before and after).
     method
         ``"greedy"`` (default) or ``"exact"`` (integer programme; slower on large areas).
     time_limit
         Seconds for the exact solver.
-    settings
-        Where the postcode table is cached; the CRS.
+    settings, before
+        Where the postcode table is cached; the CRS. The coverage of ``services`` (see
+        :func:`what_if`); ``None`` computes it.
 
     Returns
     -------
@@ -532,24 +543,30 @@ def propose_sites(
         services, force_code=force_code, kind=kind, radius_km=radius_km, weight=weight,
         candidates=candidates, need=need, postcodes=table, cost=cost, settings=settings,
     )  # fmt: skip
-    solution = _choose(problem, count, money, method=method, time_limit=time_limit)
+    solution = _choose(problem, count, money, method=method, time_limit=time_limit, kept=settings)
     return _proposal(
         services, problem, solution, count, need=need, postcodes=table, radii_km=radii_km,
-        budget=money, settings=settings,
+        budget=money, settings=settings, before=before,
     )  # fmt: skip
 
 
 def _choose(
-    problem: SiteProblem, count: int, money: float | None, *, method: str, time_limit: float | None
+    problem: SiteProblem,
+    count: int,
+    money: float | None,
+    *,
+    method: str,
+    time_limit: float | None,
+    kept: Settings | None = None,
 ) -> CoverSolution:
-    """Choose ``count`` sites, or sites within the budget ``money``."""
+    """Choose ``count`` sites, or sites within the budget ``money`` (LP bounds kept in ``kept``)."""
     if len(problem.candidates) == 0:
         raise PlanError(f"No candidate sites in {problem.area_name}; pass some as candidates.")
     if money is None:
         status(f"Choosing {count} site(s) among {len(problem.candidates)} candidates…")
-        return _solve(problem, count, method=method, time_limit=time_limit)
+        return _solve(problem, count, method=method, time_limit=time_limit, kept=kept)
     status(f"Choosing sites within {money:,.0f} among {len(problem.candidates)} candidates…")
-    return _solve_budget(problem, money, method=method, time_limit=time_limit)
+    return _solve_budget(problem, money, method=method, time_limit=time_limit, kept=kept)
 
 
 def _check_request(
@@ -612,7 +629,12 @@ def _costs(problem: SiteProblem) -> npt.NDArray[np.float64]:
 
 
 def _solve_budget(
-    problem: SiteProblem, budget: float, *, method: str, time_limit: float | None
+    problem: SiteProblem,
+    budget: float,
+    *,
+    method: str,
+    time_limit: float | None,
+    kept: Settings | None = None,
 ) -> CoverSolution:
     """Solve the budgeted covering problem exactly, or greedily with the tightest quick bound."""
     costs = _costs(problem)
@@ -626,7 +648,11 @@ def _solve_budget(
     matrix, _ = _merged_cells(_as_csr(problem.cover), problem.weights)
     if matrix.shape[1] > LP_BOUND_CELLS:
         return greedy
-    bound = lp_budget_bound(problem.cover, problem.weights, costs, budget)
+    bound = kept_bound(
+        kept,
+        lambda: lp_budget_bound(problem.cover, problem.weights, costs, budget),
+        _as_csr(problem.cover), problem.weights, costs, budget,
+    )  # fmt: skip
     if bound >= greedy.upper_bound:
         return greedy
     return dataclasses.replace(
@@ -648,14 +674,15 @@ def _proposal(
     radii_km: tuple[float, ...],
     budget: float | None = None,
     settings: Settings,
+    before: pd.DataFrame | None = None,
 ) -> Proposal:
     """Add the chosen sites to the directory, recompute coverage and report the proposal."""
     chosen = problem.candidates.iloc[list(solution.chosen)].reset_index(drop=True)
-    proposed = proposal_services(chosen, kind=problem.kind, settings=settings)
+    proposed = proposal_services(chosen, kind=problem.kind, settings=settings, geometry=False)
     forces = [problem.area_code] if problem.area_code != ENGLAND_AND_WALES else []
     comparison = what_if(
         services, proposed, force_codes=[*forces, *chosen["force_code"]], need=need,
-        postcodes=postcodes, radii_km=radii_km, settings=settings,
+        postcodes=postcodes, radii_km=radii_km, settings=settings, before=before,
     )  # fmt: skip
     sites = _site_table(problem, solution, chosen, comparison, radii_km)
     return Proposal(
@@ -671,27 +698,34 @@ def _proposal(
 
 
 def _solve(
-    problem: SiteProblem, count: int, *, method: str, time_limit: float | None
+    problem: SiteProblem,
+    count: int,
+    *,
+    method: str,
+    time_limit: float | None,
+    kept: Settings | None = None,
 ) -> CoverSolution:
     """Solve the covering problem exactly, or greedily with the tightest quick bound."""
     if method == "exact":
         return exact_max_cover(problem.cover, problem.weights, count, time_limit=time_limit)
     greedy = greedy_max_cover(problem.cover, problem.weights, count)
-    return _with_lp_bound(greedy, problem, count)
+    return _with_lp_bound(greedy, problem, count, kept=kept)
 
 
 LP_BOUND_CELLS = 10_000
 """The LP-relaxation bound is computed when the merged problem has at most this many cells."""
 
 
-def _with_lp_bound(solution: CoverSolution, problem: SiteProblem, count: int) -> CoverSolution:
+def _with_lp_bound(
+    solution: CoverSolution, problem: SiteProblem, count: int, *, kept: Settings | None = None
+) -> CoverSolution:
     """Tighten a greedy solution's upper bound with the LP relaxation, when that is quick."""
     if solution.optimal:
         return solution
     matrix, w = _merged_cells(_as_csr(problem.cover), problem.weights)
     if matrix.shape[1] > LP_BOUND_CELLS:
         return solution
-    bound = lp_upper_bound(matrix, w, count)
+    bound = kept_bound(kept, lambda: lp_upper_bound(matrix, w, count), matrix, w, count)
     if bound >= solution.upper_bound:
         return solution
     return dataclasses.replace(

@@ -337,18 +337,15 @@ def _nearest_outside(
     nearest: int,
     force_names: dict[str, str],
 ) -> pd.DataFrame:
-    from scipy.spatial import cKDTree
-
     table = geography.table
-    residents = geography.resident_xy[geography.force_bounds[k] : geography.force_bounds[k + 1]]
+    residents = geography.force_residents(k)
     columns = ["name", "organisation", "based_in", "km_from_force", "by_and_for", "serves_force"]
     candidates = np.flatnonzero(
         prepared.in_person & ~prepared.confidential & (prepared.location_force != k)
     )
     if len(residents) == 0 or len(candidates) == 0 or nearest <= 0:
         return pd.DataFrame(columns=columns)
-    tree = cKDTree(residents)
-    distance, _ = tree.query(prepared.xy[candidates], k=1, workers=-1)
+    distance = _nearest_distance(prepared.xy[candidates], residents)
     order = np.argsort(distance, kind="stable")[:nearest]
     chosen = candidates[order]
     area = prepared.area[chosen]
@@ -369,3 +366,19 @@ def _nearest_outside(
             "serves_force": serves,
         }
     )
+
+
+def _nearest_distance(
+    points: npt.NDArray[np.float64], residents: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Return each point's straight-line distance (m) to the nearest of ``residents``.
+
+    A few dozen services against one force's postcodes: a direct search is quicker than
+    building a k-d tree (and importing scipy) for them, and gives the same distances.
+    """
+    out = np.empty(len(points), dtype=np.float64)
+    x, y = residents[:, 0], residents[:, 1]
+    for i, (px, py) in enumerate(points):
+        dx, dy = x - px, y - py
+        out[i] = np.sqrt(np.min(dx * dx + dy * dy))
+    return out

@@ -2,16 +2,15 @@
 
 Everything here is vectorised over services and postcodes: a service's served area is a set of
 districts, a force is a set of districts, and residents are spread over the located postcodes of
-their force. Distances are straight lines in British National Grid metres, found with a k-d
-tree over service points queried by every postcode. Coverage, profiles, "near" searches and
-plans are all built on :func:`prepare_services`, so they apply the same rules.
+their force. Coverage, profiles, "near" searches and plans are all built on
+:func:`prepare_services`, so they apply the same rules; distances from residents to in-person
+services are measured in :mod:`servicemap.analysis.access`.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,12 +111,17 @@ class PreparedServices:
 def _text(services: pd.DataFrame, column: str) -> pd.Series:
     if column not in services.columns:
         return pd.Series("", index=services.index, dtype=object)
-    return services[column].fillna("").astype(str).str.strip().str.lower()
+    # Cleaned once per distinct value: a large directory repeats few values.
+    codes, uniques = pd.factorize(services[column], use_na_sentinel=True)
+    distinct = pd.Series([*uniques, None]).fillna("").astype(str).str.strip().str.lower()
+    return pd.Series(distinct.to_numpy()[codes], index=services.index, dtype=distinct.dtype)
 
 
 def _has_type(types: pd.Series, wanted: tuple[str, ...]) -> npt.NDArray[np.bool_]:
     pattern = r"(?:^|;)\s*(?:" + "|".join(re.escape(w) for w in wanted) + r")\s*(?=;|$)"
-    found: npt.NDArray[np.bool_] = types.str.contains(pattern, regex=True).to_numpy(dtype=bool)
+    codes, uniques = pd.factorize(types)
+    distinct = pd.Series(uniques, dtype=types.dtype).str.contains(pattern, regex=True)
+    found: npt.NDArray[np.bool_] = distinct.to_numpy(dtype=bool)[codes]
     return found
 
 
@@ -174,15 +178,20 @@ def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedSe
     kinds = {kind: _has_type(types, wanted) for kind, wanted in PROVISION_KINDS.items()}
     kinds["nrpf_accommodation"] = kinds["nrpf_accommodation"] & nrpf
     xy, home_district, location_force = _locations(services, geography)
+    has_xy = _has_xy(services, xy)
     area, area_districts, area_forces, level = _served_areas(
         services, geography, _text(services, "scope"), home_district, location_force
     )
-    postal = postal_only(services).to_numpy(dtype=bool)
+    hinted = _hinted(services)
+    postal = postal_only(services).to_numpy(dtype=bool, copy=True)
+    if hinted.any():
+        postal[hinted] = services[_POSTAL_HINT].to_numpy()[hinted].astype(bool)
     in_person, access_xy = _access_points(
         services,
         geography,
         xy,
         home_district,
+        has_xy=has_xy,
         active=active,
         confidential=confidential,
         postal=postal,
@@ -202,7 +211,68 @@ def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedSe
         xy=xy,
         access_xy=access_xy,
         location_force=location_force,
-        location_district=np.where(np.isfinite(xy).all(axis=1), home_district, -1).astype(np.intp),
+        location_district=np.where(has_xy, home_district, -1).astype(np.intp),
+    )
+
+
+# --- a public frame that still counts like the full one -------------------------------------
+
+#: Columns :func:`with_location_hints` adds: what the measures need from a service's place, at
+#: district level, so that a frame whose confidential places are withheld counts the same.
+_DISTRICT_HINT, _LOCATED_HINT, _POSTAL_HINT = "_home_district", "_located", "_postal"
+HINT_COLUMNS: tuple[str, ...] = (_DISTRICT_HINT, _LOCATED_HINT, _POSTAL_HINT)
+
+
+def _hinted(services: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Rows that carry hints (a row added to a hinted frame later, e.g. a proposal, does not)."""
+    found = np.ones(len(services), dtype=bool)
+    for column in HINT_COLUMNS:
+        if column not in services.columns:
+            return np.zeros(len(services), dtype=bool)
+        found &= services[column].notna().to_numpy(dtype=bool)
+    return found
+
+
+def _has_xy(services: pd.DataFrame, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    located = np.asarray(np.isfinite(xy).all(axis=1), dtype=bool)  # a new array
+    hinted = _hinted(services)
+    if hinted.any():
+        located[hinted] = services[_LOCATED_HINT].to_numpy()[hinted].astype(bool)
+    return located
+
+
+def with_location_hints(services: pd.DataFrame, geography: Geography) -> pd.DataFrame:
+    """Return a copy of the services frame with the district-level facts of their places.
+
+    The copy gains :data:`HINT_COLUMNS`: the code of the district each service is based in
+    (from its postcode, else the district whose centre is nearest its point; ``""`` when
+    none), whether it has a point, and whether its address is postal only. With them,
+    :func:`prepare_services` counts a frame whose confidential services have lost their
+    address, postcode and coordinates (:func:`servicemap.directory.privacy.public_services`)
+    exactly as it counts the full frame: a confidential service counts for access only at the
+    centre of its district, and that is all it needs. No hint is finer than a district.
+
+    Parameters
+    ----------
+    services
+        The canonical services frame. Not modified.
+    geography
+        From :func:`servicemap.geography.postcodes.geography_from_postcodes`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The frame with the three columns added (replaced if already there).
+    """
+    plain = services.drop(columns=[c for c in HINT_COLUMNS if c in services.columns])
+    xy, home_district, _ = _locations(plain, geography)
+    codes = geography.table.district_codes.astype(str)
+    return plain.assign(
+        **{
+            _DISTRICT_HINT: np.where(home_district >= 0, codes[np.maximum(home_district, 0)], ""),
+            _LOCATED_HINT: np.isfinite(xy).all(axis=1),
+            _POSTAL_HINT: postal_only(plain).to_numpy(dtype=bool),
+        }
     )
 
 
@@ -217,21 +287,33 @@ def _locations(
             pd.to_numeric(services["northing"], errors="coerce").to_numpy(dtype=np.float64),
         ]
     )
-    has_xy = np.isfinite(xy).all(axis=1)
-    # The district a service is based in: from its postcode, else the nearest district centroid.
+    has_xy = _has_xy(services, xy)
+    # The district a service is based in: from its postcode, else the nearest district centroid;
+    # in a public frame, as found before a confidential service's place was withheld.
+    hinted = _hinted(services)
     rows = table.rows(compact_postcodes(_text(services, "postcode")))
     home_district = np.where(rows >= 0, table.district[np.maximum(rows, 0)], -1).astype(np.intp)
-    guess = (home_district < 0) & has_xy
+    if hinted.any():
+        index = geography.district_index
+        hints = services[_DISTRICT_HINT].to_numpy()[hinted]
+        home_district[hinted] = [index.get(str(code), -1) if code else -1 for code in hints]
+    guess = (home_district < 0) & has_xy & ~hinted
     if guess.any():
         home_district[guess] = _nearest_district(geography, xy[guess])
+    return xy, home_district, _location_force(services, geography, has_xy)
+
+
+def _location_force(
+    services: pd.DataFrame, geography: Geography, has_xy: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.intp]:
+    """Return the force index of each service's location (-1 when it has none)."""
     location_force = np.full(len(services), -1, dtype=np.intp)
     if "force_code" in services.columns:
         location_force = np.array(
             [geography.force_index.get(str(c), -1) for c in services["force_code"]],
             dtype=np.intp,
         )
-    location_force = np.where(has_xy, location_force, -1)
-    return xy, home_district, location_force
+    return np.where(has_xy, location_force, -1).astype(np.intp)
 
 
 def _access_points(
@@ -240,13 +322,13 @@ def _access_points(
     xy: npt.NDArray[np.float64],
     home_district: npt.NDArray[np.intp],
     *,
+    has_xy: npt.NDArray[np.bool_],
     active: npt.NDArray[np.bool_],
     confidential: npt.NDArray[np.bool_],
     postal: npt.NDArray[np.bool_],
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
     """Return which services count as in person, and where they count for access."""
     delivery = _text(services, "delivery")
-    has_xy = np.isfinite(xy).all(axis=1)
     published = (_text(services, "address") != "") | (_text(services, "postcode") != "")
     public_place = published.to_numpy(dtype=bool) & ~confidential
     said_in_person = delivery.isin(["in_person", "both"]).to_numpy(dtype=bool)
@@ -260,7 +342,8 @@ def _access_points(
     snap = confidential & in_person
     snap_ok = snap & (home_district >= 0)
     snap_ok &= geography.district_count[np.maximum(home_district, 0)] > 0
-    access_xy[snap_ok] = geography.district_xy[home_district[snap_ok]]
+    if snap_ok.any():  # district centres are worked out on first use
+        access_xy[snap_ok] = geography.district_xy[home_district[snap_ok]]
     in_person = in_person & ~(snap & ~snap_ok)
     access_xy[~in_person] = np.nan
     return in_person, access_xy
@@ -311,27 +394,26 @@ def _area_keys(
     ew_districts = tuple(
         str(c) for c, f in zip(table.district_codes, district_force, strict=True) if f >= 0
     )
-    districts = services["served_districts"].map(lambda v: tuple(v) if _is_seq(v) else ())
+    # Plain lists and comprehensions: a large directory has a million rows to go through.
+    districts = [tuple(v) if _is_seq(v) else () for v in services["served_districts"].tolist()]
     forces = (
-        services["served_forces"].map(lambda v: tuple(v) if _is_seq(v) else ())
+        [tuple(v) if _is_seq(v) else () for v in services["served_forces"].tolist()]
         if "served_forces" in services.columns
-        else pd.Series([()] * len(services), index=services.index, dtype=object)
+        else [()] * len(services)
     )
-    keys: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    keys: list[tuple[tuple[str, ...], tuple[str, ...]]] = list(zip(districts, forces, strict=True))
     no_area = 0
-    for i, (ds, fs) in enumerate(zip(districts, forces, strict=True)):
-        if not ds and not fs:
-            # No stated area: a national service serves England and Wales; any other serves the
-            # district it is based in (or its whole force when the district is not known).
-            if scope_values[i] == "national":
-                ds = ew_districts
-            elif home_district[i] >= 0 and district_force[home_district[i]] >= 0:
-                ds = (str(table.district_codes[home_district[i]]),)
-            elif location_force[i] >= 0:
-                fs = (str(table.force_codes[location_force[i]]),)
-            else:
-                no_area += 1
-        keys.append((ds, fs))
+    for i in [i for i, (ds, fs) in enumerate(keys) if not ds and not fs]:
+        # No stated area: a national service serves England and Wales; any other serves the
+        # district it is based in (or its whole force when the district is not known).
+        if scope_values[i] == "national":
+            keys[i] = (ew_districts, ())
+        elif home_district[i] >= 0 and district_force[home_district[i]] >= 0:
+            keys[i] = ((str(table.district_codes[home_district[i]]),), ())
+        elif location_force[i] >= 0:
+            keys[i] = ((), (str(table.force_codes[location_force[i]]),))
+        else:
+            no_area += 1
     if no_area:
         warnings.warn(
             f"{no_area} service(s) give no area served and no location; they are left out of "
@@ -415,15 +497,43 @@ def force_units(geography: Geography) -> Units:
     return Units(of_district=geography.table.district_force.astype(np.intp), n=geography.n_forces)
 
 
+def area_units(prepared: PreparedServices, units: Units) -> npt.NDArray[np.bool_]:
+    """Return the unique served areas x units matrix: which units each area reaches.
+
+    Parameters
+    ----------
+    prepared
+        The prepared services.
+    units
+        The areas the measures are summed to.
+
+    Returns
+    -------
+    numpy.ndarray
+        Booleans, one row per unique served area.
+    """
+    reached: npt.NDArray[np.bool_] = (prepared.area_districts.astype(np.int32) @ units.onehot()) > 0
+    return reached
+
+
 def _count_by_unit(
-    prepared: PreparedServices, flags: npt.NDArray[np.bool_], units: Units
+    prepared: PreparedServices,
+    flags: npt.NDArray[np.bool_],
+    units: Units,
+    reach: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.int64]:
-    """Count the flagged services serving each unit (a service counts once per unit)."""
+    """Count the flagged services serving each unit (a service counts once per unit).
+
+    ``reach`` is :func:`area_units` when the caller counts many flags over the same units.
+    """
     per_area = _per_area(prepared, flags)
     used = np.flatnonzero(per_area)
     if not len(used):
         return np.zeros(units.n, dtype=np.int64)
-    reached = (prepared.area_districts[used].astype(np.int32) @ units.onehot()) > 0
+    if reach is not None:
+        reached = reach[used]
+    else:
+        reached = (prepared.area_districts[used].astype(np.int32) @ units.onehot()) > 0
     counts = per_area[used] @ reached.astype(np.float64)
     return np.rint(counts).astype(np.int64)
 
@@ -449,231 +559,6 @@ def _share_by_unit(
     with np.errstate(invalid="ignore", divide="ignore"):
         share: npt.NDArray[np.float64] = hits / total
     return share
-
-
-def nearest_km(
-    points: npt.NDArray[np.float64],
-    xy: npt.NDArray[np.float64],
-    *,
-    within_km: float = np.inf,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
-    """Return the distance in km from each of ``xy`` to the nearest of ``points``, and which.
-
-    Parameters
-    ----------
-    points
-        Points (n x 2, BNG metres), e.g. in-person services; all finite.
-    xy
-        Where to measure from (m x 2, BNG metres), e.g. residents' postcodes.
-    within_km
-        Look no further than this; beyond it the distance is inf.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        For each of ``xy``: the distance in km to the nearest point, and that point's index.
-        Distances beyond ``within_km`` (and all of them when there are no points) are inf, with
-        index ``len(points)``.
-    """
-    from scipy.spatial import cKDTree
-
-    if len(points) == 0 or len(xy) == 0:
-        return np.full(len(xy), np.inf), np.zeros(len(xy), dtype=np.intp)
-    bound = within_km * 1000.0 * (1 + 1e-9) if np.isfinite(within_km) else np.inf
-    distance, index = cKDTree(points).query(xy, k=1, workers=-1, distance_upper_bound=bound)
-    km: npt.NDArray[np.float64] = np.asarray(distance, dtype=np.float64) / 1000.0
-    return km, np.asarray(index, dtype=np.intp)
-
-
-def _access(
-    geography: Geography,
-    prepared: PreparedServices,
-    radii_km: tuple[float, ...],
-    units: Units,
-    weights: npt.NDArray[np.float64],
-) -> dict[str, npt.NDArray[np.float64]]:
-    """Shares of each unit's people within each radius of an in-person service.
-
-    ``weights`` gives the people each located postcode carries, per district
-    (:func:`servicemap.geography.residents.district_weights`).
-    """
-    chosen = np.flatnonzero(prepared.in_person)
-    km, bf_km = resident_distances(
-        geography, prepared.access_xy[chosen], prepared.by_and_for[chosen], max(radii_km)
-    )
-    unit = units.of_district[geography.resident_district]
-    inside = unit >= 0
-    unit = unit[inside]
-    people = np.nan_to_num(weights[geography.resident_district][inside])
-    total = np.bincount(unit, weights=people, minlength=units.n)
-    out: dict[str, npt.NDArray[np.float64]] = {}
-    for name, distance in (("in_person", km[inside]), ("by_and_for", bf_km[inside])):
-        for radius in radii_km:
-            within = np.bincount(unit, weights=people * (distance <= radius), minlength=units.n)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out[f"{name}_within_{_radius_label(radius)}km"] = within / total
-        if name == "in_person":
-            out["median_km_to_in_person"] = _weighted_median(distance, people, unit, units.n)
-    return out
-
-
-def _weighted_median(
-    values: npt.NDArray[np.float64],
-    weights: npt.NDArray[np.float64],
-    group: npt.NDArray[np.intp],
-    n: int,
-) -> npt.NDArray[np.float64]:
-    """Return, per group, the value half of the group's weight is at or below (NaN if none).
-
-    With equal weights this is numpy's median (the mean of the two middle values).
-    """
-    out = np.full(n, np.nan)
-    order = np.lexsort((values, group))
-    g, v, w = group[order], values[order], weights[order]
-    cumulative = np.cumsum(w)
-    bounds = np.searchsorted(g, np.arange(n + 1))
-    for k in range(n):
-        start, end = bounds[k], bounds[k + 1]
-        if end <= start:
-            continue
-        before = cumulative[start - 1] if start else 0.0
-        total = cumulative[end - 1] - before
-        if total <= 0:
-            out[k] = float(np.median(v[start:end]))
-            continue
-        running = cumulative[start:end] - before
-        at = min(int(np.searchsorted(running, total / 2.0, side="left")), end - start - 1)
-        value = float(v[start + at])
-        # Exactly half the weight at or below: halfway to the next value (as numpy's median).
-        if at + 1 < end - start and abs(running[at] - total / 2.0) <= 1e-9 * total:
-            value = (value + float(v[start + at + 1])) / 2.0
-        out[k] = value
-    return out
-
-
-# The residents' distances for the last set of in-person services measured from scratch, so a
-# plan that adds a few services to the same directory measures only the distance to those.
-_LAST_DISTANCES: list[tuple[weakref.ref[Geography], bytes, float, tuple[Any, ...]]] = []
-
-INCREMENTAL_POINTS = 64
-"""Up to this many services added to the last set measured are measured on their own."""
-
-
-def resident_distances(
-    geography: Geography,
-    points: npt.NDArray[np.float64],
-    by_and_for: npt.NDArray[np.bool_],
-    widest_km: float,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return each resident postcode's km to the nearest point, and to a 'by and for' one.
-
-    The 'by and for' distance is exact up to ``widest_km`` (beyond it, it may be inf). When
-    ``points`` are the last set measured from scratch (on the same geography and radius) with a
-    few more after them -- a plan adding proposed services to the directory -- only the
-    distances to the new points are measured, and the answer is the same.
-
-    Parameters
-    ----------
-    geography
-        Gives the resident postcodes (``resident_xy``, BNG metres).
-    points
-        In-person service points (n x 2, BNG metres).
-    by_and_for
-        Which of ``points`` are 'by and for' services.
-    widest_km
-        The widest radius the 'by and for' distance is needed for.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        The distance to the nearest point and to the nearest 'by and for' point, per resident.
-    """
-    key = np.ascontiguousarray(points, dtype=np.float64).tobytes()
-    flags = np.ascontiguousarray(by_and_for, dtype=bool).tobytes()
-    for ref, seen, widest, measured in _LAST_DISTANCES:
-        base = len(seen) // 17  # 16 bytes of coordinates and 1 flag per point
-        extra = len(points) - base
-        if (
-            ref() is geography
-            and widest == widest_km
-            and 0 <= extra <= INCREMENTAL_POINTS
-            and key[: base * 16] + flags[:base] == seen
-        ):
-            return _with_points(geography, measured, points[base:], by_and_for[base:], widest)
-    km, bf_km = _distances(geography.resident_xy, points, by_and_for, widest_km)
-    measured = (km, bf_km, *_force_boxes(geography, km))
-    _LAST_DISTANCES[:] = [(weakref.ref(geography), key + flags, widest_km, measured)]
-    return km.copy(), bf_km.copy()
-
-
-def _with_points(
-    geography: Geography,
-    measured: tuple[Any, ...],
-    points: npt.NDArray[np.float64],
-    by_and_for: npt.NDArray[np.bool_],
-    widest_km: float,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return the distances with a few more points: the nearer of the old and the new ones.
-
-    A new point can only come nearer to a force's residents if it is nearer to the force's
-    bounding box than the force's farthest resident is from help, so only those forces' slices
-    are measured ('by and for' distances matter up to ``widest_km``).
-    """
-    km, bf_km, boxes, farthest = measured
-    km, bf_km = km.copy(), bf_km.copy()
-    xy = geography.resident_xy
-    bounds = geography.force_bounds
-    for (x, y), is_bf in zip(points, by_and_for, strict=True):
-        if not (np.isfinite(x) and np.isfinite(y)):
-            continue
-        dx = np.maximum(np.maximum(boxes[:, 0] - x, x - boxes[:, 2]), 0.0)
-        dy = np.maximum(np.maximum(boxes[:, 1] - y, y - boxes[:, 3]), 0.0)
-        near = np.hypot(dx, dy) / 1000.0 < np.maximum(farthest, widest_km if is_bf else 0.0)
-        for k in np.flatnonzero(near):
-            part = slice(bounds[k], bounds[k + 1])
-            d = np.hypot(xy[part, 0] - x, xy[part, 1] - y) / 1000.0
-            np.minimum(km[part], d, out=km[part])
-            if is_bf:
-                np.minimum(bf_km[part], d, out=bf_km[part])
-    return km, bf_km
-
-
-def _force_boxes(
-    geography: Geography, km: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return each force's residents' bounding box (BNG metres) and farthest distance (km)."""
-    bounds = geography.force_bounds
-    xy = geography.resident_xy
-    boxes = np.full((geography.n_forces, 4), np.nan)
-    farthest = np.full(geography.n_forces, -np.inf)
-    for k in range(geography.n_forces):
-        part = slice(bounds[k], bounds[k + 1])
-        if bounds[k + 1] > bounds[k]:
-            boxes[k, :2] = xy[part].min(axis=0)
-            boxes[k, 2:] = xy[part].max(axis=0)
-            farthest[k] = float(km[part].max())
-    return boxes, farthest
-
-
-def _distances(
-    xy: npt.NDArray[np.float64],
-    points: npt.NDArray[np.float64],
-    by_and_for: npt.NDArray[np.bool_],
-    widest_km: float,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    km, nearest = nearest_km(points, xy)
-    # By and for: where the nearest in-person service is one, that is the distance; elsewhere
-    # it is at least the in-person distance, so only postcodes with an in-person service within
-    # the widest radius need a second (bounded) search.
-    is_bf = np.append(by_and_for, False)
-    bf_km = np.where(is_bf[np.minimum(nearest, len(points))], km, np.inf)
-    todo = ~is_bf[np.minimum(nearest, len(points))] & (km <= widest_km)
-    bf_km[todo] = nearest_km(points[by_and_for], xy[todo], within_km=widest_km)[0]
-    return km, bf_km
-
-
-def _radius_label(radius: float) -> str:
-    return f"{radius:g}"
 
 
 # Should live in directory/privacy.py with the rest of the confidentiality rule.

@@ -24,7 +24,8 @@ import pandas as pd
 
 from servicemap._csv import column_key, read_csv_text
 from servicemap._progress import status
-from servicemap.analysis.reach import PreparedServices, nearest_km, prepare_services
+from servicemap.analysis.access import DIRECT_PAIRS, distance_km
+from servicemap.analysis.reach import PreparedServices, prepare_services
 from servicemap.directory.schema import PROVISION_KINDS
 from servicemap.errors import NeedFileError, PlanError, UnknownForceError
 from servicemap.geography.areas import find_force
@@ -38,7 +39,7 @@ from servicemap.geography.postcodes import (
     geography_from_postcodes,
     load_postcode_table,
 )
-from servicemap.geography.residents import DEMAND_WEIGHTS, resident_weights
+from servicemap.geography.residents import DEMAND_WEIGHTS, district_weights
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 WEIGHTS: dict[str, str] = DEMAND_WEIGHTS
@@ -531,9 +532,8 @@ def site_problem(
     code = _resolve_force(force_code, geography) if force_code is not None else None
     area_name = force_names().get(code, code) if code else "England and Wales"
     need = load_need(level="district") if need is None else need
-    per_postcode = _weight_per_force(need, geography, weight, code=code, area_name=area_name)
     status("Finding who is not yet within reach…")
-    xy, resident_weight = _residents(geography, per_postcode, code)
+    xy, resident_weight = _residents(geography, need, weight, code=code, area_name=area_name)
     prepared = prepare_services(services, geography)
     reached = _within_reach(prepared, kind, xy, radius)
     sites = _candidate_table(table, code, candidates, cost=cost)
@@ -556,10 +556,14 @@ def site_problem(
     )
 
 
-def _weight_per_force(
-    need: pd.DataFrame, geography: Geography, weight: str, *, code: str | None, area_name: str
-) -> npt.NDArray[np.float64]:
-    """Return the people each located postcode carries for ``weight``, checking it is there."""
+def _residents(
+    geography: Geography, need: pd.DataFrame, weight: str, *, code: str | None, area_name: str
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return the area's located postcodes (BNG metres) and the people each carries.
+
+    For one force only its postcodes are gathered (in the order of ``geography.resident_xy``),
+    so a force's plan does not arrange every postcode of England and Wales first.
+    """
     column = WEIGHTS[weight]
     if column not in need.columns:
         raise PlanError(
@@ -568,34 +572,27 @@ def _weight_per_force(
             "another weight."
         )
     try:
-        per_postcode = resident_weights(geography, need, column)
+        per_district = district_weights(geography, need, column)
     except NeedFileError as exc:
         raise PlanError(f"{str(exc).rstrip('.')}; needed for weight {weight!r}.") from exc
-    bounds = geography.force_bounds
-    if code is not None:
-        k = geography.force_index[code]
-        if not np.isfinite(per_postcode[bounds[k] : bounds[k + 1]]).all():
-            raise PlanError(
-                f"The need table has no {column!r} figure for {area_name}; choose "
-                "another weight or fill it in."
-            )
-    elif not np.isfinite(per_postcode).all():
-        raise PlanError(
-            f"The need table lacks {column!r} for some forces; choose another weight or "
-            "fill them in."
-        )
-    return per_postcode
-
-
-def _residents(
-    geography: Geography, per_postcode: npt.NDArray[np.float64], code: str | None
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return the area's located postcodes (BNG metres) and the people each carries."""
     if code is None:
-        return geography.resident_xy, per_postcode.astype(np.float64)
-    k = geography.force_index[code]
-    part = slice(geography.force_bounds[k], geography.force_bounds[k + 1])
-    return geography.resident_xy[part], per_postcode[part].astype(np.float64)
+        per_postcode = per_district[geography.resident_district].astype(np.float64)
+        if not np.isfinite(per_postcode).all():
+            raise PlanError(
+                f"The need table lacks {column!r} for some forces; choose another weight or "
+                "fill them in."
+            )
+        return geography.resident_xy, per_postcode
+    table = geography.table
+    rows = np.flatnonzero(geography.located & (table.force == geography.force_index[code]))
+    xy = np.column_stack([table.easting[rows], table.northing[rows]]).astype(np.float64)
+    per_postcode = per_district[table.district[rows]].astype(np.float64)
+    if not np.isfinite(per_postcode).all():
+        raise PlanError(
+            f"The need table has no {column!r} figure for {area_name}; choose "
+            "another weight or fill it in."
+        )
+    return xy, per_postcode
 
 
 _CANDIDATE_COLUMNS = [
@@ -663,10 +660,9 @@ def _incidence(
 ) -> Any:
     """Return the sites x cells matrix (scipy sparse): 1 where a cell is within the radius."""
     from scipy.sparse import csr_array
-    from scipy.spatial import cKDTree
 
     if len(cell_xy) and len(site_xy):
-        near = cKDTree(cell_xy).query_ball_point(site_xy, r=radius * 1000.0, workers=-1)
+        near = _cells_within(site_xy, cell_xy, radius * 1000.0)
         lengths = np.array([len(v) for v in near], dtype=np.int64)
         indices = (
             np.concatenate([np.sort(np.asarray(v, dtype=np.int64)) for v in near])
@@ -680,6 +676,28 @@ def _incidence(
     return csr_array((np.ones(len(indices)), indices, indptr), shape=(len(site_xy), len(cell_xy)))
 
 
+def _cells_within(
+    site_xy: npt.NDArray[np.float64], cell_xy: npt.NDArray[np.float64], metres: float
+) -> list[Any]:
+    """Return, per site, the cells within ``metres`` (as the k-d tree's ball query finds them).
+
+    A force's sites and cells are few enough to compare directly (the same squared distances
+    against the same squared radius); England and Wales's use the tree.
+    """
+    if len(site_xy) * len(cell_xy) > DIRECT_PAIRS:
+        from scipy.spatial import cKDTree
+
+        found: list[Any] = cKDTree(cell_xy).query_ball_point(site_xy, r=metres, workers=-1)
+        return found
+    limit = metres * metres
+    x, y = cell_xy[:, 0], cell_xy[:, 1]
+    found = []
+    for sx, sy in site_xy:
+        dx, dy = x - sx, y - sy
+        found.append(np.flatnonzero(dx * dx + dy * dy <= limit))
+    return found
+
+
 def _within_reach(
     prepared: PreparedServices, kind: str | None, xy: npt.NDArray[np.float64], radius: float
 ) -> npt.NDArray[np.bool_]:
@@ -687,5 +705,5 @@ def _within_reach(
     existing = prepared.in_person & (prepared.kinds[kind] if kind else True)
     points = prepared.access_xy[existing]
     points = points[np.isfinite(points).all(axis=1)]
-    reached: npt.NDArray[np.bool_] = nearest_km(points, xy)[0] <= radius
+    reached: npt.NDArray[np.bool_] = distance_km(points, xy) <= radius
     return reached

@@ -28,7 +28,6 @@ from servicemap.cli.options import (
 from servicemap.settings import Settings
 
 if TYPE_CHECKING:  # imported by the commands when they run, so that -h stays fast
-    import geopandas as gpd
     import pandas as pd
 
 
@@ -52,15 +51,14 @@ def _services_and_coverage(
     radii: tuple[float, ...],
     settings: Settings,
     level: str = "force",
-) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    """Load the services directory and the need table; return the services and their coverage."""
-    from servicemap.analysis.coverage import coverage_by_area
-    from servicemap.directory.load import load_services
-    from servicemap.geography.need import load_need
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Load the services directory (public, kept between runs) and return it and its coverage."""
+    from servicemap.analysis.kept import kept_coverage, load_public_services
 
-    services, _ = select_current(load_services(services_path, settings=settings))
-    need = load_need(need_path, level="district")
-    table = coverage_by_area(services, level=level, need=need, radii_km=radii, settings=settings)
+    services, _ = select_current(load_public_services(services_path, settings=settings))
+    table = kept_coverage(
+        services, level=level, need_path=need_path, radii_km=radii, settings=settings
+    )
     return services, table
 
 
@@ -204,17 +202,16 @@ def force_command(
     Example:
         servicemap force "West Midlands"
     """
-    from servicemap.analysis.coverage import coverage_by_district
+    from servicemap.analysis.kept import kept_coverage
     from servicemap.analysis.profile import force_profile
     from servicemap.geography.areas import find_force
-    from servicemap.geography.need import load_need
-    from servicemap.render.text import format_force_profile
+    from servicemap.render.answers import format_force_profile
 
     code = find_force(name)
     settings = build_settings(cache_dir)
     services, table = _services_and_coverage(services_path, need_path, radii, settings)
-    districts = coverage_by_district(
-        services, need=load_need(need_path, level="district"), radii_km=radii, settings=settings
+    districts = kept_coverage(
+        services, level="district", need_path=need_path, radii_km=radii, settings=settings
     )
     profile = force_profile(code, services, table, districts=districts, settings=settings)
     if fmt == "json":
@@ -256,12 +253,12 @@ def near_command(
         servicemap near UB1 3BL --radius-km 10
         servicemap near ST4
     """
+    from servicemap.analysis.kept import load_public_services
     from servicemap.analysis.near import describe_near_place, services_near
-    from servicemap.directory.load import load_services
-    from servicemap.render.text import format_near
+    from servicemap.render.answers import format_near
 
     settings = build_settings(cache_dir)
-    services, _ = select_current(load_services(services_path, settings=settings))
+    services, _ = select_current(load_public_services(services_path, settings=settings))
     near = services_near(" ".join(place), services, radius_km=radius_km, settings=settings)
     click.echo(format_near(near, fmt), nl=False)
     note = describe_near_place(near)

@@ -104,6 +104,7 @@ def _report_inputs(
         selection=current_selection(),
         districts=districts,
         settings=settings,
+        keep=True,
     )
     note_selection(inputs.selection)
     return inputs, settings
@@ -236,7 +237,7 @@ def report_command(
     import time
 
     from servicemap._progress import progress
-    from servicemap.analysis.profile import force_profile
+    from servicemap.inputs import profile_maker
     from servicemap.render.report import build_report, check_report_folder
 
     files = data_inputs(
@@ -269,8 +270,8 @@ def report_command(
         selection=inputs.selection,
         contact=contact,
         since=since,
-        profile=lambda code: force_profile(
-            code, inputs.services, inputs.coverage, districts=inputs.districts, settings=settings
+        profile=profile_maker(
+            inputs.services, inputs.coverage, districts=inputs.districts, settings=settings
         ),
         settings=settings,
     )

@@ -146,10 +146,9 @@ def plan_command(
         servicemap plan --force Kent --with proposed.csv --map what-if.html
     """
     from servicemap.analysis import plan
+    from servicemap.analysis.kept import kept_proposal
     from servicemap.analysis.sites import read_candidate_sites
-    from servicemap.directory.load import load_services
     from servicemap.geography.areas import find_force
-    from servicemap.geography.need import load_need
     from servicemap.render.plan_text import format_proposal, format_what_if
 
     check_plan_request(
@@ -165,21 +164,22 @@ def plan_command(
     code = find_force(force) if force else None
     settings = build_settings(cache_dir)
     proposed = plan.load_candidate_services(with_path, settings=settings) if with_path else None
-    services = select_current(load_services(services_path, settings=settings))[0]
-    need = load_need(need_path, level="district")
+    services, need, before = _kept_inputs(services_path, need_path, settings)
     if proposed is not None:
         table = plan.what_if(
-            services, proposed, force_codes=[code] if code else None, need=need, settings=settings
-        )
+            services, proposed, force_codes=[code] if code else None, need=need,
+            settings=settings, before=before,
+        )  # fmt: skip
         text = format_what_if(table, fmt)
         if map_path is not None:
             _save_plan_map(table, services, proposed, None, map_path, settings)
     else:
         sites = read_candidate_sites(candidates_path) if candidates_path else None
-        proposal = plan.propose_sites(
-            services, n=add, budget=budget, cost=cost, force_code=code, kind=kind,
-            radius_km=radius_km or 10, weight=weight or "born_outside_uk", candidates=sites,
-            need=need, method="exact" if exact else "greedy", settings=settings,
+        proposal = kept_proposal(
+            plan.propose_sites, services, n=add, budget=budget, cost=cost, force_code=code,
+            kind=kind, radius_km=radius_km or 10, weight=weight or "born_outside_uk",
+            candidates=sites, need=need, method="exact" if exact else "greedy",
+            settings=settings, before=before,
         )  # fmt: skip
         text = format_proposal(proposal, fmt)
         if map_path is not None:
@@ -191,6 +191,17 @@ def plan_command(
 
         atomic_write_text(output, text)
         click.echo(f"Wrote the plan to {output}", err=True)
+
+
+def _kept_inputs(
+    services_path: Path | None, need_path: Path | None, settings: Settings
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Return the services (as selected), the need table and their coverage, kept between runs."""
+    from servicemap.analysis.kept import kept_coverage, kept_need, load_public_services
+
+    services = select_current(load_public_services(services_path, settings=settings))[0]
+    need = kept_need(need_path, settings=settings)
+    return services, need, kept_coverage(services, need_path=need_path, settings=settings)
 
 
 def check_plan_request(
@@ -278,12 +289,14 @@ def _save_plan_map(
     """Draw the plan (a what-if's proposed services, or a proposal's sites) and save the map."""
     from servicemap._progress import status
     from servicemap.analysis import places
+    from servicemap.directory.load import with_geometry
     from servicemap.geography.boundaries import load_district_areas, load_force_areas
     from servicemap.geography.postcodes import load_postcode_table
     from servicemap.render.maps import save_map
     from servicemap.render.plan_map import proposal_map, what_if_map
 
     status("Drawing the map: districts, postcode districts and towns…")
+    services = with_geometry(services, settings=settings)  # the kept frame has none
     table = load_postcode_table(settings=settings)
     focus = [str(c) for c in comparison.attrs.get("requested", ())]
     if proposal is not None:

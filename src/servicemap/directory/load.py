@@ -127,9 +127,6 @@ def services_from_checked(
     geopandas.GeoDataFrame
         The canonical services frame (see :func:`load_services`).
     """
-    import geopandas as gpd
-    import shapely
-
     services = pd.DataFrame(index=range(len(checked)))
     for field in FIELDS:
         services[field] = checked[field].to_numpy()
@@ -142,9 +139,34 @@ def services_from_checked(
     services["served_districts"] = list(checked["served_districts"])
     services["served_forces"] = list(checked["served_forces"])
     services["confidential"] = confidential_mask(services).to_numpy(dtype=bool)
-    east = services["easting"].to_numpy()
-    north = services["northing"].to_numpy()
-    geometry = np.full(len(services), None, dtype=object)
+    return with_geometry(services, settings=settings)
+
+
+def with_geometry(
+    services: pd.DataFrame, *, settings: Settings = DEFAULT_SETTINGS
+) -> gpd.GeoDataFrame:
+    """Return the services with a Point geometry at (``easting``, ``northing``), or None.
+
+    Parameters
+    ----------
+    services
+        A services frame with ``easting`` and ``northing`` (BNG metres, NaN where none). Not
+        modified.
+    settings
+        ``settings.crs`` is the frame's CRS.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy with a ``geometry`` column (replaced if there was one).
+    """
+    import geopandas as gpd
+    import shapely
+
+    plain = pd.DataFrame(services.drop(columns="geometry", errors="ignore"))
+    east = pd.to_numeric(plain["easting"], errors="coerce").to_numpy(dtype=float)
+    north = pd.to_numeric(plain["northing"], errors="coerce").to_numpy(dtype=float)
+    geometry = np.full(len(plain), None, dtype=object)
     has_point = np.isfinite(east) & np.isfinite(north)
     geometry[has_point] = shapely.points(east[has_point], north[has_point])
-    return gpd.GeoDataFrame(services, geometry=geometry, crs=settings.crs)
+    return gpd.GeoDataFrame(plain, geometry=geometry, crs=settings.crs)

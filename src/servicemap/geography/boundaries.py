@@ -41,7 +41,14 @@ import pandas as pd
 import shapely
 
 from servicemap._atomic import atomic_path
-from servicemap._cache import describe_damage, heal_cache_entry, usable_cache_folder, writing_cache
+from servicemap._cache import (
+    cache_key,
+    describe_damage,
+    heal_cache_entry,
+    kept_result,
+    usable_cache_folder,
+    writing_cache,
+)
 from servicemap._data import data_path
 from servicemap.errors import BoundaryFileError, DataQualityWarning, MapError
 from servicemap.geography._arcgis import official_boundaries_path
@@ -686,7 +693,23 @@ def simplify_force_areas(
             "(e.g. forces.set_crs('EPSG:27700'))."
         )
     projected = forces.to_crs(settings.crs)
-    geoms = projected.geometry
+    # The same polygons always simplify alike, so the result is kept between runs.
+    wkb = hashlib.sha256(b"".join(shapely.to_wkb(projected.geometry.values))).hexdigest()
+    key = cache_key("simplified", wkb, str(settings.crs), int(max_vertices))
+    rounded = kept_result(
+        settings.cache_dir,
+        "simplified",
+        key,
+        lambda: _simplified(projected.geometry, max_vertices),
+        what="simplified force areas",
+        rebuild="from the force areas (a second)",
+    )
+    out = projected.set_geometry(gpd.GeoSeries(rounded, index=projected.index, crs="EPSG:4326"))
+    return out
+
+
+def _simplified(geoms: gpd.GeoSeries, max_vertices: int) -> Any:
+    """Return the simplified polygons in EPSG:4326, rounded to 3 decimal places."""
     valid = bool(shapely.coverage_is_valid(geoms.values))
     if not valid:
         warnings.warn(
@@ -706,9 +729,8 @@ def simplify_force_areas(
         if count <= max_vertices or tolerance >= 10_000:
             break
         tolerance *= 2
-    out = projected.set_geometry(simplified).to_crs("EPSG:4326")
-    rounded = shapely.transform(out.geometry.values, lambda xy: np.round(xy, 3))
-    return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs="EPSG:4326"))
+    out = simplified.to_crs("EPSG:4326")
+    return shapely.transform(out.values, lambda xy: np.round(xy, 3))
 
 
 def force_neighbours(

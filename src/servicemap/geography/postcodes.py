@@ -6,13 +6,13 @@ import hashlib
 import os
 import re
 import string
+import sys
 import tempfile
 import weakref
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ class PostcodeTable:
     district_force: npt.NDArray[np.int16]
     force_codes: npt.NDArray[np.str_]
 
-    @property
+    @cached_property
     def force(self) -> npt.NDArray[np.int16]:
         """Index into ``force_codes`` of each postcode's force, -1 outside England and Wales."""
         return self.district_force[self.district]
@@ -302,8 +302,36 @@ def _irish_grid_to_bng(
     return np.asarray(x), np.asarray(y)
 
 
+def _installed_versions() -> list[str]:
+    """Return the postcode package's version from its ``.dist-info`` folder's name.
+
+    Every command needs the version (it names the cached table), and reading the folder name
+    takes a millisecond where loading ``importlib.metadata`` takes about 25. Only the first
+    folder on ``sys.path`` that has the package counts, as for ``importlib.metadata``.
+    """
+    prefix = _PACKAGE.replace("-", "_") + "-"
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        found = [
+            n[len(prefix) : -len(".dist-info")]
+            for n in names
+            if n.endswith(".dist-info") and n.lower().startswith(prefix)
+        ]
+        if found:
+            return found
+    return []
+
+
 def package_version() -> str:
     """Return the installed version of the postcode package (part of every cache key)."""
+    found = _installed_versions()
+    if len(found) == 1:
+        return found[0]
+    from importlib.metadata import PackageNotFoundError, version  # the general way
+
     try:
         return version(_PACKAGE)
     except PackageNotFoundError as exc:  # pragma: no cover - dependency is required
@@ -313,6 +341,7 @@ def package_version() -> str:
         ) from exc
 
 
+@lru_cache(maxsize=1)
 def _cache_key() -> str:
     districts = load_districts().to_csv(index=False).encode()
     digest = hashlib.sha256(districts).hexdigest()[:10]
@@ -556,14 +585,67 @@ class Geography:
     table: PostcodeTable
     located: npt.NDArray[np.bool_]
     district_count: npt.NDArray[np.float64]
-    district_xy: npt.NDArray[np.float64]
     force_count: npt.NDArray[np.float64]
     district_index: dict[str, int]
     force_index: dict[str, int]
-    resident_xy: npt.NDArray[np.float64]
-    resident_force: npt.NDArray[np.intp]
-    resident_district: npt.NDArray[np.intp]
-    force_bounds: npt.NDArray[np.intp]
+
+    @cached_property
+    def district_xy(self) -> npt.NDArray[np.float64]:
+        """Mean position (BNG metres) of each district's located postcodes; NaN when none."""
+        table, located, count = self.table, self.located, self.district_count
+        district = table.district[located]
+        n = len(count)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xs = np.bincount(district, weights=table.easting[located], minlength=n) / count
+            ys = np.bincount(district, weights=table.northing[located], minlength=n) / count
+        xy: npt.NDArray[np.float64] = np.column_stack([xs, ys])
+        return xy
+
+    @cached_property
+    def _resident_order(self) -> npt.NDArray[np.intp]:
+        # Residents' postcodes grouped by force, so a force's postcodes are one slice; built on
+        # first use, since a search near one postcode never needs it.
+        force = self.table.force[self.located]
+        order: npt.NDArray[np.intp] = np.argsort(force, kind="stable")  # int16: a radix sort
+        return order
+
+    @cached_property
+    def resident_xy(self) -> npt.NDArray[np.float64]:
+        """The located England and Wales postcodes (BNG metres), grouped by force."""
+        order = self._resident_order
+        xy: npt.NDArray[np.float64] = np.column_stack(
+            [self.table.easting[self.located][order], self.table.northing[self.located][order]]
+        ).astype(np.float64)
+        return xy
+
+    @cached_property
+    def resident_force(self) -> npt.NDArray[np.intp]:
+        """Their force index, ascending."""
+        force = self.table.force[self.located][self._resident_order].astype(np.intp)
+        return force
+
+    @cached_property
+    def resident_district(self) -> npt.NDArray[np.intp]:
+        """Their district index (into the table's ``district_codes``)."""
+        district = self.table.district[self.located][self._resident_order].astype(np.intp)
+        return district
+
+    @cached_property
+    def force_bounds(self) -> npt.NDArray[np.intp]:
+        """Force ``k``'s postcodes are ``resident_xy[force_bounds[k] : force_bounds[k + 1]]``."""
+        counts = np.bincount(self.table.force[self.located], minlength=self.n_forces)
+        bounds: npt.NDArray[np.intp] = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
+        return bounds
+
+    def force_residents(self, k: int) -> npt.NDArray[np.float64]:
+        """Return force ``k``'s slice of :attr:`resident_xy` without grouping every force."""
+        if "resident_xy" in self.__dict__:
+            return self.resident_xy[self.force_bounds[k] : self.force_bounds[k + 1]]
+        rows = np.flatnonzero(self.located & (self.table.force == k))
+        xy: npt.NDArray[np.float64] = np.column_stack(
+            [self.table.easting[rows], self.table.northing[rows]]
+        ).astype(np.float64)
+        return xy
 
     @property
     def n_districts(self) -> int:
@@ -610,32 +692,16 @@ def _build_geography(table: PostcodeTable) -> Geography:
     district = table.district[located]
     n_districts = len(table.district_codes)
     count = np.bincount(district, minlength=n_districts).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xs = np.bincount(district, weights=table.easting[located], minlength=n_districts) / count
-        ys = np.bincount(district, weights=table.northing[located], minlength=n_districts) / count
     force_count = np.bincount(
         table.district_force[table.district_force >= 0],
         weights=count[table.district_force >= 0],
         minlength=len(table.force_codes),
     )
-    # Residents' postcodes grouped by force, so a force's postcodes are one slice.
-    force = table.force[located]
-    order = np.argsort(force, kind="stable")  # int16: a radix sort
-    resident_force = force[order].astype(np.intp)
-    resident_xy = np.column_stack(
-        [table.easting[located][order], table.northing[located][order]]
-    ).astype(np.float64)
-    bounds = np.searchsorted(resident_force, np.arange(len(table.force_codes) + 1))
     return Geography(
         table=table,
         located=located,
         district_count=count,
-        district_xy=np.column_stack([xs, ys]),
         force_count=force_count.astype(np.float64),
         district_index={str(c): i for i, c in enumerate(table.district_codes)},
         force_index={str(c): i for i, c in enumerate(table.force_codes)},
-        resident_xy=resident_xy,
-        resident_force=resident_force,
-        resident_district=district[order].astype(np.intp),
-        force_bounds=bounds,
     )

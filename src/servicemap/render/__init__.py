@@ -3,6 +3,7 @@
 # The wing's public modules (`from servicemap.render import *` imports them); a module
 # whose name starts with '_' is private to the wing.
 __all__ = [
+    "answers",
     "changes_text",
     "classes",
     "downloads",

@@ -360,14 +360,15 @@ def _svg_minimap(
 
     shapes = []
     ordered = chosen.assign(_self=chosen["force_code"] == code).sort_values("_self")
-    for row in ordered.itertuples(index=False):
-        row_code = str(row.force_code)
+    # plain arrays: itertuples over a GeoDataFrame costs more than drawing the paths
+    codes, geometries = ordered["force_code"].to_numpy(), ordered.geometry.to_numpy()
+    for row_code, geometry in zip(map(str, codes), geometries, strict=True):
         is_self = row_code == code
         stroke = "#000" if is_self else "#555"
         width_px = 3 if is_self else 0.8
         title = escape(labels.get(row_code, row_code))
         shapes.append(
-            f'<path d="{path(row.geometry)}" fill="{escape(colours.get(row_code, NO_DATA_COLOUR))}"'
+            f'<path d="{path(geometry)}" fill="{escape(colours.get(row_code, NO_DATA_COLOUR))}"'
             f' stroke="{stroke}" stroke-width="{width_px}" stroke-linejoin="round">'
             f"<title>{title}</title></path>"
         )

@@ -399,7 +399,7 @@ def _write_files(pages: ReportPages, build: Path, *, settings: Settings) -> None
         (build / "forces" / f"{slug}.html").write_text(page, encoding="utf-8")
     (build / "map.html").write_text(pages.map_html, encoding="utf-8")
     (build / "coverage.csv").write_text(pages.csv_text, encoding="utf-8-sig", newline="")
-    write_coverage_workbook(pages.table, build / "coverage.xlsx")
+    write_coverage_workbook(pages.table, build / "coverage.xlsx", settings=settings)
     for name, text in pages.downloads.items():  # a BOM, so that spreadsheets read UTF-8
         encoding = "utf-8-sig" if name.endswith(".csv") else "utf-8"
         (build / name).write_text(text, encoding=encoding, newline="")

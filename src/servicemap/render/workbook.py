@@ -8,12 +8,18 @@ of a percent), every other fraction to 2.
 
 from __future__ import annotations
 
+import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 
+from servicemap._atomic import atomic_write_bytes
+from servicemap._cache import cache_key, kept_result
 from servicemap._csv import write_xlsx
+from servicemap.analysis.kept import frame_digest
 from servicemap.render.labels import KIND_LABELS, WITHIN_COLUMN, is_share, metric_label
+from servicemap.settings import Settings
 
 SHARE_DECIMALS = 4
 """Decimals kept for a share (0–1) in CSV and JSON: 0.6795 is 67.95%."""
@@ -102,7 +108,9 @@ def _number_format(column: str) -> str | None:
     return None
 
 
-def write_coverage_workbook(coverage: pd.DataFrame, path: str | Path) -> None:
+def write_coverage_workbook(
+    coverage: pd.DataFrame, path: str | Path, *, settings: Settings | None = None
+) -> None:
     """Write the coverage table as a workbook for people, atomically.
 
     Sheet ``coverage``: one row per area, human headings, shares as percentages, distances to
@@ -115,7 +123,34 @@ def write_coverage_workbook(coverage: pd.DataFrame, path: str | Path) -> None:
         From ``analysis.coverage.coverage_by_force``.
     path
         The ``.xlsx`` file to write.
+    settings
+        When given, the workbook is kept in ``settings.cache_dir`` and written again from there
+        while the table is the same (openpyxl alone takes about half a second to load); its
+        document properties then give the time it was first made.
     """
+    if settings is None:
+        _write_workbook(coverage, path)
+        return
+    key = cache_key("workbook", frame_digest(coverage), version("openpyxl"))
+    data = kept_result(
+        settings.cache_dir,
+        "workbooks",
+        key,
+        lambda: _workbook_bytes(coverage),
+        what="coverage workbook",
+        rebuild="with openpyxl (a second)",
+    )
+    atomic_write_bytes(path, data)
+
+
+def _workbook_bytes(coverage: pd.DataFrame) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "coverage.xlsx"
+        _write_workbook(coverage, path)
+        return path.read_bytes()
+
+
+def _write_workbook(coverage: pd.DataFrame, path: str | Path) -> None:
     table = for_programs(coverage)
     columns = [str(c) for c in table.columns]
     headings = {c: metric_label(c) for c in columns}

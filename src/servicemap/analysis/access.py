@@ -1,0 +1,579 @@
+"""In-person access: how far every resident postcode is from help, as shares and medians.
+
+Distances are straight lines in British National Grid metres, found with a k-d tree over
+service points queried by every postcode. A coverage table carries a :class:`ReachState` (in
+``attrs["reach"]``) that says, per force, how far its farthest resident is from help; with it,
+the table for the same directory plus a few new services (a plan's proposals) is measured only
+in the forces a new service can come nearer to, and every other force's figures are taken
+over. The answer is the same as measuring everything again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from servicemap.analysis.reach import PreparedServices, Units
+from servicemap.geography.postcodes import Geography
+
+__all__ = [
+    "DIRECT_PAIRS",
+    "INCREMENTAL_POINTS",
+    "ReachState",
+    "access_measures",
+    "distance_km",
+    "measure_names",
+    "nearest_km",
+    "resident_distances",
+]
+
+
+def nearest_km(
+    points: npt.NDArray[np.float64],
+    xy: npt.NDArray[np.float64],
+    *,
+    within_km: float = np.inf,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+    """Return the distance in km from each of ``xy`` to the nearest of ``points``, and which.
+
+    Parameters
+    ----------
+    points
+        Points (n x 2, BNG metres), e.g. in-person services; all finite.
+    xy
+        Where to measure from (m x 2, BNG metres), e.g. residents' postcodes.
+    within_km
+        Look no further than this; beyond it the distance is inf.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        For each of ``xy``: the distance in km to the nearest point, and that point's index.
+        Distances beyond ``within_km`` (and all of them when there are no points) are inf, with
+        index ``len(points)``.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(points) == 0 or len(xy) == 0:
+        return np.full(len(xy), np.inf), np.zeros(len(xy), dtype=np.intp)
+    bound = within_km * 1000.0 * (1 + 1e-9) if np.isfinite(within_km) else np.inf
+    distance, index = cKDTree(points).query(xy, k=1, workers=-1, distance_upper_bound=bound)
+    km: npt.NDArray[np.float64] = np.asarray(distance, dtype=np.float64) / 1000.0
+    return km, np.asarray(index, dtype=np.intp)
+
+
+@dataclass(frozen=True)
+class ReachState:
+    """What a coverage table's access figures were measured from, to extend them later.
+
+    Attributes
+    ----------
+    points
+        Digest of the in-person service points and their 'by and for' flags, in order.
+    count
+        How many points.
+    radii_km
+        The radii measured.
+    widest_km
+        The widest radius (the 'by and for' distances are exact up to it).
+    weights
+        Digest of the people per district the shares are weighted by.
+    units
+        Digest of the units the figures are summed to (which unit each district is in).
+    boxes
+        Per force: the bounding box of its resident postcodes (BNG metres; NaN when none).
+    farthest_km
+        Per force: the distance from its farthest resident to the nearest point.
+    """
+
+    points: str
+    count: int
+    radii_km: tuple[float, ...]
+    widest_km: float
+    weights: str
+    units: str
+    boxes: tuple[tuple[float, float, float, float], ...]
+    farthest_km: tuple[float, ...]
+
+    def __copy__(self) -> ReachState:
+        """Return itself: it cannot change (pandas copies ``attrs`` on every operation)."""
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ReachState:
+        """Return itself: it cannot change (pandas copies ``attrs`` on every operation)."""
+        return self
+
+
+def _digest(*arrays: npt.NDArray[Any]) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _points(prepared: PreparedServices) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    chosen = np.flatnonzero(prepared.in_person)
+    points = np.ascontiguousarray(prepared.access_xy[chosen], dtype=np.float64)
+    return points, np.ascontiguousarray(prepared.by_and_for[chosen], dtype=bool)
+
+
+def access_measures(
+    geography: Geography,
+    prepared: PreparedServices,
+    radii_km: tuple[float, ...],
+    units: Units,
+    weights: npt.NDArray[np.float64],
+    *,
+    base: tuple[ReachState, dict[str, npt.NDArray[np.float64]]] | None = None,
+) -> tuple[dict[str, npt.NDArray[np.float64]], ReachState]:
+    """Return the shares of each unit's people within each radius of an in-person service.
+
+    Parameters
+    ----------
+    geography
+        The postcode table's districts and resident postcodes.
+    prepared
+        The services (:func:`servicemap.analysis.reach.prepare_services`).
+    radii_km
+        The radii, in km.
+    units
+        The areas the shares are summed to.
+    weights
+        The people each located postcode carries, per district
+        (:func:`servicemap.geography.residents.district_weights`).
+    base
+        The state and figures of the same measures for the first services of ``prepared``
+        (the directory without the services added after it), in the same units: every unit
+        that no added service can come nearer to keeps its figures. Ignored when it does not
+        match (other points, radii, weights or units).
+
+    Returns
+    -------
+    tuple
+        The measures by column name (one value per unit), and the state to extend them with.
+    """
+    points, by_and_for = _points(prepared)
+    widest = float(max(radii_km))
+    weights_key, units_key = _digest(weights), _digest(units.of_district, np.array([units.n]))
+    if base is not None:
+        state, figures = base
+        same = (state.radii_km, state.weights, state.units) == (
+            tuple(radii_km),
+            weights_key,
+            units_key,
+        )
+        n = state.count
+        same = same and set(measure_names(radii_km)) <= set(figures)
+        if same and n <= len(points) and _digest(points[:n], by_and_for[:n]) == state.points:
+            return _with_added(geography, points, by_and_for, radii_km, units, weights, base)
+    km, bf_km = resident_distances(geography, points, by_and_for, widest)
+    resident_district = geography.resident_district
+    out = _measures(km, bf_km, resident_district, radii_km, units, weights)
+    bounds = geography.force_bounds
+    farthest = tuple(
+        float(km[bounds[k] : bounds[k + 1]].max()) if bounds[k + 1] > bounds[k] else -np.inf
+        for k in range(geography.n_forces)
+    )
+    boxes = tuple(tuple(float(v) for v in box) for box in _resident_boxes(geography))
+    state = ReachState(
+        points=_digest(points, by_and_for), count=len(points), radii_km=tuple(radii_km),
+        widest_km=widest,
+        weights=weights_key, units=units_key, boxes=boxes,  # type: ignore[arg-type]
+        farthest_km=farthest,
+    )  # fmt: skip
+    return out, state
+
+
+def measure_names(radii_km: tuple[float, ...]) -> list[str]:
+    """Return the names of the access measures for these radii, in the table's order.
+
+    Parameters
+    ----------
+    radii_km
+        The radii, in km.
+
+    Returns
+    -------
+    list of str
+        ``in_person_within_<R>km`` for each radius, ``median_km_to_in_person``, then
+        ``by_and_for_within_<R>km`` for each radius.
+    """
+    return [
+        *(f"in_person_within_{_radius_label(r)}km" for r in radii_km),
+        "median_km_to_in_person",
+        *(f"by_and_for_within_{_radius_label(r)}km" for r in radii_km),
+    ]
+
+
+def _measures(
+    km: npt.NDArray[np.float64],
+    bf_km: npt.NDArray[np.float64],
+    district: npt.NDArray[np.intp],
+    radii_km: tuple[float, ...],
+    units: Units,
+    weights: npt.NDArray[np.float64],
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Sum the residents' distances (postcodes in ``district``) into each unit's measures."""
+    unit = units.of_district[district]
+    inside = unit >= 0
+    unit = unit[inside]
+    people = np.nan_to_num(weights[district][inside])
+    total = np.bincount(unit, weights=people, minlength=units.n)
+    out: dict[str, npt.NDArray[np.float64]] = {}
+    for name, distance in (("in_person", km[inside]), ("by_and_for", bf_km[inside])):
+        for radius in radii_km:
+            within = np.bincount(unit, weights=people * (distance <= radius), minlength=units.n)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[f"{name}_within_{_radius_label(radius)}km"] = within / total
+        if name == "in_person":
+            out["median_km_to_in_person"] = _weighted_median(distance, people, unit, units.n)
+    return out
+
+
+def _with_added(
+    geography: Geography,
+    points: npt.NDArray[np.float64],
+    by_and_for: npt.NDArray[np.bool_],
+    radii_km: tuple[float, ...],
+    units: Units,
+    weights: npt.NDArray[np.float64],
+    base: tuple[ReachState, dict[str, npt.NDArray[np.float64]]],
+) -> tuple[dict[str, npt.NDArray[np.float64]], ReachState]:
+    """Measure again only the units where the points after ``base``'s change a figure.
+
+    A new point can bring a resident nearer to help only if it is nearer to the resident's
+    force's bounding box than that force's farthest resident is from help ('by and for'
+    distances count up to the widest radius), and nearer to the resident than that. Those
+    residents are found directly (a few dozen points); each unit holding one is summed again
+    from all its residents in their usual order, so its figures are exactly what measuring
+    everything gives, and every other unit keeps its figures.
+    """
+    state, figures = base
+    out = {c: np.array(figures[c], dtype=np.float64) for c in measure_names(radii_km)}
+    farthest = np.array(state.farthest_km, dtype=np.float64)
+    table = geography.table
+    forces = _forces_near(geography, units, state, points[state.count :], by_and_for[state.count :])
+    if forces.any():
+        rows = np.flatnonzero(geography.located & np.isin(table.force, np.flatnonzero(forces)))
+        rows = rows[np.argsort(table.force[rows], kind="stable")]  # residents' usual order
+        xy = np.column_stack([table.easting[rows], table.northing[rows]]).astype(np.float64)
+        force = table.force[rows].astype(np.intp)
+        district = table.district[rows].astype(np.intp)
+        near = _Nearer(points, by_and_for, state, xy, farthest[force])
+        of_resident = units.of_district[district]
+        redo = np.zeros(units.n, dtype=bool)
+        redo[of_resident[near.changed & (of_resident >= 0)]] = True
+        # Every force of a unit summed again (and of a change) is measured in full.
+        full = np.isin(table.district_force, np.flatnonzero(forces)) & (units.of_district >= 0)
+        full &= redo[np.maximum(units.of_district, 0)]
+        whole = np.isin(force, [*table.district_force[full], *force[near.changed]])
+        km, bf_km = near.complete(whole)
+        again = (of_resident >= 0) & redo[np.maximum(of_resident, 0)]
+        fresh = _measures(km[again], bf_km[again], district[again], radii_km, units, weights)
+        for column, values in fresh.items():
+            out[column][redo] = values[redo]
+        for k in np.unique(force[whole]):
+            farthest[k] = float(km[force == k].max())
+    return out, replace(
+        state,
+        points=_digest(points, by_and_for),
+        count=len(points),
+        farthest_km=tuple(float(v) for v in farthest),
+    )
+
+
+def _forces_near(
+    geography: Geography,
+    units: Units,
+    state: ReachState,
+    added: npt.NDArray[np.float64],
+    added_bf: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.bool_]:
+    """Return the forces the added points may bring help nearer to, and their units' forces.
+
+    A unit that spans forces brings all of them in, so a unit's residents are always measured
+    together.
+    """
+    boxes = np.array(state.boxes, dtype=np.float64).reshape(-1, 4)
+    farthest = np.array(state.farthest_km, dtype=np.float64)
+    forces = np.zeros(geography.n_forces, dtype=bool)
+    for (x, y), is_bf in zip(added, added_bf, strict=True):
+        if np.isfinite(x) and np.isfinite(y):
+            dx = np.maximum(np.maximum(boxes[:, 0] - x, x - boxes[:, 2]), 0.0)
+            dy = np.maximum(np.maximum(boxes[:, 1] - y, y - boxes[:, 3]), 0.0)
+            reach = np.maximum(farthest, state.widest_km if is_bf else 0.0)
+            forces |= np.hypot(dx, dy) / 1000.0 <= reach
+    district_force = geography.table.district_force.astype(np.intp)
+    while True:
+        in_forces = np.isin(district_force, np.flatnonzero(forces)) & (units.of_district >= 0)
+        shared = np.isin(units.of_district, units.of_district[in_forces]) & (district_force >= 0)
+        if forces[district_force[shared]].all():
+            return forces
+        forces[district_force[shared]] = True
+
+
+class _Nearer:
+    """Residents' distances to the earlier points and the added ones, measured as needed.
+
+    A figure changes where an added point is nearer than every earlier one, or brings 'by
+    and for' help within the widest radius. The earlier points are measured first only for
+    residents an added point might be nearer to (within ``farthest``, their force's farthest
+    distance from help), then for the rest of the forces that are summed again.
+    """
+
+    def __init__(
+        self,
+        points: npt.NDArray[np.float64],
+        by_and_for: npt.NDArray[np.bool_],
+        state: ReachState,
+        xy: npt.NDArray[np.float64],
+        farthest: npt.NDArray[np.float64],
+    ) -> None:
+        count, widest = state.count, state.widest_km
+        self.xy = xy
+        self.old, new = points[:count], points[count:]
+        self.old_bf, new_bf = self.old[by_and_for[:count]], new[by_and_for[count:]]
+        self.km_new, self.bf_new = _direct_km(new, xy), _direct_km(new_bf, xy)
+        self.known = (self.km_new < farthest) | (self.bf_new <= widest)
+        self.km_old = np.full(len(xy), np.nan)
+        self.bf_old = np.full(len(xy), np.nan)
+        self._measure(self.known)
+        with np.errstate(invalid="ignore"):
+            nearer = (self.km_new < self.km_old) | (
+                (self.bf_new < self.bf_old) & (self.bf_new <= widest)
+            )
+        self.changed: npt.NDArray[np.bool_] = self.known & nearer
+
+    def _measure(self, rows: npt.NDArray[np.bool_]) -> None:
+        self.km_old[rows] = _direct_km(self.old, self.xy[rows])
+        self.bf_old[rows] = _direct_km(self.old_bf, self.xy[rows])
+
+    def complete(
+        self, rows: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Measure ``rows`` in full; return the km to help and to 'by and for' help.
+
+        Residents measured neither here nor before are NaN.
+        """
+        self._measure(rows & ~self.known)
+        return np.minimum(self.km_old, self.km_new), np.minimum(self.bf_old, self.bf_new)
+
+
+#: Up to this many point-to-postcode distances, measuring them all directly beats building a
+#: k-d tree (and importing scipy.spatial, about 0.3 s); the distances are the same.
+DIRECT_PAIRS = 20_000_000
+
+
+def distance_km(
+    points: npt.NDArray[np.float64], xy: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Return the km from each of ``xy`` to the nearest of ``points`` (inf when there are none).
+
+    Parameters
+    ----------
+    points
+        Points (n x 2, BNG metres), all finite.
+    xy
+        Where to measure from (m x 2, BNG metres).
+
+    Returns
+    -------
+    numpy.ndarray
+        The distances, the same as :func:`nearest_km`'s.
+    """
+    if len(points) * len(xy) <= DIRECT_PAIRS:
+        return _direct_km(points, xy)
+    return nearest_km(points, xy)[0]
+
+
+def _direct_km(
+    points: npt.NDArray[np.float64], xy: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Return the km from each of ``xy`` to the nearest of a few ``points`` (inf when none).
+
+    The same arithmetic as the k-d tree's (the square root of the summed squares), so the
+    distances are identical.
+    """
+    best = np.full(len(xy), np.inf)
+    x, y = xy[:, 0], xy[:, 1]
+    for px, py in points:
+        dx, dy = x - px, y - py
+        np.minimum(best, dx * dx + dy * dy, out=best)
+    km: npt.NDArray[np.float64] = np.sqrt(best) / 1000.0
+    return km
+
+
+def _resident_boxes(geography: Geography) -> npt.NDArray[np.float64]:
+    """Return each force's residents' bounding box, reusing the last measurement's."""
+    for ref, _, _, measured in _LAST_DISTANCES:
+        if ref() is geography:
+            boxes: npt.NDArray[np.float64] = measured[2]
+            return boxes
+    return _force_boxes(geography, np.zeros(len(geography.resident_xy)))[0]
+
+
+def _weighted_median(
+    values: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64],
+    group: npt.NDArray[np.intp],
+    n: int,
+) -> npt.NDArray[np.float64]:
+    """Return, per group, the value half of the group's weight is at or below (NaN if none).
+
+    With equal weights this is numpy's median (the mean of the two middle values). Each
+    group's weights are summed on their own, so a group's median does not depend on the
+    other groups (and a few groups can be measured again alone, with the same answer).
+    """
+    out = np.full(n, np.nan)
+    order = np.lexsort((values, group))
+    g, v, w = group[order], values[order], weights[order]
+    bounds = np.searchsorted(g, np.arange(n + 1))
+    for k in range(n):
+        start, end = bounds[k], bounds[k + 1]
+        if end <= start:
+            continue
+        running = np.cumsum(w[start:end])
+        total = float(running[-1])
+        if total <= 0:
+            out[k] = float(np.median(v[start:end]))
+            continue
+        # Half the weight, allowing for rounding in the sums: the first value with at least
+        # half at or below it; exactly half there: halfway to the next (as numpy's median).
+        half, slack = total / 2.0, 1e-9 * total
+        at = min(int(np.searchsorted(running, half - slack, side="left")), end - start - 1)
+        value = float(v[start + at])
+        if at + 1 < end - start and abs(running[at] - half) <= slack:
+            value = (value + float(v[start + at + 1])) / 2.0
+        out[k] = value
+    return out
+
+
+# The residents' distances for the last set of in-person services measured from scratch, so a
+# plan that adds a few services to the same directory measures only the distance to those.
+_LAST_DISTANCES: list[tuple[weakref.ref[Geography], bytes, float, tuple[Any, ...]]] = []
+
+INCREMENTAL_POINTS = 64
+"""Up to this many services added to the last set measured are measured on their own."""
+
+
+def resident_distances(
+    geography: Geography,
+    points: npt.NDArray[np.float64],
+    by_and_for: npt.NDArray[np.bool_],
+    widest_km: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return each resident postcode's km to the nearest point, and to a 'by and for' one.
+
+    The 'by and for' distance is exact up to ``widest_km`` (beyond it, it may be inf). When
+    ``points`` are the last set measured from scratch (on the same geography and radius) with a
+    few more after them -- a plan adding proposed services to the directory -- only the
+    distances to the new points are measured, and the answer is the same.
+
+    Parameters
+    ----------
+    geography
+        Gives the resident postcodes (``resident_xy``, BNG metres).
+    points
+        In-person service points (n x 2, BNG metres).
+    by_and_for
+        Which of ``points`` are 'by and for' services.
+    widest_km
+        The widest radius the 'by and for' distance is needed for.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The distance to the nearest point and to the nearest 'by and for' point, per resident.
+    """
+    key = np.ascontiguousarray(points, dtype=np.float64).tobytes()
+    flags = np.ascontiguousarray(by_and_for, dtype=bool).tobytes()
+    for ref, seen, widest, measured in _LAST_DISTANCES:
+        base = len(seen) // 17  # 16 bytes of coordinates and 1 flag per point
+        extra = len(points) - base
+        if (
+            ref() is geography
+            and widest == widest_km
+            and 0 <= extra <= INCREMENTAL_POINTS
+            and key[: base * 16] + flags[:base] == seen
+        ):
+            return _with_points(geography, measured, points[base:], by_and_for[base:], widest)
+    km, bf_km = _distances(geography.resident_xy, points, by_and_for, widest_km)
+    measured = (km, bf_km, *_force_boxes(geography, km))
+    _LAST_DISTANCES[:] = [(weakref.ref(geography), key + flags, widest_km, measured)]
+    return km.copy(), bf_km.copy()
+
+
+def _with_points(
+    geography: Geography,
+    measured: tuple[Any, ...],
+    points: npt.NDArray[np.float64],
+    by_and_for: npt.NDArray[np.bool_],
+    widest_km: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return the distances with a few more points: the nearer of the old and the new ones.
+
+    A new point can only come nearer to a force's residents if it is nearer to the force's
+    bounding box than the force's farthest resident is from help, so only those forces' slices
+    are measured ('by and for' distances matter up to ``widest_km``).
+    """
+    km, bf_km, boxes, farthest = measured
+    km, bf_km = km.copy(), bf_km.copy()
+    xy = geography.resident_xy
+    bounds = geography.force_bounds
+    for (x, y), is_bf in zip(points, by_and_for, strict=True):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        dx = np.maximum(np.maximum(boxes[:, 0] - x, x - boxes[:, 2]), 0.0)
+        dy = np.maximum(np.maximum(boxes[:, 1] - y, y - boxes[:, 3]), 0.0)
+        near = np.hypot(dx, dy) / 1000.0 < np.maximum(farthest, widest_km if is_bf else 0.0)
+        for k in np.flatnonzero(near):
+            part = slice(bounds[k], bounds[k + 1])
+            d = np.hypot(xy[part, 0] - x, xy[part, 1] - y) / 1000.0
+            np.minimum(km[part], d, out=km[part])
+            if is_bf:
+                np.minimum(bf_km[part], d, out=bf_km[part])
+    return km, bf_km
+
+
+def _force_boxes(
+    geography: Geography, km: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return each force's residents' bounding box (BNG metres) and farthest distance (km)."""
+    bounds = geography.force_bounds
+    xy = geography.resident_xy
+    boxes = np.full((geography.n_forces, 4), np.nan)
+    farthest = np.full(geography.n_forces, -np.inf)
+    for k in range(geography.n_forces):
+        part = slice(bounds[k], bounds[k + 1])
+        if bounds[k + 1] > bounds[k]:
+            boxes[k, :2] = xy[part].min(axis=0)
+            boxes[k, 2:] = xy[part].max(axis=0)
+            farthest[k] = float(km[part].max())
+    return boxes, farthest
+
+
+def _distances(
+    xy: npt.NDArray[np.float64],
+    points: npt.NDArray[np.float64],
+    by_and_for: npt.NDArray[np.bool_],
+    widest_km: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    km, nearest = nearest_km(points, xy)
+    # By and for: where the nearest in-person service is one, that is the distance; elsewhere
+    # it is at least the in-person distance, so only postcodes with an in-person service within
+    # the widest radius need a second (bounded) search.
+    is_bf = np.append(by_and_for, False)
+    bf_km = np.where(is_bf[np.minimum(nearest, len(points))], km, np.inf)
+    todo = ~is_bf[np.minimum(nearest, len(points))] & (km <= widest_km)
+    bf_km[todo] = nearest_km(points[by_and_for], xy[todo], within_km=widest_km)[0]
+    return km, bf_km
+
+
+def _radius_label(radius: float) -> str:
+    return f"{radius:g}"
