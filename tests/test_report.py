@@ -16,6 +16,7 @@ from servicemap.cli import cli
 from servicemap.errors import OutputError
 from servicemap.inputs import ReportInputs
 from servicemap.render import report as report_module
+from servicemap.render.downloads import service_downloads
 from servicemap.render.labels import ATTRIBUTION
 from servicemap.render.report import REPORT_FILES, build_report
 from worlds import (
@@ -298,3 +299,14 @@ def test_readme_documents_the_commands():
     commands = re.findall(r"^\| `servicemap ([a-z-]+)", readme, flags=re.M)
     assert "map" in commands
     assert "report" in commands
+
+
+def test_the_service_downloads_are_spreadsheet_safe(canonical_services):
+    """A name that a spreadsheet would run as a formula is written as text, in every CSV."""
+    services = make_services(canonical_services)
+    services.loc[services["id"] == "s1", "name"] = '=HYPERLINK("http://evil.example","x")'
+    files = service_downloads(services, {"one": ["s1"]})
+    for name in ("services.csv", "forces/one-services.csv"):
+        rows = list(csv.DictReader(io.StringIO(files[name])))
+        names = [row["name"] for row in rows if row["id"] == "s1"]
+        assert names == ['\'=HYPERLINK("http://evil.example","x")'], name

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from servicemap._csv import spreadsheet_safe
+from servicemap._csv import csv_text
 from servicemap.directory.export import export_table
 from servicemap.directory.openreferral_write import oruk_from_services
 from servicemap.directory.privacy import public_frame
@@ -30,8 +30,8 @@ def force_download_name(slug: str) -> str:
 
 
 def _csv(table: pd.DataFrame) -> str:
-    # CRLF, like coverage.csv: the files people open in a spreadsheet
-    return str(table.to_csv(index=False, lineterminator="\r\n"))
+    # spreadsheet-safe, and CRLF like coverage.csv: the files people open in a spreadsheet
+    return csv_text(table, lineterminator="\r\n")
 
 
 def service_downloads(
@@ -56,8 +56,8 @@ def service_downloads(
         long derived code lists); the text of each file. CSV text cells are spreadsheet-safe
         (``servicemap._csv.spreadsheet_safe``).
     """
-    # the table is made (and made spreadsheet-safe) once; each force's file takes its rows
-    table = spreadsheet_safe(export_table(public_frame(services)))
+    # the table is made once; each force's file takes its rows
+    table = export_table(public_frame(services))
     files = {
         "services.csv": _csv(table),
         "services.json": json.dumps(oruk_from_services(services), ensure_ascii=False, indent=2)
