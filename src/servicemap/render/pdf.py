@@ -2,8 +2,9 @@
 
 Made with WeasyPrint (the optional extra ``servicemap[pdf]``) from the report's own pages, so
 the PDF says exactly what the pages say: the index page's content (with the methodology), then
-one summary per force (its headline figures, what is missing and the services serving it),
-each starting on a new page, with page numbers and a contents list that gives each part's page.
+one summary per force (its headline figures, what is missing, the services serving it and the
+nearest help outside it), each starting on a new page, with page numbers and a contents list
+that gives each part's page.
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ SYSTEM_LIBRARIES = "libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b"
 _MAIN = re.compile(r'<main id="content">(.*?)</main>', re.S)
 _STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 _H1 = re.compile(r"<h1>(.*?)</h1>", re.S)
-# The parts of a profile page in the force's summary: up to "Compared with its neighbours",
-# then "Services serving …" up to the next section.
+# A profile page's summary: everything before "Compared with its neighbours" (the headline
+# figures, what is missing, the services serving it and the nearest help outside it).
 _SUMMARY_END = '<h2 id="neighbours">'
-_SERVICES = re.compile(r'(<h2 id="services">.*?)(?=<h2 id=|\Z)', re.S)
 _IDS = re.compile(r'\bid="([^"]+)"')
 _LOCAL_HREF = re.compile(r'href="#([^"]+)"')
 
@@ -66,10 +66,8 @@ def _prefixed(fragment: str, prefix: str) -> str:
 
 def _force_summary(page: str) -> str:
     main = _main(page)
-    head = main.split(_SUMMARY_END, 1)[0]
-    services = _SERVICES.search(main)
     # the PDF is printed from the report folder, one level above the profile pages
-    return (head + (services.group(1) if services else "")).replace('src="../', 'src="')
+    return main.split(_SUMMARY_END, 1)[0].replace('src="../', 'src="')
 
 
 def report_pdf_html(
