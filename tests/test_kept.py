@@ -505,8 +505,10 @@ def test_the_picture_and_workbook_are_kept_and_the_same(bundled, settings, tmp_p
     frame = simplify_force_areas(force_map_frame(load_force_areas(), coverage), settings=settings)
     frame.attrs.update(force_map_frame(load_force_areas(), coverage).attrs)
     drawn: list[int] = []
-    real_png = static_map._png
-    monkeypatch.setattr(static_map, "_png", lambda *a: drawn.append(1) or real_png(*a))
+    real_draw = static_map.coverage_figures
+    monkeypatch.setattr(
+        static_map, "coverage_figures", lambda *a, **k: drawn.append(1) or real_draw(*a, **k)
+    )
     for name in ("a.png", "b.png"):
         static_map.write_static_map(frame, tmp_path / name, title="Coverage", settings=settings)
     static_map.write_static_map(frame, tmp_path / "c.png", title="Other", settings=settings)
