@@ -120,3 +120,16 @@ def fake_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[], 
 def browser() -> Iterator[Any]:
     """A headless Debian Chromium for one test module (the browser tests; see browsing.py)."""
     yield from chromium()
+
+
+@pytest.fixture(scope="module")
+def bundled_site(tmp_path_factory) -> Path:
+    """The report on the bundled data, as a user makes it (``servicemap report``)."""
+    from click.testing import CliRunner
+
+    from servicemap.cli import cli
+
+    out = tmp_path_factory.mktemp("bundled") / "report"
+    result = CliRunner().invoke(cli, ["report", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    return out

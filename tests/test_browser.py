@@ -203,19 +203,6 @@ def _pdf_pages(pdf: bytes) -> list[tuple[float, float]]:
     return [(float(w), float(h)) for w, h in boxes]
 
 
-@pytest.fixture(scope="module")
-def bundled_site(tmp_path_factory) -> Path:
-    """The report on the bundled data, as a user makes it (``servicemap report``)."""
-    from click.testing import CliRunner
-
-    from servicemap.cli import cli
-
-    out = tmp_path_factory.mktemp("bundled") / "report"
-    result = CliRunner().invoke(cli, ["report", "-o", str(out), "-q"])
-    assert result.exit_code == 0, result.output
-    return out
-
-
 def _print(offline: Any, path: Path, tmp_path: Path) -> list[tuple[float, float]]:
     page, watch = offline(path)
     pdf = page.pdf(prefer_css_page_size=True)

@@ -20,12 +20,23 @@ import pytest
 from click.testing import CliRunner
 
 from servicemap._tables import format_table
-from servicemap.analysis.coverage import GAP_CLASSES, GAP_WEIGHTS, coverage_by_force, sort_coverage
+from servicemap.analysis.coverage import (
+    GAP_CLASSES,
+    GAP_WEIGHTS,
+    coverage_by_district,
+    coverage_by_force,
+    sort_coverage,
+)
 from servicemap.analysis.near import services_near
 from servicemap.analysis.profile import force_profile
+from servicemap.analysis.reach import with_location_hints
 from servicemap.cli import cli
 from servicemap.errors import DataQualityWarning, GeocodeError, NeedFileError, ServicesFileError
-from servicemap.geography.postcodes import PostcodeTable, load_postcode_table
+from servicemap.geography.postcodes import (
+    PostcodeTable,
+    geography_from_postcodes,
+    load_postcode_table,
+)
 from servicemap.render.text import format_force_profile
 from worlds import Factory, need_table, postcode_table, service
 
@@ -782,6 +793,43 @@ def test_real_access_matches_brute_force(real_services: pd.DataFrame) -> None:
     assert row["in_person_within_16km"] == pytest.approx(share)
     assert row["in_person_within_25km"] == pytest.approx(np.mean(km / 1000 <= 25))
     assert row["median_km_to_in_person"] == pytest.approx(np.median(km) / 1000)
+
+
+def _refuge_at(tmp_path: Path, postcode: str, areas: str) -> pd.DataFrame:
+    """The directory with its confidential refuge at ``postcode``, saying it serves ``areas``."""
+    from servicemap.directory.load import load_services
+
+    refuge = (
+        f"ref,Ealing Refuge,Refuge org,local,{areas},refuge,in_person,no,yes,{postcode},"
+        "1 Hidden Way,yes,active,https://example.org,"
+    )
+    path = tmp_path / f"{postcode}-{areas}.csv"
+    rows = [*DIRECTORY_ROWS[:2], refuge, DIRECTORY_ROWS[3]]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return load_services(path, warn=False)
+
+
+# Ealing (UB1 1AA) and Brent (HA0 1AA): both in the Metropolitan Police area, neither served.
+@pytest.mark.parametrize("areas", ["Hounslow", ""], ids=["another-district", "no-area"])
+def test_a_confidential_place_outside_the_area_it_serves_shapes_no_figure(
+    tmp_path: Path, areas: str
+) -> None:
+    ealing, brent = _refuge_at(tmp_path, "UB1 1AA", areas), _refuge_at(tmp_path, "HA0 1AA", areas)
+    pd.testing.assert_frame_equal(coverage_by_district(ealing), coverage_by_district(brent))
+    pd.testing.assert_frame_equal(coverage_by_force(ealing), coverage_by_force(brent))
+    for postcode in ("UB1 3BL", "HA0 1AB"):
+        pd.testing.assert_frame_equal(
+            services_near(postcode, ealing), services_near(postcode, brent)
+        )
+    hints = with_location_hints(ealing, geography_from_postcodes(load_postcode_table()))
+    assert hints.set_index("id").loc["ref", "_home_district"] == ""  # not kept in the cache
+    served = coverage_by_district(ealing).set_index("district_code")
+    assert served.loc["E09000009", "services_based"] == 1  # Southall Black Sisters alone
+
+
+def test_a_confidential_place_inside_the_area_it_serves_counts_there(tmp_path: Path) -> None:
+    table = coverage_by_district(_refuge_at(tmp_path, "UB1 1AA", "Ealing"))
+    assert table.set_index("district_code").loc["E09000009", "services_based"] == 2
 
 
 # --- command line ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from servicemap.errors import CacheNotice
 from servicemap.render import figures, static_map
 from servicemap.render.figures import DPI, force_numbers, locator_pngs, locator_svgs
 from servicemap.render.labels import ATTRIBUTION, SHORT_ATTRIBUTION
@@ -57,12 +58,8 @@ def test_drawn_figures_are_kept_and_drawn_again_only_when_they_change(
     first = tmp_path / "a.png"
     static_map.write_static_map(frame, first, title="Coverage", settings=settings)
     locators = static_map.write_locator_maps(frame, tmp_path / "a", settings=settings)
-
-    def no_drawing(*args: object, **kwargs: object) -> None:
-        raise AssertionError("drawn again")
-
-    monkeypatch.setattr(static_map, "coverage_figures", no_drawing)
-    monkeypatch.setattr(static_map, "locator_svgs", no_drawing)
+    monkeypatch.setattr(static_map, "coverage_figures", _no_drawing)
+    monkeypatch.setattr(static_map, "locator_svgs", _no_drawing)
     second = tmp_path / "b.png"
     static_map.write_static_map(frame, second, title="Coverage", settings=settings)
     again = static_map.write_locator_maps(frame, tmp_path / "b", settings=settings)
@@ -72,14 +69,45 @@ def test_drawn_figures_are_kept_and_drawn_again_only_when_they_change(
         static_map.write_static_map(frame, second, title="Another", settings=settings)
     monkeypatch.setattr(static_map, "coverage_figures", figures.coverage_figures)
     static_map.write_static_map(frame, second, title="Another", settings=settings)
-    kept = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "figures").iterdir())
-    assert kept == ["coverage", "locators"]  # only the latest of each
+    folder = tmp_path / "cache" / "figures"
+    kept = {kind.name: len(list(kind.iterdir())) for kind in folder.iterdir()}
+    assert kept == {"coverage": 1, "locators": 1}  # only the latest of each
 
 
-def test_a_damaged_cache_entry_is_drawn_again(frame, tmp_path: Path) -> None:
+def test_figures_drawn_in_another_projection_are_drawn_again(
+    frame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    static_map.write_static_map(
+        frame, tmp_path / "a.png", title="T", settings=Settings(cache_dir=tmp_path / "cache")
+    )
+    monkeypatch.setattr(static_map, "coverage_figures", _no_drawing)
+    other = Settings(cache_dir=tmp_path / "cache", crs="EPSG:3857")
+    with pytest.raises(AssertionError, match="drawn again"):
+        static_map.write_static_map(frame, tmp_path / "b.png", title="T", settings=other)
+
+
+def _no_drawing(*args: object, **kwargs: object) -> None:
+    raise AssertionError("drawn again")
+
+
+def test_a_damaged_cache_entry_is_drawn_again_with_a_notice(frame, tmp_path: Path) -> None:
     settings = Settings(cache_dir=tmp_path / "cache")
     static_map.write_static_map(frame, tmp_path / "a.png", title="T", settings=settings)
-    for entry in (tmp_path / "cache" / "figures").iterdir():
-        entry.write_bytes(b"not a zip")
-    static_map.write_static_map(frame, tmp_path / "b.png", title="T", settings=settings)
+    (entry,) = (tmp_path / "cache" / "figures" / "coverage").iterdir()
+    entry.write_bytes(b"not a kept figure")
+    with pytest.warns(CacheNotice, match="coverage figure .* cannot be read"):
+        static_map.write_static_map(frame, tmp_path / "b.png", title="T", settings=settings)
     assert (tmp_path / "b.png").read_bytes() == (tmp_path / "a.png").read_bytes()
+    static_map.write_static_map(frame, tmp_path / "c.png", title="T", settings=settings)  # healed
+
+
+def test_figures_are_written_when_the_cache_folder_cannot_be(frame, tmp_path: Path) -> None:
+    (tmp_path / "cache").write_text("a file, not a folder", encoding="utf-8")
+    settings = Settings(cache_dir=tmp_path / "cache")
+    png = tmp_path / "a.png"
+    static_map.write_static_map(frame, png, title="T", settings=settings)
+    written = static_map.write_locator_maps(frame, tmp_path / "locators", settings=settings)
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in written) == sorted(
+        f"{slug}.{ext}" for slug in frame["slug"] for ext in ("png", "svg")
+    )

@@ -47,6 +47,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from servicemap.analysis.reach import HINT_COLUMNS
 from servicemap.cli import cli
 from servicemap.directory.export import write_services
 from servicemap.directory.load import load_services
@@ -444,7 +445,8 @@ def _place(services: pd.DataFrame, spec: dict[str, object]) -> Place:
 # --------------------------------------------------------------------------------------------
 
 
-def _csv_directory(path: Path) -> Path:
+def _csv_directory(path: Path, hidden_services: list[dict[str, object]] = HIDDEN) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     today = dt.date.today().isoformat()
     lines = [COLUMNS]
     for public in PUBLICS:
@@ -454,7 +456,7 @@ def _csv_directory(path: Path) -> Path:
             f'{public["longitude"]},no,local,"{public["areas_served"]}",advocacy,both,,'
             f"English,no,unknown,active,{today},https://example.org/{public['id']},"
         )
-    for hidden in HIDDEN:
+    for hidden in hidden_services:
         lines.append(
             f'{hidden["id"]},{hidden["name"]},Hidden Trust,,0300 000 0000,"{hidden["address"]}",'
             f"{hidden['postcode']},{hidden['latitude']},{hidden['longitude']},"
@@ -605,6 +607,86 @@ def test_export_writers_withhold_even_if_public_services_failed(
     haystack = _haystack(write(services, source, tmp_path / name))
     for hidden in HIDDEN:
         assert _place(services, hidden).found_in(haystack) == []
+
+
+def test_the_report_searched_holds_every_file_the_report_writes(written):
+    # "report" is searched file by file (test_no_output_reveals_a_confidential_location): the
+    # files the search, print and speed work added are among them.
+    written("report", dict(WRITERS)["report"])
+    folder = written.folder / "report" / "report"
+    for name in ("search-services.js", "services.json", "services.csv", "snapshot.json"):
+        assert (folder / name).stat().st_size > 0, name
+    assert (folder / "coverage.svg").read_text(encoding="utf-8").lstrip().startswith("<")
+    assert len(list((folder / "forces").glob("*-services.csv"))) == 43
+    locators = {p.suffix for p in (folder / "locators").iterdir()}
+    assert locators == {".png", ".svg"} and len(list((folder / "locators").iterdir())) == 2 * 43
+    assert any((folder / "postcodes").iterdir())
+
+
+@pytest.mark.parametrize(("name", "write"), WRITERS, ids=[name for name, _ in WRITERS])
+def test_no_output_holds_a_location_hint(name, write, written):
+    # The kept public frame carries district-level hints (analysis.reach.HINT_COLUMNS); they
+    # are for the measures only and never reach an output, under any name.
+    haystack = written(name, write)
+    for column in HINT_COLUMNS:
+        assert column.encode() not in haystack, f"{name} output holds {column!r}"
+
+
+# A confidential service that says it serves Birmingham (or says nothing), placed in Coventry or
+# in Walsall: neither is an area it serves, so no output may differ between the two.
+MOVED = {"CV1 1AA": "Coventry", "WS1 1AA": "Walsall"}
+MOVED_QUERIES = ("CV1 1AB", "WS1 1AB", "B12 0EJ")
+# What a report writes that does not change from one run to the next (map.html has random ids,
+# the workbooks their time of writing).
+_STEADY = re.compile(r"(?:[^/.][^/]*\.(?:csv|js|json|svg)|index\.html|forces/[^/]+\.html)")
+
+
+def _moved_outputs(folder: Path, postcode: str, areas: str) -> dict[str, bytes]:
+    moved = {
+        **HIDDEN[0],
+        "id": "conf-2",
+        "postcode": postcode,
+        "latitude": "",
+        "longitude": "",
+        "areas_served": areas,
+    }
+    source = _csv_directory(folder / "services.csv", [moved])
+    outputs: dict[str, bytes] = {}
+    for query in MOVED_QUERIES:
+        for fmt in formats("near"):
+            outputs[f"near {query} {fmt}"] = _run(["near", query, "--format", fmt], source)
+    for fmt in formats("force"):
+        outputs[f"force {fmt}"] = _run(["force", "West Midlands", "--format", fmt], source)
+    for by in ("force", "district", "authority"):
+        outputs[f"coverage {by}"] = _run(["coverage", "--by", by, "--format", "csv"], source)
+    for fmt in ("csv", "geojson", "oruk"):
+        out = folder / f"export.{_ext(fmt)}"
+        _run(["export", "--format", fmt, "-o", str(out)], source)
+        outputs[f"export {fmt}"] = out.read_bytes()
+    _run(["report", "-o", str(folder / "report")], source)
+    for path in sorted((folder / "report").rglob("*")):
+        name = path.relative_to(folder / "report").as_posix()
+        if path.is_file() and _STEADY.fullmatch(name) and not name.startswith("postcodes/"):
+            outputs[f"report {name}"] = path.read_bytes()
+    return outputs
+
+
+def _run(args: list[str], source: Path) -> bytes:
+    result = CliRunner().invoke(cli, [*args, "--services", str(source)])
+    assert result.exit_code == 0, result.output
+    return result.output.encode()
+
+
+@pytest.mark.parametrize("areas", ["Birmingham", ""], ids=["serves-another-district", "no-area"])
+def test_no_output_tells_a_confidential_services_district_outside_its_area(tmp_path, areas):
+    first, second = (
+        _moved_outputs(tmp_path / district, postcode, areas) for postcode, district in MOVED.items()
+    )
+    assert sorted(first) == sorted(second)
+    differ = [name for name in first if first[name] != second[name]]
+    assert differ == [], f"moving the service from Coventry to Walsall changes {differ}"
+    assert "report search-services.js" in first and "report snapshot.json" in first
+    assert b"Birmingham migrant advocacy project" in first["report search-services.js"]
 
 
 # --------------------------------------------------------------------------------------------

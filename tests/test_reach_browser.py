@@ -52,19 +52,6 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def bundled_site(tmp_path_factory) -> Path:
-    """The report on the bundled data, as a user makes it (``servicemap report``)."""
-    from click.testing import CliRunner
-
-    from servicemap.cli import cli
-
-    out = tmp_path_factory.mktemp("bundled") / "report"
-    result = CliRunner().invoke(cli, ["report", "-o", str(out), "-q"])
-    assert result.exit_code == 0, result.output
-    return out
-
-
 Opener = Callable[..., tuple[Any, Watch]]
 
 

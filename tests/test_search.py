@@ -14,11 +14,14 @@ import shutil
 import subprocess
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from servicemap.directory.privacy import public_services
+from servicemap.directory.schema import FOCUSES
 from servicemap.geography.areas import accepted_names, area_key
 from servicemap.geography.forces import district_names, force_names
 from servicemap.geography.postcode_index import (
@@ -30,6 +33,8 @@ from servicemap.geography.postcode_index import (
 )
 from servicemap.geography.postcodes import load_postcode_table
 from servicemap.geography.towns import load_towns
+from servicemap.render.labels import FOCUS_LABELS
+from servicemap.render.search import search_services_js
 
 SEARCH_JS = Path(str(resources.files("servicemap").joinpath("assets", "search.js")))
 NODE = shutil.which("node")
@@ -175,3 +180,30 @@ def test_near_names_the_nearest_place_to_visit_when_none_is_within_reach(
     assert len(beyond) == 1
     located = near["distance_km"].dropna()
     assert beyond["distance_km"].iloc[0] > 25 and beyond["distance_km"].iloc[0] == located.min()
+
+
+def _search_document(services: pd.DataFrame, public: pd.DataFrame | None) -> dict[str, Any]:
+    text = search_services_js(services, public, profiles={})
+    assert text.startswith("smSearchServices(") and text.endswith(");\n")
+    document: dict[str, Any] = json.loads(text[len("smSearchServices(") : -3])
+    return document
+
+
+def test_every_focus_has_words_and_the_search_file_uses_them(bundled_services) -> None:
+    assert set(FOCUS_LABELS) == set(FOCUSES)
+    listed = _search_document(bundled_services, None)["services"]
+    shown = {record["f"] for record in listed}
+    assert shown <= {*FOCUS_LABELS.values(), ""}
+    assert len(shown - {""}) >= 3  # the bundled directory has several kinds of focus
+
+
+def test_the_search_file_is_the_same_from_the_callers_public_frame_and_places_no_one_private(
+    bundled_services,
+) -> None:
+    listed = _search_document(bundled_services, public_services(bundled_services))["services"]
+    assert listed == _search_document(bundled_services, None)["services"]
+    private = [record for record in listed if record.get("c") == 1]
+    assert private, "the bundled directory lists confidential services that serve their areas"
+    assert all({"x", "y", "a"}.isdisjoint(record) for record in private)
+    assert all(record["d"] for record in private)  # each still serves its areas
+    assert any("x" in record for record in listed)  # public places are there

@@ -246,11 +246,11 @@ def _read_kept(path: Path) -> tuple[Any, list[tuple[str, str]]]:
     return value, notes
 
 
-def _write_kept(path: Path, value: Any, notes: list[tuple[str, str]]) -> None:
+def _write_kept(path: Path, value: Any, notes: list[tuple[str, str]], keep: int) -> None:
     payload = pickle.dumps((value, notes), protocol=pickle.HIGHEST_PROTOCOL)
     atomic_write_bytes(path, _TAG + hashlib.sha256(payload).digest() + payload)
     kept = sorted(path.parent.glob("*.pickle"), key=_mtime, reverse=True)
-    for old in kept[KEPT_PER_KIND:]:
+    for old in kept[keep:]:
         with contextlib.suppress(OSError):
             old.unlink()
 
@@ -282,7 +282,14 @@ def _warn_again(notes: list[tuple[str, str]]) -> None:
 
 
 def kept_result(
-    cache_dir: Path, kind: str, key: str, build: Callable[[], T], *, what: str, rebuild: str
+    cache_dir: Path,
+    kind: str,
+    key: str,
+    build: Callable[[], T],
+    *,
+    what: str,
+    rebuild: str,
+    keep: int = KEPT_PER_KIND,
 ) -> T:
     """Return a result kept in the cache folder under ``kind/key``, building it when missing.
 
@@ -304,6 +311,9 @@ def kept_result(
     what, rebuild
         For the notice: what the entry holds and how it is rebuilt (see
         :func:`heal_cache_entry`).
+    keep
+        How many results of this ``kind`` are kept at most (the latest ones): 1 for large
+        results of which only the latest is worth keeping, such as drawn figures.
 
     Returns
     -------
@@ -324,6 +334,6 @@ def kept_result(
         value = build()
     notes = _recorded(caught)
     with contextlib.suppress(OSError, CacheError):
-        _write_kept(path, value, notes)
+        _write_kept(path, value, notes, keep)
     _warn_again(notes)
     return value

@@ -220,21 +220,10 @@ def profile_maker(
     made: dict[str, ForceProfile] = {}
 
     def every_profile() -> dict[str, ForceProfile]:
-        # Looked up on their modules when called, so that tests can replace them.
-        table = postcodes_module.load_postcode_table(settings=settings)
-        prepared = prepare_services(services, geography_from_postcodes(table))
-        return {
-            str(code): profile_module.force_profile(
-                str(code),
-                services,
-                coverage,
-                postcodes=table,
-                prepared=prepared,
-                districts=districts,
-                settings=settings,
-            )  # fmt: skip
-            for code in coverage["force_code"]
-        }
+        codes = [str(code) for code in coverage["force_code"]]
+        return force_profiles(
+            services, coverage, codes=codes, districts=districts, settings=settings
+        )
 
     def profile(code: str) -> ForceProfile:
         if not made:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from servicemap.analysis.snapshot import Snapshot
-from servicemap.directory.schema import FIELDS, cell_text
+from servicemap.directory.schema import FIELDS, cell_number, cell_text
 
 __all__ = ["SCORE_STEP", "Changes", "ForceChange", "ServiceChange", "compare_snapshots"]
 
@@ -195,14 +195,6 @@ def _service_changes(old: pd.DataFrame, new: pd.DataFrame) -> list[ServiceChange
     return sorted(changes, key=lambda c: (order[c.change], c.name.casefold(), c.key))
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
 def _force_rows(coverage: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return {str(row["force_code"]): row for row in coverage.to_dict(orient="records")}
 
@@ -221,7 +213,7 @@ def _force_changes(
     found = []
     for code in sorted(before.keys() | after.keys()):
         was, now = before.get(code, {}), after.get(code, {})
-        rank_was, rank_now = _number(was.get("gap_rank")), _number(now.get("gap_rank"))
+        rank_was, rank_now = cell_number(was.get("gap_rank")), cell_number(now.get("gap_rank"))
 
         def names(change: str, code: str = code) -> tuple[str, ...]:
             return tuple(s.name for s in services if s.change == change and code in s.forces)
@@ -231,8 +223,8 @@ def _force_changes(
             force_name=_text(now.get("force_name") or was.get("force_name")) or code,
             class_before=_text(was.get("gap_class")) or None if was else None,
             class_after=_text(now.get("gap_class")) or None if now else None,
-            score_before=_number(was.get("gap_score")),
-            score_after=_number(now.get("gap_score")),
+            score_before=cell_number(was.get("gap_score")),
+            score_after=cell_number(now.get("gap_score")),
             rank_before=None if rank_was is None else int(rank_was),
             rank_after=None if rank_now is None else int(rank_now),
             ranks_before=ranks_before, ranks_after=ranks_after,

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from servicemap.directory.privacy import usable_home_districts
 from servicemap.directory.schema import DELIVERY, PROVISION_KINDS, postal_only
 from servicemap.errors import DataQualityWarning, ServicesFileError
 from servicemap.geography.postcodes import Geography, compact_postcodes
@@ -300,7 +301,16 @@ def _locations(
     guess = (home_district < 0) & has_xy & ~hinted
     if guess.any():
         home_district[guess] = _nearest_district(geography, xy[guess])
-    return xy, home_district, _location_force(services, geography, has_xy)
+    location_force = _location_force(services, geography, has_xy)
+    # A confidential service's home district is used only where it says it serves it; the
+    # force it is in is published (``force_code``), so it still counts there.
+    codes = table.district_codes.astype(str)
+    found = np.where(home_district >= 0, codes[np.maximum(home_district, 0)], "")
+    withheld = ~usable_home_districts(services, found)
+    in_force = withheld & (home_district >= 0) & (location_force < 0)
+    location_force[in_force] = table.district_force[home_district[in_force]]
+    home_district[withheld] = -1
+    return xy, home_district, location_force
 
 
 def _location_force(

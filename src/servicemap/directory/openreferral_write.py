@@ -6,7 +6,6 @@ The field mapping, and the reader, are in :mod:`servicemap.directory.openreferra
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +24,7 @@ from servicemap.directory.openreferral import (
     JSONObject,
 )
 from servicemap.directory.privacy import public_frame
-from servicemap.directory.schema import cell_text, split_list
+from servicemap.directory.schema import cell_number, cell_text, split_list
 
 # Fixed namespace so that derived UUIDs are the same on every export (stable diffs).
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/servicemap/open-referral-uk")
@@ -101,14 +100,6 @@ def _is_uuid(value: str) -> bool:
         return str(uuid.UUID(value)) == value.lower()
     except ValueError:
         return False
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 def _add_service(
@@ -193,8 +184,8 @@ def _add_location(
 ) -> None:
     address = cell_text(record["address"])
     postcode = cell_text(record["postcode"])
-    latitude = _number(record["latitude"])
-    longitude = _number(record["longitude"])
+    latitude = cell_number(record["latitude"])
+    longitude = cell_number(record["longitude"])
     if not (address or postcode or latitude is not None or longitude is not None):
         return
     location_id = _uuid(sid, "location")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -257,6 +258,46 @@ def public_services(services: pd.DataFrame) -> gpd.GeoDataFrame:
         public = public.set_geometry(geometry)
         return public
     return gpd.GeoDataFrame(public)
+
+
+def usable_home_districts(
+    services: pd.DataFrame, home_districts: Sequence[str] | npt.NDArray[np.str_]
+) -> npt.NDArray[np.bool_]:
+    """Return which services' home district (the district their place is in) may shape an output.
+
+    The measures place a confidential service at the centre of its home district, and fill in
+    the home district as the area of a service that states none. For a confidential service
+    that is allowed only where the district is one it says it serves (``served_districts``):
+    anywhere else the figures, the search or ``near`` would tell which district it is in. Fail
+    closed: a service is confidential by its ``confidential`` column (missing: confidential)
+    or by :func:`confidential_mask`.
+
+    Parameters
+    ----------
+    services
+        A services frame (canonical or public).
+    home_districts
+        Each service's home district code, ``""`` when none.
+
+    Returns
+    -------
+    numpy.ndarray
+        One flag per service: True where its home district may be used.
+    """
+    hidden = confidential_mask(services).to_numpy(dtype=bool, copy=True)
+    if "confidential" in services.columns:
+        hidden |= services["confidential"].fillna(True).astype(bool).to_numpy()
+    usable: npt.NDArray[np.bool_] = ~hidden
+    served: list[Any] = (
+        services["served_districts"].tolist()
+        if "served_districts" in services.columns
+        else [()] * len(services)
+    )
+    for i in np.flatnonzero(hidden).tolist():
+        home = str(home_districts[i])
+        stated = served[i] if isinstance(served[i], tuple | list | np.ndarray) else ()
+        usable[i] = bool(home) and home in {str(d) for d in stated}
+    return usable
 
 
 # The location columns public_frame blanks as numbers (address and postcode are text).

@@ -153,6 +153,15 @@ def cell_text(value: object) -> str:
     return str(value).strip()
 
 
+def cell_number(value: Any) -> float | None:
+    """Return a cell's value as a number: ``None`` for empty, NaN or text that is not one."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
 def split_list(value: str) -> list[str]:
     """Split a ``;``-separated field into stripped, non-empty items."""
     return [item.strip() for item in str(value).split(";") if item.strip()]

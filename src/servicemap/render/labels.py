@@ -19,6 +19,7 @@ __all__ = [
     "SHORT_ATTRIBUTION",
     "DEFAULT_TITLE",
     "DELIVERY_LABELS",
+    "FOCUS_LABELS",
     "KIND_LABELS",
     "KIND_NOUNS",
     "METRIC_LABELS",
@@ -66,6 +67,16 @@ DELIVERY_LABELS: dict[str, str] = {
     "both": "in person and remote",
 }
 """How a service is delivered (``delivery``), as a listing says it."""
+FOCUS_LABELS: dict[str, str] = {
+    "domestic_abuse": "domestic abuse",
+    "sexual_violence": "sexual violence",
+    "trafficking": "trafficking and modern slavery",
+    "fgm": "female genital mutilation",
+    "legal_immigration": "legal and immigration help",
+    "nrpf_general": "people with no recourse to public funds",
+    "community": "community support",
+}
+"""What a service is mainly for (``focus``, ``schema.FOCUSES``), as a listing says it."""
 
 SERVICE_TYPE_LABELS: dict[str, str] = {
     "idva": "IDVA",

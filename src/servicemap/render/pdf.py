@@ -64,8 +64,8 @@ def _prefixed(fragment: str, prefix: str) -> str:
     return _LOCAL_HREF.sub(lambda m: f'href="#{prefix}-{m.group(1)}"', fragment)
 
 
-def _force_summary(page: str) -> str:
-    main = _main(page)
+def _force_summary(main: str) -> str:
+    """Return the summary of a profile page from its ``<main>`` (:func:`_main`)."""
     # the PDF is printed from the report folder, one level above the profile pages
     return main.split(_SUMMARY_END, 1)[0].replace('src="../', 'src="')
 
@@ -89,10 +89,10 @@ def report_pdf_html(
     style = _STYLE.search(index_html)
     css = style.group(1) if style else ""
     forces = []
-    for slug in sorted(force_pages, key=lambda s: _name(force_pages[s], s).lower()):
-        name = _name(force_pages[slug], slug)
-        body = _prefixed(_force_summary(force_pages[slug]), f"force-{slug}")
-        forces.append((slug, name, body))
+    for slug, page in force_pages.items():
+        main = _main(page)  # once a page: the regex runs over the whole page
+        forces.append((slug, _name(main, slug), _prefixed(_force_summary(main), f"force-{slug}")))
+    forces.sort(key=lambda force: force[1].lower())
     toc = [
         '<li><a href="#national">The national picture</a></li>',
         '<li><a href="#index-methodology">Methodology and sources</a></li>',
@@ -118,8 +118,8 @@ def report_pdf_html(
     )
 
 
-def _name(page: str, slug: str) -> str:
-    found = _H1.search(_main(page))
+def _name(main: str, slug: str) -> str:
+    found = _H1.search(main)
     return found.group(1).strip() if found else slug
 
 

@@ -279,7 +279,8 @@ def _map_and_search(
     map_ = coverage_map(force_areas, coverage, public, credits=[TOWNS_ATTRIBUTION], **options)
     map_.add_child(search_control(search_box_html(env, public)))  # below the title box
     slugs = {code: slug for code, slug in lookup.slugs.items() if slug in force_pages}
-    return render_map(map_), search_files(services, profiles=slugs, settings=options["settings"])
+    search = search_files(services, public, profiles=slugs, settings=options["settings"])
+    return render_map(map_), search
 
 
 def _profile_ids(profiles: Mapping[str, ProfileLike], lookup: ForceLookup) -> dict[str, list[str]]:

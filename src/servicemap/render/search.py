@@ -8,10 +8,11 @@ folder, added as ``<script>`` tags when first needed (a page opened from ``file:
 * ``postcodes/``: geography only, built once into the cache
   (:mod:`servicemap.geography.postcode_index`) and linked or copied into every report;
 * ``search-services.js`` (:data:`SERVICES_FILE`): the one file about services, their public
-  fields only (``directory.privacy.public_frame``), with the districts each serves and the
-  place of each public in-person service, as ``analysis.near.services_for_search`` decides
-  them for ``servicemap near``. A confidential service is there with its public contact and the
-  districts it serves, and never with a place or a distance.
+  fields only (``directory.privacy.public_frame``, or the report's own public frame), with the
+  districts each serves and the place of each public in-person service, as
+  ``analysis.near.services_for_search`` decides them for ``servicemap near``. A confidential
+  service is there with its public contact and the districts it serves, and never with a place
+  or a distance.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from servicemap.geography.postcode_index import (
 )
 from servicemap.geography.postcodes import PostcodeTable
 from servicemap.geography.towns import TOWNS_ATTRIBUTION
-from servicemap.render.labels import KIND_LABELS, label_service_types, safe_url
+from servicemap.render.labels import FOCUS_LABELS, KIND_LABELS, label_service_types, safe_url
 from servicemap.render.selection import phone_text, seen_text
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -81,15 +82,6 @@ _PUBLIC_FIELDS = (
     "delivery",
     "last_seen",
 )
-_FOCUS_WORDS = {
-    "domestic_abuse": "domestic abuse",
-    "sexual_violence": "sexual violence",
-    "trafficking": "trafficking and modern slavery",
-    "fgm": "female genital mutilation",
-    "legal_immigration": "legal and immigration help",
-    "nrpf_general": "people with no recourse to public funds",
-    "community": "community support",
-}
 
 
 @dataclass(frozen=True)
@@ -114,7 +106,7 @@ def _service_record(row: Mapping[str, Any], private: bool) -> dict[str, Any]:
         "s": cell_text(row.get("scope")),
         "k": list(row.get("kinds") or ()),
         "t": label_service_types(row.get("service_types")),
-        "f": _FOCUS_WORDS.get(cell_text(row.get("focus")), cell_text(row.get("focus"))),
+        "f": FOCUS_LABELS.get(cell_text(row.get("focus")), cell_text(row.get("focus"))),
         "cm": split_list(cell_text(row.get("communities"))),
         "l": split_list(cell_text(row.get("languages"))),
         "b": _flag(row.get("by_and_for")),
@@ -138,6 +130,7 @@ def _service_record(row: Mapping[str, Any], private: bool) -> dict[str, Any]:
 
 def search_services_js(
     services: pd.DataFrame,
+    public: pd.DataFrame | None = None,
     *,
     profiles: Mapping[str, str],
     postcodes: PostcodeTable | None = None,
@@ -149,6 +142,10 @@ def search_services_js(
     ----------
     services
         The canonical services frame (confidential services included: they serve their areas).
+    public
+        ``directory.privacy.public_frame`` or ``public_services`` of ``services``, when the
+        caller has it already (a report does); ``None`` makes it here. The text of every
+        record comes from it.
     profiles
         The slug of each force's profile page (``forces/<slug>.html``), by force code.
     postcodes
@@ -163,7 +160,7 @@ def search_services_js(
         help) and ``services`` in the order :func:`servicemap.analysis.near.services_near` uses.
     """
     reach = services_for_search(services, postcodes=postcodes, settings=settings)
-    public = public_frame(services).loc[reach.index]
+    public = (public_frame(services) if public is None else public).loc[reach.index]
     # Fail closed: private if the near code, the published frame or the rule itself says so.
     private = (
         reach["confidential"].to_numpy(dtype=bool)
@@ -326,6 +323,7 @@ def search_control(box: str) -> MacroElement:
 
 def search_files(
     services: pd.DataFrame,
+    public: pd.DataFrame | None = None,
     *,
     profiles: Mapping[str, str],
     settings: Settings = DEFAULT_SETTINGS,
@@ -334,8 +332,9 @@ def search_files(
 
     Parameters
     ----------
-    services
-        The canonical services frame.
+    services, public
+        The canonical services frame, and its public copy if the caller has it (see
+        :func:`search_services_js`).
     profiles
         The slug of each force's profile page, by force code.
     settings
@@ -347,7 +346,7 @@ def search_files(
         The services file's text and the cached ``postcodes/`` folder.
     """
     return SearchFiles(
-        services_js=search_services_js(services, profiles=profiles, settings=settings),
+        services_js=search_services_js(services, public, profiles=profiles, settings=settings),
         postcodes=postcode_index_folder(settings=settings),
     )
 

@@ -1,18 +1,25 @@
 """The report's figures as files: the coverage map (PNG at 300 dpi and SVG) and the locator maps.
 
 :mod:`servicemap.render.figures` draws them; this module writes them, atomically. Drawn
-figures are kept in the cache folder (``render._figure_cache``): a report whose figures did not
+figures are kept in the cache folder (:func:`servicemap._cache.kept_result`, the latest of each
+kind), keyed on everything they are drawn from (the areas, their colours, values, names and
+slugs, the title, the projection) and on servicemap's own code: a report whose figures did not
 change copies them instead of drawing them again.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
+import shapely
 
 from servicemap._atomic import atomic_write_bytes
-from servicemap.render._figure_cache import cached_figures, figure_key
+from servicemap._cache import cache_key, kept_result
+from servicemap.analysis.kept import frame_digest
 from servicemap.render.figures import coverage_figures, locator_pngs, locator_svgs
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -54,8 +61,8 @@ def write_static_map(
         return {"png": figures.png, "svg": figures.svg}
 
     columns = ("force_code", "force_name", "colour", "value")
-    key = figure_key("coverage", frame, columns, title, frame.attrs.get("classes"))
-    files = cached_figures(settings.cache_dir, "coverage", key, draw)
+    key = _figure_key(frame, columns, title, frame.attrs.get("classes"), str(settings.crs))
+    files = _kept_figures(settings, "coverage", key, draw)
     target = Path(path)
     atomic_write_bytes(target, files["png"])
     if svg_path is not None:
@@ -94,11 +101,34 @@ def write_locator_maps(
             **{f"{slug}.png": png for slug, png in pngs.items()},
         }
 
-    key = figure_key("locators", frame, ("force_code", "force_name", "slug"))
+    key = _figure_key(frame, ("force_code", "force_name", "slug"), str(settings.crs))
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, data in cached_figures(settings.cache_dir, "locators", key, draw).items():
+    for name, data in _kept_figures(settings, "locators", key, draw).items():
         written.append(target / name)
         written[-1].write_bytes(data)
     return written
+
+
+def _figure_key(frame: gpd.GeoDataFrame, columns: Iterable[str], *extra: object) -> str:
+    """Return the kept figure's key: ``frame``'s CRS, geometry and ``columns``, and ``extra``."""
+    present = [column for column in columns if column in frame.columns]
+    wkb = hashlib.sha256(b"".join(w or b"" for w in shapely.to_wkb(frame.geometry.to_numpy())))
+    values = frame_digest(pd.DataFrame(frame[present]))
+    return cache_key("figure", str(frame.crs), wkb.hexdigest(), values, *extra)
+
+
+def _kept_figures(
+    settings: Settings, kind: str, key: str, draw: Callable[[], dict[str, bytes]]
+) -> dict[str, bytes]:
+    """Return a figure's files (names to bytes) kept in the cache folder, or draw them."""
+    return kept_result(
+        settings.cache_dir,
+        f"figures/{kind}",
+        key,
+        draw,
+        what=f"{kind} figure",
+        rebuild="by drawing it (a few seconds)",
+        keep=1,  # figures are large and only the latest report's are worth keeping
+    )
