@@ -71,6 +71,7 @@ __all__ = [
     "render_map",
     "save_map",
     "service_popup_html",
+    "simplified_force_frame",
 ]
 
 # --- force areas --------------------------------------------------------------------------------
@@ -487,13 +488,11 @@ def coverage_map(
     """
     provider = tile_provider(tiles) if tiles else None  # before any work: a typo fails at once
     if simplified is None:
-        joined = force_map_frame(force_areas, coverage, metric=metric)
-        simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
-        simplified.attrs.update(joined.attrs)
+        simplified = simplified_force_frame(
+            force_areas, coverage, metric=metric, max_vertices=max_vertices, settings=settings
+        )
     markers = map_services(services)
-    minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)
-    centre, noscript = ((miny + maxy) / 2, (minx + maxx) / 2), _noscript_html(fallback, metric)
-    m = offline_map(title=title, location=centre, zoom_start=6, noscript=noscript)
+    m = _start_map(simplified, title=title, noscript=_noscript_html(fallback, metric))
     if provider is not None:
         folium.TileLayer(provider, name="Base map", control=False).add_to(m)
     forces_layer = _force_layer(simplified, metric=metric, profile_base=profile_base).add_to(m)
@@ -504,6 +503,45 @@ def coverage_map(
     label = f"Map: {title}. The same figures are in the coverage table."
     m.add_child(_Hooks(map_=m, forces=forces_layer, cluster=cluster, count=count, label=label,
                        credits=credits))  # fmt: skip
+    return m
+
+
+def simplified_force_frame(
+    force_areas: gpd.GeoDataFrame,
+    coverage: pd.DataFrame,
+    *,
+    metric: str = "gap_score",
+    max_vertices: int = 40_000,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> gpd.GeoDataFrame:
+    """Return :func:`force_map_frame`, simplified for the web (EPSG:4326), its classes kept.
+
+    Parameters
+    ----------
+    force_areas, coverage, metric
+        As for :func:`force_map_frame`.
+    max_vertices
+        Vertex budget for all the polygons together
+        (``geography.boundaries.simplify_force_areas``).
+    settings
+        Settings (``crs`` for simplification).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The joined frame with simplified polygons; ``attrs`` hold its classes and metric.
+    """
+    joined = force_map_frame(force_areas, coverage, metric=metric)
+    simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
+    simplified.attrs.update(joined.attrs)
+    return simplified
+
+
+def _start_map(simplified: gpd.GeoDataFrame, *, title: str, noscript: str) -> folium.Map:
+    """Return an empty offline map centred on (and fitted to) the simplified force areas."""
+    minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)
+    centre = ((miny + maxy) / 2, (minx + maxx) / 2)
+    m = offline_map(title=title, location=centre, zoom_start=6, noscript=noscript)
     if len(simplified):
         m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m

@@ -234,18 +234,14 @@ def report_pages(
     generated = generated or dt.date.today()
     public = public_services(services)
     frame = force_map_frame(force_areas, coverage, metric=metric)
-    simplified = simplify_force_areas(frame, settings=settings)
-    simplified.attrs.update(frame.attrs)
+    simplified = _simplified(frame, settings=settings)
     lookup = force_lookup(force_areas, coverage, frame, settings=settings)
     env = jinja_environment()
     common = page_context(title=title, metric=metric, generated=generated, contact=contact)
     common["changes"] = report_changes(since, services, coverage, generated, lookup.slugs)
-    if selection is None:
-        selection = select_services(services, Selection(), today=generated)[1]
-    index_html = index_page(
-        env, search_page_context(common, public), coverage, public, profiles, lookup, metric=metric,
-        boundary_source=boundary_source, services_source=services_source,
-        counted=selection_sentences(selection),
+    index_html = _index_html(
+        env, common, coverage, (services, public), profiles, lookup, metric=metric,
+        selection=selection, sources=(boundary_source, services_source), generated=generated,
     )  # fmt: skip
     force_pages = profile_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
@@ -259,6 +255,38 @@ def report_pages(
         table=order_by_gap(coverage), simplified=simplified, title=title,
         generated=format_date(generated), downloads=service_downloads(services, ids),
         snapshot=snapshot_json(services, coverage, generated=generated),
+    )  # fmt: skip
+
+
+def _simplified(frame: gpd.GeoDataFrame, *, settings: Settings) -> gpd.GeoDataFrame:
+    """Return the force map frame simplified once, for the map, the picture and the pages."""
+    simplified = simplify_force_areas(frame, settings=settings)
+    simplified.attrs.update(frame.attrs)
+    return simplified
+
+
+def _index_html(
+    env: Any,
+    common: dict[str, Any],
+    coverage: pd.DataFrame,
+    services: tuple[pd.DataFrame, pd.DataFrame],
+    profiles: Mapping[str, ProfileLike],
+    lookup: ForceLookup,
+    *,
+    metric: str,
+    selection: SelectionSummary | None,
+    sources: tuple[str, str],
+    generated: dt.date,
+) -> str:
+    """Return ``index.html``; ``services`` are the canonical frame and its public services."""
+    canonical, public = services
+    if selection is None:  # every service counted
+        selection = select_services(canonical, Selection(), today=generated)[1]
+    boundary_source, services_source = sources
+    return index_page(
+        env, search_page_context(common, public), coverage, public, profiles, lookup, metric=metric,
+        boundary_source=boundary_source, services_source=services_source,
+        counted=selection_sentences(selection),
     )  # fmt: skip
 
 
