@@ -57,6 +57,7 @@ from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.geography.towns import TOWNS_ATTRIBUTION
 from servicemap.inputs import force_profiles
 from servicemap.render.changes_text import report_changes
+from servicemap.render.district_layer import district_map_frame
 from servicemap.render.downloads import DIRECTORY_FILES, service_downloads
 from servicemap.render.figures import LOCATOR_FOLDER
 from servicemap.render.labels import DEFAULT_TITLE, format_date
@@ -195,6 +196,7 @@ def report_pages(
     selection: SelectionSummary | None = None,
     contact: str | None = None,
     since: Snapshot | None = None,
+    districts: tuple[gpd.GeoDataFrame, pd.DataFrame] | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportPages:
     """Build every page of the coverage report, writing nothing.
@@ -223,6 +225,8 @@ def report_pages(
     since
         An earlier report's snapshot (``analysis.snapshot.read_snapshot``): the pages then say
         "What changed since <its date>".
+    districts
+        ``(district polygons, coverage_by_district)`` for a district layer in ``map.html``.
     settings
         Settings (CRS).
 
@@ -246,14 +250,15 @@ def report_pages(
     force_pages = profile_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
-    options, ids = _map_options(metric, tiles, simplified, settings), _profile_ids(profiles, lookup)
+    options = _map_options(metric, tiles, simplified, districts, settings=settings)
     map_html, search = _map_and_search(env, force_areas, coverage, services, public, lookup,
                                        force_pages, options)  # fmt: skip
     return ReportPages(
         index_html=index_html, force_pages=force_pages, map_html=map_html, search=search,
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
-        generated=format_date(generated), downloads=service_downloads(services, ids),
+        generated=format_date(generated),
+        downloads=service_downloads(services, _profile_ids(profiles, lookup)),
         snapshot=snapshot_json(services, coverage, generated=generated),
     )  # fmt: skip
 
@@ -320,12 +325,19 @@ def _profile_ids(profiles: Mapping[str, ProfileLike], lookup: ForceLookup) -> di
 
 
 def _map_options(
-    metric: str, tiles: str | None, simplified: gpd.GeoDataFrame, settings: Settings
+    metric: str,
+    tiles: str | None,
+    simplified: gpd.GeoDataFrame,
+    districts: tuple[gpd.GeoDataFrame, pd.DataFrame] | None,
+    *,
+    settings: Settings,
 ) -> dict[str, Any]:
+    """Return the options of ``map.html``'s coverage_map (the district frame made here, once)."""
+    frame = None if districts is None else district_map_frame(*districts, settings=settings)
     return {
         "metric": metric, "tiles": tiles, "simplified": simplified, "settings": settings,
         # with JavaScript off, the map page shows the report's picture and links its table
-        "fallback": ("coverage.png", "index.html#forces"),
+        "fallback": ("coverage.png", "index.html#forces"), "districts": frame,
     }  # fmt: skip
 
 
@@ -479,6 +491,7 @@ def build_report(
     selection: SelectionSummary | None = None,
     contact: str | None = None,
     since: Snapshot | None = None,
+    districts: tuple[gpd.GeoDataFrame, pd.DataFrame] | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportSummary:
     """Write the coverage report folder: index, one page per force, map, CSV and picture.
@@ -506,7 +519,7 @@ def build_report(
         Wraps the list of force codes while profiles are built (e.g. a progress bar).
     overwrite, pdf
         As for :func:`write_report`.
-    selection, contact, since
+    selection, contact, since, districts
         See :func:`report_pages`.
     settings
         Settings (CRS, postcode table cache).
@@ -529,6 +542,6 @@ def build_report(
     pages = report_pages(
         force_areas, coverage, services, profiles=profiles, metric=metric, tiles=tiles, title=title,
         boundary_source=boundary_source, services_source=services_source, generated=generated,
-        selection=selection, contact=contact, since=since, settings=settings,
+        selection=selection, contact=contact, since=since, districts=districts, settings=settings,
     )  # fmt: skip
     return write_report(pages, target, overwrite=overwrite, pdf=pdf, settings=settings)
