@@ -436,6 +436,16 @@ def test_districts_without_a_polygon_are_reported(forces, districts):
     assert len(frame) == len(districts)
 
 
+def test_the_area_layers_are_written_as_compact_json(with_districts):
+    page = render_map(with_districts)
+    assert page.count('"type":"Feature"') == 4 + 8  # the forces', the districts'
+    assert '"type": "Feature"' not in page
+    # folium's own layers, rendered afterwards, are as folium writes them (the policy restored)
+    plain = folium.Map(tiles=None)
+    folium.GeoJson({"type": "FeatureCollection", "features": []}).add_to(plain)
+    assert '"type": "FeatureCollection"' in plain.get_root().render()
+
+
 @pytest.fixture(scope="module")
 def bundled_districts():
     with warnings.catch_warnings():  # the bundled directory's data-quality notes

@@ -46,7 +46,7 @@ from servicemap.render.labels import (
     safe_email,
     safe_url,
 )
-from servicemap.render.leaflet import NOSCRIPT, HtmlControl, offline_map
+from servicemap.render.leaflet import NOSCRIPT, CompactGeoJson, HtmlControl, offline_map
 from servicemap.render.markers import (
     KIND_COLOURS,
     MARKER_KIND_ORDER,
@@ -625,7 +625,7 @@ def _force_layer(
 
     ``base``: a base layer named :data:`FORCE_LAYER` (beside the districts), not an overlay.
     """
-    return folium.GeoJson(
+    return CompactGeoJson(
         _force_geojson(simplified, metric=metric, profile_base=profile_base),
         name=FORCE_LAYER if base else f"Force areas: {metric_label(metric)}",
         overlay=not base,
