@@ -71,11 +71,19 @@ def _shot(page: Any, path: Path) -> None:
     print(f"screenshot: {path}")
 
 
-def test_the_district_layer_is_off_until_chosen(opened):
+def test_the_district_layer_is_off_until_chosen_and_the_forces_come_back(opened):
     page, watch = opened("1400")
     assert page.locator("path.sm-force").count() == 43
     assert page.locator("path.sm-district").count() == 0
     assert page.get_by_role("radio", name="Police force areas").is_checked()
+    assert page.locator("[data-sm-areas=districts]").is_hidden()
+    _show_districts(page)
+    page.get_by_role("radio", name="Police force areas").check()
+    forces = page.locator("path.sm-force")
+    assert forces.count() == 43 and page.locator("path.sm-district").count() == 0
+    labels = forces.evaluate_all("ps => ps.map(p => p.getAttribute('aria-label'))")
+    assert all(re.search(r": Gap score .*\d", label or "") for label in labels)
+    assert page.locator("[data-sm-areas=forces]").is_visible()
     assert page.locator("[data-sm-areas=districts]").is_hidden()
     watch.assert_clean(page)
 
