@@ -39,8 +39,8 @@ def report_with_services(count: int, out: Path) -> tuple[float, int]:
     sys.path.insert(0, str(HERE.parent))
     from bench_coverage import synthetic_services
 
-    from servicemap.analysis.coverage import coverage_by_force
-    from servicemap.geography.boundaries import load_force_areas
+    from servicemap.analysis.coverage import coverage_by_district, coverage_by_force
+    from servicemap.geography.boundaries import load_district_areas, load_force_areas
     from servicemap.geography.need import load_need
     from servicemap.render.report import build_report
 
@@ -48,7 +48,9 @@ def report_with_services(count: int, out: Path) -> tuple[float, int]:
     force_areas = load_force_areas()
     started = time.perf_counter()
     coverage = coverage_by_force(services, need=load_need())
-    summary = build_report(force_areas, coverage, services, out_dir=out)
+    # as servicemap report does: the district coverage for the map's district layer
+    districts = (load_district_areas(), coverage_by_district(services, need=load_need()))
+    summary = build_report(force_areas, coverage, services, out_dir=out, districts=districts)
     return time.perf_counter() - started, summary.map_bytes
 
 

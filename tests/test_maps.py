@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import warnings
 
 import folium
 import geopandas as gpd
@@ -16,8 +17,10 @@ from servicemap.analysis.coverage import GAP_CLASSES
 from servicemap.directory.privacy import public_services
 from servicemap.errors import DataQualityWarning, MapError
 from servicemap.geography.boundaries import simplify_force_areas
+from servicemap.inputs import load_inputs
 from servicemap.render import leaflet as maps
 from servicemap.render.classes import NO_DATA_COLOUR, PALETTE, classify_metric
+from servicemap.render.district_layer import district_map_frame
 from servicemap.render.labels import ATTRIBUTION
 from servicemap.render.maps import (
     KIND_COLOURS,
@@ -34,8 +37,13 @@ from worlds import (
     NAMES,
     SLUGS,
     _reference_forces,
+    district_headings,
+    district_layer_of,
+    district_tooltips,
     geojson_of,
     make_coverage,
+    make_district_coverage,
+    make_districts,
     make_forces,
     make_services,
     map_panels,
@@ -306,6 +314,172 @@ def test_missing_leaflet_package_is_explained(monkeypatch, m):
     monkeypatch.setattr(maps.resources, "files", files)
     with pytest.raises(MapError, match="reinstall servicemap"):
         coverage_map(make_forces(), make_coverage(make_forces()), map_services(gpd.GeoDataFrame()))
+
+
+# --- the district layer ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def districts(forces):
+    return make_districts(forces)
+
+
+@pytest.fixture
+def district_frame(forces, districts):
+    return district_map_frame(districts, make_district_coverage(districts, forces))
+
+
+@pytest.fixture
+def with_districts(forces, coverage, services, district_frame):
+    return coverage_map(forces, coverage, services, districts=district_frame)
+
+
+def test_the_district_layer_is_a_second_base_layer_off_by_default(with_districts):
+    page = render_map(with_districts)
+    control = next(
+        c for c in with_districts._children.values() if isinstance(c, folium.LayerControl)
+    )
+    assert list(control.base_layers) == ["Police force areas", "Local authority districts"]
+    assert not any("Force areas" in name or "district" in name for name in control.overlays)
+    layer = district_layer_of(with_districts)
+    assert (layer.show, layer.overlay) == (False, False)
+    forces = next(c for c in with_districts._children.values() if isinstance(c, folium.GeoJson))
+    assert (forces.show, forces.overlay) == (True, False)
+    # only the force layer is put on the map when the page opens
+    assert f"{forces.get_name()}.addTo(" in page
+    assert f"{layer.get_name()}.addTo(" not in page
+    # both layers exist before the layer list's script names them
+    assert page.index(f"var {layer.get_name()} =") < page.index("L.control.layers(")
+    assert "servicemapUI.areaLayers(" in page
+
+
+def test_without_districts_the_force_layer_stays_an_overlay(m):
+    render_map(m)
+    control = next(c for c in m._children.values() if isinstance(c, folium.LayerControl))
+    assert list(control.base_layers) == []
+    assert "servicemapUI.areaLayers(" not in render_map(m)
+
+
+def test_every_district_is_drawn_in_the_class_of_its_gap_score(with_districts, districts):
+    features = district_layer_of(with_districts).data["features"]
+    assert [f["id"] for f in features] == list(districts["district_code"])
+    # scores 5, 15, 25, ... 75: classes of twenty, two districts in each
+    expected = [PALETTE[min(int((5 + 10 * i) // 20), 4)] for i in range(len(features))]
+    assert [f["properties"]["c"] for f in features] == expected
+
+
+def test_a_district_without_figures_is_no_data(forces, districts):
+    table = make_district_coverage(districts, forces).iloc[1:]
+    frame = district_map_frame(districts, table)
+    assert frame["colour"].tolist()[:2] == [NO_DATA_COLOUR, PALETTE[0]]
+    assert frame["force_name"].iloc[0] == NAMES[0]  # from the force register
+
+
+def test_a_districts_tooltip_gives_its_force_gap_and_access(with_districts, districts):
+    layer = district_layer_of(with_districts)
+    tooltip = district_tooltips(layer)[districts["district_code"].iloc[3]]
+    assert tooltip.startswith(f"<strong>{html.escape(NAMES[1])} East</strong>")
+    for heading, value in (
+        ("Police force area", html.escape(NAMES[1])),
+        ("Gap score (0 = best served, 100 = nothing found)", "35"),
+        ("Gap class", html.escape(GAP_CLASSES[0])),
+        ("Residents reached by a local service", "30%"),
+        ("Residents within 10 km of an in-person service", "25%"),
+        ("Residents within 25 km of an in-person service", "50%"),
+    ):
+        assert f"<th scope='row'>{heading}</th><td>{value}</td>" in tooltip
+    # the shorter radius first; the popup's link goes to the force's profile
+    assert tooltip.index("10 km") < tooltip.index("25 km")
+    assert layer.data["features"][3]["properties"]["s"] == SLUGS[1]
+    assert '"forces/"' in layer.on_each_feature.js_code
+
+
+def test_district_and_force_names_are_escaped(forces, coverage, services, districts):
+    table = make_district_coverage(districts, forces)
+    table.loc[0, "district_name"] = HOSTILE_NAME
+    table.loc[0, "force_name"] = '<img src=x onerror="alert(3)">'
+    m = coverage_map(forces, coverage, services, districts=district_map_frame(districts, table))
+    layer = district_layer_of(m)
+    tooltip = district_tooltips(layer)[table.loc[0, "district_code"]]
+    assert "<script" not in tooltip and "<img" not in tooltip
+    assert html.escape(HOSTILE_NAME) in tooltip
+    assert html.escape('<img src=x onerror="alert(3)">') in tooltip
+    page = render_map(m)
+    assert HOSTILE_NAME not in page and "<img src=x" not in page
+    assert all("<" not in heading for heading in district_headings(layer))
+
+
+def test_the_legend_gives_the_key_of_each_area_layer(with_districts):
+    legend = map_panels(with_districts)["Legend"]
+    forces_part, districts_part = legend.split("<div data-sm-areas='districts' hidden>")
+    assert "<div data-sm-areas='forces'><h2>Police force areas: Gap score" in forces_part
+    assert "<h2>Local authority districts: Gap score" in districts_part
+    for label in ("0–20 (2 districts)", "60–80 (2 districts)", "80–100 (0 districts)"):
+        assert label in districts_part
+    assert "Darker = bigger gap." in districts_part
+    assert "local authority districts" in map_panels(with_districts)["Title"]
+
+
+def test_a_district_table_without_its_columns_is_refused(districts):
+    with pytest.raises(
+        MapError, match=r"lacks column\(s\) 'force_name', 'gap_score'.*coverage_by_district"
+    ):
+        district_map_frame(districts, districts[["district_code", "district_name", "force_code"]])
+
+
+def test_districts_without_a_polygon_are_reported(forces, districts):
+    table = make_district_coverage(districts, forces)
+    with pytest.warns(DataQualityWarning, match=r"1 district\(s\) .* no polygon.*: DX"):
+        frame = district_map_frame(
+            districts, pd.concat([table, table.iloc[:1].assign(district_code="DX")])
+        )
+    assert len(frame) == len(districts)
+
+
+def test_the_area_layers_are_written_as_compact_json(with_districts):
+    page = render_map(with_districts)
+    assert page.count('"type":"Feature"') == 4 + 8  # the forces', the districts'
+    assert '"type": "Feature"' not in page
+    # folium's own layers, rendered afterwards, are as folium writes them (the policy restored)
+    plain = folium.Map(tiles=None)
+    folium.GeoJson({"type": "FeatureCollection", "features": []}).add_to(plain)
+    assert '"type": "FeatureCollection"' in plain.get_root().render()
+
+
+@pytest.fixture(scope="module")
+def bundled_districts():
+    with warnings.catch_warnings():  # the bundled directory's data-quality notes
+        warnings.simplefilter("ignore", DataQualityWarning)
+        inputs = load_inputs(districts=True, keep=True)
+    assert inputs.district_layer is not None
+    return inputs, district_map_frame(*inputs.district_layer)
+
+
+def test_all_318_districts_are_drawn_with_their_class(bundled_districts):
+    inputs, frame = bundled_districts
+    m = coverage_map(
+        inputs.force_areas, inputs.coverage, public_services(inputs.services), districts=frame
+    )
+    features = district_layer_of(m).data["features"]
+    assert len(features) == 318
+    assert {f["id"] for f in features} == set(inputs.districts["district_code"])
+    scores = inputs.districts.set_index("district_code")["gap_score"]
+    for feature in features:
+        band = min(int(scores[feature["id"]] // 20), 4)
+        assert feature["properties"]["c"] == PALETTE[band], feature["id"]
+        assert feature["geometry"]["coordinates"], feature["id"]
+    counts = [int(n) for n in re.findall(r"\((\d+) districts?\)", map_panels(m)["Legend"])]
+    assert sum(counts) == 318
+
+
+def test_the_district_layer_adds_at_most_0_4_mb_to_the_map(bundled_districts):
+    inputs, frame = bundled_districts
+    public = public_services(inputs.services)
+    without = render_map(coverage_map(inputs.force_areas, inputs.coverage, public))
+    page = render_map(coverage_map(inputs.force_areas, inputs.coverage, public, districts=frame))
+    added = len(page.encode()) - len(without.encode())
+    print(f"district layer: +{added / 1e6:.3f} MB")
+    assert 0 < added <= 400_000
 
 
 # --- simplification and size on real boundaries -----------------------------------------------

@@ -24,6 +24,8 @@ from worlds import (
     SLUGS,
     _reference_forces,
     make_coverage,
+    make_district_coverage,
+    make_districts,
     make_forces,
     make_profiles,
     make_services,
@@ -280,6 +282,32 @@ def test_report_command_writes_the_site(fake_inputs, tmp_path):
         result.output,
     )
     assert "test boxes" in (out / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("command", "page"), [("map", "coverage.html"), ("report", "map.html")])
+def test_map_and_report_draw_the_district_layer(inputs, monkeypatch, tmp_path, command, page):
+    forces, coverage, services, profiles = inputs
+    districts = make_districts(forces)
+    asked: list[dict[str, object]] = []
+    loaded = ReportInputs(
+        force_areas=forces, coverage=coverage, services=services, boundary_source="test boxes",
+        services_source="test services", districts=make_district_coverage(districts, forces),
+        district_areas=districts,
+    )  # fmt: skip
+    monkeypatch.setattr(
+        "servicemap.inputs.load_inputs", lambda **kwargs: asked.append(kwargs) or loaded
+    )
+    monkeypatch.setattr(
+        "servicemap.inputs.profile_maker", lambda *args, **kwargs: lambda code: profiles[code]
+    )
+    target = tmp_path / page if command == "map" else tmp_path / "out" / page
+    out = target if command == "map" else target.parent
+    result = CliRunner().invoke(cli, [command, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [kwargs["districts"] for kwargs in asked] == [True]
+    written = target.read_text(encoding="utf-8")
+    assert '"Local authority districts"' in written and "servicemapUI.district(" in written
+    assert all(f'"id":"{code}"' in written for code in districts["district_code"])
 
 
 def test_report_command_refuses_a_file(fake_inputs, tmp_path):

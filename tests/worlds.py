@@ -19,6 +19,7 @@ from servicemap.analysis.profile import ForceProfile
 from servicemap.errors import MapError
 from servicemap.geography.forces import load_forces
 from servicemap.geography.postcodes import PostcodeTable
+from servicemap.render.district_layer import DISTRICT_LAYER
 from servicemap.render.leaflet import HtmlControl
 from servicemap.render.maps import _ServiceMarkers
 
@@ -76,6 +77,42 @@ def geojson_of(m: folium.Map) -> dict[str, Any]:
         if isinstance(child, folium.GeoJson):
             return dict(child.data)
     raise MapError("This map has no force-area layer.")
+
+
+def district_layer_of(m: folium.Map) -> folium.GeoJson:
+    """Return the district layer of a map from :func:`coverage_map` (given ``districts``)."""
+    for child in m._children.values():
+        if isinstance(child, folium.GeoJson) and child.layer_name == DISTRICT_LAYER:
+            return child
+    raise MapError("This map has no district layer.")
+
+
+def district_headings(layer: folium.GeoJson) -> list[str]:
+    """Return the (escaped) row headings the district layer's script is given."""
+    found = re.search(
+        r"servicemapUI\.district\(feature, layer, (\[.*?\]), ", layer.on_each_feature.js_code
+    )
+    assert found, "the district layer does not call servicemapUI.district"
+    headings: list[str] = json.loads(found.group(1))
+    return headings
+
+
+def district_tooltips(layer: folium.GeoJson) -> dict[str, str]:
+    """Rebuild each district's tooltip from its properties the way the page's script does.
+
+    ``servicemapUI.district`` in ``assets/mapui.js``, written again in Python (the browser test
+    reads the real tooltip), by district code.
+    """
+    headings = district_headings(layer)
+    out = {}
+    for feature in layer.data["features"]:
+        p = feature["properties"]
+        rows = "".join(
+            f"<tr><th scope='row'>{h}</th><td>{v}</td></tr>"
+            for h, v in zip(headings, p["v"], strict=True)
+        )
+        out[feature["id"]] = f"<strong>{p['n']}</strong><table>{rows}</table>"
+    return out
 
 
 def map_panels(m: folium.Map) -> dict[str, str]:
@@ -178,6 +215,48 @@ def make_coverage(forces: gpd.GeoDataFrame, scores: list[float] | None = None) -
             .rank(ascending=False, method="min")
             .astype(int)
             .to_numpy(),
+        }
+    )
+
+
+def make_districts(forces: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Two districts per force box (its west and east halves), codes ``D<force>W``/``D<force>E``."""
+    rows = []
+    for force in forces.itertuples(index=False):
+        minx, miny, maxx, maxy = force.geometry.bounds
+        middle = (minx + maxx) / 2
+        for side, box in (("W", (minx, miny, middle, maxy)), ("E", (middle, miny, maxx, maxy))):
+            rows.append(
+                {
+                    "district_code": f"D{force.force_code}{side}",
+                    "district_name": f"{force.force_name} {'West' if side == 'W' else 'East'}",
+                    "force_code": force.force_code,
+                    "geometry": shapely.box(*box),
+                }
+            )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=forces.crs)
+
+
+def make_district_coverage(
+    districts: gpd.GeoDataFrame, forces: gpd.GeoDataFrame, scores: Sequence[float] | None = None
+) -> pd.DataFrame:
+    """Coverage of :func:`make_districts`: scores 5, 15, 25 … (one class in two), shares by ten."""
+    n = len(districts)
+    scores = list(scores) if scores is not None else [5.0 + 10 * (i % 10) for i in range(n)]
+    names = dict(zip(forces["force_code"], forces["force_name"], strict=True))
+    return pd.DataFrame(
+        {
+            "district_code": districts["district_code"].to_numpy(),
+            "district_name": districts["district_name"].to_numpy(),
+            "force_code": districts["force_code"].to_numpy(),
+            "force_name": districts["force_code"].map(names).to_numpy(),
+            "local_services": [i % 3 for i in range(n)],
+            "local_coverage_share": [(i % 10) / 10 for i in range(n)],
+            "in_person_within_25km": [0.5] * n,
+            "in_person_within_10km": [0.25] * n,
+            "gap_score": scores,
+            "gap_class": [GAP_CLASSES[0]] * n,
+            "gap_rank": pd.Series(scores).rank(ascending=False, method="min").astype(int),
         }
     )
 

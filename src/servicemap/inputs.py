@@ -18,7 +18,7 @@ from servicemap.analysis.reach import prepare_services
 from servicemap.directory.load import load_services, with_geometry
 from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.geography import postcodes as postcodes_module
-from servicemap.geography.boundaries import load_force_areas
+from servicemap.geography.boundaries import load_district_areas, load_force_areas
 from servicemap.geography.need import load_need
 from servicemap.geography.postcodes import geography_from_postcodes
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -52,6 +52,9 @@ class ReportInputs:
     districts
         ``coverage.coverage_by_district`` of the services (for the profiles' district tables);
         ``None`` when not computed.
+    district_areas
+        The district polygons (``boundaries.load_district_areas``) when ``districts`` is
+        computed, for the map's district layer; else ``None``.
     """
 
     force_areas: gpd.GeoDataFrame
@@ -61,6 +64,14 @@ class ReportInputs:
     services_source: str
     selection: SelectionSummary | None = None
     districts: pd.DataFrame | None = None
+    district_areas: gpd.GeoDataFrame | None = None
+
+    @property
+    def district_layer(self) -> tuple[gpd.GeoDataFrame, pd.DataFrame] | None:
+        """The district polygons and their coverage (a map's district layer), or ``None``."""
+        if self.districts is None or self.district_areas is None:
+            return None
+        return self.district_areas, self.districts
 
 
 def load_inputs(
@@ -86,7 +97,8 @@ def load_inputs(
     selection
         Which services to count (see ``servicemap.directory.select``); default every one.
     districts
-        Also compute ``coverage.coverage_by_district`` (for the profiles' district tables).
+        Also compute ``coverage.coverage_by_district`` and load the district polygons (for the
+        profiles' district tables and the map's district layer).
     settings
         Settings (CRS, cache folder).
     keep
@@ -135,6 +147,7 @@ def load_inputs(
         ),
         selection=summary,
         districts=by_district,
+        district_areas=load_district_areas(settings=settings) if districts else None,
     )
 
 

@@ -1,5 +1,6 @@
 /* servicemap: the map page's service markers (from the compact array of render/markers.py), their
- * filters, keyboard access to force areas and services, and the panels folded behind buttons.
+ * filters, keyboard access to force areas, districts and services, the switch between the area
+ * layers, and the panels folded behind buttons.
  * Every text of the directory arrives escaped from Python and is only assembled here; text for
  * attributes and form controls is set as text (textContent, value), never as markup. */
 (function () {
@@ -54,6 +55,40 @@
       layer._smByKeyboard = false;
       var el = layer.getElement && layer.getElement();
       if (el && el.isConnected) { el.focus(); }
+    });
+  };
+
+  /* A district of the district layer (render/district_layer.py): its properties hold its name
+   * (n), its figures (v, in the order of the headings; v[0] its police force area), its force's
+   * profile slug (s), all escaped; the tooltip, popup and accessible name are made from them. */
+  ui.district = function (feature, layer, headings, base) {
+    var p = feature.properties;
+    var rows = headings.map(function (heading, i) {
+      return "<tr><th scope='row'>" + heading + "</th><td>" + p.v[i] + "</td></tr>";
+    }).join("");
+    var tip = "<strong>" + p.n + "</strong><table>" + rows + "</table>";
+    var link = base !== null && p.s ? "<p><a href='" + base + p.s + ".html' target='_top'>" +
+      "Open the profile of " + p.v[0] + "</a></p>" : "";
+    layer.bindTooltip(tip, {sticky: true});
+    layer.bindPopup(function () { return "<div class='sm-popup'>" + tip + link + "</div>"; },
+      {maxWidth: ui.popupWidth()});
+    ui.keyboard(layer, function () {
+      return plain(p.n) + ", district in " + plain(p.v[0]) + ": " + plain(headings[1]) + " " +
+        plain(p.v[1]);
+    });
+  };
+
+  /* The area layers, one shown at a time (the layer list's radio buttons): the shown one is put
+   * under the service markers (they share the overlay pane, and a layer added later would be
+   * drawn over them), and the legend shows its key ([data-sm-areas] parts). */
+  ui.areaLayers = function (map, layers) {
+    map.on("baselayerchange", function (e) {
+      Object.keys(layers).forEach(function (key) {
+        if (layers[key] !== e.layer) { return; }
+        e.layer.getLayers().reverse().forEach(function (shape) { shape.bringToBack(); });
+        Array.prototype.forEach.call(document.querySelectorAll("[data-sm-areas]"),
+          function (part) { part.hidden = part.getAttribute("data-sm-areas") !== key; });
+      });
     });
   };
 

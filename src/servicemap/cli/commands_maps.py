@@ -141,6 +141,7 @@ def map_command(
     import time
 
     from servicemap.directory.privacy import public_services
+    from servicemap.render.district_layer import district_map_frame
     from servicemap.render.maps import coverage_map, save_map
 
     files = data_inputs(
@@ -150,11 +151,17 @@ def map_command(
     check_output_files({"-o": output}, inputs=files, create_folders=not option_given("output"))
     output_format(None, output, {"html": ("html",)}, default="html")
     started = time.perf_counter()
-    inputs, settings = _report_inputs(services_path, boundaries_source, need_path, cache_dir)
-    public = public_services(inputs.services)
-    m = coverage_map(
-        inputs.force_areas, inputs.coverage, public, metric=metric, tiles=tiles, settings=settings
+    inputs, settings = _report_inputs(
+        services_path, boundaries_source, need_path, cache_dir, districts=True
     )
+    public = public_services(inputs.services)
+    # the report's map.html and this page are the same map: both with the district layer
+    layer = inputs.district_layer
+    districts = None if layer is None else district_map_frame(*layer, settings=settings)
+    m = coverage_map(
+        inputs.force_areas, inputs.coverage, public, metric=metric, tiles=tiles,
+        districts=districts, settings=settings,
+    )  # fmt: skip
     save_map(m, output)
     size = output.stat().st_size / 1e6
     seconds = time.perf_counter() - started
@@ -270,6 +277,7 @@ def report_command(
         selection=inputs.selection,
         contact=contact,
         since=since,
+        districts=inputs.district_layer,
         profile=profile_maker(
             inputs.services, inputs.coverage, districts=inputs.districts, settings=settings
         ),

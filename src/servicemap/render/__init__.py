@@ -6,6 +6,7 @@ __all__ = [
     "answers",
     "changes_text",
     "classes",
+    "district_layer",
     "downloads",
     "figures",
     "labels",

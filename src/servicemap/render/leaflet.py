@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from importlib import resources
+from typing import Any
 
 import folium
 from branca.element import Element, Figure, MacroElement
@@ -12,7 +13,7 @@ from folium.template import Template
 
 from servicemap.errors import MapError
 
-__all__ = ["NOSCRIPT", "HtmlControl", "offline_map"]
+__all__ = ["NOSCRIPT", "CompactGeoJson", "HtmlControl", "offline_map"]
 
 
 def _asset_text(package: str, *parts: str) -> str:
@@ -154,6 +155,25 @@ class HtmlControl(MacroElement):
         self.html = html_fragment
         self.position = position
         self.css_class = css_class
+
+
+class CompactGeoJson(folium.GeoJson):
+    """A folium GeoJSON layer whose data is written without spaces (``[-1.5,52.1]``).
+
+    folium writes a layer's data with Jinja's ``tojson``, which follows the ``json.dumps_kwargs``
+    policy of its environment; every folium template shares that environment, so the policy is
+    changed only while this layer renders. For polygons that is about a sixth fewer bytes.
+    """
+
+    def render(self, **kwargs: Any) -> Any:
+        """Render the layer as :class:`folium.GeoJson` does, its data as compact JSON."""
+        policies = self._template.environment.policies
+        kept = policies["json.dumps_kwargs"]
+        policies["json.dumps_kwargs"] = {**kept, "separators": (",", ":")}
+        try:
+            return super().render(**kwargs)  # type: ignore[no-untyped-call]
+        finally:
+            policies["json.dumps_kwargs"] = kept
 
 
 def offline_map(

@@ -35,6 +35,7 @@ from servicemap.errors import MapError
 from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.geography.forces import load_forces
 from servicemap.render.classes import NO_DATA_COLOUR, Classes, classify_metric
+from servicemap.render.district_layer import district_layer, district_legend_html
 from servicemap.render.labels import (
     ATTRIBUTION,
     DEFAULT_TITLE,
@@ -45,7 +46,7 @@ from servicemap.render.labels import (
     safe_email,
     safe_url,
 )
-from servicemap.render.leaflet import NOSCRIPT, HtmlControl, offline_map
+from servicemap.render.leaflet import NOSCRIPT, CompactGeoJson, HtmlControl, offline_map
 from servicemap.render.markers import (
     KIND_COLOURS,
     MARKER_KIND_ORDER,
@@ -60,6 +61,7 @@ from servicemap.render.tiles import tile_provider
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 __all__ = [
+    "FORCE_LAYER",
     "KIND_COLOURS",
     "MARKER_KIND_ORDER",
     "MapError",
@@ -71,6 +73,7 @@ __all__ = [
     "render_map",
     "save_map",
     "service_popup_html",
+    "simplified_force_frame",
 ]
 
 # --- force areas --------------------------------------------------------------------------------
@@ -308,10 +311,17 @@ class _Hooks(MacroElement):
         window.servicemap = {
             map: {{ this.map.get_name() }},
             forces: {{ this.forces.get_name() }},
+            districts: {{ this.districts.get_name() if this.districts else "null" }},
             cluster: {{ this.cluster.get_name() }},
             services: {{ this.count|tojson }},
             filters: servicemapUI.lastFilters || null
         };
+        {% if this.districts %}
+        servicemapUI.areaLayers({{ this.map.get_name() }}, {
+            forces: {{ this.forces.get_name() }},
+            districts: {{ this.districts.get_name() }}
+        });
+        {% endif %}
         servicemapUI.panels({{ this.map.get_name() }}, [
             {label: "Legend", selector: ".sm-legend", wide: true, group: ""},
             {label: "Layers", selector: ".leaflet-control-layers", wide: true, group: "right"},
@@ -322,13 +332,13 @@ class _Hooks(MacroElement):
     )
 
     def __init__(
-        self, *, map_: folium.Map, forces: Any, cluster: Any, count: int, label: str,
-        credits: Sequence[str] = (),
+        self, *, map_: folium.Map, areas: tuple[Any, Any | None], cluster: Any, count: int,
+        label: str, credits: Sequence[str] = (),
     ) -> None:  # fmt: skip
         super().__init__()  # type: ignore[no-untyped-call]
         self._name = "Hooks"
         self.map = map_
-        self.forces = forces
+        self.forces, self.districts = areas  # the district layer, or None
         self.cluster = cluster
         self.count = count
         self.label = label
@@ -340,7 +350,12 @@ class _Hooks(MacroElement):
         )
 
 
-def _legend_html(frame: gpd.GeoDataFrame, markers: pd.DataFrame, metric: str) -> str:
+def _legend_html(
+    frame: gpd.GeoDataFrame,
+    markers: pd.DataFrame,
+    metric: str,
+    districts: gpd.GeoDataFrame | None = None,
+) -> str:
     classes: Classes = frame.attrs["classes"]
     counts = pd.Series(classes.index).value_counts()
     direction = (
@@ -378,9 +393,19 @@ def _legend_html(frame: gpd.GeoDataFrame, markers: pd.DataFrame, metric: str) ->
         if dots
         else ""
     )
+    areas = f"<h2>{_e(metric_label(metric))}</h2><ul>{''.join(items)}</ul>"
+    lead = f"{direction} "
+    if districts is not None:  # the key of the area layer shown (mapui.js areaLayers switches)
+        heading = f"<h2>{_e(f'{FORCE_LAYER}: {metric_label(metric)}')}</h2>"
+        areas = (
+            f"<div data-sm-areas='forces'>{heading}<ul>{''.join(items)}</ul>"
+            f"<p class='sm-note'>{direction}</p></div><div data-sm-areas='districts' hidden>"
+            f"{district_legend_html(districts)}<p class='sm-note'>Darker = bigger gap.</p></div>"
+        )
+        lead = ""  # each layer's key says it
     return (
-        f"<h2>{_e(metric_label(metric))}</h2><ul>{''.join(items)}</ul>"
-        f"<p class='sm-note'>{direction} Nothing found is not the same as nothing there: "
+        f"{areas}"
+        f"<p class='sm-note'>{lead}Nothing found is not the same as nothing there: "
         "the directory is partial.</p>"
         f"{services}"
     )
@@ -442,6 +467,7 @@ def coverage_map(
     simplified: gpd.GeoDataFrame | None = None,
     fallback: tuple[str, str] | None = None,
     credits: Sequence[str] = (),
+    districts: gpd.GeoDataFrame | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> folium.Map:
     """Build the coverage map: force areas coloured by a measure, services as clustered markers.
@@ -477,6 +503,9 @@ def coverage_map(
         shown when JavaScript is off (the report's ``coverage.png``, ``index.html#forces``).
     credits
         More sources to credit with the map's own (the report's search credits GeoNames).
+    districts
+        The districts from ``district_layer.district_map_frame``: a second area layer, off until
+        chosen (the layer list then offers force areas or districts, one at a time).
     settings
         Settings (``crs`` for simplification).
 
@@ -487,23 +516,60 @@ def coverage_map(
     """
     provider = tile_provider(tiles) if tiles else None  # before any work: a typo fails at once
     if simplified is None:
-        joined = force_map_frame(force_areas, coverage, metric=metric)
-        simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
-        simplified.attrs.update(joined.attrs)
+        simplified = simplified_force_frame(
+            force_areas, coverage, metric=metric, max_vertices=max_vertices, settings=settings
+        )
     markers = map_services(services)
-    minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)
-    centre, noscript = ((miny + maxy) / 2, (minx + maxx) / 2), _noscript_html(fallback, metric)
-    m = offline_map(title=title, location=centre, zoom_start=6, noscript=noscript)
+    m = _start_map(simplified, title=title, noscript=_noscript_html(fallback, metric))
     if provider is not None:
         folium.TileLayer(provider, name="Base map", control=False).add_to(m)
-    forces_layer = _force_layer(simplified, metric=metric, profile_base=profile_base).add_to(m)
+    # Both area layers before the LayerControl (_add_panels), whose script names them.
+    areas = _add_area_layers(m, simplified, districts, metric=metric, profile_base=profile_base)
     cluster, count = _add_services(m, markers)
-    _add_panels(
-        m, title=title, simplified=simplified, markers=markers, services=services, metric=metric
-    )
+    _add_panels(m, title=title, simplified=simplified, markers=markers, services=services,
+                metric=metric, districts=districts)  # fmt: skip
     label = f"Map: {title}. The same figures are in the coverage table."
-    m.add_child(_Hooks(map_=m, forces=forces_layer, cluster=cluster, count=count, label=label,
+    m.add_child(_Hooks(map_=m, areas=areas, cluster=cluster, count=count, label=label,
                        credits=credits))  # fmt: skip
+    return m
+
+
+def simplified_force_frame(
+    force_areas: gpd.GeoDataFrame,
+    coverage: pd.DataFrame,
+    *,
+    metric: str = "gap_score",
+    max_vertices: int = 40_000,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> gpd.GeoDataFrame:
+    """Return :func:`force_map_frame`, simplified for the web (EPSG:4326), its classes kept.
+
+    Parameters
+    ----------
+    force_areas, coverage, metric
+        As for :func:`force_map_frame`.
+    max_vertices
+        Vertex budget for all the polygons together
+        (``geography.boundaries.simplify_force_areas``).
+    settings
+        Settings (``crs`` for simplification).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The joined frame with simplified polygons; ``attrs`` hold its classes and metric.
+    """
+    joined = force_map_frame(force_areas, coverage, metric=metric)
+    simplified = simplify_force_areas(joined, max_vertices=max_vertices, settings=settings)
+    simplified.attrs.update(joined.attrs)
+    return simplified
+
+
+def _start_map(simplified: gpd.GeoDataFrame, *, title: str, noscript: str) -> folium.Map:
+    """Return an empty offline map centred on (and fitted to) the simplified force areas."""
+    minx, miny, maxx, maxy = simplified.total_bounds if len(simplified) else (-6, 49.9, 2, 55.9)
+    centre = ((miny + maxy) / 2, (minx + maxx) / 2)
+    m = offline_map(title=title, location=centre, zoom_start=6, noscript=noscript)
     if len(simplified):
         m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
@@ -523,13 +589,46 @@ def _noscript_html(fallback: tuple[str, str] | None, metric: str) -> str:
     )
 
 
+FORCE_LAYER = "Police force areas"
+"""The force layer's name in the map's layer list when the map has a district layer too."""
+
+
+def _add_area_layers(
+    m: folium.Map,
+    simplified: gpd.GeoDataFrame,
+    districts: gpd.GeoDataFrame | None,
+    *,
+    metric: str,
+    profile_base: str | None,
+) -> tuple[folium.GeoJson, folium.GeoJson | None]:
+    """Add the force layer and the district layer (if any); return them.
+
+    With districts, the two are the layer list's base layers (radio buttons, one shown at a
+    time): two filled layers drawn over each other would mix their colours, the top one would
+    take every pointer and key, and the legend could not say which one is shown.
+    """
+    forces = _force_layer(
+        simplified, metric=metric, profile_base=profile_base, base=districts is not None
+    )
+    m.add_child(forces)
+    if districts is None:
+        return forces, None
+    layer = district_layer(districts, profile_base=profile_base)
+    m.add_child(layer)
+    return forces, layer
+
+
 def _force_layer(
-    simplified: gpd.GeoDataFrame, *, metric: str, profile_base: str | None
+    simplified: gpd.GeoDataFrame, *, metric: str, profile_base: str | None, base: bool = False
 ) -> folium.GeoJson:
-    """Return the force areas as a GeoJSON layer with a tooltip and popup on each."""
-    return folium.GeoJson(
+    """Return the force areas as a GeoJSON layer with a tooltip and popup on each.
+
+    ``base``: a base layer named :data:`FORCE_LAYER` (beside the districts), not an overlay.
+    """
+    return CompactGeoJson(
         _force_geojson(simplified, metric=metric, profile_base=profile_base),
-        name=f"Force areas: {metric_label(metric)}",
+        name=FORCE_LAYER if base else f"Force areas: {metric_label(metric)}",
+        overlay=not base,
         style_function=_force_style,
         highlight_function=lambda feature: {"weight": 3, "color": "#000000"},
         on_each_feature=JsCode(
@@ -574,12 +673,18 @@ def _add_panels(
     markers: pd.DataFrame,
     services: gpd.GeoDataFrame,
     metric: str,
+    districts: gpd.GeoDataFrame | None,
 ) -> None:
     """Add the title, the legend, the national services box (if any) and the layer list."""
+    areas = (
+        "Police force areas of England and Wales"
+        if districts is None
+        else "Police force areas or, chosen in Layers, local authority districts of England and "
+        "Wales"
+    )
     m.add_child(
         HtmlControl(
-            f"<h1>{_e(title)}</h1><p>Police force areas of England and Wales. Select an area or "
-            "a service for details.</p>",
+            f"<h1>{_e(title)}</h1><p>{areas}. Select an area or a service for details.</p>",
             position="topleft",
             css_class="sm-box sm-title",
             name="Title",
@@ -587,7 +692,7 @@ def _add_panels(
     )
     m.add_child(
         HtmlControl(
-            _legend_html(simplified, markers, metric),
+            _legend_html(simplified, markers, metric, districts),
             position="bottomright",
             css_class="sm-box sm-legend",
             name="Legend",

@@ -57,6 +57,7 @@ from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.geography.towns import TOWNS_ATTRIBUTION
 from servicemap.inputs import force_profiles
 from servicemap.render.changes_text import report_changes
+from servicemap.render.district_layer import district_map_frame
 from servicemap.render.downloads import DIRECTORY_FILES, service_downloads
 from servicemap.render.figures import LOCATOR_FOLDER
 from servicemap.render.labels import DEFAULT_TITLE, format_date
@@ -195,6 +196,7 @@ def report_pages(
     selection: SelectionSummary | None = None,
     contact: str | None = None,
     since: Snapshot | None = None,
+    districts: tuple[gpd.GeoDataFrame, pd.DataFrame] | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportPages:
     """Build every page of the coverage report, writing nothing.
@@ -223,6 +225,8 @@ def report_pages(
     since
         An earlier report's snapshot (``analysis.snapshot.read_snapshot``): the pages then say
         "What changed since <its date>".
+    districts
+        ``(district polygons, coverage_by_district)`` for a district layer in ``map.html``.
     settings
         Settings (CRS).
 
@@ -234,31 +238,60 @@ def report_pages(
     generated = generated or dt.date.today()
     public = public_services(services)
     frame = force_map_frame(force_areas, coverage, metric=metric)
-    simplified = simplify_force_areas(frame, settings=settings)
-    simplified.attrs.update(frame.attrs)
+    simplified = _simplified(frame, settings=settings)
     lookup = force_lookup(force_areas, coverage, frame, settings=settings)
     env = jinja_environment()
     common = page_context(title=title, metric=metric, generated=generated, contact=contact)
     common["changes"] = report_changes(since, services, coverage, generated, lookup.slugs)
-    if selection is None:
-        selection = select_services(services, Selection(), today=generated)[1]
-    index_html = index_page(
-        env, search_page_context(common, public), coverage, public, profiles, lookup, metric=metric,
-        boundary_source=boundary_source, services_source=services_source,
-        counted=selection_sentences(selection),
+    index_html = _index_html(
+        env, common, coverage, (services, public), profiles, lookup, metric=metric,
+        selection=selection, sources=(boundary_source, services_source), generated=generated,
     )  # fmt: skip
     force_pages = profile_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
-    options, ids = _map_options(metric, tiles, simplified, settings), _profile_ids(profiles, lookup)
+    options = _map_options(metric, tiles, simplified, districts, settings=settings)
     map_html, search = _map_and_search(env, force_areas, coverage, services, public, lookup,
                                        force_pages, options)  # fmt: skip
     return ReportPages(
         index_html=index_html, force_pages=force_pages, map_html=map_html, search=search,
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
-        generated=format_date(generated), downloads=service_downloads(services, ids),
+        generated=format_date(generated),
+        downloads=service_downloads(services, _profile_ids(profiles, lookup)),
         snapshot=snapshot_json(services, coverage, generated=generated),
+    )  # fmt: skip
+
+
+def _simplified(frame: gpd.GeoDataFrame, *, settings: Settings) -> gpd.GeoDataFrame:
+    """Return the force map frame simplified once, for the map, the picture and the pages."""
+    simplified = simplify_force_areas(frame, settings=settings)
+    simplified.attrs.update(frame.attrs)
+    return simplified
+
+
+def _index_html(
+    env: Any,
+    common: dict[str, Any],
+    coverage: pd.DataFrame,
+    services: tuple[pd.DataFrame, pd.DataFrame],
+    profiles: Mapping[str, ProfileLike],
+    lookup: ForceLookup,
+    *,
+    metric: str,
+    selection: SelectionSummary | None,
+    sources: tuple[str, str],
+    generated: dt.date,
+) -> str:
+    """Return ``index.html``; ``services`` are the canonical frame and its public services."""
+    canonical, public = services
+    if selection is None:  # every service counted
+        selection = select_services(canonical, Selection(), today=generated)[1]
+    boundary_source, services_source = sources
+    return index_page(
+        env, search_page_context(common, public), coverage, public, profiles, lookup, metric=metric,
+        boundary_source=boundary_source, services_source=services_source,
+        counted=selection_sentences(selection),
     )  # fmt: skip
 
 
@@ -293,12 +326,19 @@ def _profile_ids(profiles: Mapping[str, ProfileLike], lookup: ForceLookup) -> di
 
 
 def _map_options(
-    metric: str, tiles: str | None, simplified: gpd.GeoDataFrame, settings: Settings
+    metric: str,
+    tiles: str | None,
+    simplified: gpd.GeoDataFrame,
+    districts: tuple[gpd.GeoDataFrame, pd.DataFrame] | None,
+    *,
+    settings: Settings,
 ) -> dict[str, Any]:
+    """Return the options of ``map.html``'s coverage_map (the district frame made here, once)."""
+    frame = None if districts is None else district_map_frame(*districts, settings=settings)
     return {
         "metric": metric, "tiles": tiles, "simplified": simplified, "settings": settings,
         # with JavaScript off, the map page shows the report's picture and links its table
-        "fallback": ("coverage.png", "index.html#forces"),
+        "fallback": ("coverage.png", "index.html#forces"), "districts": frame,
     }  # fmt: skip
 
 
@@ -452,6 +492,7 @@ def build_report(
     selection: SelectionSummary | None = None,
     contact: str | None = None,
     since: Snapshot | None = None,
+    districts: tuple[gpd.GeoDataFrame, pd.DataFrame] | None = None,
     settings: Settings = DEFAULT_SETTINGS,
 ) -> ReportSummary:
     """Write the coverage report folder: index, one page per force, map, CSV and picture.
@@ -479,7 +520,7 @@ def build_report(
         Wraps the list of force codes while profiles are built (e.g. a progress bar).
     overwrite, pdf
         As for :func:`write_report`.
-    selection, contact, since
+    selection, contact, since, districts
         See :func:`report_pages`.
     settings
         Settings (CRS, postcode table cache).
@@ -502,6 +543,6 @@ def build_report(
     pages = report_pages(
         force_areas, coverage, services, profiles=profiles, metric=metric, tiles=tiles, title=title,
         boundary_source=boundary_source, services_source=services_source, generated=generated,
-        selection=selection, contact=contact, since=since, settings=settings,
+        selection=selection, contact=contact, since=since, districts=districts, settings=settings,
     )  # fmt: skip
     return write_report(pages, target, overwrite=overwrite, pdf=pdf, settings=settings)
