@@ -96,6 +96,7 @@ def test_service_popup_opens_on_click_and_shows_escaped_text(site, offline, tmp_
     )
     # Zoomed in, the marker leaves its cluster and is drawn as a dot of its own.
     page.wait_for_function("window.target._map && window.target.getElement()", timeout=10_000)
+    wait_until_still(page)  # a click while markers fade in can miss (seen once under load)
     page.evaluate("window.target.getElement().setAttribute('data-test', 'hostile')")
     page.click("path[data-test=hostile]")
     popup = page.locator(".leaflet-popup-content")
