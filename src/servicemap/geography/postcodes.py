@@ -97,9 +97,13 @@ class PostcodeTable:
         """
         if len(codes) == 0:
             return np.zeros(0, dtype=np.intp)
-        rows = np.searchsorted(self.postcodes, codes)
-        rows = np.minimum(rows, len(self.postcodes) - 1)
-        found = (self.postcodes[rows] == codes) & (codes != b"")
+        if codes.dtype.itemsize > 7:  # longer than any postcode: compare as text
+            rows = np.minimum(np.searchsorted(self.postcodes, codes), len(self.postcodes) - 1)
+            found = (self.postcodes[rows] == codes) & (codes != b"")
+            return np.where(found, rows, -1).astype(np.intp)
+        wanted = postcode_keys(codes)  # same order as the text, and much faster to search
+        rows = np.minimum(np.searchsorted(self.keys, wanted), len(self.postcodes) - 1)
+        found = (self.keys[rows] == wanted) & (wanted != 0)
         return np.where(found, rows, -1).astype(np.intp)
 
 
