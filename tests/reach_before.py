@@ -26,7 +26,15 @@ import pandas as pd
 
 from servicemap.directory.schema import DELIVERY, PROVISION_KINDS, postal_only
 from servicemap.errors import DataQualityWarning, ServicesFileError
-from servicemap.geography.postcodes import Geography, compact_postcodes
+from servicemap.geography.postcodes import (
+    POSTCODE_AS_TYPED,
+    Geography,
+    ParsedPostcodes,
+    _upper_ascii,
+    _with_space,
+    compact_postcodes,
+    postcode_keys,
+)
 
 _REQUIRED_COLUMNS: tuple[str, ...] = (
     "id",
@@ -586,3 +594,50 @@ def _column(frame: pd.DataFrame, column: str) -> npt.NDArray[Any]:
 
 def _columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, npt.NDArray[Any]]:
     return {column: _column(frame, column) for column in columns}
+
+
+def parse_postcodes_before(series: pd.Series) -> ParsedPostcodes:
+    """``servicemap.geography.postcodes.parse_postcodes`` as it was (pandas string methods).
+
+    Parameters
+    ----------
+    series
+        Postcodes as typed (see :data:`POSTCODE_AS_TYPED`); non-text values are malformed.
+
+    Returns
+    -------
+    ParsedPostcodes
+        The distinct postcodes (sorted by :func:`postcode_keys`) and, per row, which one it is.
+    """
+    # Work once per distinct value, then once per distinct postcode ("ub13bl" and "UB1 3BL"
+    # are two values but one postcode), and spread back to rows with integer indexes.
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    if pd.api.types.infer_dtype(uniques, skipna=False) == "string":
+        is_text = np.ones(len(uniques), dtype=bool)
+    else:
+        is_text = np.fromiter((isinstance(v, str) for v in uniques), bool, len(uniques))
+    # Object dtype: pandas' string methods are much faster on it than on its "str" dtype.
+    text = pd.Series(uniques[is_text], dtype=object)
+    matched = text.str.fullmatch(POSTCODE_AS_TYPED).to_numpy(dtype=bool)
+    spaceless = text[matched].to_numpy(dtype=str)
+    if spaceless.size:  # numpy's replace fails on an empty array
+        spaceless = np.strings.replace(spaceless, " ", "")
+    odd = ~np.strings.isalnum(spaceless)  # tabs, non-breaking spaces, ...
+    if odd.any():
+        spaceless[odd] = pd.Series(spaceless[odd]).str.replace(r"\s+", "", regex=True)
+    # Only ASCII letters and digits are left, so encoding cannot fail.
+    every = _upper_ascii(spaceless.astype("S7"))
+    keys, first, distinct = np.unique(postcode_keys(every), return_index=True, return_inverse=True)
+    compact = every[first]
+    postcode_of_unique = np.full(len(uniques) + 1, -1, dtype=np.intp)  # last: missing input
+    postcode_of_unique[np.flatnonzero(is_text)[matched]] = distinct.ravel()
+    row_unique = np.where(codes >= 0, codes, len(uniques))
+    text_of_unique = np.append(pd.Series(uniques, dtype=object).astype(str), "").astype(object)
+    return ParsedPostcodes(
+        row_postcode=postcode_of_unique[row_unique],
+        row_text=text_of_unique[row_unique],
+        keys=keys,
+        compact=compact,
+        canonical=_with_space(compact),
+    )

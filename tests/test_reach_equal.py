@@ -13,8 +13,10 @@ from servicemap.analysis import reach
 from servicemap.directory.load import load_services
 from servicemap.geography.postcodes import (
     Geography,
+    compact_postcodes,
     geography_from_postcodes,
     load_postcode_table,
+    parse_postcodes,
 )
 
 
@@ -117,3 +119,18 @@ def test_a_directory_without_served_forces_or_rows_is_prepared_the_same(
     services = load_services(warn=False)
     _both(services.drop(columns=["served_forces"]), geography)
     _both(services.iloc[:0], geography)
+
+
+def test_postcodes_are_parsed_the_same() -> None:
+    typed = [
+        "SW1A 1AA", "sw1a1aa", " SW1A\t1AA ", "SW1A\u00a01AA", "GIR 0AA", "npt 1aa", "B1 1AA",
+        "\u212aT1 1AA", "not one", "", None, np.nan, 12345, "EC1A 1BB", "ec1a 1bb", "W1A0AX",
+        "M1 1AE", "B33 8TH", "CR2 6XH", "DN55 1PT", "AB1", "SW1A 1AAA", "s w1a 1aa",
+    ]  # fmt: skip
+    series = pd.Series(typed * 3, dtype=object)
+    before = reach_before.parse_postcodes_before(series)
+    after = parse_postcodes(series)
+    for name in ("row_postcode", "row_text", "keys", "compact", "canonical"):
+        np.testing.assert_array_equal(getattr(before, name), getattr(after, name), err_msg=name)
+    compact = np.append(before.compact, np.array([b""], dtype="S7"))[before.row_postcode]
+    np.testing.assert_array_equal(compact_postcodes(series), compact)

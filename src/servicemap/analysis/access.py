@@ -63,7 +63,8 @@ def nearest_km(
         return np.full(len(xy), np.inf), np.zeros(len(xy), dtype=np.intp)
     bound = within_km * 1000.0 * (1 + 1e-9) if np.isfinite(within_km) else np.inf
     distance, index = cKDTree(points).query(xy, k=1, workers=-1, distance_upper_bound=bound)
-    km: npt.NDArray[np.float64] = np.asarray(distance, dtype=np.float64) / 1000.0
+    km: npt.NDArray[np.float64] = np.asarray(distance, dtype=np.float64)
+    km /= 1000.0  # in place: a few million distances
     return km, np.asarray(index, dtype=np.intp)
 
 
@@ -222,11 +223,13 @@ def _measures(
     """Sum the residents' distances (postcodes in ``district``) into each unit's measures."""
     unit = units.of_district[district]
     inside = unit >= 0
-    unit = unit[inside]
-    people = np.nan_to_num(weights[district][inside])
+    everyone = bool(inside.all())  # as for forces: no copies of a few million distances
+    unit = unit if everyone else unit[inside]
+    people = np.nan_to_num(weights[district] if everyone else weights[district][inside])
     total = np.bincount(unit, weights=people, minlength=units.n)
     out: dict[str, npt.NDArray[np.float64]] = {}
-    for name, distance in (("in_person", km[inside]), ("by_and_for", bf_km[inside])):
+    for name, measured in (("in_person", km), ("by_and_for", bf_km)):
+        distance = measured if everyone else measured[inside]
         for radius in radii_km:
             within = np.bincount(unit, weights=people * (distance <= radius), minlength=units.n)
             with np.errstate(invalid="ignore", divide="ignore"):

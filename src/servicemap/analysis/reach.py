@@ -371,7 +371,8 @@ def _postcode_rows(table: PostcodeTable, postcodes: _Coded) -> npt.NDArray[np.in
     # found as given are looked up again cleaned, as they always were.
     again = np.flatnonzero(rows < 0)
     if len(again):
-        rows[again] = table.rows(compact_postcodes(postcodes.values[again]))
+        cleaned = pd.Series(postcodes.given[again], dtype=object).str.strip().str.lower()
+        rows[again] = table.rows(compact_postcodes(cleaned.to_numpy(dtype=object)))
     return rows
 
 
@@ -536,7 +537,7 @@ def _area_keys(
             stacklevel=5,
         )
     pairs, distinct = pd.factorize(d_of_row * len(forces) + f_of_row, sort=False)
-    uniques = [(districts[p // len(forces)], forces[p % len(forces)]) for p in distinct]
+    uniques = [(districts[p // len(forces)], forces[p % len(forces)]) for p in distinct.tolist()]
     return np.asarray(pairs, dtype=np.intp), uniques
 
 
