@@ -641,3 +641,39 @@ def parse_postcodes_before(series: pd.Series) -> ParsedPostcodes:
         compact=compact,
         canonical=_with_space(compact),
     )
+
+
+def weighted_median_before(
+    values: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64],
+    group: npt.NDArray[np.intp],
+    n: int,
+) -> npt.NDArray[np.float64]:
+    """``servicemap.analysis.access._weighted_median`` as it was (one lexsort).
+
+    With equal weights this is numpy's median (the mean of the two middle values). Each
+    group's weights are summed on their own, so a group's median does not depend on the
+    other groups (and a few groups can be measured again alone, with the same answer).
+    """
+    out = np.full(n, np.nan)
+    order = np.lexsort((values, group))
+    g, v, w = group[order], values[order], weights[order]
+    bounds = np.searchsorted(g, np.arange(n + 1))
+    for k in range(n):
+        start, end = bounds[k], bounds[k + 1]
+        if end <= start:
+            continue
+        running = np.cumsum(w[start:end])
+        total = float(running[-1])
+        if total <= 0:
+            out[k] = float(np.median(v[start:end]))
+            continue
+        # Half the weight, allowing for rounding in the sums: the first value with at least
+        # half at or below it; exactly half there: halfway to the next (as numpy's median).
+        half, slack = total / 2.0, 1e-9 * total
+        at = min(int(np.searchsorted(running, half - slack, side="left")), end - start - 1)
+        value = float(v[start + at])
+        if at + 1 < end - start and abs(running[at] - half) <= slack:
+            value = (value + float(v[start + at + 1])) / 2.0
+        out[k] = value
+    return out

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import reach_before
-from servicemap.analysis import reach
+from servicemap.analysis import access, reach
 from servicemap.directory.load import load_services
 from servicemap.geography.postcodes import (
     Geography,
@@ -134,3 +134,17 @@ def test_postcodes_are_parsed_the_same() -> None:
         np.testing.assert_array_equal(getattr(before, name), getattr(after, name), err_msg=name)
     compact = np.append(before.compact, np.array([b""], dtype="S7"))[before.row_postcode]
     np.testing.assert_array_equal(compact_postcodes(series), compact)
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_weighted_medians_are_the_same(grouped: bool) -> None:
+    rng = np.random.default_rng(3)
+    group = rng.integers(0, 9, 5_000)  # group 9 of 10 is empty
+    group = np.sort(group) if grouped else group
+    values = np.round(rng.exponential(5, len(group)), 1)  # many ties
+    values[rng.random(len(group)) < 0.05] = np.inf
+    weights = rng.choice([0.0, 1.0, 2.5, 1 / 3], size=len(group))
+    weights[group == 4] = 0.0  # no weight at all: the plain median
+    before = reach_before.weighted_median_before(values, weights, group, 10)
+    after = access._weighted_median(values, weights, group, 10)
+    np.testing.assert_array_equal(before, after)

@@ -434,9 +434,19 @@ def _weighted_median(
     other groups (and a few groups can be measured again alone, with the same answer).
     """
     out = np.full(n, np.nan)
-    order = np.lexsort((values, group))
-    g, v, w = group[order], values[order], weights[order]
-    bounds = np.searchsorted(g, np.arange(n + 1))
+    if len(group) and bool(np.all(group[1:] >= group[:-1])):
+        # Already grouped (forces: residents come grouped by force): sorting each group's
+        # values alone gives lexsort's order, about twice as fast.
+        bounds = np.searchsorted(group, np.arange(n + 1))
+        order = np.empty(len(values), dtype=np.intp)
+        for k in range(n):
+            start, end = bounds[k], bounds[k + 1]
+            order[start:end] = start + np.argsort(values[start:end], kind="stable")
+        v, w = values[order], weights[order]
+    else:
+        order = np.lexsort((values, group))
+        g, v, w = group[order], values[order], weights[order]
+        bounds = np.searchsorted(g, np.arange(n + 1))
     for k in range(n):
         start, end = bounds[k], bounds[k + 1]
         if end <= start:
