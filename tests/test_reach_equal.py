@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import reach_before
-from servicemap.analysis import access, reach
+from servicemap.analysis import access, profile, reach
 from servicemap.directory.load import load_services
 from servicemap.geography.postcodes import (
     Geography,
@@ -148,3 +148,14 @@ def test_weighted_medians_are_the_same(grouped: bool) -> None:
     before = reach_before.weighted_median_before(values, weights, group, 10)
     after = access._weighted_median(values, weights, group, 10)
     np.testing.assert_array_equal(before, after)
+
+
+def test_nearest_postcodes_are_as_far_with_the_tree_as_directly(
+    geography: Geography, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(5)
+    residents = geography.force_residents(0)
+    points = residents[rng.integers(0, len(residents), 300)] + rng.normal(0, 5_000, (300, 2))
+    direct = profile._nearest_distance(points, residents)
+    monkeypatch.setattr(profile, "DIRECT_PAIRS", 0)  # always the tree
+    np.testing.assert_array_equal(profile._nearest_distance(points, residents), direct)
