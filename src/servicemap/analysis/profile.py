@@ -379,7 +379,7 @@ def _nearest_distance(
     square root of the summed squares, as the tree computes them). Thousands of services (a
     large directory): the tree is many times quicker.
     """
-    if len(points) * len(residents) > DIRECT_PAIRS:
+    if len(points) > 1_000 or len(points) * len(residents) > DIRECT_PAIRS:
         from scipy.spatial import cKDTree
 
         found, _ = cKDTree(residents).query(points, k=1)
