@@ -91,16 +91,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         out, cache = Path(folder), Path(folder) / "cache"
         first = _timed("report", "-q", "-o", str(out / "first"), cache=cache)
-        warm = _timed("report", "-q", "-o", str(out / "site"), cache=cache)
+        warm = min(_timed("report", "-q", "-o", str(out / f"site{i}"), cache=cache) for i in (1, 2))
         print(f"report_first_run_seconds: {first:.2f}")
-        print(f"report_warm_seconds: {warm:.2f}")
-        print(f"report_first_to_warm_ratio: {first / warm:.2f}")
-        print(f"report_files: {sum(1 for p in (out / 'site').rglob('*') if p.is_file())}")
-        print(f"report_map_bytes: {(out / 'site' / 'map.html').stat().st_size}")
+        print(f"report_warm_seconds: {warm:.2f} (target <= 3, best of 2)")
+        print(f"report_first_to_warm_ratio: {first / warm:.2f} (target <= 2)")
+        site = out / "site2"
+        print(f"report_files: {sum(1 for p in site.rglob('*') if p.is_file())}")
+        print(f"report_map_bytes: {(site / 'map.html').stat().st_size}")
         map_seconds = _timed("map", "-o", str(out / "coverage.html"), cache=cache)
         print(f"map_warm_seconds: {map_seconds:.2f}")
-        print(f"near_warm_seconds: {_timed('near', 'UB1 3BL', cache=cache):.2f}")
-        print(f"force_warm_seconds: {_timed('force', 'Kent', cache=cache):.2f}")
+        near = min(_timed("near", "UB1 3BL", cache=cache) for _ in range(3))
+        print(f"near_warm_seconds: {near:.2f} (target <= 0.8, best of 3)")
+        force = min(_timed("force", "Kent", cache=cache) for _ in range(3))
+        print(f"force_warm_seconds: {force:.2f} (target <= 0.8, best of 3)")
+        print(f"load_average_1min: {os.getloadavg()[0]:.2f}")
         # 10,000 services: in a child process with the warm cache, so its figures are its own
         env = {**os.environ, "SERVICEMAP_CACHE_DIR": str(cache)}
         output = subprocess.run(
@@ -118,8 +122,8 @@ if __name__ == "__main__":
     if len(sys.argv) > 3 and sys.argv[1] == "--services":
         count = int(sys.argv[2])
         seconds, size = report_with_services(count, Path(sys.argv[3]))
-        print(f"report_{count}_services_seconds: {seconds:.2f}")
-        print(f"report_{count}_services_map_bytes: {size}")
+        print(f"report_{count}_services_seconds: {seconds:.2f} (target <= 8)")
+        print(f"report_{count}_services_map_bytes: {size} (target <= 2.5 MB)")
         try:
             times = browser_times(Path(sys.argv[3]) / "map.html")
         except Exception as exc:  # no Chromium or playwright: say so, keep the other figures

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from browsing import Watch, block_network, visible_markers, watch_page
+from browsing import Watch, block_network, visible_markers, wait_until_still, watch_page
 from conftest import _canonical_services
 from servicemap.render.report import build_report
 from worlds import HOSTILE_NAME, SLUGS, make_coverage, make_forces, make_profiles, make_services

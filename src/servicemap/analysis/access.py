@@ -63,7 +63,8 @@ def nearest_km(
         return np.full(len(xy), np.inf), np.zeros(len(xy), dtype=np.intp)
     bound = within_km * 1000.0 * (1 + 1e-9) if np.isfinite(within_km) else np.inf
     distance, index = cKDTree(points).query(xy, k=1, workers=-1, distance_upper_bound=bound)
-    km: npt.NDArray[np.float64] = np.asarray(distance, dtype=np.float64) / 1000.0
+    km: npt.NDArray[np.float64] = np.asarray(distance, dtype=np.float64)
+    km /= 1000.0  # in place: a few million distances
     return km, np.asarray(index, dtype=np.intp)
 
 
@@ -222,11 +223,13 @@ def _measures(
     """Sum the residents' distances (postcodes in ``district``) into each unit's measures."""
     unit = units.of_district[district]
     inside = unit >= 0
-    unit = unit[inside]
-    people = np.nan_to_num(weights[district][inside])
+    everyone = bool(inside.all())  # as for forces: no copies of a few million distances
+    unit = unit if everyone else unit[inside]
+    people = np.nan_to_num(weights[district] if everyone else weights[district][inside])
     total = np.bincount(unit, weights=people, minlength=units.n)
     out: dict[str, npt.NDArray[np.float64]] = {}
-    for name, distance in (("in_person", km[inside]), ("by_and_for", bf_km[inside])):
+    for name, measured in (("in_person", km), ("by_and_for", bf_km)):
+        distance = measured if everyone else measured[inside]
         for radius in radii_km:
             within = np.bincount(unit, weights=people * (distance <= radius), minlength=units.n)
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -431,9 +434,19 @@ def _weighted_median(
     other groups (and a few groups can be measured again alone, with the same answer).
     """
     out = np.full(n, np.nan)
-    order = np.lexsort((values, group))
-    g, v, w = group[order], values[order], weights[order]
-    bounds = np.searchsorted(g, np.arange(n + 1))
+    if len(group) and bool(np.all(group[1:] >= group[:-1])):
+        # Already grouped (forces: residents come grouped by force): sorting each group's
+        # values alone gives lexsort's order, about twice as fast.
+        bounds = np.searchsorted(group, np.arange(n + 1))
+        order = np.empty(len(values), dtype=np.intp)
+        for k in range(n):
+            start, end = bounds[k], bounds[k + 1]
+            order[start:end] = start + np.argsort(values[start:end], kind="stable")
+        v, w = values[order], weights[order]
+    else:
+        order = np.lexsort((values, group))
+        g, v, w = group[order], values[order], weights[order]
+        bounds = np.searchsorted(g, np.arange(n + 1))
     for k in range(n):
         start, end = bounds[k], bounds[k + 1]
         if end <= start:

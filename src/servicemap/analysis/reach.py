@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ import pandas as pd
 from servicemap.directory.privacy import usable_home_districts
 from servicemap.directory.schema import DELIVERY, PROVISION_KINDS, postal_only
 from servicemap.errors import DataQualityWarning, ServicesFileError
-from servicemap.geography.postcodes import Geography, compact_postcodes
+from servicemap.geography.postcodes import Geography, PostcodeTable, compact_postcodes
 
 _REQUIRED_COLUMNS: tuple[str, ...] = (
     "id",
@@ -109,21 +110,78 @@ class PreparedServices:
     location_district: npt.NDArray[np.intp]
 
 
-def _text(services: pd.DataFrame, column: str) -> pd.Series:
+@dataclass(frozen=True)
+class _Coded:
+    """A text column as its distinct values and, per row, which one.
+
+    A large directory repeats few values, so every test is made once per distinct value and
+    spread to the rows with ``codes``.
+
+    Attributes
+    ----------
+    codes
+        Per row: the index of its value in ``given``.
+    given
+        The distinct values as text, as given; the last is ``""`` (for missing values).
+    """
+
+    codes: npt.NDArray[np.intp]
+    given: npt.NDArray[np.object_]
+
+    @cached_property
+    def values(self) -> npt.NDArray[np.object_]:
+        """The distinct values cleaned: stripped and lower case."""
+        cleaned: npt.NDArray[np.object_] = (
+            pd.Series(self.given, dtype=object).str.strip().str.lower().to_numpy(dtype=object)
+        )
+        return cleaned
+
+    def rows(self, per_value: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Spread a result per distinct value to the rows."""
+        spread: npt.NDArray[Any] = np.asarray(per_value)[self.codes]
+        return spread
+
+    def equals(self, value: str) -> npt.NDArray[np.bool_]:
+        """Rows whose cleaned value is ``value``."""
+        return self.rows(self.values == value).astype(bool)
+
+    def isin(self, values: Any) -> npt.NDArray[np.bool_]:
+        """Rows whose cleaned value is one of ``values``."""
+        return self.rows(pd.Series(self.values, dtype=object).isin(list(values)).to_numpy())
+
+    def blank(self) -> npt.NDArray[np.bool_]:
+        """Rows whose value is missing or only whitespace."""
+        return self.rows(np.array([not v.strip() for v in self.given], dtype=bool))
+
+
+def _coded(services: pd.DataFrame, column: str) -> _Coded:
     if column not in services.columns:
-        return pd.Series("", index=services.index, dtype=object)
-    # Cleaned once per distinct value: a large directory repeats few values.
+        return _Coded(np.zeros(len(services), dtype=np.intp), np.array([""], dtype=object))
     codes, uniques = pd.factorize(services[column], use_na_sentinel=True)
-    distinct = pd.Series([*uniques, None]).fillna("").astype(str).str.strip().str.lower()
-    return pd.Series(distinct.to_numpy()[codes], index=services.index, dtype=distinct.dtype)
+    given = np.asarray(uniques, dtype=object)
+    if pd.api.types.infer_dtype(given, skipna=False) not in ("string", "empty"):
+        given = pd.Series(given, dtype=object).astype(str).to_numpy(dtype=object)
+    given = np.append(given, np.array([""], dtype=object))
+    return _Coded(np.where(codes >= 0, codes, len(uniques)).astype(np.intp), given)
 
 
-def _has_type(types: pd.Series, wanted: tuple[str, ...]) -> npt.NDArray[np.bool_]:
+class _Texts:
+    """The services frame's text columns, each coded on first use (:class:`_Coded`)."""
+
+    def __init__(self, services: pd.DataFrame) -> None:
+        self.services = services
+        self._coded: dict[str, _Coded] = {}
+
+    def __getitem__(self, column: str) -> _Coded:
+        if column not in self._coded:
+            self._coded[column] = _coded(self.services, column)
+        return self._coded[column]
+
+
+def _has_type(types: _Coded, wanted: tuple[str, ...]) -> npt.NDArray[np.bool_]:
     pattern = r"(?:^|;)\s*(?:" + "|".join(re.escape(w) for w in wanted) + r")\s*(?=;|$)"
-    codes, uniques = pd.factorize(types)
-    distinct = pd.Series(uniques, dtype=types.dtype).str.contains(pattern, regex=True)
-    found: npt.NDArray[np.bool_] = distinct.to_numpy(dtype=bool)[codes]
-    return found
+    distinct = pd.Series(types.values, dtype=object).str.contains(pattern, regex=True)
+    return types.rows(distinct.to_numpy(dtype=bool))
 
 
 def _nearest_district(geography: Geography, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
@@ -171,24 +229,26 @@ def prepare_services(services: pd.DataFrame, geography: Geography) -> PreparedSe
         If the frame lacks a column the measures need.
     """
     _check_columns(services)
-    types = _text(services, "service_types")
-    active = (_text(services, "status") != "ended").to_numpy(dtype=bool)
+    texts = _Texts(services)
+    active = ~texts["status"].equals("ended")
     confidential = services["confidential"].fillna(False).astype(bool).to_numpy()
-    by_and_for = (_text(services, "by_and_for") == "yes").to_numpy(dtype=bool)
-    nrpf = (_text(services, "nrpf_support") == "yes").to_numpy(dtype=bool)
-    kinds = {kind: _has_type(types, wanted) for kind, wanted in PROVISION_KINDS.items()}
+    by_and_for = texts["by_and_for"].equals("yes")
+    nrpf = texts["nrpf_support"].equals("yes")
+    kinds = {
+        kind: _has_type(texts["service_types"], wanted) for kind, wanted in PROVISION_KINDS.items()
+    }
     kinds["nrpf_accommodation"] = kinds["nrpf_accommodation"] & nrpf
-    xy, home_district, location_force = _locations(services, geography)
+    xy, home_district, location_force = _locations(services, geography, texts)
     has_xy = _has_xy(services, xy)
     area, area_districts, area_forces, level = _served_areas(
-        services, geography, _text(services, "scope"), home_district, location_force
+        services, geography, texts["scope"], home_district, location_force
     )
     hinted = _hinted(services)
     postal = postal_only(services).to_numpy(dtype=bool, copy=True)
     if hinted.any():
         postal[hinted] = services[_POSTAL_HINT].to_numpy()[hinted].astype(bool)
     in_person, access_xy = _access_points(
-        services,
+        texts,
         geography,
         xy,
         home_district,
@@ -278,10 +338,11 @@ def with_location_hints(services: pd.DataFrame, geography: Geography) -> pd.Data
 
 
 def _locations(
-    services: pd.DataFrame, geography: Geography
+    services: pd.DataFrame, geography: Geography, texts: _Texts | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """Return each service's location (BNG metres), home district and location force."""
     table = geography.table
+    texts = _Texts(services) if texts is None else texts
     xy = np.column_stack(
         [
             pd.to_numeric(services["easting"], errors="coerce").to_numpy(dtype=np.float64),
@@ -292,7 +353,7 @@ def _locations(
     # The district a service is based in: from its postcode, else the nearest district centroid;
     # in a public frame, as found before a confidential service's place was withheld.
     hinted = _hinted(services)
-    rows = table.rows(compact_postcodes(_text(services, "postcode")))
+    rows = texts["postcode"].rows(_postcode_rows(table, texts["postcode"]))
     home_district = np.where(rows >= 0, table.district[np.maximum(rows, 0)], -1).astype(np.intp)
     if hinted.any():
         index = geography.district_index
@@ -313,21 +374,34 @@ def _locations(
     return xy, home_district, location_force
 
 
+def _postcode_rows(table: PostcodeTable, postcodes: _Coded) -> npt.NDArray[np.intp]:
+    """Return the table row of each distinct postcode value, -1 where it is not there."""
+    rows = table.rows(compact_postcodes(postcodes.given))
+    # Cleaning can make a value a postcode (the Kelvin sign lowers to "k"), so the values not
+    # found as given are looked up again cleaned, as they always were.
+    again = np.flatnonzero(rows < 0)
+    if len(again):
+        cleaned = pd.Series(postcodes.given[again], dtype=object).str.strip().str.lower()
+        rows[again] = table.rows(compact_postcodes(cleaned.to_numpy(dtype=object)))
+    return rows
+
+
 def _location_force(
     services: pd.DataFrame, geography: Geography, has_xy: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.intp]:
     """Return the force index of each service's location (-1 when it has none)."""
     location_force = np.full(len(services), -1, dtype=np.intp)
     if "force_code" in services.columns:
-        location_force = np.array(
-            [geography.force_index.get(str(c), -1) for c in services["force_code"]],
-            dtype=np.intp,
+        codes, uniques = pd.factorize(services["force_code"], use_na_sentinel=False)
+        of_unique = np.array(
+            [geography.force_index.get(str(c), -1) for c in uniques], dtype=np.intp
         )
+        location_force = of_unique[codes]
     return np.where(has_xy, location_force, -1).astype(np.intp)
 
 
 def _access_points(
-    services: pd.DataFrame,
+    texts: _Texts,
     geography: Geography,
     xy: npt.NDArray[np.float64],
     home_district: npt.NDArray[np.intp],
@@ -338,11 +412,11 @@ def _access_points(
     postal: npt.NDArray[np.bool_],
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
     """Return which services count as in person, and where they count for access."""
-    delivery = _text(services, "delivery")
-    published = (_text(services, "address") != "") | (_text(services, "postcode") != "")
-    public_place = published.to_numpy(dtype=bool) & ~confidential
-    said_in_person = delivery.isin(["in_person", "both"]).to_numpy(dtype=bool)
-    unknown_delivery = (~delivery.isin(DELIVERY)).to_numpy(dtype=bool)
+    delivery = texts["delivery"]
+    published = ~texts["address"].blank() | ~texts["postcode"].blank()
+    public_place = published & ~confidential
+    said_in_person = delivery.isin(["in_person", "both"])
+    unknown_delivery = ~delivery.isin(DELIVERY)
     # A PO Box or Freepost address is where letters go, not a place to visit.
     in_person = active & has_xy & ~postal
     in_person &= said_in_person | (unknown_delivery & public_place)
@@ -362,7 +436,7 @@ def _access_points(
 def _served_areas(
     services: pd.DataFrame,
     geography: Geography,
-    scope: pd.Series,
+    scope: _Coded,
     home_district: npt.NDArray[np.intp],
     location_force: npt.NDArray[np.intp],
 ) -> tuple[
@@ -370,9 +444,8 @@ def _served_areas(
 ]:
     """Return each service's unique-area index, the area x district and area x force matrices."""
     district_force = geography.table.district_force.astype(np.intp)
-    scope_values = scope.to_numpy()
-    keys = _area_keys(services, geography, scope_values, home_district, location_force)
-    codes, uniques = pd.factorize(pd.Series(keys, dtype=object), sort=False)
+    national = scope.equals("national")
+    codes, uniques = _area_keys(services, geography, national, home_district, location_force)
     area_districts = _area_districts(uniques, geography)
     onehot = np.zeros((geography.n_districts, geography.n_forces), dtype=np.int32)
     in_ew = district_force >= 0
@@ -386,44 +459,86 @@ def _served_areas(
     derived = np.where(
         n_forces_served >= max(geography.n_forces, 1), 2, np.where(n_forces_served > 1, 1, 0)
     )
-    level = np.array([_SCOPE_CODE.get(s, -1) for s in scope_values], dtype=np.int8)
+    level = scope.rows(np.array([_SCOPE_CODE.get(s, -1) for s in scope.values], dtype=np.int8))
     level = np.where(level >= 0, level, derived).astype(np.int8)
     return area, area_districts, area_forces, level
+
+
+def _factorize_areas(values: list[Any]) -> tuple[npt.NDArray[np.intp], list[tuple[str, ...]]]:
+    """Return, per row, which distinct tuple of codes it holds (in order of first appearance).
+
+    Rows often share one tuple object (a national service's every district), and hashing a
+    long tuple again for every row is slow, so when they do the objects are told apart by
+    identity first and only the distinct objects are compared by value.
+    """
+    by_object, objects = pd.factorize(np.fromiter(map(id, values), np.int64, len(values)))
+    if len(objects) > len(values) // 2:  # few shared objects: compare every row by value
+        by_object, first = np.arange(len(values)), np.arange(len(values))
+    else:
+        first = np.unique(by_object, return_index=True)[1]  # codes run 0.. in order of appearance
+    chosen = [values[i] for i in first.tolist()]
+    if not all(type(v) is tuple for v in chosen):
+        chosen = [tuple(v) if _is_seq(v) else () for v in chosen]
+    # fromiter keeps each tuple whole (assigning a list of equal-length tuples would not).
+    by_value, distinct = pd.factorize(np.fromiter(chosen, dtype=object, count=len(chosen)))
+    return np.asarray(by_value[by_object], dtype=np.intp), list(distinct)
 
 
 def _area_keys(
     services: pd.DataFrame,
     geography: Geography,
-    scope_values: npt.NDArray[Any],
+    national: npt.NDArray[np.bool_],
     home_district: npt.NDArray[np.intp],
     location_force: npt.NDArray[np.intp],
-) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Return each service's served (districts, forces), filling in the ones it does not give."""
+) -> tuple[npt.NDArray[np.intp], list[tuple[tuple[str, ...], tuple[str, ...]]]]:
+    """Return each service's served (districts, forces), filling in the ones it does not give.
+
+    The answer is the index of each row's (districts, forces) among the distinct ones, in order
+    of first appearance, and the distinct ones.
+    """
     table = geography.table
     district_force = table.district_force.astype(np.intp)
     ew_districts = tuple(
         str(c) for c, f in zip(table.district_codes, district_force, strict=True) if f >= 0
     )
-    # Plain lists and comprehensions: a large directory has a million rows to go through.
-    districts = [tuple(v) if _is_seq(v) else () for v in services["served_districts"].tolist()]
-    forces = (
-        [tuple(v) if _is_seq(v) else () for v in services["served_forces"].tolist()]
-        if "served_forces" in services.columns
-        else [()] * len(services)
-    )
-    keys: list[tuple[tuple[str, ...], tuple[str, ...]]] = list(zip(districts, forces, strict=True))
-    no_area = 0
-    for i in [i for i, (ds, fs) in enumerate(keys) if not ds and not fs]:
-        # No stated area: a national service serves England and Wales; any other serves the
-        # district it is based in (or its whole force when the district is not known).
-        if scope_values[i] == "national":
-            keys[i] = (ew_districts, ())
-        elif home_district[i] >= 0 and district_force[home_district[i]] >= 0:
-            keys[i] = ((str(table.district_codes[home_district[i]]),), ())
-        elif location_force[i] >= 0:
-            keys[i] = ((), (str(table.force_codes[location_force[i]]),))
-        else:
-            no_area += 1
+    n = len(services)
+    d_of_row, districts = _factorize_areas(services["served_districts"].tolist())
+    if "served_forces" in services.columns:
+        f_of_row, forces = _factorize_areas(services["served_forces"].tolist())
+    else:
+        f_of_row, forces = np.zeros(n, dtype=np.intp), [()]
+    d_index = {ds: i for i, ds in enumerate(districts)}
+    f_index = {fs: i for i, fs in enumerate(forces)}
+
+    def index_of(found: dict[tuple[str, ...], int], kept: list[tuple[str, ...]], key: Any) -> int:
+        if key not in found:
+            found[key] = len(kept)
+            kept.append(key)
+        return found[key]
+
+    empty_d = np.array([not ds for ds in districts], dtype=bool)[d_of_row]
+    empty_f = np.array([not fs for fs in forces], dtype=bool)[f_of_row]
+    none = empty_d & empty_f
+    # No stated area: a national service serves England and Wales; any other serves the
+    # district it is based in (or its whole force when the district is not known).
+    home = np.maximum(home_district, 0)
+    in_district = none & ~national & (home_district >= 0) & (district_force[home] >= 0)
+    in_force = none & ~national & ~in_district & (location_force >= 0)
+    no_f = index_of(f_index, forces, ())
+    d_of_row, f_of_row = d_of_row.copy(), f_of_row.copy()
+    if (none & national).any():
+        d_of_row[none & national] = index_of(d_index, districts, ew_districts)
+        f_of_row[none & national] = no_f
+    places, which = np.unique(home_district[in_district], return_inverse=True)
+    d_of_place = [index_of(d_index, districts, (str(table.district_codes[d]),)) for d in places]
+    d_of_row[in_district] = np.asarray(d_of_place, dtype=np.intp)[which.ravel()]
+    f_of_row[in_district] = no_f
+    no_d = index_of(d_index, districts, ())
+    places, which = np.unique(location_force[in_force], return_inverse=True)
+    f_of_place = [index_of(f_index, forces, (str(table.force_codes[f]),)) for f in places]
+    d_of_row[in_force] = no_d
+    f_of_row[in_force] = np.asarray(f_of_place, dtype=np.intp)[which.ravel()]
+    no_area = int((none & ~national & ~in_district & ~in_force).sum())
     if no_area:
         warnings.warn(
             f"{no_area} service(s) give no area served and no location; they are left out of "
@@ -431,7 +546,9 @@ def _area_keys(
             DataQualityWarning,
             stacklevel=5,
         )
-    return keys
+    pairs, distinct = pd.factorize(d_of_row * len(forces) + f_of_row, sort=False)
+    uniques = [(districts[p // len(forces)], forces[p % len(forces)]) for p in distinct.tolist()]
+    return np.asarray(pairs, dtype=np.intp), uniques
 
 
 def _area_districts(uniques: Any, geography: Geography) -> npt.NDArray[np.bool_]:

@@ -97,9 +97,17 @@ class PostcodeTable:
         """
         if len(codes) == 0:
             return np.zeros(0, dtype=np.intp)
-        rows = np.searchsorted(self.postcodes, codes)
+        if codes.dtype.itemsize > 7:  # longer than any postcode: compare as text
+            rows = np.minimum(np.searchsorted(self.postcodes, codes), len(self.postcodes) - 1)
+            found = (self.postcodes[rows] == codes) & (codes != b"")
+            return np.where(found, rows, -1).astype(np.intp)
+        wanted = postcode_keys(codes)  # same order as the text, and much faster to search
+        # Searching for sorted keys is many times faster than for keys in any order.
+        order = np.argsort(wanted, kind="stable")
+        rows = np.empty(len(wanted), dtype=np.intp)
+        rows[order] = np.searchsorted(self.keys, wanted[order])
         rows = np.minimum(rows, len(self.postcodes) - 1)
-        found = (self.postcodes[rows] == codes) & (codes != b"")
+        found = (self.keys[rows] == wanted) & (wanted != 0)
         return np.where(found, rows, -1).astype(np.intp)
 
 
@@ -198,6 +206,53 @@ def _upper_ascii(compact: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
     return chars.view(compact.dtype)
 
 
+_AS_TYPED = re.compile(POSTCODE_AS_TYPED)
+
+
+@dataclass(frozen=True)
+class _Distinct:
+    """The distinct values of a column and the distinct well-formed postcodes among them."""
+
+    codes: npt.NDArray[np.intp]  # per row: index into uniques, -1 if missing
+    uniques: npt.NDArray[np.object_]  # the distinct values
+    postcode_of_unique: npt.NDArray[np.intp]  # per distinct value (+1 for missing): postcode
+    keys: npt.NDArray[np.uint64]  # per distinct postcode, sorted: see postcode_keys
+    compact: npt.NDArray[np.bytes_]  # per distinct postcode: S7, upper case, no space
+
+
+def _distinct_postcodes(series: pd.Series) -> _Distinct:
+    # Work once per distinct value, then once per distinct postcode ("ub13bl" and "UB1 3BL"
+    # are two values but one postcode), and spread back to rows with integer indexes.
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    if pd.api.types.infer_dtype(uniques, skipna=False) == "string":
+        is_text = np.ones(len(uniques), dtype=bool)
+    else:
+        is_text = np.fromiter((isinstance(v, str) for v in uniques), bool, len(uniques))
+    text = uniques[is_text]
+    # A plain loop over the compiled pattern: faster than pandas' string methods here.
+    fullmatch = _AS_TYPED.fullmatch
+    matched = np.fromiter((fullmatch(v) is not None for v in text), bool, len(text))
+    spaceless = text[matched].astype(str)
+    if spaceless.size:  # numpy's replace fails on an empty array
+        spaceless = np.strings.replace(spaceless, " ", "")
+    odd = ~np.strings.isalnum(spaceless)  # tabs, non-breaking spaces, ...
+    if odd.any():
+        spaceless[odd] = pd.Series(spaceless[odd]).str.replace(r"\s+", "", regex=True)
+    # Only ASCII letters and digits are left, so encoding cannot fail.
+    every = _upper_ascii(spaceless.astype("S7"))
+    keys, first, distinct = np.unique(postcode_keys(every), return_index=True, return_inverse=True)
+    postcode_of_unique = np.full(len(uniques) + 1, -1, dtype=np.intp)  # last: missing input
+    postcode_of_unique[np.flatnonzero(is_text)[matched]] = distinct.ravel()
+    return _Distinct(
+        codes=np.asarray(codes, dtype=np.intp),
+        uniques=uniques,
+        postcode_of_unique=postcode_of_unique,
+        keys=keys,
+        compact=every[first],
+    )
+
+
 def parse_postcodes(series: pd.Series) -> ParsedPostcodes:
     """Reduce postcodes to the distinct well-formed ones, each in three forms.
 
@@ -211,37 +266,16 @@ def parse_postcodes(series: pd.Series) -> ParsedPostcodes:
     ParsedPostcodes
         The distinct postcodes (sorted by :func:`postcode_keys`) and, per row, which one it is.
     """
-    # Work once per distinct value, then once per distinct postcode ("ub13bl" and "UB1 3BL"
-    # are two values but one postcode), and spread back to rows with integer indexes.
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    uniques = np.asarray(uniques, dtype=object)
-    if pd.api.types.infer_dtype(uniques, skipna=False) == "string":
-        is_text = np.ones(len(uniques), dtype=bool)
-    else:
-        is_text = np.fromiter((isinstance(v, str) for v in uniques), bool, len(uniques))
-    # Object dtype: pandas' string methods are much faster on it than on its "str" dtype.
-    text = pd.Series(uniques[is_text], dtype=object)
-    matched = text.str.fullmatch(POSTCODE_AS_TYPED).to_numpy(dtype=bool)
-    spaceless = text[matched].to_numpy(dtype=str)
-    if spaceless.size:  # numpy's replace fails on an empty array
-        spaceless = np.strings.replace(spaceless, " ", "")
-    odd = ~np.strings.isalnum(spaceless)  # tabs, non-breaking spaces, ...
-    if odd.any():
-        spaceless[odd] = pd.Series(spaceless[odd]).str.replace(r"\s+", "", regex=True)
-    # Only ASCII letters and digits are left, so encoding cannot fail.
-    every = _upper_ascii(spaceless.astype("S7"))
-    keys, first, distinct = np.unique(postcode_keys(every), return_index=True, return_inverse=True)
-    compact = every[first]
-    postcode_of_unique = np.full(len(uniques) + 1, -1, dtype=np.intp)  # last: missing input
-    postcode_of_unique[np.flatnonzero(is_text)[matched]] = distinct.ravel()
-    row_unique = np.where(codes >= 0, codes, len(uniques))
-    text_of_unique = np.append(pd.Series(uniques, dtype=object).astype(str), "").astype(object)
+    found = _distinct_postcodes(series)
+    row_unique = np.where(found.codes >= 0, found.codes, len(found.uniques))
+    text = pd.Series(found.uniques, dtype=object).astype(str)
+    text_of_unique = np.append(text, "").astype(object)
     return ParsedPostcodes(
-        row_postcode=postcode_of_unique[row_unique],
+        row_postcode=found.postcode_of_unique[row_unique],
         row_text=text_of_unique[row_unique],
-        keys=keys,
-        compact=compact,
-        canonical=_with_space(compact),
+        keys=found.keys,
+        compact=found.compact,
+        canonical=_with_space(found.compact),
     )
 
 
@@ -285,9 +319,11 @@ def compact_postcodes(values: Iterable[Any]) -> npt.NDArray[np.bytes_]:
         One ``S7`` value per input (``b"SW1A1AA"``), ``b""`` where the value is not a postcode;
         ready for :meth:`PostcodeTable.rows`.
     """
-    parsed = parse_postcodes(postcode_values(values))
+    parsed = _distinct_postcodes(postcode_values(values))
     compact = np.append(parsed.compact, np.array([b""], dtype="S7"))
-    result: npt.NDArray[np.bytes_] = compact[parsed.row_postcode]  # -1 picks the b"" at the end
+    row_unique = np.where(parsed.codes >= 0, parsed.codes, len(parsed.uniques))
+    # -1 (malformed or missing) picks the b"" at the end.
+    result: npt.NDArray[np.bytes_] = compact[parsed.postcode_of_unique[row_unique]]
     return result
 
 
