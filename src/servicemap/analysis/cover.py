@@ -3,7 +3,7 @@
 The solver layer, on arrays only (spopt's ``from_cost_matrix``): a candidates x cells incidence
 matrix and a weight per cell in, a :class:`CoverSolution` out. Greedy is guaranteed at least
 1 - 1/e (63%) of the best possible and carries a bound from the data; :func:`exact_max_cover`
-solves the integer programme with HiGHS (``scipy.optimize.milp``).
+solves the integer programme with HiGHS (its own Python interface, ``highspy``).
 :mod:`servicemap.analysis.sites` builds the matrix from the directory and the postcodes.
 """
 
@@ -206,26 +206,77 @@ def _merged_cells(matrix: csr_array, weights: npt.NDArray[np.float64]) -> tuple[
     return csr_array(merged), merged_w
 
 
-def _cover_programme(
+@dataclass(frozen=True)
+class _Solved:
+    """What HiGHS returns: the columns' values (``None`` when it has no solution) and more."""
+
+    x: npt.NDArray[np.float64] | None
+    objective: float
+    optimal: bool
+    dual_bound: float
+    message: str
+
+
+def _solve_cover_programme(
     matrix: csr_array,
     weights: npt.NDArray[np.float64],
-    n: float,
+    limit: float,
     costs: npt.NDArray[np.float64] | None = None,
-) -> tuple[npt.NDArray[np.float64], list[Any], int]:
-    """Return the programme's objective and constraints: at most ``n`` sites, or spend ``n``."""
-    from scipy.optimize import LinearConstraint
-    from scipy.sparse import csr_array, hstack, identity
+    *,
+    integer: bool = False,
+    options: dict[str, float] | None = None,
+) -> _Solved:
+    """Solve the covering programme with HiGHS: at most ``limit`` sites, or spend ``limit``.
+
+    Columns are the sites' ``x_j`` then the cells' ``y_i``, all within [0, 1] (``x`` integer
+    when ``integer``); rows are ``y_i - sum_j a_ij x_j <= 0`` and the count or budget row.
+    HiGHS's own Python interface (highspy) rather than ``scipy.optimize.milp`` over the same
+    solver: importing scipy.optimize takes about half a second, more than a plan's whole solve.
+    The model is passed as milp passes it (column-wise, the same rows and columns).
+    """
+    import highspy
+    from scipy.sparse import csr_array, hstack, identity, vstack
 
     m, k = matrix.shape
-    c = np.concatenate([np.zeros(m), -weights])
     links = hstack([-matrix.T, identity(k, format="csr")], format="csr")
     per_site = np.ones(m) if costs is None else costs
     budget = csr_array(np.concatenate([per_site, np.zeros(k)])[None, :])
-    constraints = [
-        LinearConstraint(links, -np.inf, 0.0),
-        LinearConstraint(budget, -np.inf, float(n)),
-    ]
-    return c, constraints, m
+    rows = vstack([links, budget], format="csc")
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = m + k, k + 1
+    lp.col_cost_ = np.concatenate([np.zeros(m), -weights])
+    lp.col_lower_, lp.col_upper_ = np.zeros(m + k), np.ones(m + k)
+    lp.row_lower_ = np.full(k + 1, -np.inf)
+    lp.row_upper_ = np.concatenate([np.zeros(k), [float(limit)]])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m + k, k + 1
+    lp.a_matrix_.start_ = rows.indptr
+    lp.a_matrix_.index_ = rows.indices
+    lp.a_matrix_.value_ = rows.data.astype(np.float64)
+    if integer:
+        kinds = (highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous)
+        lp.integrality_ = [kinds[0]] * m + [kinds[1]] * k
+    # The compiled class, as scipy uses it: highspy.Highs adds callbacks and prints a banner.
+    highs = highspy._Highs()  # type: ignore[attr-defined]  # compiled, not in the stubs
+    highs.setOptionValue("output_flag", False)
+    for name, value in (options or {}).items():
+        highs.setOptionValue(name, value)
+    highs.passModel(lp)
+    highs.run()
+    status = highs.getModelStatus()
+    info = highs.getInfo()
+    statuses = highspy.HighsModelStatus
+    stopped = (statuses.kTimeLimit, statuses.kIterationLimit, statuses.kSolutionLimit)
+    solved = status == statuses.kOptimal or (
+        integer and status in stopped and info.objective_function_value != highspy.kHighsInf
+    )
+    return _Solved(
+        x=np.asarray(highs.getSolution().col_value, dtype=np.float64) if solved else None,
+        objective=float(info.objective_function_value),
+        optimal=status == statuses.kOptimal,
+        dual_bound=float(info.mip_dual_bound) if integer else math.nan,
+        message=highs.modelStatusToString(status),
+    )
 
 
 def lp_upper_bound(cover: Any, weights: npt.ArrayLike, n: int) -> float:
@@ -245,17 +296,14 @@ def lp_upper_bound(cover: Any, weights: npt.ArrayLike, n: int) -> float:
     float
         The bound (the best fractional choice of ``n`` candidates).
     """
-    from scipy.optimize import Bounds, milp
-
     n = _check_count(n)
     matrix, w = _merged_cells(_as_csr(cover), np.asarray(weights, dtype=np.float64))
     if matrix.shape[1] == 0:
         return 0.0
-    c, constraints, _ = _cover_programme(matrix, w, n)
-    result = milp(c, bounds=Bounds(0.0, 1.0), constraints=constraints)
+    result = _solve_cover_programme(matrix, w, n)
     if result.x is None:
         raise PlanError(f"The LP relaxation could not be solved: {result.message}")
-    return float(-result.fun)
+    return -result.objective
 
 
 def exact_max_cover(
@@ -270,7 +318,7 @@ def exact_max_cover(
     """Choose up to ``n`` candidates covering the most weight, exactly, as an integer programme.
 
     Maximise ``sum_i w_i y_i`` subject to ``y_i <= sum_j a_ij x_j``, ``sum_j x_j <= n``,
-    ``x_j`` in {0, 1} and ``0 <= y_i <= 1``, solved by HiGHS (``scipy.optimize.milp``) with a
+    ``x_j`` in {0, 1} and ``0 <= y_i <= 1``, solved by HiGHS (``highspy``) with a
     relative gap of 0. Cells no candidate covers are left out first, and cells covered by
     exactly the same candidates are merged (this changes nothing but the size).
 
@@ -294,8 +342,6 @@ def exact_max_cover(
     CoverSolution
         The chosen candidates (by index), their value and the solver's upper bound.
     """
-    from scipy.optimize import Bounds, milp
-
     started = time.perf_counter()
     n = _check_count(n)
     full = _as_csr(cover)
@@ -309,25 +355,17 @@ def exact_max_cover(
             (), (), 0.0, 0.0, "exact", time.perf_counter() - started, True, bound="solver"
         )
     limit = float(n) if budget is None else float(budget)
-    c, constraints, m = _cover_programme(matrix, merged_w, limit, cost)
-    options: dict[str, Any] = {"mip_rel_gap": 0.0}
+    options = {"mip_rel_gap": 0.0}
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
-    result = milp(
-        c,
-        integrality=np.concatenate([np.ones(m), np.zeros(matrix.shape[1])]),
-        bounds=Bounds(0.0, 1.0),
-        constraints=constraints,
-        options=options,
-    )
+    result = _solve_cover_programme(matrix, merged_w, limit, cost, integer=True, options=options)
     if result.x is None:
         raise PlanError(f"The exact solver found no solution: {result.message}")
-    picked = [int(j) for j in np.flatnonzero(np.asarray(result.x[:m]) > 0.5)]
+    picked = [int(j) for j in np.flatnonzero(result.x[: matrix.shape[0]] > 0.5)]
     value = cover_value(full, w, picked)
     order, gains = _greedy_order(full, w, picked)
-    dual = getattr(result, "mip_dual_bound", None)
-    optimal = result.status == 0
-    bound = value if optimal or dual is None or not np.isfinite(dual) else max(value, -dual)
+    dual, optimal = result.dual_bound, result.optimal
+    bound = value if optimal or not np.isfinite(dual) else max(value, -dual)
     return CoverSolution(
         chosen=tuple(order),
         gains=tuple(gains),
@@ -477,25 +515,22 @@ def lp_budget_bound(
     float
         The bound (the best fractional choice within the budget).
     """
-    from scipy.optimize import Bounds, milp
-
     full = _as_csr(cover)
     cost = _check_costs(costs, full.shape[0], budget)
     matrix, w = _merged_cells(full, np.asarray(weights, dtype=np.float64))
     if matrix.shape[1] == 0:
         return 0.0
-    c, constraints, _ = _cover_programme(matrix, w, float(budget), cost)
-    result = milp(c, bounds=Bounds(0.0, 1.0), constraints=constraints)
+    result = _solve_cover_programme(matrix, w, float(budget), cost)
     if result.x is None:
         raise PlanError(f"The LP relaxation could not be solved: {result.message}")
-    return float(-result.fun)
+    return -result.objective
 
 
 def kept_bound(settings: Settings | None, solve: Callable[[], float], *problem: Any) -> float:
     """Return an LP bound from ``solve``, kept between runs for the same ``problem``.
 
-    scipy's LP solver alone takes about a third of a second to load, more than a plan's
-    whole solve; the same matrices, weights and counts always give the same bound.
+    The LP solve is most of a warm plan's solving time; the same matrices, weights and counts
+    always give the same bound.
 
     Parameters
     ----------
