@@ -379,8 +379,36 @@ def _svg_minimap(
     )
 
 
-def _profile_services(profile: ProfileLike) -> list[dict[str, str]]:
-    return [_service_listing(service) for service in profile.services.to_dict(orient="records")]
+# the cells _service_listing reads: a listing is a function of these alone
+_LISTED = (
+    "name", "organisation", "level", "serves", "service_types", "delivery", "by_and_for",
+    "nrpf_support", "languages", "communities", "phone", "last_seen", "email", "website",
+    "address", "postcode",
+)  # fmt: skip
+
+
+def _profile_services(
+    profile: ProfileLike, listings: dict[tuple[Any, ...], dict[str, str]]
+) -> list[dict[str, str]]:
+    """Return the listings of a profile's services; ``listings`` keeps them across profiles.
+
+    A service serving several forces is listed on each of their pages: its listing is made
+    once per distinct set of the cells it is made from (keyed on those cells' values).
+    """
+    table = profile.services
+    present = [c for c in _LISTED if c in table.columns]
+    found: list[dict[str, str]] = []
+    for row in zip(*(table[c].tolist() for c in present), strict=True):
+        key = (*row, *map(type, row))  # typed: True and 1 are equal keys but not equal cells
+        try:
+            listing = listings.get(key)
+        except TypeError:  # an unhashable cell: no reuse
+            found.append(_service_listing(dict(zip(present, row, strict=True))))
+            continue
+        if listing is None:
+            listing = listings[key] = _service_listing(dict(zip(present, row, strict=True)))
+        found.append(listing)
+    return found
 
 
 def _service_listing(service: Mapping[str, Any]) -> dict[str, str]:
@@ -742,6 +770,7 @@ def profile_pages(
     }
     projected = simplified.to_crs(settings.crs)  # once, not once per minimap
     pages: dict[str, str] = {}
+    listings: dict[tuple[Any, ...], dict[str, str]] = {}  # one listing per service, not per page
     for code in lookup.codes:
         summary_row = by_code.loc[code].to_dict()
         page_profile = profiles.get(code)
@@ -755,7 +784,7 @@ def profile_pages(
             "svg": _svg_minimap(
                 projected, code, neighbours, lookup.colours, labels, settings=settings
             ),
-            "services": _profile_services(page_profile) if page_profile else [],
+            "services": _profile_services(page_profile, listings) if page_profile else [],
             "nearest": _profile_nearest(page_profile) if page_profile else [],
             "measures": _measures(summary_row),
             "districts": _profile_districts(page_profile),
