@@ -19,8 +19,8 @@ from servicemap.directory.privacy import public_frame
 from servicemap.directory.schema import FIELDS
 from servicemap.errors import OutputError
 from servicemap.inputs import ReportInputs
-from servicemap.render import report as report_module
 from servicemap.render import pages as pages_module
+from servicemap.render import report as report_module
 from servicemap.render.downloads import service_downloads
 from servicemap.render.labels import ATTRIBUTION
 from servicemap.render.report import REPORT_FILES, build_report

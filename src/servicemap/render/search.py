@@ -201,7 +201,9 @@ def _options(services: pd.DataFrame) -> dict[str, list[str]]:
         if column not in services.columns:
             return []
         values = {v for cell in services[column] for v in split_list(cell_text(cell))}
-        return sorted(values, key=str.lower)
+        # ties in lower case ("Black ..." and "black ...") by their text: the set's order
+        # changes from run to run (string hashing), the page must not
+        return sorted(values, key=lambda value: (value.lower(), value))
 
     return {"languages": distinct("languages"), "communities": distinct("communities")}
 
