@@ -19,7 +19,7 @@ from servicemap.directory.privacy import public_frame
 from servicemap.directory.schema import FIELDS
 from servicemap.errors import OutputError
 from servicemap.inputs import ReportInputs
-from servicemap.render import pages as pages_module
+from servicemap.render import listings
 from servicemap.render import report as report_module
 from servicemap.render.downloads import service_downloads
 from servicemap.render.labels import ATTRIBUTION
@@ -362,9 +362,9 @@ def test_each_force_download_is_its_rows_of_the_directory_made_safe(canonical_se
 def test_profile_listings_are_made_from_the_listed_cells_alone(inputs):
     """Reusing a listing across force pages gives each page what listing its own rows gives."""
     profiles = list(inputs[3].values())
-    listings: dict = {}
+    kept: dict = {}
     for profile in profiles + profiles:  # the second pass reuses every listing
         rows = profile.services.to_dict(orient="records")
-        expected = [pages_module._service_listing(row) for row in rows]
-        assert pages_module._profile_services(profile, listings) == expected
-    assert len(listings) == 2  # the hostile first profile's service, and "Safe Steps"
+        expected = [listings.service_listing(row) for row in rows]
+        assert listings.profile_services(profile.services, kept) == expected
+    assert len(kept) == 2  # the hostile first profile's service, and "Safe Steps"
