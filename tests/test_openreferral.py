@@ -13,7 +13,12 @@ from servicemap.directory.openreferral import (
     TABLES,
     read_oruk,
 )
-from servicemap.directory.openreferral_write import oruk_from_services, write_oruk
+from servicemap.directory.openreferral_write import (
+    _NAMESPACE,
+    _uuid,
+    oruk_from_services,
+    write_oruk,
+)
 from servicemap.directory.schema import FIELDS, LIST_FIELDS, split_list
 from servicemap.errors import DataQualityWarning, ServicesFileError
 
@@ -752,3 +757,12 @@ def test_json_that_would_break_the_reader_is_refused(tmp_path, content, message)
     path.write_text(content, encoding="utf-8")
     with pytest.raises(ServicesFileError, match=re.escape(message)):
         read_oruk(path)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [("service", "sm-0001"), ("term", "languages", "Punjabi"), ("organization", "Café Ünïcode")],
+)
+def test_ids_are_the_uuid5_of_their_parts(parts):
+    """The direct SHA-1 formatting gives exactly uuid.uuid5's ids."""
+    assert _uuid(*parts) == str(uuid.uuid5(_NAMESPACE, "/".join(parts)))

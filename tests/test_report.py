@@ -11,10 +11,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from servicemap._csv import csv_text
 from servicemap.analysis.coverage import GAP_WEIGHTS
 from servicemap.cli import cli
+from servicemap.directory.export import export_table
+from servicemap.directory.privacy import public_frame
+from servicemap.directory.schema import FIELDS
 from servicemap.errors import OutputError
 from servicemap.inputs import ReportInputs
+from servicemap.render import listings
 from servicemap.render import report as report_module
 from servicemap.render.downloads import service_downloads
 from servicemap.render.labels import ATTRIBUTION
@@ -338,3 +343,28 @@ def test_the_service_downloads_are_spreadsheet_safe(canonical_services):
         rows = list(csv.DictReader(io.StringIO(files[name])))
         names = [row["name"] for row in rows if row["id"] == "s1"]
         assert names == ['\'=HYPERLINK("http://evil.example","x")'], name
+
+
+def test_each_force_download_is_its_rows_of_the_directory_made_safe(canonical_services):
+    """Each force's CSV equals csv_text of its own rows (the safe table is made once)."""
+    services = make_services(canonical_services)
+    services.loc[services["id"] == "s1", "name"] = "=SUM(A1)"
+    ids = list(services["id"])
+    force_ids = {"all": ids, "backwards": ids[::-1], "first": ids[:1], "none": []}
+    files = service_downloads(services, force_ids)
+    table = export_table(public_frame(services))
+    for slug, chosen in force_ids.items():
+        rows = [list(table["id"]).index(i) for i in chosen]
+        expected = csv_text(table.iloc[rows][list(FIELDS)], lineterminator="\r\n")
+        assert files[f"forces/{slug}-services.csv"] == expected, slug
+
+
+def test_profile_listings_are_made_from_the_listed_cells_alone(inputs):
+    """Reusing a listing across force pages gives each page what listing its own rows gives."""
+    profiles = list(inputs[3].values())
+    kept: dict = {}
+    for profile in profiles + profiles:  # the second pass reuses every listing
+        rows = profile.services.to_dict(orient="records")
+        expected = [listings.service_listing(row) for row in rows]
+        assert listings.profile_services(profile.services, kept) == expected
+    assert len(kept) == 2  # the hostile first profile's service, and "Safe Steps"

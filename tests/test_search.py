@@ -33,6 +33,7 @@ from servicemap.geography.postcode_index import (
 )
 from servicemap.geography.postcodes import load_postcode_table
 from servicemap.geography.towns import load_towns
+from servicemap.render import search as search_module
 from servicemap.render.labels import FOCUS_LABELS
 from servicemap.render.search import search_services_js
 
@@ -207,3 +208,15 @@ def test_the_search_file_is_the_same_from_the_callers_public_frame_and_places_no
     assert all({"x", "y", "a"}.isdisjoint(record) for record in private)
     assert all(record["d"] for record in private)  # each still serves its areas
     assert any("x" in record for record in listed)  # public places are there
+
+
+def test_filter_options_do_not_depend_on_the_order_met():
+    """Communities equal but for case are listed in one order whatever order they come in."""
+    names = ["black women", "Black women", "Asian women", "asian women", "Arabic"]
+    orders = [names, names[::-1], names[2:] + names[:2]]
+    found = [
+        search_module._options(pd.DataFrame({"communities": ["; ".join(order)]}))["communities"]
+        for order in orders
+    ]
+    assert found[0] == ["Arabic", "Asian women", "asian women", "Black women", "black women"]
+    assert found[1] == found[0] and found[2] == found[0]

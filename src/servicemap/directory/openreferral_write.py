@@ -5,6 +5,7 @@ The field mapping, and the reader, are in :mod:`servicemap.directory.openreferra
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -91,8 +92,20 @@ def write_oruk(services: pd.DataFrame, path: Path | str) -> None:
     atomic_write_text(path, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
 
 
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+
+
 def _uuid(*parts: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+    """Return ``str(uuid.uuid5(_NAMESPACE, "/".join(parts)))``, without building a UUID object.
+
+    The same SHA-1 name-based id (RFC 4122 version 5) as :func:`uuid.uuid5`, formatted
+    directly: a directory of 10,000 services makes about 200,000 of these ids.
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + "/".join(parts).encode("utf-8")).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest[:16].hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def _is_uuid(value: str) -> bool:

@@ -193,10 +193,14 @@ def _split_postcodes(
 
 
 def _shard_text(
-    name: str, table: PostcodeTable, rows: npt.NDArray[np.intp], inward: npt.NDArray[np.int64]
+    name: str,
+    table: PostcodeTable,
+    rows: npt.NDArray[np.intp],
+    inward: npt.NDArray[np.int64],
+    has_location: npt.NDArray[np.bool_],
 ) -> str:
     district = table.district[rows].astype(np.int64)
-    located = table.has_location[rows]
+    located = has_location[rows]
     distinct, first, inverse = np.unique(district, return_index=True, return_inverse=True)
     used = distinct[np.argsort(first)]  # in order of first appearance
     local = np.argsort(np.argsort(first))[inverse.ravel()]
@@ -369,10 +373,11 @@ def postcode_index_files(table: PostcodeTable) -> dict[str, str]:
     order = order[in_ew[group[order]]]
     bounds = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1], True])
     shards: list[tuple[str, str]] = []
+    has_location = table.has_location  # computed on each use: once here, not per outward code
     for lo, hi in progress(list(zip(bounds[:-1], bounds[1:], strict=True)), label="Postcode index"):
         rows = order[lo:hi]
         name = names[group[rows[0]]].decode("ascii")
-        shards.append((name, _shard_text(name, table, rows, inward)))
+        shards.append((name, _shard_text(name, table, rows, inward, has_location)))
     packs = _packs(shards)
     files = {f"{pack[0][0]}.js": "".join(text for _, text in pack) for pack in packs}
     outside = [n.decode("ascii") for n, ew in zip(names, in_ew, strict=True) if not ew]

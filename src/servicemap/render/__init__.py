@@ -11,6 +11,7 @@ __all__ = [
     "figures",
     "labels",
     "leaflet",
+    "listings",
     "maps",
     "markers",
     "pages",

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from servicemap._csv import csv_text
+from servicemap._csv import csv_text, spreadsheet_safe
 from servicemap.directory.export import export_table
 from servicemap.directory.openreferral_write import oruk_from_services
 from servicemap.directory.privacy import public_frame
@@ -64,7 +64,12 @@ def service_downloads(
         + "\n",
     }
     row_of = {str(service_id): n for n, service_id in enumerate(table["id"])}
+    # spreadsheet-safe once: the rule is cell by cell, so each force's rows of the safe table
+    # are the safe rows of that force (what _csv would make of them, without redoing it 43 times)
+    fields = spreadsheet_safe(table[list(FIELDS)])
     for slug, ids in force_ids.items():
         rows = [row_of[str(i)] for i in ids if str(i) in row_of]
-        files[f"forces/{force_download_name(slug)}"] = _csv(table.iloc[rows][list(FIELDS)])
+        files[f"forces/{force_download_name(slug)}"] = fields.iloc[rows].to_csv(
+            index=False, lineterminator="\r\n"
+        )
     return files

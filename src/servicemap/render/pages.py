@@ -22,7 +22,7 @@ from servicemap.analysis.coverage import (
     PROVISION_LABELS,
     REMOTE_KINDS,
 )
-from servicemap.directory.schema import cell_text, split_list
+from servicemap.directory.schema import cell_text
 from servicemap.errors import ReportError
 from servicemap.geography.boundaries import force_neighbours
 from servicemap.geography.forces import load_forces
@@ -30,20 +30,16 @@ from servicemap.render.classes import NO_DATA_COLOUR
 from servicemap.render.downloads import force_download_name
 from servicemap.render.labels import (
     ATTRIBUTION,
-    DELIVERY_LABELS,
     access_basis,
-    address_line,
     format_date,
     format_measure,
-    label_service_types,
     metric_label,
     rank_parts,
     rank_text,
-    safe_email,
     safe_url,
     short_label,
 )
-from servicemap.render.selection import phone_seen, seen_text
+from servicemap.render.listings import profile_services, service_listing, service_row
 from servicemap.settings import Settings
 
 __all__ = [
@@ -379,52 +375,6 @@ def _svg_minimap(
     )
 
 
-def _profile_services(profile: ProfileLike) -> list[dict[str, str]]:
-    return [_service_listing(service) for service in profile.services.to_dict(orient="records")]
-
-
-def _service_listing(service: Mapping[str, Any]) -> dict[str, str]:
-    """Return how a page lists one service: what it offers, who for, and how to reach it.
-
-    Raw text (the templates escape it); ``website`` and ``email`` only when they are safe links.
-    Pass confidential services with their location blanked (the profile's table is).
-    """
-    extras = []
-    delivery = cell_text(service.get("delivery"))
-    if delivery:
-        extras.append(DELIVERY_LABELS.get(delivery, delivery.replace("_", " ")))
-    if cell_text(service.get("by_and_for")) == "yes":
-        extras.append("by and for")
-    if cell_text(service.get("nrpf_support")) == "yes":
-        extras.append("supports NRPF")
-    phone = cell_text(service.get("phone"))
-    organisation = cell_text(service.get("organisation"))
-    website = safe_url(service.get("website")) or ""
-    return {
-        "name": cell_text(service.get("name")),
-        "organisation": organisation if organisation != cell_text(service.get("name")) else "",
-        "level": cell_text(service.get("level")),
-        "serves": cell_text(service.get("serves")),
-        "offers": label_service_types(service.get("service_types")),
-        "extras": "; ".join(extras),
-        "languages": ", ".join(split_list(cell_text(service.get("languages")))),
-        "communities": ", ".join(split_list(cell_text(service.get("communities")))),
-        "phone": phone,
-        "phone_seen": phone_seen(service.get("last_seen")) if phone else "",
-        "seen": seen_text(service.get("last_seen")),
-        "tel": "".join(ch for ch in phone if ch.isdigit() or ch == "+"),
-        "email": safe_email(service.get("email")) or "",
-        "website": website,
-        "website_text": _link_text(website),
-        "address": address_line(service),
-    }
-
-
-def _link_text(url: str) -> str:
-    """Return a website as people read it: ``bawso.org.uk`` for ``https://bawso.org.uk/``."""
-    return re.sub(r"^https?://(?:www\.)?", "", url).rstrip("/")
-
-
 def _profile_nearest(profile: ProfileLike) -> list[dict[str, str]]:
     return [
         {
@@ -657,7 +607,7 @@ def index_page(
             rows=_index_rows(ordered, index_columns, lookup, metric),
             table_columns=index_columns,
             sorted_by="gap_rank" if "gap_rank" in coverage.columns else "",
-            national=[_service_listing(row) for row in _nationals(public)],
+            national=[service_listing(row) for row in _nationals(public)],
             components=_components(),
             gap_classes=GAP_CLASSES,
             covered_share=f"{COVERED_SHARE:.0%}",
@@ -742,10 +692,14 @@ def profile_pages(
     }
     projected = simplified.to_crs(settings.crs)  # once, not once per minimap
     pages: dict[str, str] = {}
+    listings: dict[tuple[Any, ...], dict[str, str]] = {}  # one listing per service, not per page
+    row_template = env.get_template("_service_row.html")
+    rows: dict[int, tuple[dict[str, str], Any]] = {}  # and its table row made once
     for code in lookup.codes:
         summary_row = by_code.loc[code].to_dict()
         page_profile = profiles.get(code)
         neighbours = lookup.neighbours.get(code, [])
+        services = profile_services(page_profile.services, listings) if page_profile else []
         force = {
             "name": lookup.names.get(code, code),
             "slug": lookup.slugs.get(code, code),  # its locator map: locators/<slug>.svg
@@ -755,7 +709,8 @@ def profile_pages(
             "svg": _svg_minimap(
                 projected, code, neighbours, lookup.colours, labels, settings=settings
             ),
-            "services": _profile_services(page_profile) if page_profile else [],
+            "services": services,
+            "rows": [service_row(row_template, listing, rows) for listing in services],
             "nearest": _profile_nearest(page_profile) if page_profile else [],
             "measures": _measures(summary_row),
             "districts": _profile_districts(page_profile),

@@ -97,8 +97,12 @@ def _flag(value: object) -> str:
     return text if text in ("yes", "no") else "unknown"
 
 
-def _service_record(row: Mapping[str, Any], private: bool) -> dict[str, Any]:
-    """Return one service as the page reads it: public fields, a place only when public."""
+def _service_record(row: Mapping[str, Any], private: bool, district_count: int) -> dict[str, Any]:
+    """Return one service as the page reads it: public fields, a place only when public.
+
+    ``district_count`` is how many districts England and Wales has (``len(load_districts())``,
+    taken once by the caller: that call copies the register).
+    """
     phone = cell_text(row.get("phone"))
     record: dict[str, Any] = {
         "n": cell_text(row.get("name")),
@@ -115,7 +119,7 @@ def _service_record(row: Mapping[str, Any], private: bool) -> dict[str, Any]:
         "p": phone_text(phone, row.get("last_seen")) if phone else "",
         "seen": seen_text(row.get("last_seen")),
         "m": cell_text(row.get("delivery")).replace("_", " "),
-        "d": encode_districts(row.get("districts") or (), len(load_districts())),
+        "d": encode_districts(row.get("districts") or (), district_count),
     }
     x, y = row.get("easting"), row.get("northing")
     located = x is not None and y is not None and np.isfinite([x, y]).all()
@@ -170,8 +174,9 @@ def search_services_js(
     # The text from the published frame; from the near code only where it reaches and its place.
     fields = [c for c in _PUBLIC_FIELDS if c in public.columns]
     rows = reach[["scope", "districts", "easting", "northing", "kinds"]].join(public[fields])
+    district_count = len(load_districts())
     records = [
-        _service_record(row, bool(flag))
+        _service_record(row, bool(flag), district_count)
         for row, flag in zip(rows.to_dict(orient="records"), private, strict=True)
     ]
     document = {
@@ -201,7 +206,9 @@ def _options(services: pd.DataFrame) -> dict[str, list[str]]:
         if column not in services.columns:
             return []
         values = {v for cell in services[column] for v in split_list(cell_text(cell))}
-        return sorted(values, key=str.lower)
+        # ties in lower case ("Black ..." and "black ...") by their text: the set's order
+        # changes from run to run (string hashing), the page must not
+        return sorted(values, key=lambda value: (value.lower(), value))
 
     return {"languages": distinct("languages"), "communities": distinct("communities")}
 
