@@ -93,6 +93,24 @@ def watch_page(page: Any, watch: Watch) -> None:
     page.on("dialog", on_dialog)
 
 
+def offline_context(browser: Any, **options: Any) -> tuple[Any, Watch]:
+    """Return a new browser context (``options`` as Playwright takes them) whose every request
+    that would leave the machine is aborted, and the :class:`Watch` that records them."""
+    context = browser.new_context(**options)
+    watch = Watch()
+    block_network(context, watch)
+    return context, watch
+
+
+def open_watched(context: Any, url: str, watch: Watch) -> Any:
+    """Open ``url`` in a new page of ``context``, its errors and dialogs recorded in ``watch``,
+    and return the page once it has loaded."""
+    page = context.new_page()
+    watch_page(page, watch)
+    page.goto(url)  # waits for the load event
+    return page
+
+
 def wait_until_still(page: Any) -> None:
     """Wait for zoom and cluster animations to finish (markers fade in and out meanwhile)."""
     page.wait_for_function(

@@ -17,7 +17,13 @@ from typing import Any
 
 import pytest
 
-from browsing import Watch, block_network, visible_markers, wait_until_still, watch_page
+from browsing import (
+    Watch,
+    offline_context,
+    open_watched,
+    visible_markers,
+    wait_until_still,
+)
 from conftest import _canonical_services
 from servicemap.render.report import build_report
 from worlds import HOSTILE_NAME, SLUGS, make_coverage, make_forces, make_profiles, make_services
@@ -39,17 +45,10 @@ def site(tmp_path_factory) -> Path:
 @pytest.fixture
 def offline(browser) -> Iterator[Any]:
     """Return ``open(path) -> (page, watch)``: a page opened with every network request blocked."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    watch = Watch()
-
-    block_network(context, watch)
+    context, watch = offline_context(browser, viewport={"width": 1280, "height": 900})
 
     def open_page(path: Path) -> tuple[Any, Watch]:
-        page = context.new_page()
-        watch_page(page, watch)
-        page.goto(path.as_uri())
-        page.wait_for_load_state("load")
-        return page, watch
+        return open_watched(context, path.as_uri(), watch), watch
 
     yield open_page
     context.close()

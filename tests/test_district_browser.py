@@ -17,38 +17,27 @@ from typing import Any
 import pytest
 
 from axe import axe_violations, describe_violations
-from browsing import Watch, block_network, visible_markers, wait_until_still, watch_page
+from browsing import (
+    Watch,
+    offline_context,
+    open_watched,
+    visible_markers,
+    wait_until_still,
+)
 
 WIDTHS = {"1400": {"width": 1400, "height": 900}, "390": {"width": 390, "height": 844}}
 BIRMINGHAM = "E08000025"
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
-    """The report on the bundled data, as a user makes it (``servicemap report``)."""
-    from click.testing import CliRunner
-
-    from servicemap.cli import cli
-
-    out = tmp_path_factory.mktemp("districts") / "report"
-    result = CliRunner().invoke(cli, ["report", "-o", str(out), "-q"])
-    assert result.exit_code == 0, result.output
-    return out
-
-
 @pytest.fixture
-def opened(browser, report) -> Iterator[Any]:
+def opened(browser, bundled_site) -> Iterator[Any]:
     """Return ``open(width) -> (page, watch)``: map.html loaded, its script run, network off."""
     contexts: list[Any] = []
 
     def open_map(width: str, fragment: str = "") -> tuple[Any, Watch]:
-        context = browser.new_context(viewport=WIDTHS[width])
+        context, watch = offline_context(browser, viewport=WIDTHS[width])
         contexts.append(context)
-        watch = Watch()
-        block_network(context, watch)
-        page = context.new_page()
-        watch_page(page, watch)
-        page.goto((report / "map.html").as_uri() + fragment)
+        page = open_watched(context, (bundled_site / "map.html").as_uri() + fragment, watch)
         page.wait_for_function("window.servicemap !== undefined")
         return page, watch
 
@@ -160,7 +149,7 @@ def test_a_districts_tooltip_gives_its_figures(opened, tmp_path, width):
     watch.assert_clean(page)
 
 
-def test_districts_open_by_keyboard_and_link_their_force(opened, report, tmp_path):
+def test_districts_open_by_keyboard_and_link_their_force(opened, bundled_site, tmp_path):
     page, watch = opened("1400")
     _show_districts(page)
     shapes = page.locator("path.sm-district")
@@ -183,7 +172,7 @@ def test_districts_open_by_keyboard_and_link_their_force(opened, report, tmp_pat
     assert link.inner_text() == "Open the profile of West Midlands"
     focused = page.evaluate("document.activeElement.getAttribute('href')")
     assert focused == "forces/west-midlands.html"
-    assert (report / "forces" / "west-midlands.html").exists()
+    assert (bundled_site / "forces" / "west-midlands.html").exists()
     page.wait_for_timeout(400)  # the popup fades in
     _shot(page, tmp_path / "district-popup.png")
     page.keyboard.press("Escape")

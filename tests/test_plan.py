@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from browsing import offline_context, open_watched
 from servicemap.analysis import plan
 from servicemap.analysis.cover import (
     GREEDY_GUARANTEE,
@@ -761,19 +762,14 @@ HOSTILE = '<img src=x onerror="window.pwned=1">Hall'
 
 
 def test_plan_map_opens_offline_in_a_browser(
-    world: pd.DataFrame, need: pd.DataFrame, postcodes: PostcodeTable, tmp_path: Path
+    world: pd.DataFrame,
+    need: pd.DataFrame,
+    postcodes: PostcodeTable,
+    tmp_path: Path,
+    browser: Any,
 ) -> None:
-    import os
-    import shutil
-
-    from servicemap.render.maps import save_map
-
-    chromium = Path(os.environ.get("SERVICEMAP_CHROMIUM", "/usr/bin/chromium"))
-    if shutil.which(str(chromium)) is None:
-        pytest.fail(f"Chromium is missing at {chromium}: apt-get install -y chromium.")
-    from playwright.sync_api import sync_playwright
-
     from servicemap.geography.geocode import wgs84_from_bng
+    from servicemap.render.maps import save_map
 
     # At x = 15.9 km with a 14.5 km radius the site reaches AA1 and two of AA2: the best site.
     lon, lat = wgs84_from_bng([15900.0], [100000.0])
@@ -792,35 +788,15 @@ def test_plan_map_opens_offline_in_a_browser(
     )
     assert HOSTILE in set(proposal.sites["name"])
     path = save_map(proposal_map(proposal, world), tmp_path / "plan.html")
-    requests: list[str] = []
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page()
-
-        def route(route: Any) -> None:
-            if route.request.url.startswith(("file:", "data:", "about:", "blob:")):
-                route.continue_()
-            else:
-                requests.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", route)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(path.as_uri())
-        page.wait_for_load_state("load")
-        assert page.locator(".sm-plan-site").all_inner_texts() == ["1"]
-        # One catchment circle and one existing public service dot (the refuge is not placed).
-        assert page.locator("path.leaflet-interactive").count() == 2
-        page.locator(".sm-plan-site").first.click()
-        popup = page.locator(".leaflet-popup-content")
-        popup.wait_for()
-        assert HOSTILE in popup.inner_text()  # shown as text, never as markup
-        assert popup.locator("img").count() == 0
-        assert page.evaluate("window.pwned") is None
-        browser.close()
-    assert requests == []
-    assert errors == []
+    context, watch = offline_context(browser)
+    page = open_watched(context, path.as_uri(), watch)
+    assert page.locator(".sm-plan-site").all_inner_texts() == ["1"]
+    # One catchment circle and one existing public service dot (the refuge is not placed).
+    assert page.locator("path.leaflet-interactive").count() == 2
+    page.locator(".sm-plan-site").first.click()
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    assert HOSTILE in popup.inner_text()  # shown as text, never as markup
+    assert popup.locator("img").count() == 0
+    watch.assert_clean(page)  # no request left the machine, no error, no injected script
+    context.close()

@@ -21,7 +21,13 @@ from typing import Any
 import pytest
 
 from axe import axe_violations, describe_violations
-from browsing import Watch, block_network, visible_markers, wait_until_still, watch_page
+from browsing import (
+    Watch,
+    offline_context,
+    open_watched,
+    visible_markers,
+    wait_until_still,
+)
 from conftest import _canonical_services
 from servicemap.directory.load import load_services
 from servicemap.render.report import build_report
@@ -63,15 +69,9 @@ def opener(browser) -> Iterator[Opener]:
     def open_page(
         path: Path, *, viewport: dict[str, int] = DESKTOP, javascript: bool = True
     ) -> tuple[Any, Watch]:
-        context = browser.new_context(viewport=viewport, java_script_enabled=javascript)
+        context, watch = offline_context(browser, viewport=viewport, java_script_enabled=javascript)
         contexts.append(context)
-        watch = Watch()
-        block_network(context, watch)
-        page = context.new_page()
-        watch_page(page, watch)
-        page.goto(path.as_uri())
-        page.wait_for_load_state("load")
-        return page, watch
+        return open_watched(context, path.as_uri(), watch), watch
 
     yield open_page
     for context in contexts:

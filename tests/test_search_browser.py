@@ -19,12 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 from axe import axe_violations, describe_violations
-from browsing import Watch, block_network, watch_page
+from browsing import Watch, offline_context, open_watched
 from servicemap.analysis.near import services_near
-from servicemap.cli import cli
 from servicemap.directory.privacy import confidential_mask
 from servicemap.directory.select import Selection, select_services
 from servicemap.geography.forces import district_names, force_names, load_forces
@@ -36,30 +34,14 @@ WIDTHS = (1400, 390)
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The report on the bundled data, as a user makes it (``servicemap report``)."""
-    out = tmp_path_factory.mktemp("search") / "report"
-    result = CliRunner().invoke(cli, ["report", "-o", str(out), "-q"])
-    assert result.exit_code == 0, result.output
-    return out
-
-
-@pytest.fixture(scope="module")
 def services(bundled_services: pd.DataFrame) -> pd.DataFrame:
     """The services the report and ``servicemap near`` use (no --focus, no --seen-since)."""
     return select_services(bundled_services, Selection())[0]
 
 
 def _open(browser: Any, path: Path, width: int, fragment: str = "") -> tuple[Any, Watch]:
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    watch = Watch()
-
-    block_network(context, watch)
-    page = context.new_page()
-    watch_page(page, watch)
-    page.goto(path.as_uri() + fragment)
-    page.wait_for_load_state("load")
-    return page, watch
+    context, watch = offline_context(browser, viewport={"width": width, "height": 900})
+    return open_watched(context, path.as_uri() + fragment, watch), watch
 
 
 def _settled(page: Any, query: str) -> None:
@@ -131,9 +113,9 @@ def _town_district(table: Any, name: str) -> str:
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("query", ["tr12he", "TR1 2HE", "  Tr1   2hE "])
 def test_a_full_postcode_in_any_case_and_spacing(
-    report: Path, browser: Any, table: Any, width: int, query: str, tmp_path: Path
+    bundled_site: Path, browser: Any, table: Any, width: int, query: str, tmp_path: Path
 ) -> None:
-    page, watch = _open(browser, report / "index.html", width)
+    page, watch = _open(browser, bundled_site / "index.html", width)
     assert page.get_by_role("searchbox", name=LABEL).get_attribute("type") == "search"
     text = ask(page, query)
     district, force = _place_words(table, "TR1 2HE")
@@ -142,7 +124,7 @@ def test_a_full_postcode_in_any_case_and_spacing(
     slug = load_forces().set_index("name").loc[force, "slug"]
     link = page.locator("#find-results a", has_text=force).first
     assert link.get_attribute("href") == f"forces/{slug}.html"
-    assert (report / "forces" / f"{slug}.html").is_file()
+    assert (bundled_site / "forces" / f"{slug}.html").is_file()
     assert page.get_attribute("#find-results", "aria-live") == "polite"
     assert "National (" in text and "In-person services nearby" in text
     _assert_private_stays_private(page)
@@ -153,9 +135,9 @@ def test_a_full_postcode_in_any_case_and_spacing(
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_sectors_and_outward_codes(
-    report: Path, browser: Any, table: Any, services: pd.DataFrame, width: int
+    bundled_site: Path, browser: Any, table: Any, services: pd.DataFrame, width: int
 ) -> None:
-    page, watch = _open(browser, report / "index.html", width)
+    page, watch = _open(browser, bundled_site / "index.html", width)
     district, force = _place_words(table, "TR1 2HE")
     text = ask(page, "TR1 2")
     assert "TR1 2 is a postcode sector" in text and district in text and force in text
@@ -173,8 +155,10 @@ def test_sectors_and_outward_codes(
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_districts_forces_and_towns(report: Path, browser: Any, table: Any, width: int) -> None:
-    page, watch = _open(browser, report / "index.html", width)
+def test_districts_forces_and_towns(
+    bundled_site: Path, browser: Any, table: Any, width: int
+) -> None:
+    page, watch = _open(browser, bundled_site / "index.html", width)
     text = ask(page, "Cornwall")
     assert "Cornwall is a local authority district" in text
     assert "police force area of Devon & Cornwall" in text
@@ -201,8 +185,8 @@ def test_districts_forces_and_towns(report: Path, browser: Any, table: Any, widt
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_typos_get_suggestions(report: Path, browser: Any, width: int) -> None:
-    page, watch = _open(browser, report / "index.html", width)
+def test_typos_get_suggestions(bundled_site: Path, browser: Any, width: int) -> None:
+    page, watch = _open(browser, bundled_site / "index.html", width)
     text = ask(page, "Birmigham")
     assert "Did you mean Birmingham" in text
     page.locator("#find-results a", has_text="Birmingham").click()
@@ -225,23 +209,23 @@ def test_typos_get_suggestions(report: Path, browser: Any, width: int) -> None:
     ],
 )
 def test_unknown_or_outside_places_get_a_plain_message(
-    report: Path, browser: Any, query: str, message: str
+    bundled_site: Path, browser: Any, query: str, message: str
 ) -> None:
-    page, watch = _open(browser, report / "index.html", 390)
+    page, watch = _open(browser, bundled_site / "index.html", 390)
     text = ask(page, query)
     assert message in text
     assert listed(page) == []
     watch.assert_clean(page)
 
 
-def test_the_address_keeps_the_query(report: Path, browser: Any) -> None:
-    page, watch = _open(browser, report / "index.html", 1400)
+def test_the_address_keeps_the_query(bundled_site: Path, browser: Any) -> None:
+    page, watch = _open(browser, bundled_site / "index.html", 1400)
     page.get_by_role("searchbox", name=LABEL).fill("TR1 2HE")
     page.get_by_role("searchbox", name=LABEL).press("Enter")
     _settled(page, "TR1 2HE")
     assert page.evaluate("location.hash") == "#find=TR1%202HE"
     first = listed(page)
-    shared, watch2 = _open(browser, report / "index.html", 390, "#find=TR1%202HE")
+    shared, watch2 = _open(browser, bundled_site / "index.html", 390, "#find=TR1%202HE")
     _settled(shared, "TR1 2HE")
     assert listed(shared) == first and first
     assert shared.get_by_role("searchbox", name=LABEL).input_value() == "TR1 2HE"
@@ -249,8 +233,10 @@ def test_the_address_keeps_the_query(report: Path, browser: Any) -> None:
     watch2.assert_clean(shared)
 
 
-def test_filters_narrow_the_answer(report: Path, browser: Any, services: pd.DataFrame) -> None:
-    page, watch = _open(browser, report / "index.html", 1400)
+def test_filters_narrow_the_answer(
+    bundled_site: Path, browser: Any, services: pd.DataFrame
+) -> None:
+    page, watch = _open(browser, bundled_site / "index.html", 1400)
     ask(page, "M1 1AE")
     near = services_near("M1 1AE", services)
     serving = near.loc[near["relation"] == "serves this area"]
@@ -292,9 +278,9 @@ def _sample_postcodes(table: Any, services: pd.DataFrame) -> list[str]:
 
 
 def test_the_page_answers_as_servicemap_near_does(
-    report: Path, browser: Any, table: Any, services: pd.DataFrame
+    bundled_site: Path, browser: Any, table: Any, services: pd.DataFrame
 ) -> None:
-    page, watch = _open(browser, report / "index.html", 1400)
+    page, watch = _open(browser, bundled_site / "index.html", 1400)
     sample = _sample_postcodes(table, services)
     assert len(sample) == 31 and len(set(sample)) == 31
     saw_private = saw_nearby = 0
@@ -325,9 +311,11 @@ def _loaded(text: str, prefix: str) -> Any:
 
 
 def test_no_confidential_place_in_any_file_the_search_loads(
-    report: Path, bundled_services: pd.DataFrame
+    bundled_site: Path, bundled_services: pd.DataFrame
 ) -> None:
-    data = _loaded((report / "search-services.js").read_text(encoding="utf-8"), "smSearchServices")
+    data = _loaded(
+        (bundled_site / "search-services.js").read_text(encoding="utf-8"), "smSearchServices"
+    )
     private = bundled_services.loc[confidential_mask(bundled_services).to_numpy()]
     assert len(private) > 0
     private_names = set(private["name"])
@@ -336,9 +324,11 @@ def test_no_confidential_place_in_any_file_the_search_loads(
             assert record.get("c") == 1 and not {"x", "y", "a"} & set(record), record
         if record.get("c"):
             assert not {"x", "y", "a"} & set(record), record
-    texts = [(report / "search-services.js").read_text(encoding="utf-8")]
-    texts += [p.read_text(encoding="utf-8") for p in (report / "postcodes").iterdir()]
-    texts += [(report / page).read_text(encoding="utf-8") for page in ("index.html", "map.html")]
+    texts = [(bundled_site / "search-services.js").read_text(encoding="utf-8")]
+    texts += [p.read_text(encoding="utf-8") for p in (bundled_site / "postcodes").iterdir()]
+    texts += [
+        (bundled_site / page).read_text(encoding="utf-8") for page in ("index.html", "map.html")
+    ]
     for _, service in private.iterrows():
         spellings = [str(service["address"]), str(service["postcode"])]
         spellings += [str(service["postcode"]).replace(" ", "")]
@@ -350,9 +340,9 @@ def test_no_confidential_place_in_any_file_the_search_loads(
 
 
 def test_postcodes_folder_holds_geography_only(
-    report: Path, bundled_services: pd.DataFrame
+    bundled_site: Path, bundled_services: pd.DataFrame
 ) -> None:
-    texts = {p.name: p.read_text(encoding="utf-8") for p in (report / "postcodes").iterdir()}
+    texts = {p.name: p.read_text(encoding="utf-8") for p in (bundled_site / "postcodes").iterdir()}
     words = set(bundled_services["name"]) | set(bundled_services["organisation"])
     words |= set(bundled_services["website"]) | set(bundled_services["phone"])
     words = {w for w in words if len(w) >= 8}
@@ -361,24 +351,24 @@ def test_postcodes_folder_holds_geography_only(
         assert not found, f"postcodes/{name} names {found[:3]}"
 
 
-def test_one_lookup_loads_at_most_200_kb_and_the_folder_stays_small(report: Path) -> None:
-    size = {p.name: p.stat().st_size for p in (report / "postcodes").iterdir()}
-    services_js = (report / "search-services.js").stat().st_size
+def test_one_lookup_loads_at_most_200_kb_and_the_folder_stays_small(bundled_site: Path) -> None:
+    size = {p.name: p.stat().st_size for p in (bundled_site / "postcodes").iterdir()}
+    services_js = (bundled_site / "search-services.js").stat().st_size
     packs = [n for n in size if n not in ("index.js", "places.js", "towns.js")]
     postcode_lookup = size["index.js"] + services_js + max(size[n] for n in packs)
     place_lookup = size["index.js"] + services_js + size["places.js"] + size["towns.js"]
     print(f"postcode lookup: {postcode_lookup:,} bytes; place lookup: {place_lookup:,} bytes")
     assert postcode_lookup <= 200_000 and place_lookup <= 200_000
-    total = sum(p.stat().st_size for p in report.rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in bundled_site.rglob("*") if p.is_file())
     assert total <= 40_000_000, f"the report folder is {total:,} bytes"
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("page_name", ["index.html", "map.html"])
 def test_an_answer_has_no_axe_violations(
-    report: Path, browser: Any, width: int, page_name: str, tmp_path: Path
+    bundled_site: Path, browser: Any, width: int, page_name: str, tmp_path: Path
 ) -> None:
-    page, watch = _open(browser, report / page_name, width, "#find=TR1%202HE")
+    page, watch = _open(browser, bundled_site / page_name, width, "#find=TR1%202HE")
     _settled(page, "TR1 2HE")
     page.locator("details.sm-find-filters summary").click()
     violations = axe_violations(page, context=".sm-find")
@@ -389,8 +379,8 @@ def test_an_answer_has_no_axe_violations(
     watch.assert_clean(page)
 
 
-def test_the_map_answers_and_its_links_leave_the_frame(report: Path, browser: Any) -> None:
-    page, watch = _open(browser, report / "map.html", 390, "#find=Truro")
+def test_the_map_answers_and_its_links_leave_the_frame(bundled_site: Path, browser: Any) -> None:
+    page, watch = _open(browser, bundled_site / "map.html", 390, "#find=Truro")
     _settled(page, "Truro")
     link = page.locator("#find-results a", has_text="Devon & Cornwall").first
     assert link.get_attribute("href") == "forces/devon-and-cornwall.html"
@@ -398,7 +388,7 @@ def test_the_map_answers_and_its_links_leave_the_frame(report: Path, browser: An
     page.locator(".sm-sources summary").click()  # folded on a phone
     assert TOWNS_ATTRIBUTION in page.inner_text(".leaflet-control-attribution")
     _assert_private_stays_private(page)
-    index, watch2 = _open(browser, report / "index.html", 1400)
+    index, watch2 = _open(browser, bundled_site / "index.html", 1400)
     frame = index.frame_locator("iframe.mapframe")
     frame.locator(".leaflet-container").wait_for()
     assert frame.locator(".sm-find-box").is_hidden()  # the index has its own box
