@@ -159,3 +159,14 @@ def test_nearest_postcodes_are_as_far_with_the_tree_as_directly(
     direct = profile._nearest_distance(points, residents)
     monkeypatch.setattr(profile, "DIRECT_PAIRS", 0)  # always the tree (300 points: else direct)
     np.testing.assert_array_equal(profile._nearest_distance(points, residents), direct)
+
+
+def test_the_quick_stable_sort_orders_as_numpys_stable_sort() -> None:
+    rng = np.random.default_rng(11)
+    for n in (0, 1, 2, 7, 1_000, 50_000):
+        values = np.round(rng.exponential(4, n), 1)  # many ties
+        values[rng.random(n) < 0.1] = np.inf
+        values[rng.random(n) < 0.05] = np.nan
+        np.testing.assert_array_equal(
+            access._stable_argsort(values), np.argsort(values, kind="stable"), err_msg=str(n)
+        )

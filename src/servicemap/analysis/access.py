@@ -2,10 +2,10 @@
 
 Distances are straight lines in British National Grid metres, found with a k-d tree over
 service points queried by every postcode. A coverage table carries a :class:`ReachState` (in
-``attrs["reach"]``) that says, per force, how far its farthest resident is from help; with it,
-the table for the same directory plus a few new services (a plan's proposals) is measured only
-in the forces a new service can come nearer to, and every other force's figures are taken
-over. The answer is the same as measuring everything again.
+``attrs["reach"]``) that says, per district, how far its farthest resident is from help; with
+it, the table for the same directory plus a few new services (a plan's proposals) is measured
+only in the units where a new service comes nearer to someone, and every other unit's figures
+are taken over. The answer is the same as measuring everything again.
 """
 
 from __future__ import annotations
@@ -87,9 +87,10 @@ class ReachState:
     units
         Digest of the units the figures are summed to (which unit each district is in).
     boxes
-        Per force: the bounding box of its resident postcodes (BNG metres; NaN when none).
+        Per district: the bounding box of its resident postcodes (BNG metres; empty when none).
     farthest_km
-        Per force: the distance from its farthest resident to the nearest point.
+        Per district: the distance from its farthest resident to the nearest point (-inf
+        when it has no resident postcode).
     """
 
     points: str
@@ -98,7 +99,7 @@ class ReachState:
     widest_km: float
     weights: str
     units: str
-    boxes: tuple[tuple[float, float, float, float], ...]
+    boxes: tuple[tuple[float, ...], ...]
     farthest_km: tuple[float, ...]
 
     def __copy__(self) -> ReachState:
@@ -176,19 +177,22 @@ def access_measures(
     km, bf_km = resident_distances(geography, points, by_and_for, widest)
     resident_district = geography.resident_district
     out = _measures(km, bf_km, resident_district, radii_km, units, weights)
-    bounds = geography.force_bounds
-    farthest = tuple(
-        float(km[bounds[k] : bounds[k + 1]].max()) if bounds[k + 1] > bounds[k] else -np.inf
-        for k in range(geography.n_forces)
-    )
-    boxes = tuple(tuple(float(v) for v in box) for box in _resident_boxes(geography))
     state = ReachState(
         points=_digest(points, by_and_for), count=len(points), radii_km=tuple(radii_km),
-        widest_km=widest,
-        weights=weights_key, units=units_key, boxes=boxes,  # type: ignore[arg-type]
-        farthest_km=farthest,
+        widest_km=widest, weights=weights_key, units=units_key,
+        boxes=tuple(tuple(map(float, box)) for box in geography.district_boxes),
+        farthest_km=tuple(map(float, _farthest(geography.n_districts, resident_district, km))),
     )  # fmt: skip
     return out, state
+
+
+def _farthest(
+    n: int, district: npt.NDArray[np.intp], km: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Return each of ``n`` districts' largest distance (-inf when it has none)."""
+    farthest = np.full(n, -np.inf)
+    np.maximum.at(farthest, district, km)
+    return farthest
 
 
 def measure_names(radii_km: tuple[float, ...]) -> list[str]:
@@ -251,121 +255,63 @@ def _with_added(
     """Measure again only the units where the points after ``base``'s change a figure.
 
     A new point can bring a resident nearer to help only if it is nearer to the resident's
-    force's bounding box than that force's farthest resident is from help ('by and for'
-    distances count up to the widest radius), and nearer to the resident than that. Those
-    residents are found directly (a few dozen points); each unit holding one is summed again
-    from all its residents in their usual order, so its figures are exactly what measuring
-    everything gives, and every other unit keeps its figures.
+    district's bounding box than that district's farthest resident is from help ('by and
+    for' help counts up to the widest radius), and nearer to the resident than the earlier
+    points are. Those residents are found first; each unit holding one (and each district)
+    is then summed again from all its residents in their usual order, so its figures are
+    exactly what measuring everything gives, and every other unit keeps its figures.
     """
     state, figures = base
     out = {c: np.array(figures[c], dtype=np.float64) for c in measure_names(radii_km)}
     farthest = np.array(state.farthest_km, dtype=np.float64)
-    table = geography.table
-    forces = _forces_near(geography, units, state, points[state.count :], by_and_for[state.count :])
-    if forces.any():
-        rows = np.flatnonzero(geography.located & np.isin(table.force, np.flatnonzero(forces)))
-        rows = rows[np.argsort(table.force[rows], kind="stable")]  # residents' usual order
-        xy = np.column_stack([table.easting[rows], table.northing[rows]]).astype(np.float64)
-        force = table.force[rows].astype(np.intp)
-        district = table.district[rows].astype(np.intp)
-        near = _Nearer(points, by_and_for, state, xy, farthest[force])
-        of_resident = units.of_district[district]
-        redo = np.zeros(units.n, dtype=bool)
-        redo[of_resident[near.changed & (of_resident >= 0)]] = True
-        # Every force of a unit summed again (and of a change) is measured in full.
-        full = np.isin(table.district_force, np.flatnonzero(forces)) & (units.of_district >= 0)
-        full &= redo[np.maximum(units.of_district, 0)]
-        whole = np.isin(force, [*table.district_force[full], *force[near.changed]])
-        km, bf_km = near.complete(whole)
-        again = (of_resident >= 0) & redo[np.maximum(of_resident, 0)]
-        fresh = _measures(km[again], bf_km[again], district[again], radii_km, units, weights)
-        for column, values in fresh.items():
-            out[column][redo] = values[redo]
-        for k in np.unique(force[whole]):
-            farthest[k] = float(km[force == k].max())
+    count, widest = state.count, state.widest_km
+    near = _districts_near(state, farthest, points[count:], by_and_for[count:])
+    if not near.any():
+        return out, replace(state, points=_digest(points, by_and_for), count=len(points))
+    district = geography.resident_district
+    rows = np.flatnonzero(near[district])
+    xy, of = geography.resident_xy[rows], district[rows]
+    km_new, bf_new = _direct_nearest(points[count:], by_and_for[count:], xy)
+    maybe = np.flatnonzero((km_new < farthest[of]) | (bf_new <= widest))
+    km_old, bf_old = _direct_nearest(points[:count], by_and_for[:count], xy[maybe])
+    changed = (km_new[maybe] < km_old) | ((bf_new[maybe] < bf_old) & (bf_new[maybe] <= widest))
+    touched = np.zeros(geography.n_districts, dtype=bool)
+    touched[of[maybe[changed]]] = True
+    redo = np.zeros(units.n, dtype=bool)
+    redo[units.of_district[touched & (units.of_district >= 0)]] = True
+    # Every district of a unit summed again, and every district with a change, in full.
+    again = touched | ((units.of_district >= 0) & redo[np.maximum(units.of_district, 0)])
+    rows = np.flatnonzero(again[district])
+    xy, of = geography.resident_xy[rows], district[rows]
+    km, bf_km = _direct_nearest(points, by_and_for, xy)
+    fresh = _measures(km, bf_km, of, radii_km, units, weights)
+    for column, values in fresh.items():
+        out[column][redo] = values[redo]
+    farthest[again] = _farthest(geography.n_districts, of, km)[again]
     return out, replace(
         state,
         points=_digest(points, by_and_for),
         count=len(points),
-        farthest_km=tuple(float(v) for v in farthest),
+        farthest_km=tuple(map(float, farthest)),
     )
 
 
-def _forces_near(
-    geography: Geography,
-    units: Units,
+def _districts_near(
     state: ReachState,
+    farthest: npt.NDArray[np.float64],
     added: npt.NDArray[np.float64],
     added_bf: npt.NDArray[np.bool_],
 ) -> npt.NDArray[np.bool_]:
-    """Return the forces the added points may bring help nearer to, and their units' forces.
-
-    A unit that spans forces brings all of them in, so a unit's residents are always measured
-    together.
-    """
+    """Return the districts whose residents the added points may bring help nearer to."""
     boxes = np.array(state.boxes, dtype=np.float64).reshape(-1, 4)
-    farthest = np.array(state.farthest_km, dtype=np.float64)
-    forces = np.zeros(geography.n_forces, dtype=bool)
+    near = np.zeros(len(boxes), dtype=bool)
     for (x, y), is_bf in zip(added, added_bf, strict=True):
         if np.isfinite(x) and np.isfinite(y):
             dx = np.maximum(np.maximum(boxes[:, 0] - x, x - boxes[:, 2]), 0.0)
             dy = np.maximum(np.maximum(boxes[:, 1] - y, y - boxes[:, 3]), 0.0)
-            reach = np.maximum(farthest, state.widest_km if is_bf else 0.0)
-            forces |= np.hypot(dx, dy) / 1000.0 <= reach
-    district_force = geography.table.district_force.astype(np.intp)
-    while True:
-        in_forces = np.isin(district_force, np.flatnonzero(forces)) & (units.of_district >= 0)
-        shared = np.isin(units.of_district, units.of_district[in_forces]) & (district_force >= 0)
-        if forces[district_force[shared]].all():
-            return forces
-        forces[district_force[shared]] = True
-
-
-class _Nearer:
-    """Residents' distances to the earlier points and the added ones, measured as needed.
-
-    A figure changes where an added point is nearer than every earlier one, or brings 'by
-    and for' help within the widest radius. The earlier points are measured first only for
-    residents an added point might be nearer to (within ``farthest``, their force's farthest
-    distance from help), then for the rest of the forces that are summed again.
-    """
-
-    def __init__(
-        self,
-        points: npt.NDArray[np.float64],
-        by_and_for: npt.NDArray[np.bool_],
-        state: ReachState,
-        xy: npt.NDArray[np.float64],
-        farthest: npt.NDArray[np.float64],
-    ) -> None:
-        count, widest = state.count, state.widest_km
-        self.xy = xy
-        self.old, new = points[:count], points[count:]
-        self.old_bf, new_bf = self.old[by_and_for[:count]], new[by_and_for[count:]]
-        self.km_new, self.bf_new = _direct_km(new, xy), _direct_km(new_bf, xy)
-        self.known = (self.km_new < farthest) | (self.bf_new <= widest)
-        self.km_old = np.full(len(xy), np.nan)
-        self.bf_old = np.full(len(xy), np.nan)
-        self._measure(self.known)
-        with np.errstate(invalid="ignore"):
-            nearer = (self.km_new < self.km_old) | (
-                (self.bf_new < self.bf_old) & (self.bf_new <= widest)
-            )
-        self.changed: npt.NDArray[np.bool_] = self.known & nearer
-
-    def _measure(self, rows: npt.NDArray[np.bool_]) -> None:
-        self.km_old[rows] = _direct_km(self.old, self.xy[rows])
-        self.bf_old[rows] = _direct_km(self.old_bf, self.xy[rows])
-
-    def complete(
-        self, rows: npt.NDArray[np.bool_]
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Measure ``rows`` in full; return the km to help and to 'by and for' help.
-
-        Residents measured neither here nor before are NaN.
-        """
-        self._measure(rows & ~self.known)
-        return np.minimum(self.km_old, self.km_new), np.minimum(self.bf_old, self.bf_new)
+            reach = np.maximum(farthest, state.widest_km if is_bf else -np.inf)
+            near |= np.hypot(dx, dy) / 1000.0 <= reach
+    return near
 
 
 #: Up to this many point-to-postcode distances, measuring them all directly beats building a
@@ -398,27 +344,41 @@ def distance_km(
 def _direct_km(
     points: npt.NDArray[np.float64], xy: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """Return the km from each of ``xy`` to the nearest of a few ``points`` (inf when none).
+    """Return the km from each of ``xy`` to the nearest of a few ``points`` (inf when none)."""
+    return _direct_nearest(points, np.zeros(len(points), dtype=bool), xy)[0]
+
+
+#: Residents measured together by :func:`_direct_nearest`: a block's arrays stay in the cache.
+_BLOCK = 32_768
+
+
+def _direct_nearest(
+    points: npt.NDArray[np.float64],
+    by_and_for: npt.NDArray[np.bool_],
+    xy: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return the km from each of ``xy`` to the nearest point, and to the nearest 'by and for' one.
 
     The same arithmetic as the k-d tree's (the square root of the summed squares), so the
-    distances are identical.
+    distances are identical; inf where there is no such point.
     """
-    best = np.full(len(xy), np.inf)
-    x, y = xy[:, 0], xy[:, 1]
-    for px, py in points:
-        dx, dy = x - px, y - py
-        np.minimum(best, dx * dx + dy * dy, out=best)
+    best, best_bf = np.full(len(xy), np.inf), np.full(len(xy), np.inf)
+    for start in range(0, len(xy), _BLOCK):
+        part = slice(start, start + _BLOCK)
+        x, y, near, near_bf = xy[part, 0], xy[part, 1], best[part], best_bf[part]
+        dx, dy = np.empty(len(x)), np.empty(len(x))
+        for (px, py), is_bf in zip(points, by_and_for, strict=True):
+            np.subtract(x, px, out=dx)
+            np.multiply(dx, dx, out=dx)
+            np.subtract(y, py, out=dy)
+            np.multiply(dy, dy, out=dy)
+            np.add(dx, dy, out=dx)
+            np.minimum(near, dx, out=near)
+            if is_bf:
+                np.minimum(near_bf, dx, out=near_bf)
     km: npt.NDArray[np.float64] = np.sqrt(best) / 1000.0
-    return km
-
-
-def _resident_boxes(geography: Geography) -> npt.NDArray[np.float64]:
-    """Return each force's residents' bounding box, reusing the last measurement's."""
-    for ref, _, _, measured in _LAST_DISTANCES:
-        if ref() is geography:
-            boxes: npt.NDArray[np.float64] = measured[2]
-            return boxes
-    return _force_boxes(geography, np.zeros(len(geography.resident_xy)))[0]
+    bf_km: npt.NDArray[np.float64] = np.sqrt(best_bf) / 1000.0
+    return km, bf_km
 
 
 def _weighted_median(
@@ -441,7 +401,7 @@ def _weighted_median(
         order = np.empty(len(values), dtype=np.intp)
         for k in range(n):
             start, end = bounds[k], bounds[k + 1]
-            order[start:end] = start + np.argsort(values[start:end], kind="stable")
+            order[start:end] = start + _stable_argsort(values[start:end])
         v, w = values[order], weights[order]
     else:
         order = np.lexsort((values, group))
@@ -465,6 +425,25 @@ def _weighted_median(
             value = (value + float(v[start + at + 1])) / 2.0
         out[k] = value
     return out
+
+
+def _stable_argsort(values: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    """Return ``np.argsort(values, kind="stable")``, in about half the time.
+
+    numpy's quicksort is several times faster than its stable sort on floats; equal values
+    (NaN with NaN) are then put back in their original order by sorting (run, index) keys,
+    which are all distinct, so any sort gives the one order.
+    """
+    n = len(values)
+    order = np.argsort(values)
+    ordered = values[order]
+    new_run = ordered[1:] != ordered[:-1]
+    new_run &= ~(np.isnan(ordered[1:]) & np.isnan(ordered[:-1]))
+    run = np.zeros(n, dtype=np.int64)
+    np.cumsum(new_run, out=run[1:])
+    keys = np.sort(run * n + order)
+    stable: npt.NDArray[np.intp] = (keys % max(n, 1)).astype(np.intp)
+    return stable
 
 
 # The residents' distances for the last set of in-person services measured from scratch, so a

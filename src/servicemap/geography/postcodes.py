@@ -616,6 +616,8 @@ class Geography:
         Their district index (into the table's ``district_codes``).
     force_bounds
         Force ``k``'s postcodes are ``resident_xy[force_bounds[k] : force_bounds[k + 1]]``.
+    district_boxes
+        Bounding box of each district's residents (BNG metres).
     """
 
     table: PostcodeTable
@@ -636,6 +638,24 @@ class Geography:
             ys = np.bincount(district, weights=table.northing[located], minlength=n) / count
         xy: npt.NDArray[np.float64] = np.column_stack([xs, ys])
         return xy
+
+    @cached_property
+    def district_boxes(self) -> npt.NDArray[np.float64]:
+        """Bounding box (min x, min y, max x, max y; BNG metres) of each district's residents.
+
+        A district with no located England and Wales postcode has the empty box
+        ``(inf, inf, -inf, -inf)``, which is infinitely far from every point.
+        """
+        district = self.resident_district
+        boxes = np.empty((self.n_districts, 4))
+        for column, (axis, reduce, start) in enumerate(
+            [(0, np.minimum, np.inf), (1, np.minimum, np.inf),
+             (0, np.maximum, -np.inf), (1, np.maximum, -np.inf)]
+        ):  # fmt: skip
+            values = np.full(self.n_districts, start)
+            reduce.at(values, district, self.resident_xy[:, axis])
+            boxes[:, column] = values
+        return boxes
 
     @cached_property
     def _resident_order(self) -> npt.NDArray[np.intp]:
