@@ -268,9 +268,7 @@ def _with_added(
     near = _districts_near(state, farthest, points[count:], by_and_for[count:])
     if not near.any():
         return out, replace(state, points=_digest(points, by_and_for), count=len(points))
-    district = geography.resident_district
-    rows = np.flatnonzero(near[district])
-    xy, of = geography.resident_xy[rows], district[rows]
+    xy, of = geography.district_residents(near)
     km_new, bf_new = _direct_nearest(points[count:], by_and_for[count:], xy)
     maybe = np.flatnonzero((km_new < farthest[of]) | (bf_new <= widest))
     km_old, bf_old = _direct_nearest(points[:count], by_and_for[:count], xy[maybe])
@@ -281,8 +279,7 @@ def _with_added(
     redo[units.of_district[touched & (units.of_district >= 0)]] = True
     # Every district of a unit summed again, and every district with a change, in full.
     again = touched | ((units.of_district >= 0) & redo[np.maximum(units.of_district, 0)])
-    rows = np.flatnonzero(again[district])
-    xy, of = geography.resident_xy[rows], district[rows]
+    xy, of = geography.district_residents(again)
     km, bf_km = _direct_nearest(points, by_and_for, xy)
     fresh = _measures(km, bf_km, of, radii_km, units, weights)
     for column, values in fresh.items():

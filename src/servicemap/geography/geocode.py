@@ -48,14 +48,12 @@ GEOCODE_COLUMNS = (
 _SHOWN = 5  # how many offending rows a warning or summary names
 
 
-@lru_cache(maxsize=1)
-def _transformers() -> tuple[Any, Any]:
+@lru_cache(maxsize=2)
+def _transformer(source: str, target: str) -> Any:
+    """Return a transformer between two CRSs, made once (about 0.07 s each)."""
     from pyproj import Transformer
 
-    return (
-        Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True),
-        Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True),
-    )
+    return Transformer.from_crs(source, target, always_xy=True)
 
 
 def wgs84_from_bng(
@@ -73,7 +71,7 @@ def wgs84_from_bng(
     tuple of numpy.ndarray
         ``(longitude, latitude)`` in degrees (EPSG:4326), as float arrays.
     """
-    return _transform(_transformers()[0], easting, northing)
+    return _transform(_transformer("EPSG:27700", "EPSG:4326"), easting, northing)
 
 
 def bng_from_wgs84(
@@ -91,7 +89,7 @@ def bng_from_wgs84(
     tuple of numpy.ndarray
         ``(easting, northing)`` in BNG (EPSG:27700) metres, as float arrays.
     """
-    return _transform(_transformers()[1], longitude, latitude)
+    return _transform(_transformer("EPSG:4326", "EPSG:27700"), longitude, latitude)
 
 
 def _transform(

@@ -697,11 +697,35 @@ class Geography:
         """Return force ``k``'s slice of :attr:`resident_xy` without grouping every force."""
         if "resident_xy" in self.__dict__:
             return self.resident_xy[self.force_bounds[k] : self.force_bounds[k + 1]]
-        rows = np.flatnonzero(self.located & (self.table.force == k))
+        return self._residents_at(np.flatnonzero(self.located & (self.table.force == k)))[0]
+
+    def district_residents(
+        self, districts: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+        """Return some districts' rows of :attr:`resident_xy` and :attr:`resident_district`.
+
+        In the same order, without grouping every force.
+
+        Parameters
+        ----------
+        districts
+            Per district (of the table's ``district_codes``): whether it is wanted.
+        """
+        if "resident_xy" in self.__dict__ and "resident_district" in self.__dict__:
+            rows = np.flatnonzero(districts[self.resident_district])
+            return self.resident_xy[rows], self.resident_district[rows]
+        table = self.table
+        rows = np.flatnonzero(self.located & districts[table.district])
+        return self._residents_at(rows[np.argsort(table.force[rows], kind="stable")])
+
+    def _residents_at(
+        self, rows: npt.NDArray[np.intp]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+        table = self.table
         xy: npt.NDArray[np.float64] = np.column_stack(
-            [self.table.easting[rows], self.table.northing[rows]]
+            [table.easting[rows], table.northing[rows]]
         ).astype(np.float64)
-        return xy
+        return xy, table.district[rows].astype(np.intp)
 
     @property
     def n_districts(self) -> int:
