@@ -7,8 +7,9 @@ the data bounds and the times, as ``name: value`` lines. Then England and Wales 
 bounds; exact with a time limit) and the end-to-end time of ``propose_sites``.
 
 Then the target of issue #15: ``plan --force Kent --add 2`` under 1 s warm -- in the library
-(``propose_sites`` the first time in a process and again), and as the command (the median
-of three runs, a new process each, caches on disk).
+(``propose_sites`` the first time in a process and again), and as the command: asked again
+(its kept answer; the median of three runs, a new process each, caches on disk) and as new
+questions (the kept proposals removed before each run; best of five).
 
 Run: python benchmarks/bench_plan.py        (everything; the exact solves take minutes)
      python benchmarks/bench_plan.py kent   (only the Kent timings)
@@ -48,12 +49,6 @@ def kent_timings() -> None:
     plan.propose_sites(services, budget=300_000, cost=120_000, force_code="Kent")
     print(f"kent.propose_sites_budget_warm_seconds: {time.perf_counter() - started:.2f}")
     command = [str(Path(sys.executable).with_name("servicemap")), "plan", "--force", "Kent"]
-    runs = []
-    for _ in range(3):
-        started = time.perf_counter()
-        subprocess.run([*command, "--add", "2", "-q"], check=True, capture_output=True)
-        runs.append(time.perf_counter() - started)
-    print(f"kent.cli_add2_repeated_seconds: {statistics.median(runs):.2f} (the kept answer)")
     new_questions(command)
 
 
@@ -66,7 +61,9 @@ VARIANTS = {
 
 
 def new_questions(command: list[str]) -> None:
-    """Time each variant as a new question: the kept proposals are removed before each run.
+    """Time the command asked again (its kept answer), then each variant as a new question.
+
+    For a new question the kept proposals are removed before each run.
 
     A temporary cache folder is warmed first (postcodes, boundaries, the directory's kept
     coverage) and Python's bytecode cache, so only the plan itself is new: the kept LP bounds
@@ -78,6 +75,15 @@ def new_questions(command: list[str]) -> None:
         # PYTHONDONTWRITEBYTECODE set, servicemap's own modules are compiled on every run.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         subprocess.run([*command, "--add", "1", "-q"], check=True, capture_output=True, env=env)
+        runs = []
+        for _ in range(4):  # the first run keeps the answer; the median of the next three
+            started = time.perf_counter()
+            subprocess.run([*command, "--add", "2", "-q"], check=True, capture_output=True, env=env)
+            runs.append(time.perf_counter() - started)
+        print(
+            f"kent.cli_add2_repeated_seconds: {statistics.median(runs[1:]):.2f} "
+            "(target < 1; the kept answer, median of 3)"
+        )
         for name, options in VARIANTS.items():
             runs = []
             for _ in range(5):

@@ -553,3 +553,37 @@ def test_a_plan_asked_again_is_read_back_and_the_same(bundled, settings, monkeyp
     pd.testing.assert_frame_equal(first.sites, again.sites)
     pd.testing.assert_frame_equal(first.coverage_change, again.coverage_change)
     assert len(other.sites) == 1
+    # The read-back problem's matrix is made again from its arrays when first used.
+    assert "cover" not in again.problem.__dict__
+    assert (again.problem.cover != first.problem.cover).nnz == 0
+    assert again.problem.cover.shape == first.problem.cover.shape
+
+
+def test_a_kept_plans_problem_is_read_back_without_loading_scipy(tmp_path: Path) -> None:
+    import pickle
+    import subprocess
+    import sys
+
+    from scipy.sparse import csr_array
+
+    from servicemap.analysis.sites import SiteProblem
+
+    cover = csr_array(np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
+    problem = SiteProblem(
+        candidates=pd.DataFrame({"postcode_district": ["A1", "B2"]}), cover=cover,
+        weights=np.ones(3), grid_m=250.0, area_code="E23000032", area_name="Kent", kind=None,
+        radius_km=10.0, weight="born_outside_uk", resident_xy=np.zeros((1, 2)),
+        resident_weight=np.ones(1), reached_before=np.zeros(1, dtype=bool),
+    )  # fmt: skip
+    kept_file = tmp_path / "problem.pickle"
+    kept_file.write_bytes(pickle.dumps(problem))
+    script = (
+        "import pickle, sys\n"
+        f"problem = pickle.loads(open({str(kept_file)!r}, 'rb').read())\n"
+        "print('scipy.sparse' in sys.modules, problem.area_name)\n"
+        "print(problem.cover.toarray().tolist(), 'scipy.sparse' in sys.modules)\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert shown == ["False Kent", "[[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]] True"]

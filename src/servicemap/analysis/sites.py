@@ -433,6 +433,30 @@ class SiteProblem:
     resident_weight: npt.NDArray[np.float64]
     reached_before: npt.NDArray[np.bool_]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Keep the matrix as its arrays, so that reading a kept plan back needs no scipy."""
+        state = dict(self.__dict__)
+        cover = state.pop("cover", None)
+        if cover is not None:
+            state["_cover_parts"] = (cover.data, cover.indices, cover.indptr, cover.shape)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a kept problem; its matrix is made again when first used."""
+        self.__dict__.update(state)
+
+    def __getattr__(self, name: str) -> Any:
+        """Make the matrix of a kept problem from its arrays (scipy loads in about 0.15 s)."""
+        parts = self.__dict__.get("_cover_parts")
+        if name != "cover" or parts is None:
+            raise AttributeError(name)
+        from scipy.sparse import csr_array
+
+        data, indices, indptr, shape = parts
+        cover = csr_array((data, indices, indptr), shape=shape)
+        object.__setattr__(self, "cover", cover)
+        return cover
+
     @property
     def residents(self) -> float:
         """Weighted residents of the area."""
