@@ -16,7 +16,7 @@ from shapely.geometry import Point, Polygon, box
 
 from servicemap.cli import cli
 from servicemap.errors import BoundaryFileError, CacheNotice, DataQualityWarning
-from servicemap.geography import boundaries
+from servicemap.geography import _ragged, boundaries, simplified
 from servicemap.geography._derive import build_derived_areas
 from servicemap.geography.boundaries import (
     compare_force_areas,
@@ -122,8 +122,54 @@ def test_shipped_boundaries_equal_a_fresh_build(
     forces, districts = boundaries.decode_derived_areas(path.read_bytes())
     _assert_same_frames(forces, fresh_build[0])
     _assert_same_frames(districts, fresh_build[1])
-    others = [p.name for p in path.parent.iterdir() if p != path]
+    others = [p.name for p in path.parent.glob("force-areas-*") if p != path]
     assert others == [], "only the build for the installed postcode package is shipped"
+
+
+@pytest.mark.parametrize("layer", ["forces", "districts"])
+def test_shipped_simplified_polygons_equal_a_fresh_simplification(layer: str) -> None:
+    # the report's polygons ship simplified beside the boundaries: they cannot drift either
+    areas = load_force_areas() if layer == "forces" else load_district_areas()
+    budget = simplified.FORCE_VERTICES if layer == "forces" else simplified.DISTRICT_VERTICES
+    projected = areas.to_crs("EPSG:27700")
+    path = simplified.shipped_simplified_path(projected, budget)
+    assert path.is_file(), f"run 'servicemap boundaries ship' to write {path.name}"
+    shipped = simplified._read_shipped(path)
+    assert shipped is not None
+    fresh = simplified._simplified(projected.geometry, budget)
+    assert (shapely.to_wkb(shipped) == shapely.to_wkb(fresh)).all()
+    names = sorted(p.name for p in path.parent.glob("simplified-*"))
+    assert len(names) == 2, f"only the report's two simplifications are shipped: {names}"
+
+
+def test_shipped_simplified_polygons_are_used_only_for_the_same_polygons_and_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = simplified._simplified
+    monkeypatch.setattr(simplified, "_simplified", lambda *a: calls.append(1) or real(*a))
+    areas = load_force_areas()
+    settings = Settings(cache_dir=tmp_path / "cache")
+    shipped = simplified.simplify_force_areas(areas, settings=settings)
+    assert calls == []  # read from the shipped file, not simplified
+    assert shipped.crs == "EPSG:4326"
+    assert list(shipped.columns) == list(areas.columns)
+    simplified.simplify_force_areas(areas, max_vertices=10_000, settings=settings)
+    moved = areas.set_geometry(areas.geometry.translate(10.0, 0.0))
+    simplified.simplify_force_areas(moved, settings=settings)
+    assert calls == [1, 1]  # another budget, other polygons: simplified
+
+
+def test_geometry_arrays_round_trip_exactly_with_and_without_a_scale() -> None:
+    rounded = np.array([shapely.box(-1.234, 51.5, 0.001, 52.125)])
+    other = np.array([shapely.box(0.1234567, 0.5, 1 / 3, 2.0)])
+    signed_zero = np.array([shapely.box(-0.0, 51.5, 0.5, 52.0)])
+    for geometries, whole in ((rounded, True), (other, False), (signed_zero, False)):
+        arrays: dict[str, object] = {}
+        meta = _ragged.put_geometries(arrays, "layer", geometries, scale=1000.0)
+        assert meta["whole"] is whole
+        back = _ragged.get_geometries(arrays, "layer", meta)
+        assert (shapely.to_wkb(back) == shapely.to_wkb(geometries)).all()
 
 
 def test_shipped_boundaries_are_loaded_without_building_or_caching(
@@ -197,6 +243,9 @@ def test_ship_command_writes_the_shipped_file_and_removes_older_ones(
     forces, districts = boundaries.decode_derived_areas(target.read_bytes())
     assert len(forces) == FORCE_COUNT and list(districts["district_code"]) == ["E06000001"]
     assert "Wrote the derived boundaries to" in result.output
+    # the simplified polygons go beside it (not into the package's own folder)
+    assert len(list(target.parent.glob("simplified-*.npz.xz"))) == 2
+    assert "2 files of simplified polygons" in result.output
 
 
 def test_cache_key_names_postcode_version_and_derivation_version(

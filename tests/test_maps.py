@@ -16,7 +16,7 @@ import shapely
 from servicemap.analysis.coverage import GAP_CLASSES
 from servicemap.directory.privacy import public_services
 from servicemap.errors import DataQualityWarning, MapError
-from servicemap.geography.boundaries import simplify_force_areas
+from servicemap.geography.simplified import simplify_force_areas
 from servicemap.inputs import load_inputs
 from servicemap.render import leaflet as maps
 from servicemap.render.classes import NO_DATA_COLOUR, PALETTE, classify_metric

@@ -106,8 +106,9 @@ def boundaries_ship_command(cache_dir: Path | None) -> None:
     """Rebuild the derived boundaries shipped in the package (for maintainers; ~30 seconds).
 
     Builds them from the installed postcode package into data/boundaries/derived/ (named by
-    the package version, the force and district tables and the derivation version) and
-    removes older shipped files. Commit the new file afterwards.
+    the package version, the force and district tables and the derivation version), with the
+    force and district polygons simplified for the report beside them, and removes older
+    shipped files. Commit the new files afterwards.
 
     \b
     Example:
@@ -118,6 +119,9 @@ def boundaries_ship_command(cache_dir: Path | None) -> None:
     path = ship_derived_areas(settings=build_settings(cache_dir))
     size = path.stat().st_size / 1e6
     click.echo(f"Wrote the derived boundaries to {path} ({size:.2f} MB)", err=True)
+    simplified = sorted(path.parent.glob("simplified-*.npz.xz"))
+    size = sum(p.stat().st_size for p in simplified) / 1e6
+    click.echo(f"and {len(simplified)} files of simplified polygons ({size:.2f} MB)", err=True)
 
 
 @boundaries_group.command(name="export")

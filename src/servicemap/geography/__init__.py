@@ -11,5 +11,6 @@ __all__ = [
     "postcode_index",
     "postcodes",
     "residents",
+    "simplified",
     "towns",
 ]

@@ -42,19 +42,19 @@ import shapely
 
 from servicemap._atomic import atomic_path
 from servicemap._cache import (
-    cache_key,
     describe_damage,
     heal_cache_entry,
-    kept_result,
     usable_cache_folder,
     writing_cache,
 )
 from servicemap._data import data_path
-from servicemap.errors import BoundaryFileError, DataQualityWarning, MapError
+from servicemap.errors import BoundaryFileError, DataQualityWarning
 from servicemap.geography._arcgis import official_boundaries_path
 from servicemap.geography._derive import DERIVED_VERSION, build_derived_areas, with_force_names
+from servicemap.geography._ragged import get_geometries, put_geometries
 from servicemap.geography.forces import FORCE_COUNT, load_districts, load_forces
 from servicemap.geography.postcodes import load_postcode_table, package_version
+from servicemap.geography.simplified import DISTRICT_VERTICES, FORCE_VERTICES, ship_simplified
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 _NO_OFFICIAL = (
@@ -168,9 +168,12 @@ def shipped_boundaries_path() -> Path:
 def ship_derived_areas(*, settings: Settings = DEFAULT_SETTINGS) -> Path:
     """Build the derived boundaries from the installed postcode package and ship them.
 
-    Writes :func:`shipped_boundaries_path` (atomically) and removes shipped files of other
-    versions from its folder. Run it (``servicemap boundaries ship``) after upgrading the
-    postcode package or changing the derivation, and commit the new file.
+    Writes :func:`shipped_boundaries_path` (atomically), and beside it the force and district
+    polygons simplified for the report
+    (:func:`servicemap.geography.simplified.ship_simplified`), and removes shipped files of
+    other versions from its folder. Run it (``servicemap boundaries ship``) after upgrading the
+    postcode package, shapely (GEOS) or changing the derivation or the simplification, and
+    commit the new files.
 
     Parameters
     ----------
@@ -190,6 +193,14 @@ def ship_derived_areas(*, settings: Settings = DEFAULT_SETTINGS) -> Path:
     for stale in target.parent.glob("force-areas-*.npz.xz"):
         if stale != target and stale.is_file():
             stale.unlink()
+    # and the polygons simplified as the report simplifies them, read back as it reads them
+    ship_simplified(
+        [
+            (load_force_areas(settings=settings), FORCE_VERTICES),
+            (load_district_areas(settings=settings), DISTRICT_VERTICES),
+        ],
+        target.parent,
+    )
     return target
 
 
@@ -215,25 +226,13 @@ def encode_derived_areas(forces: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) 
     arrays: dict[str, Any] = {}
     for layer, frame in ((_FORCE_LAYER, forces), (_DISTRICT_LAYER, districts)):
         columns = [str(c) for c in frame.columns if c != frame.geometry.name]
-        kind, coords, offsets = shapely.to_ragged_array(frame.geometry.to_numpy())
-        whole = bool(
-            coords.size == 0
-            or (np.array_equal(coords, np.round(coords)) and np.abs(coords).max() < 2**30)
-        )
         meta = {
             "columns": columns,
             "rows": [list(map(_plain_value, row)) for row in frame[columns].to_numpy()],
             "crs": frame.crs.to_string(),
-            "kind": int(kind),
-            "offsets": len(offsets),
-            "whole": whole,
+            **put_geometries(arrays, layer, frame.geometry.to_numpy()),
         }
         arrays[f"{layer}.meta"] = np.array(json.dumps(meta, ensure_ascii=False))
-        arrays[f"{layer}.coords"] = (
-            np.diff(coords.astype(np.int64), axis=0, prepend=0).astype("<i4") if whole else coords
-        )
-        for i, offset in enumerate(offsets):
-            arrays[f"{layer}.offsets{i}"] = offset.astype("<i8")
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME)
@@ -266,14 +265,8 @@ def decode_derived_areas(data: bytes) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFram
 
 def _decode_layer(arrays: Any, layer: str) -> gpd.GeoDataFrame:
     meta = json.loads(str(arrays[f"{layer}.meta"]))
-    coords = arrays[f"{layer}.coords"]
-    if meta["whole"]:
-        coords = np.cumsum(coords.astype(np.int64), axis=0).astype(np.float64)
-    offsets = tuple(arrays[f"{layer}.offsets{i}"] for i in range(meta["offsets"]))
-    geometries = shapely.from_ragged_array(shapely.GeometryType(meta["kind"]), coords, offsets)
-    columns = meta["columns"]
-    table = pd.DataFrame(meta["rows"], columns=columns)
-    return gpd.GeoDataFrame(table, geometry=geometries, crs=meta["crs"])
+    table = pd.DataFrame(meta["rows"], columns=meta["columns"])
+    return gpd.GeoDataFrame(table, geometry=get_geometries(arrays, layer, meta), crs=meta["crs"])
 
 
 def _plain_value(value: Any) -> Any:
@@ -655,82 +648,6 @@ def _warn_missing(codes: pd.Series, forces: pd.DataFrame, label: str) -> None:
 
 
 # --- for maps and pages ------------------------------------------------------------------------
-
-
-def simplify_force_areas(
-    forces: gpd.GeoDataFrame,
-    *,
-    max_vertices: int = 40_000,
-    settings: Settings = DEFAULT_SETTINGS,
-) -> gpd.GeoDataFrame:
-    """Return force polygons simplified for the web, in EPSG:4326, with no new gaps or overlaps.
-
-    Neighbouring forces are simplified together (``GeoSeries.simplify_coverage``) so shared
-    borders stay shared. The tolerance starts at 50 m and doubles until the polygons have at most
-    ``max_vertices`` vertices. Coordinates are rounded to 3 decimal places (about 100 m, the
-    order of the simplification itself): shared vertices round alike, so borders stay shared,
-    and the page stays small.
-
-    Parameters
-    ----------
-    forces
-        Force areas with ``force_code``, ``force_name`` and polygon geometry in any projected or
-        geographic CRS.
-    max_vertices
-        Vertex budget for all polygons together; keeps the map page small.
-    settings
-        ``settings.crs`` is the metric CRS the simplification tolerance is measured in.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        A new frame: same rows and columns, simplified geometry, EPSG:4326.
-    """
-    if forces.crs is None:
-        raise MapError(
-            "Force boundaries have no CRS; load them with "
-            "servicemap.geography.boundaries.load_force_areas or set one "
-            "(e.g. forces.set_crs('EPSG:27700'))."
-        )
-    projected = forces.to_crs(settings.crs)
-    # The same polygons always simplify alike, so the result is kept between runs.
-    wkb = hashlib.sha256(b"".join(shapely.to_wkb(projected.geometry.values))).hexdigest()
-    key = cache_key("simplified", wkb, str(settings.crs), int(max_vertices))
-    rounded = kept_result(
-        settings.cache_dir,
-        "simplified",
-        key,
-        lambda: _simplified(projected.geometry, max_vertices),
-        what="simplified force areas",
-        rebuild="from the force areas (a second)",
-    )
-    out = projected.set_geometry(gpd.GeoSeries(rounded, index=projected.index, crs="EPSG:4326"))
-    return out
-
-
-def _simplified(geoms: gpd.GeoSeries, max_vertices: int) -> Any:
-    """Return the simplified polygons in EPSG:4326, rounded to 3 decimal places."""
-    valid = bool(shapely.coverage_is_valid(geoms.values))
-    if not valid:
-        warnings.warn(
-            "Force boundaries overlap or their shared borders do not match; simplifying each "
-            "force on its own, so thin slivers may show between neighbours.",
-            DataQualityWarning,
-            stacklevel=2,
-        )
-    tolerance = 50.0
-    while True:
-        simplified = (
-            geoms.simplify_coverage(tolerance)
-            if valid
-            else geoms.simplify(tolerance, preserve_topology=True)
-        )
-        count = int(shapely.get_num_coordinates(simplified.values).sum())
-        if count <= max_vertices or tolerance >= 10_000:
-            break
-        tolerance *= 2
-    out = simplified.to_crs("EPSG:4326")
-    return shapely.transform(out.values, lambda xy: np.round(xy, 3))
 
 
 def force_neighbours(

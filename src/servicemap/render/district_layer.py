@@ -24,8 +24,8 @@ import shapely
 from folium.utilities import JsCode
 
 from servicemap.errors import DataQualityWarning, MapError
-from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.geography.forces import load_forces
+from servicemap.geography.simplified import DISTRICT_VERTICES, simplify_force_areas
 from servicemap.render.classes import NO_DATA_COLOUR, Classes, classify_metric
 from servicemap.render.labels import WITHIN_COLUMN, format_measure, metric_label
 from servicemap.render.leaflet import CompactGeoJson
@@ -34,7 +34,6 @@ from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 __all__ = [
     "DISTRICT_LAYER",
-    "DISTRICT_VERTICES",
     "district_layer",
     "district_legend_html",
     "district_map_frame",
@@ -43,10 +42,6 @@ __all__ = [
 
 DISTRICT_LAYER = "Local authority districts"
 """The district layer's name in the map's layer list."""
-
-DISTRICT_VERTICES = 20_000
-"""Vertex budget for the 318 simplified district polygons (16,014 kept for the ONS ones, at
-800 m: borders typically within 1 km, at most 3 km); the layer is about 0.33 MB of the page."""
 
 _COVERAGE_COLUMNS = ("district_code", "district_name", "force_code", "force_name", "gap_score")
 
@@ -70,7 +65,7 @@ def district_map_frame(
         ``district_code``, ``district_name``, ``force_code``, ``force_name`` and ``gap_score``.
     max_vertices
         Vertex budget for all the simplified polygons together (neighbours simplified together,
-        so shared borders stay shared; see ``boundaries.simplify_force_areas``).
+        so shared borders stay shared; see ``simplified.simplify_force_areas``).
     settings
         Settings (``crs`` for simplification).
 

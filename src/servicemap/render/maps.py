@@ -32,8 +32,8 @@ from servicemap._atomic import atomic_write_text
 from servicemap.analysis.coverage import GAP_CLASSES
 from servicemap.directory.schema import cell_text, split_list
 from servicemap.errors import MapError
-from servicemap.geography.boundaries import simplify_force_areas
 from servicemap.geography.forces import load_forces
+from servicemap.geography.simplified import simplify_force_areas
 from servicemap.render.classes import NO_DATA_COLOUR, Classes, classify_metric
 from servicemap.render.district_layer import district_layer, district_legend_html
 from servicemap.render.labels import (
@@ -550,7 +550,7 @@ def simplified_force_frame(
         As for :func:`force_map_frame`.
     max_vertices
         Vertex budget for all the polygons together
-        (``geography.boundaries.simplify_force_areas``).
+        (``geography.simplified.simplify_force_areas``).
     settings
         Settings (``crs`` for simplification).
 

@@ -27,7 +27,7 @@ from servicemap.analysis.places import (
 )
 from servicemap.analysis.plan import Proposal
 from servicemap.directory.privacy import public_services
-from servicemap.geography.boundaries import simplify_force_areas
+from servicemap.geography.simplified import simplify_force_areas
 from servicemap.geography.towns import TOWNS_ATTRIBUTION
 from servicemap.render.labels import KIND_NOUNS, WEIGHT_LABELS
 from servicemap.render.leaflet import HtmlControl, offline_map

@@ -53,7 +53,7 @@ from servicemap.analysis.snapshot import SNAPSHOT_FILE, Snapshot, snapshot_json
 from servicemap.directory.privacy import public_services
 from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.errors import ReportError
-from servicemap.geography.boundaries import simplify_force_areas
+from servicemap.geography.simplified import simplify_force_areas
 from servicemap.geography.towns import TOWNS_ATTRIBUTION
 from servicemap.inputs import force_profiles
 from servicemap.render.changes_text import report_changes
