@@ -1,21 +1,46 @@
 """Geometries as a few flat arrays, for the compact files servicemap ships.
 
 Shapely's ragged arrays (coordinates, then part and ring offsets) go into a NumPy ``.npz``
-under a layer's name. Coordinates that are whole numbers once multiplied by a scale (whole
-metres; degrees rounded to 3 decimal places, times 1,000) are stored as differences of
-integers, a few bytes each once compressed; any others as they are. Reading gives back exactly
-the same geometries.
+under a layer's name, compressed with xz (:func:`pack_arrays`, :func:`unpack_arrays`).
+Coordinates that are whole numbers once multiplied by a scale (whole metres; degrees rounded
+to 3 decimal places, times 1,000) are stored as differences of integers, a few bytes each once
+compressed; any others as they are. Reading gives back exactly the same geometries.
 """
 
 from __future__ import annotations
 
+import io
+import lzma
+import zipfile
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import shapely
 
-__all__ = ["get_geometries", "put_geometries"]
+__all__ = ["get_geometries", "pack_arrays", "put_geometries", "unpack_arrays"]
+
+
+def pack_arrays(arrays: dict[str, Any]) -> bytes:
+    """Return ``arrays`` as an xz-compressed NumPy ``.npz`` (the bytes of a shipped file)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME)
+
+
+def unpack_arrays(data: bytes) -> dict[str, Any]:
+    """Return the arrays :func:`pack_arrays` wrote, by name.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is not such a file.
+    """
+    try:
+        with np.load(io.BytesIO(lzma.decompress(data)), allow_pickle=False) as arrays:
+            return {name: arrays[name] for name in arrays.files}
+    except (lzma.LZMAError, OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def put_geometries(

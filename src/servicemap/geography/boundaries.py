@@ -24,12 +24,9 @@ Whatever the source, :func:`load_force_areas` returns the same shape of frame: `
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import lzma
 import re
 import warnings
-import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +48,12 @@ from servicemap._data import data_path
 from servicemap.errors import BoundaryFileError, DataQualityWarning
 from servicemap.geography._arcgis import official_boundaries_path
 from servicemap.geography._derive import DERIVED_VERSION, build_derived_areas, with_force_names
-from servicemap.geography._ragged import get_geometries, put_geometries
+from servicemap.geography._ragged import (
+    get_geometries,
+    pack_arrays,
+    put_geometries,
+    unpack_arrays,
+)
 from servicemap.geography.forces import FORCE_COUNT, load_districts, load_forces
 from servicemap.geography.postcodes import load_postcode_table, package_version
 from servicemap.geography.simplified import DISTRICT_VERTICES, FORCE_VERTICES, ship_simplified
@@ -233,9 +235,7 @@ def encode_derived_areas(forces: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) 
             **put_geometries(arrays, layer, frame.geometry.to_numpy()),
         }
         arrays[f"{layer}.meta"] = np.array(json.dumps(meta, ensure_ascii=False))
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME)
+    return pack_arrays(arrays)
 
 
 def decode_derived_areas(data: bytes) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -257,9 +257,9 @@ def decode_derived_areas(data: bytes) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFram
         If the data is not such a file.
     """
     try:
-        with np.load(io.BytesIO(lzma.decompress(data)), allow_pickle=False) as arrays:
-            return _decode_layer(arrays, _FORCE_LAYER), _decode_layer(arrays, _DISTRICT_LAYER)
-    except (lzma.LZMAError, KeyError, TypeError, OSError, zipfile.BadZipFile) as exc:
+        arrays = unpack_arrays(data)
+        return _decode_layer(arrays, _FORCE_LAYER), _decode_layer(arrays, _DISTRICT_LAYER)
+    except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"not a derived boundaries file ({exc})") from exc
 
 

@@ -11,11 +11,8 @@ run. A shipped file is used only when all of those match; else the polygons are 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import lzma
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,12 @@ from servicemap._atomic import atomic_path
 from servicemap._cache import cache_key, kept_result
 from servicemap._data import data_path
 from servicemap.errors import DataQualityWarning, MapError
-from servicemap.geography._ragged import get_geometries, put_geometries
+from servicemap.geography._ragged import (
+    get_geometries,
+    pack_arrays,
+    put_geometries,
+    unpack_arrays,
+)
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
 __all__ = [
@@ -186,11 +188,9 @@ def ship_simplified(layers: list[tuple[gpd.GeoDataFrame, int]], folder: Path) ->
         simplified = _simplified(projected.geometry, max_vertices)
         meta = put_geometries(arrays, _LAYER, simplified, scale=1000.0)
         arrays[f"{_LAYER}.meta"] = np.array(json.dumps(meta))
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(target) as tmp:
-            Path(tmp).write_bytes(lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME))
+            Path(tmp).write_bytes(pack_arrays(arrays))
         written.append(target)
     for stale in folder.glob("simplified-*.npz.xz"):
         if stale not in written:
@@ -206,9 +206,7 @@ def _shipped_or_simplified(path: Path, geoms: gpd.GeoSeries, max_vertices: int) 
 def _read_shipped(path: Path) -> npt.NDArray[Any] | None:
     """Return the polygons shipped at ``path``; ``None`` when there are none (or unreadable)."""
     try:
-        data = lzma.decompress(path.read_bytes())
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            meta = json.loads(str(arrays[f"{_LAYER}.meta"]))
-            return get_geometries(arrays, _LAYER, meta)
-    except (OSError, lzma.LZMAError, KeyError, ValueError, zipfile.BadZipFile):
+        arrays = unpack_arrays(path.read_bytes())
+        return get_geometries(arrays, _LAYER, json.loads(str(arrays[f"{_LAYER}.meta"])))
+    except (OSError, KeyError, ValueError):
         return None
