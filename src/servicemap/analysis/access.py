@@ -304,11 +304,17 @@ def _districts_near(
     near = np.zeros(len(boxes), dtype=bool)
     for (x, y), is_bf in zip(added, added_bf, strict=True):
         if np.isfinite(x) and np.isfinite(y):
-            dx = np.maximum(np.maximum(boxes[:, 0] - x, x - boxes[:, 2]), 0.0)
-            dy = np.maximum(np.maximum(boxes[:, 1] - y, y - boxes[:, 3]), 0.0)
             reach = np.maximum(farthest, state.widest_km if is_bf else -np.inf)
-            near |= np.hypot(dx, dy) / 1000.0 <= reach
+            near |= _box_km(boxes, x, y) <= reach
     return near
+
+
+def _box_km(boxes: npt.NDArray[np.float64], x: float, y: float) -> npt.NDArray[np.float64]:
+    """Return the km from ``(x, y)`` to each box (min x, min y, max x, max y); 0 inside."""
+    dx = np.maximum(np.maximum(boxes[:, 0] - x, x - boxes[:, 2]), 0.0)
+    dy = np.maximum(np.maximum(boxes[:, 1] - y, y - boxes[:, 3]), 0.0)
+    km: npt.NDArray[np.float64] = np.hypot(dx, dy) / 1000.0
+    return km
 
 
 #: Up to this many point-to-postcode distances, measuring them all directly beats building a
@@ -518,9 +524,7 @@ def _with_points(
     for (x, y), is_bf in zip(points, by_and_for, strict=True):
         if not (np.isfinite(x) and np.isfinite(y)):
             continue
-        dx = np.maximum(np.maximum(boxes[:, 0] - x, x - boxes[:, 2]), 0.0)
-        dy = np.maximum(np.maximum(boxes[:, 1] - y, y - boxes[:, 3]), 0.0)
-        near = np.hypot(dx, dy) / 1000.0 < np.maximum(farthest, widest_km if is_bf else 0.0)
+        near = _box_km(boxes, x, y) < np.maximum(farthest, widest_km if is_bf else 0.0)
         for k in np.flatnonzero(near):
             part = slice(bounds[k], bounds[k + 1])
             d = np.hypot(xy[part, 0] - x, xy[part, 1] - y) / 1000.0
