@@ -161,6 +161,23 @@ def test_nearest_postcodes_are_as_far_with_the_tree_as_directly(
     np.testing.assert_array_equal(profile._nearest_distance(points, residents), direct)
 
 
+@pytest.mark.parametrize("count", [3, 300, 3_000])
+def test_the_nearest_few_services_are_those_of_measuring_every_one(
+    geography: Geography, count: int
+) -> None:
+    rng = np.random.default_rng(count)
+    residents = geography.force_residents(1)
+    points = rng.uniform(0, 700_000, (count, 2))  # all over: inside the box and far outside
+    points[: count // 3] = residents[rng.integers(0, len(residents), count // 3)]  # at 0 m
+    points[-2:] = points[-4:-2]  # ties
+    every = profile._nearest_distance(points, residents)
+    for few in (1, 5, 12):
+        order, metres = profile._nearest_few(points, residents, few)
+        expected = np.argsort(every, kind="stable")[:few]
+        np.testing.assert_array_equal(order, expected)
+        np.testing.assert_array_equal(metres, every[expected])
+
+
 def test_the_quick_stable_sort_orders_as_numpys_stable_sort() -> None:
     rng = np.random.default_rng(11)
     for n in (0, 1, 2, 7, 1_000, 50_000):

@@ -346,8 +346,7 @@ def _nearest_outside(
     )
     if len(residents) == 0 or len(candidates) == 0 or nearest <= 0:
         return pd.DataFrame(columns=columns)
-    distance = _nearest_distance(prepared.xy[candidates], residents)
-    order = np.argsort(distance, kind="stable")[:nearest]
+    order, metres = _nearest_few(prepared.xy[candidates], residents, nearest)
     chosen = candidates[order]
     area = prepared.area[chosen]
     serves = (area >= 0) & prepared.area_forces[np.maximum(area, 0), k]
@@ -362,11 +361,59 @@ def _nearest_outside(
             "name": rows["name"].to_numpy(),
             "organisation": _column(rows, "organisation"),
             "based_in": based,
-            "km_from_force": np.round(np.asarray(distance)[order] / 1000.0, 1),
+            "km_from_force": np.round(metres / 1000.0, 1),
             "by_and_for": _column(rows, "by_and_for"),
             "serves_force": serves,
         }
     )
+
+
+def _nearest_few(
+    points: npt.NDArray[np.float64], residents: npt.NDArray[np.float64], few: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """Return which ``few`` of ``points`` are nearest to ``residents`` (ties in order), how far.
+
+    The same as measuring every point and sorting, measuring only the points that can be among
+    them: a point is no nearer to the residents than to their bounding box, so once ``few``
+    points are measured (those nearest the box), the others are taken nearest the box first,
+    and a point is measured only while its box distance is within the ``few``-th smallest
+    distance so far, and only against the residents whose easting is within that distance of
+    its own (residents sorted by easting; :func:`_nearest_distance`'s arithmetic, so the
+    distances are the same).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Indices into ``points``, nearest first, and their distances (m) to the nearest resident.
+    """
+    low, high = residents.min(axis=0), residents.max(axis=0)
+    outside = np.maximum(np.maximum(low - points, points - high), 0.0)
+    # the same arithmetic as the distances, so a bound is never above the distance it bounds
+    bound = np.sqrt(outside[:, 0] * outside[:, 0] + outside[:, 1] * outside[:, 1])
+    by_bound = np.argsort(bound, kind="stable")
+    first = by_bound[:few]
+    metres = np.full(len(points), np.inf)
+    metres[first] = _nearest_distance(points[first], residents)
+    kept = np.sort(metres[first])  # the few smallest so far
+    if len(by_bound) > few:
+        by_x = residents[np.argsort(residents[:, 0], kind="stable")]
+        xs = by_x[:, 0]
+        for i in by_bound[few:].tolist():
+            within = float(kept[-1])
+            if bound[i] > within:
+                break  # and so is every point after it
+            px, py = points[i]
+            strip = within * (1 + 1e-9) + 1e-6  # a wider strip only measures more residents
+            start = int(np.searchsorted(xs, px - strip, side="left"))
+            end = int(np.searchsorted(xs, px + strip, side="right"))
+            if end > start:
+                dx, dy = by_x[start:end, 0] - px, by_x[start:end, 1] - py
+                metres[i] = np.sqrt(np.min(dx * dx + dy * dy))
+                if metres[i] < within:
+                    kept[-1] = metres[i]
+                    kept.sort()
+    order: npt.NDArray[np.intp] = np.argsort(metres, kind="stable")[:few]
+    return order, metres[order]
 
 
 def _nearest_distance(
