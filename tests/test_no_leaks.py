@@ -735,6 +735,24 @@ def test_a_name_saying_refuge_is_confidential_unless_exactly_no(name, value, con
     assert confidential_mask(frame).tolist() == [confidential]
 
 
+def test_the_rule_is_applied_again_to_a_frame_edited_in_place():
+    # the mask is remembered by the text it was found from, never by the frame
+    frame = _frame(location_confidential=["no", ""], service_types=["advocacy"] * 2,
+                   name=["Hub", "Hub"])  # fmt: skip
+    assert confidential_mask(frame).tolist() == [False, False]
+    first = confidential_mask(frame)
+    first[:] = True  # a caller editing its answer does not change the next one
+    assert confidential_mask(frame).tolist() == [False, False]
+    frame.loc[1, "name"] = "Hub refuge"
+    assert confidential_mask(frame).tolist() == [False, True]
+    frame.loc[0, "location_confidential"] = "yes"
+    assert confidential_mask(frame).tolist() == [True, True]
+    frame.loc[1, "service_types"] = "refuge"
+    frame.loc[1, "location_confidential"] = "no"
+    assert confidential_mask(frame).tolist() == [True, True]  # refuge only, whatever it says
+    assert confidential_mask(frame.iloc[[1]]).tolist() == [True]
+
+
 @pytest.mark.parametrize("name", ["Refugee Women's Centre", "Women for Refugee Women", "Hub"])
 def test_refugee_is_not_refuge(name):
     frame = _frame(location_confidential=[""], service_types=["advocacy"], name=[name])

@@ -132,13 +132,28 @@ def confidential_mask(services: pd.DataFrame) -> pd.Series:
     pandas.Series
         Booleans on the frame's index.
     """
+    # copies: a column's text can share memory with the frame, which its owner may edit
+    texts = [_text_column(services, name).to_numpy(copy=True) for name in _RULE_COLUMNS]
+    for seen, mask in _LAST_MASKS:
+        if all(len(a) == len(b) and bool((a == b).all()) for a, b in zip(seen, texts, strict=True)):
+            return pd.Series(mask.copy(), index=services.index, dtype=bool)  # callers may edit
     terms = pd.Series(
         per_value(_text_column(services, "location_confidential"), confidentiality_term),
         index=services.index,
     )
     said = ~terms.isin(["", "no"])
     in_doubt = (offers_accommodation(services) | named_as_refuge(services)) & (terms != "no")
-    return (said | only_refuge(services) | in_doubt).astype(bool)
+    found = (said | only_refuge(services) | in_doubt).astype(bool)
+    _LAST_MASKS[:] = [(texts, found.to_numpy(copy=True)), *_LAST_MASKS[:3]]
+    return found
+
+
+#: The columns :func:`confidential_mask` reads.
+_RULE_COLUMNS = ("location_confidential", "service_types", "name")
+
+# The last few masks, with the text they were found from: a report asks about the same
+# services many times, and the same text (compared in full) gives the same mask.
+_LAST_MASKS: list[tuple[list[npt.NDArray[Any]], npt.NDArray[np.bool_]]] = []
 
 
 def _spellings(field: str, text: str) -> list[str]:
