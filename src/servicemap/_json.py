@@ -1,9 +1,13 @@
-"""Parse JSON inputs strictly: bounded nesting, no repeated keys, no endless numbers."""
+"""JSON: parse inputs strictly, write documents one record per line.
+
+Inputs: bounded nesting, no repeated keys, no endless numbers.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 #: A services file nests lists and objects at most this deep. An Open Referral UK service with
@@ -12,6 +16,35 @@ from typing import Any
 MAX_JSON_DEPTH = 64
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def dumps_lines(document: Mapping[str, Any], *, allow_nan: bool = True) -> str:
+    """Return a JSON object's text with each record of its lists on a line of its own.
+
+    Readable and diff-friendly (a changed service is a changed line), and written by the
+    standard library's C encoder, which an ``indent`` would turn off: a directory of 10,000
+    services has about 200,000 records.
+
+    Parameters
+    ----------
+    document
+        The object; its values that are lists are written one item per line.
+    allow_nan
+        As for :func:`json.dumps`: ``False`` raises ``ValueError`` on NaN or infinity.
+
+    Returns
+    -------
+    str
+        The text, ending with a newline.
+    """
+    text = json.JSONEncoder(ensure_ascii=False, allow_nan=allow_nan).encode  # one encoder
+    members = []
+    for key, value in document.items():
+        if isinstance(value, list) and value:
+            members.append(f"{text(key)}: [\n" + ",\n".join(map(text, value)) + "\n]")
+        else:
+            members.append(f"{text(key)}: {text(value)}")
+    return "{\n" + ",\n".join(members) + "\n}\n"
 
 
 class JSONInputError(ValueError):

@@ -11,7 +11,6 @@ version, in a small JSON document with a format number (:data:`SNAPSHOT_FORMAT`)
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from servicemap import __version__
-from servicemap._json import loads_strict
+from servicemap._json import dumps_lines, loads_strict
 from servicemap._tables import json_records
 from servicemap.analysis.coverage import coverage_by_force
 from servicemap.directory.load import load_services
@@ -119,20 +118,9 @@ def snapshot_json(
     Returns
     -------
     str
-        Compact JSON, one line per service and per force.
+        JSON, one line per service and per force (``servicemap._json.dumps_lines``).
     """
-    document = _document(services, coverage, generated)
-    lines = [json.dumps(row, ensure_ascii=False, allow_nan=False) for row in document["services"]]
-    forces = [json.dumps(row, ensure_ascii=False, allow_nan=False) for row in document["coverage"]]
-    head = {k: v for k, v in document.items() if k not in ("services", "coverage")}
-    return (
-        json.dumps(head, ensure_ascii=False)[:-1]
-        + ',\n"services": [\n'
-        + ",\n".join(lines)
-        + '\n],\n"coverage": [\n'
-        + ",\n".join(forces)
-        + "\n]}\n"
-    )
+    return dumps_lines(_document(services, coverage, generated), allow_nan=False)
 
 
 def _from_document(document: dict[str, Any], source: str) -> Snapshot:

@@ -5,8 +5,8 @@ The field mapping, and the reader, are in :mod:`servicemap.directory.openreferra
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from servicemap._atomic import atomic_write_text
+from servicemap._json import dumps_lines
 from servicemap.directory.openreferral import (
     EXTENSION_FIELDS,
     EXTENSION_PREFIX,
@@ -88,8 +89,12 @@ def write_oruk(services: pd.DataFrame, path: Path | str) -> None:
     path
         The ``.json`` file to write.
     """
-    document = oruk_from_services(services)
-    atomic_write_text(path, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_text(path, oruk_text(services))
+
+
+def oruk_text(services: pd.DataFrame) -> str:
+    """Return :func:`oruk_from_services` as the text of a file: one record per line."""
+    return dumps_lines(oruk_from_services(services))
 
 
 _NAMESPACE_BYTES = _NAMESPACE.bytes
@@ -106,6 +111,10 @@ def _uuid(*parts: str) -> str:
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     text = digest[:16].hex()
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+#: :func:`_uuid` of the ids many services share (organisations, taxonomies and their terms).
+_shared_uuid = functools.lru_cache(maxsize=4096)(_uuid)
 
 
 def _is_uuid(value: str) -> bool:
@@ -135,7 +144,7 @@ def _add_service(
         service["email"] = email
     organisation = cell_text(record["organisation"])
     if organisation:
-        org_id = _uuid("organization", organisation)
+        org_id = _shared_uuid("organization", organisation)
         organizations.setdefault(org_id, {"id": org_id, "name": organisation, "description": ""})
         service["organization_id"] = org_id
     if cell_text(record["last_seen"]):
@@ -172,13 +181,13 @@ def _add_service(
         )
     for field in TAXONOMY_FIELDS:
         for value in split_list(cell_text(record[field])):
-            term_id = _uuid("term", field, value)
+            term_id = _shared_uuid("term", field, value)
             terms.setdefault(
                 term_id,
                 {
                     "id": term_id,
                     "taxonomy": TAXONOMY_PREFIX + field,
-                    "taxonomy_id": _uuid("taxonomy", field),
+                    "taxonomy_id": _shared_uuid("taxonomy", field),
                     "term": value,
                 },
             )
