@@ -345,10 +345,13 @@ def test_the_service_downloads_are_spreadsheet_safe(canonical_services):
         assert names == ['\'=HYPERLINK("http://evil.example","x")'], name
 
 
-def test_each_force_download_is_its_rows_of_the_directory_made_safe(canonical_services):
+@pytest.mark.parametrize(
+    "name", ["=SUM(A1)", 'two\r\nlines, "quoted"', "the row end \x1e\r\n in a cell"]
+)
+def test_each_force_download_is_its_rows_of_the_directory_made_safe(canonical_services, name):
     """Each force's CSV equals csv_text of its own rows (the safe table is made once)."""
     services = make_services(canonical_services)
-    services.loc[services["id"] == "s1", "name"] = "=SUM(A1)"
+    services.loc[services["id"] == "s1", "name"] = name
     ids = list(services["id"])
     force_ids = {"all": ids, "backwards": ids[::-1], "first": ids[:1], "none": []}
     files = service_downloads(services, force_ids)

@@ -7,14 +7,13 @@ coordinates are in none of them; the service itself is listed with its public co
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import pandas as pd
 
-from servicemap._csv import csv_text, spreadsheet_safe
+from servicemap._csv import spreadsheet_safe
 from servicemap.directory.export import export_table
-from servicemap.directory.openreferral_write import oruk_from_services
+from servicemap.directory.openreferral_write import oruk_text
 from servicemap.directory.privacy import public_frame
 from servicemap.directory.schema import FIELDS
 
@@ -27,11 +26,6 @@ DIRECTORY_FILES: tuple[str, ...] = ("services.csv", "services.json")
 def force_download_name(slug: str) -> str:
     """Return the file of a force's services, beside its profile: ``<slug>-services.csv``."""
     return f"{slug}-services.csv"
-
-
-def _csv(table: pd.DataFrame) -> str:
-    # spreadsheet-safe, and CRLF like coverage.csv: the files people open in a spreadsheet
-    return csv_text(table, lineterminator="\r\n")
 
 
 def service_downloads(
@@ -58,18 +52,39 @@ def service_downloads(
     """
     # the table is made once; each force's file takes its rows
     table = export_table(public_frame(services))
+    # spreadsheet-safe once: the rule is cell by cell, so each force's rows of the safe table
+    # are the safe rows of that force (what csv_text would make of them, without redoing it)
+    safe = spreadsheet_safe(table)
     files = {
-        "services.csv": _csv(table),
-        "services.json": json.dumps(oruk_from_services(services), ensure_ascii=False, indent=2)
-        + "\n",
+        "services.csv": safe.to_csv(index=False, lineterminator="\r\n"),
+        "services.json": oruk_text(services),
     }
     row_of = {str(service_id): n for n, service_id in enumerate(table["id"])}
-    # spreadsheet-safe once: the rule is cell by cell, so each force's rows of the safe table
-    # are the safe rows of that force (what _csv would make of them, without redoing it 43 times)
-    fields = spreadsheet_safe(table[list(FIELDS)])
+    fields = safe[list(FIELDS)]
+    lines = _csv_lines(fields)
     for slug, ids in force_ids.items():
         rows = [row_of[str(i)] for i in ids if str(i) in row_of]
-        files[f"forces/{force_download_name(slug)}"] = fields.iloc[rows].to_csv(
-            index=False, lineterminator="\r\n"
-        )
+        name = f"forces/{force_download_name(slug)}"
+        if lines is None:
+            files[name] = fields.iloc[rows].to_csv(index=False, lineterminator="\r\n")
+        else:
+            files[name] = lines[0] + "".join(lines[1 + r] for r in rows)
     return files
+
+
+#: Ends each row while :func:`_csv_lines` cuts a CSV into rows (a cell holding it: no cutting).
+_ROW_END = "\x1e\r\n"
+
+
+def _csv_lines(frame: pd.DataFrame) -> list[str] | None:
+    """Return the header and each row of ``frame`` as CSV lines (CRLF), as ``to_csv`` writes them.
+
+    The rows of a file of some rows are those rows' lines (each cell is written on its own), so
+    a force's file is its rows' lines joined: one ``to_csv`` for every force. ``None`` when a
+    cell holds the row end used to cut the text.
+    """
+    text = frame.to_csv(index=False, lineterminator=_ROW_END)
+    parts = text.split(_ROW_END)
+    if len(parts) != len(frame) + 2 or parts[-1]:
+        return None
+    return [part + "\r\n" for part in parts[:-1]]
