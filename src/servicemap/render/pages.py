@@ -670,6 +670,14 @@ def _force_headline(summary_row: Mapping[str, Any], ranks: Sequence[int]) -> lis
     return headline
 
 
+def _names_by_level(services: list[dict[str, str]]) -> dict[str, list[str]]:
+    """Return the names of a page's services, by level (national, regional, local)."""
+    names: dict[str, list[str]] = {"national": [], "regional": [], "local": []}
+    for service in services:
+        names.setdefault(service["level"], []).append(service["name"])
+    return names
+
+
 def profile_pages(
     env: Any,
     common: Mapping[str, Any],
@@ -690,6 +698,8 @@ def profile_pages(
         else code
         for code in simplified["force_code"]
     }
+    from markupsafe import Markup
+
     projected = simplified.to_crs(settings.crs)  # once, not once per minimap
     pages: dict[str, str] = {}
     listings: dict[tuple[Any, ...], dict[str, str]] = {}  # one listing per service, not per page
@@ -710,7 +720,9 @@ def profile_pages(
                 projected, code, neighbours, lookup.colours, labels, settings=settings
             ),
             "services": services,
-            "rows": [service_row(row_template, listing, rows) for listing in services],
+            # the table's rows and each level's names, made here: a page may list thousands
+            "rows": Markup("\n").join(service_row(row_template, s, rows) for s in services),
+            "names": _names_by_level(services),
             "nearest": _profile_nearest(page_profile) if page_profile else [],
             "measures": _measures(summary_row),
             "districts": _profile_districts(page_profile),
