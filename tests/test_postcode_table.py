@@ -88,3 +88,13 @@ def test_reading_the_package_gives_plain_columns(package_rows: pd.DataFrame) -> 
     assert list(package_rows.columns) == ["pcd", "laua", "oseast1m", "osnrth1m"]
     assert package_rows["oseast1m"].dtype == np.float64
     assert len(package_rows) > 2_500_000
+
+
+def test_removing_spaces_keeps_the_other_characters_in_order() -> None:
+    rng = np.random.default_rng(5)
+    letters = np.frombuffer(b"AB1 ", dtype=np.uint8)
+    texts = [bytes(rng.choice(letters, size=rng.integers(0, 9))) for _ in range(2_000)]
+    codes = np.array(texts + [b"", b"        ", b"ABCDEFGH", b" A B C D"], dtype="S8")
+    got = postcodes._without_spaces(codes)
+    assert got.dtype == np.dtype("S8")
+    assert got.tolist() == [code.replace(b" ", b"") for code in codes.tolist()]

@@ -387,6 +387,10 @@ def _cache_key() -> str:
 _GRID_COLUMNS = {"oseast1m", "osnrth1m"}
 
 
+def _dtype(column: str) -> type:
+    return np.float64 if column in _GRID_COLUMNS else object
+
+
 def _read_package(*, data_dir: Path | None = None) -> pd.DataFrame:
     import brotli
     import msgpack
@@ -399,9 +403,10 @@ def _read_package(*, data_dir: Path | None = None) -> pd.DataFrame:
         if not path.exists():
             continue
         data = msgpack.unpackb(brotli.decompress(path.read_bytes()), raw=False)
-        # The package stores columns: numpy arrays of them, no frame built row by row.
+        # The package stores columns: numpy arrays of them, no frame built row by row; grid
+        # references straight to floats (None, no grid reference, is NaN).
         parts.append(
-            {name: np.asarray(data["data"][name], dtype=object) for name in data["columns"]}
+            {name: np.array(data["data"][name], dtype=_dtype(name)) for name in data["columns"]}
         )
     if not parts:
         raise GeocodeError(
@@ -409,8 +414,6 @@ def _read_package(*, data_dir: Path | None = None) -> pd.DataFrame:
             f"reinstall {_PACKAGE!r}."
         )
     columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-    for name in _GRID_COLUMNS & set(columns):
-        columns[name] = columns[name].astype(np.float64)  # None (no grid reference) -> NaN
     # Object columns as they are: inferring pandas' string dtype costs seconds.
     return pd.DataFrame({k: pd.Series(v, dtype=v.dtype) for k, v in columns.items()}, copy=False)
 
@@ -418,12 +421,16 @@ def _read_package(*, data_dir: Path | None = None) -> pd.DataFrame:
 def _text_bytes(values: pd.Series, width: int) -> npt.NDArray[np.bytes_]:
     """Return a text column as fixed-width ASCII bytes (missing values as ``b""``)."""
     objects = values.to_numpy(dtype=object)
-    if len(objects) and all(type(v) is str for v in objects):
+    try:
+        joined = "".join(objects)  # only text joins: a missing value (None, NaN) raises
+    except TypeError:
+        joined = ""
+    if joined:
         lengths = np.fromiter(map(len, objects), dtype=np.intp, count=len(objects))
-        if (lengths == lengths[0]).all() and 0 < lengths[0] <= width and "".join(objects).isascii():
+        if (lengths == lengths[0]).all() and 0 < lengths[0] <= width and joined.isascii():
             # All one length (the package's 7-character form): one join, no per-value work.
-            joined = np.frombuffer("".join(objects).encode("ascii"), dtype=f"S{lengths[0]}")
-            return joined.astype(f"S{width}")
+            fixed = np.frombuffer(joined.encode("ascii"), dtype=f"S{lengths[0]}")
+            return fixed.astype(f"S{width}")
     cleaned = np.where(pd.isna(objects), "", objects)
     return np.asarray(cleaned, dtype=f"U{width}").astype(f"S{width}")
 
@@ -432,11 +439,14 @@ def _without_spaces(codes: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
     """Remove every space from fixed-width byte strings, keeping the other characters in order."""
     width = codes.dtype.itemsize
     chars = np.ascontiguousarray(codes).view(np.uint8).reshape(-1, width)
-    keep = (chars != ord(" ")) & (chars != 0)
-    # A stable sort of "not kept" moves the kept characters to the front, in order.
-    order = np.argsort(~keep, axis=1, kind="stable")
-    packed = np.take_along_axis(np.where(keep, chars, 0), order, axis=1)
-    return np.ascontiguousarray(packed).view(f"S{width}").ravel()
+    packed = np.zeros_like(chars)
+    at = np.zeros(len(chars), dtype=np.intp)  # where each code's next kept character goes
+    for column in chars.T:  # one pass per character position, a few of them
+        keep = (column != ord(" ")) & (column != 0)
+        rows = np.flatnonzero(keep)
+        packed[rows, at[rows]] = column[rows]
+        at += keep
+    return packed.view(f"S{width}").ravel()
 
 
 def build_postcode_table(raw: pd.DataFrame) -> PostcodeTable:
