@@ -22,6 +22,7 @@ import pytest
 
 from servicemap.directory.privacy import public_services
 from servicemap.directory.schema import FOCUSES
+from servicemap.geography import postcode_index
 from servicemap.geography.areas import accepted_names, area_key
 from servicemap.geography.forces import district_names, force_names
 from servicemap.geography.postcode_index import (
@@ -96,6 +97,14 @@ def index_folder() -> Path:
 )
 def test_varints_round_trip(values: list[int]) -> None:
     assert decode_varints(encode_varints(values)) == values
+
+
+def test_varints_cut_into_parts_are_each_parts_own_varints() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 2**36, 500) >> rng.integers(0, 36, 500)  # one to eight digits
+    part = np.sort(rng.integers(0, 40, 500))  # parts 0..41, some with no value
+    got = postcode_index._varint_parts(values, part, 42)
+    assert got == [encode_varints(values[part == k]) for k in range(42)]
 
 
 def test_varints_refuse_negative_numbers() -> None:

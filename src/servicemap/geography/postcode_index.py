@@ -52,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 
 from servicemap._cache import usable_cache_folder, writing_cache
-from servicemap._progress import progress
+from servicemap._progress import status
 from servicemap.geography.areas import accepted_names, area_key
 from servicemap.geography.forces import district_names, force_names
 from servicemap.geography.postcodes import (
@@ -112,23 +112,41 @@ def encode_varints(values: npt.ArrayLike) -> str:
         Each value's 5-bit digits, least significant first; a digit of 32 or more says another
         digit follows. 0..31 take one character, up to 1023 two, and so on.
     """
+    text, _ = _varints(values)
+    return text
+
+
+def _varints(values: npt.ArrayLike) -> tuple[str, npt.NDArray[np.intp]]:
+    """Return :func:`encode_varints` of ``values`` and how many characters each value took."""
     v = np.asarray(values, dtype=np.int64).ravel()
     if v.size == 0:
-        return ""
+        return "", np.zeros(0, dtype=np.intp)
     if (v < 0).any():
         raise ValueError("encode_varints takes non-negative integers; zigzag-code signed ones.")
-    u = v.astype(np.uint64)
-    digits = np.ones(len(u), dtype=np.intp)
-    rest = u >> np.uint64(5)
-    while rest.any():
-        digits += rest > 0
-        rest >>= np.uint64(5)
-    starts = np.cumsum(digits) - digits
-    owner = np.repeat(np.arange(len(u)), digits)
-    place = np.arange(int(digits.sum())) - starts[owner]
-    out = (u[owner] >> (np.uint64(5) * place.astype(np.uint64))) & np.uint64(31)
-    out |= np.where(place < digits[owner] - 1, np.uint64(32), np.uint64(0))
-    return _CODES[out.astype(np.intp)].tobytes().decode("ascii")
+    # a table of every value's 5-bit digits (as many columns as the largest needs), of which
+    # each value's own are read row by row: the digits in order, value after value
+    width = max(1, -(-int(v.max()).bit_length() // 5))
+    small = v.astype(np.uint32 if width <= 6 else np.uint64)
+    shifts = (np.arange(width) * 5).astype(small.dtype)
+    table = ((small[:, None] >> shifts) & small.dtype.type(31)).astype(np.uint8)
+    digits = np.ones(len(v), dtype=np.intp)
+    for place in range(1, width):
+        digits += v >= 1 << (5 * place)
+    places = np.arange(width)
+    table[places < digits[:, None] - 1] |= 32  # another digit follows
+    chars = _CODES[table[places < digits[:, None]]]
+    return chars.tobytes().decode("ascii"), digits
+
+
+def _varint_parts(values: npt.ArrayLike, part: npt.NDArray[np.intp], parts: int) -> list[str]:
+    """Return :func:`encode_varints` of each part's values (``part``: each value's, ascending).
+
+    One encoding of every value, cut where each part's characters end: the same text as
+    encoding each part on its own, as varints are written value by value.
+    """
+    text, digits = _varints(values)
+    ends = np.r_[0, np.cumsum(digits)][np.searchsorted(part, np.arange(parts + 1))].tolist()
+    return [text[a:b] for a, b in zip(ends[:-1], ends[1:], strict=True)]
 
 
 def decode_varints(text: str) -> list[int]:
@@ -180,7 +198,10 @@ def _split_postcodes(
     """Return each postcode's outward code (``S4``) and inward code as a number below 6760."""
     raw = np.ascontiguousarray(table.postcodes, dtype="S7").view(np.uint8).reshape(-1, 7)
     cut = (raw != 0).sum(axis=1) - 3
-    inward = raw[np.arange(len(raw))[:, None], cut[:, None] + np.arange(3)].astype(np.int64)
+    inward = np.zeros((len(raw), 3), dtype=np.int64)
+    for at in np.unique(cut).tolist():  # a few lengths: slices, not a gather per postcode
+        rows = cut == at
+        inward[rows] = raw[rows, max(at, 0) : max(at, 0) + 3]
     digit, first, second = inward[:, 0] - 48, inward[:, 1] - 65, inward[:, 2] - 65
     if (
         not ((digit >= 0) & (digit <= 9) & (first >= 0) & (first < 26)).all()
@@ -192,33 +213,61 @@ def _split_postcodes(
     return outward.view("S4").ravel(), digit * 676 + first * 26 + second
 
 
-def _shard_text(
-    name: str,
+def _shard_texts(
+    names: list[str],
     table: PostcodeTable,
-    rows: npt.NDArray[np.intp],
+    order: npt.NDArray[np.intp],
+    bounds: npt.NDArray[np.intp],
     inward: npt.NDArray[np.int64],
-    has_location: npt.NDArray[np.bool_],
-) -> str:
-    district = table.district[rows].astype(np.int64)
-    located = has_location[rows]
-    distinct, first, inverse = np.unique(district, return_index=True, return_inverse=True)
-    used = distinct[np.argsort(first)]  # in order of first appearance
-    local = np.argsort(np.argsort(first))[inverse.ravel()]
-    kind = local * 2 + located
-    change = np.flatnonzero(np.r_[True, kind[1:] != kind[:-1]])
-    counts = np.diff(np.r_[change, len(kind)])
-    runs = np.column_stack([counts, kind[change]]).ravel()
-    codes = inward[rows]
-    gaps = np.diff(np.r_[-1, codes]) - 1
-    xy = np.column_stack([table.easting[rows][located], table.northing[rows][located]])
-    moves = np.diff(np.vstack([[0, 0], xy.astype(np.int64)]), axis=0).ravel()
-    payload = {
-        "d": [int(d) for d in used],
-        "c": encode_varints(gaps),
-        "r": encode_varints(runs),
-        "x": encode_varints(_zigzag(moves)),
+) -> list[str]:
+    """Return each outward code's ``smPostcodes(...)`` call, from all of them at once.
+
+    ``order`` lists the rows of the table by outward code then inward code; outward code ``k``
+    has ``order[bounds[k]:bounds[k + 1]]`` and the name ``names[k]``. Each stream (see the
+    module docstring) is computed for every code in one pass, then cut per code.
+    """
+    count = len(names)
+    shard = np.repeat(np.arange(count), np.diff(bounds))  # each position's outward code
+    first_of_shard = bounds[:-1]
+    district = table.district[order].astype(np.int64)
+    located = table.has_location[order]
+    # d: each code's districts in order of first appearance; a postcode's class uses its place
+    pair = shard * (int(district.max(initial=0)) + 1) + district
+    _, first, inverse = np.unique(pair, return_index=True, return_inverse=True)
+    by_first = np.argsort(first)  # pairs in order of first appearance: by code, then within
+    place = np.empty(len(first), dtype=np.int64)
+    pair_shard = shard[first[by_first]]
+    place[by_first] = np.arange(len(first)) - np.searchsorted(pair_shard, pair_shard)
+    kind = place[inverse.ravel()] * 2 + located
+    # r: runs of one class, never across two codes
+    starts = np.ones(len(kind), dtype=bool)
+    starts[1:] = kind[1:] != kind[:-1]
+    starts[first_of_shard] = True
+    change = np.flatnonzero(starts)
+    runs = np.column_stack([np.diff(np.r_[change, len(kind)]), kind[change]]).ravel()
+    # c: inward codes as gaps from the previous one in the code (the first from -1), minus one
+    codes = inward[order]
+    previous = np.r_[-1, codes[:-1]]
+    previous[first_of_shard] = -1
+    # x: each located postcode's move from the previous located one of its code (from 0, 0)
+    xy = np.column_stack([table.easting[order], table.northing[order]]).astype(np.int64)[located]
+    xy_shard = shard[located]
+    moves = np.diff(np.vstack([[0, 0], xy]), axis=0)
+    opens = np.r_[True, xy_shard[1:] != xy_shard[:-1]]  # a code's first located postcode
+    moves[opens] = xy[opens]
+    streams = {
+        "c": _varint_parts(codes - previous - 1, shard, count),
+        "r": _varint_parts(runs, np.repeat(shard[change], 2), count),
+        "x": _varint_parts(_zigzag(moves.ravel()), np.repeat(xy_shard, 2), count),
     }
-    return f"smPostcodes({json.dumps(name)},{json.dumps(payload, separators=(',', ':'))});\n"
+    used = np.split(district[first[by_first]], np.searchsorted(pair_shard, np.arange(1, count)))
+    texts = []
+    for k, name in enumerate(names):
+        payload = {"d": used[k].tolist(), **{key: parts[k] for key, parts in streams.items()}}
+        texts.append(
+            f"smPostcodes({json.dumps(name)},{json.dumps(payload, separators=(',', ':'))});\n"
+        )
+    return texts
 
 
 def _packs(shards: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
@@ -374,13 +423,9 @@ def postcode_index_files(table: PostcodeTable) -> dict[str, str]:
     order = np.lexsort((inward, group))
     order = order[in_ew[group[order]]]
     bounds = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1], True])
-    shards: list[tuple[str, str]] = []
-    has_location = table.has_location  # computed on each use: once here, not per outward code
-    for lo, hi in progress(list(zip(bounds[:-1], bounds[1:], strict=True)), label="Postcode index"):
-        rows = order[lo:hi]
-        name = names[group[rows[0]]].decode("ascii")
-        shards.append((name, _shard_text(name, table, rows, inward, has_location)))
-    packs = _packs(shards)
+    shard_names = [names[group[order[lo]]].decode("ascii") for lo in bounds[:-1].tolist()]
+    texts = _shard_texts(shard_names, table, order, bounds, inward)
+    packs = _packs(list(zip(shard_names, texts, strict=True)))
     files = {f"{pack[0][0]}.js": "".join(text for _, text in pack) for pack in packs}
     outside = [n.decode("ascii") for n, ew in zip(names, in_ew, strict=True) if not ew]
     listed = [[name for name, _ in pack] for pack in packs]
@@ -431,7 +476,7 @@ def _complete(folder: Path) -> bool:
 
 
 def postcode_index_folder(*, settings: Settings = DEFAULT_SETTINGS) -> Path:
-    """Return the cached folder of the postcode index, building it on first use (~30 s).
+    """Return the cached folder of the postcode index, building it on first use (seconds).
 
     Parameters
     ----------
@@ -449,7 +494,9 @@ def postcode_index_folder(*, settings: Settings = DEFAULT_SETTINGS) -> Path:
     if _complete(folder):
         return folder
     usable_cache_folder(settings.cache_dir)
-    files = postcode_index_files(load_postcode_table(settings=settings))
+    table = load_postcode_table(settings=settings)
+    status("Building the offline postcode search (once; a few seconds)")
+    files = postcode_index_files(table)
     with writing_cache(settings.cache_dir):
         build = Path(tempfile.mkdtemp(dir=settings.cache_dir, prefix=".search-build-"))
         try:
