@@ -32,11 +32,12 @@ from servicemap.geography.postcode_index import (
     encode_varints,
     postcode_index_folder,
 )
-from servicemap.geography.postcodes import load_postcode_table
+from servicemap.geography.postcodes import load_postcode_table, postcode_cache_path
 from servicemap.geography.towns import load_towns
 from servicemap.render import search as search_module
 from servicemap.render.labels import FOCUS_LABELS
 from servicemap.render.search import search_services_js
+from servicemap.settings import Settings
 
 SEARCH_JS = Path(str(resources.files("servicemap").joinpath("assets", "search.js")))
 NODE = shutil.which("node")
@@ -159,6 +160,58 @@ def test_index_names_each_district_and_force_as_the_register_does(index_folder: 
     assert [f[1] for f in index["forces"]] == [forces[c] for c in table.force_codes]
     outside = set(index["outside"].split(","))
     assert "AB10" in outside and "EH1" in outside and "TR1" not in outside
+
+
+def _cache_with_the_postcode_table(tmp_path: Path) -> Settings:
+    settings = Settings(cache_dir=tmp_path / "cache")
+    settings.cache_dir.mkdir()
+    shutil.copy(postcode_cache_path(), postcode_cache_path(settings))  # as a first run made it
+    return settings
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ".complete"}
+
+
+def test_a_first_report_builds_the_index_in_another_process(
+    index_folder: Path, tmp_path: Path
+) -> None:
+    settings = _cache_with_the_postcode_table(tmp_path)
+    postcode_index.start_postcode_index(settings=settings)
+    (helper,) = postcode_index._BUILDING.values()
+    helper.join(timeout=600)
+    assert helper.exitcode == 0
+    folder = postcode_index.postcode_index_folder(settings=settings)
+    assert not postcode_index._BUILDING  # waited for, then forgotten
+    assert _files(folder) == _files(index_folder)
+    postcode_index.start_postcode_index(settings=settings)  # cached: no process
+    assert not postcode_index._BUILDING
+
+
+def test_the_index_is_built_here_when_the_other_process_did_not(
+    index_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _cache_with_the_postcode_table(tmp_path)
+    folder = settings.cache_dir / f"search-{postcode_index._folder_key(settings)}"
+
+    class Failed:  # a process that exited having written nothing
+        joined = False
+
+        def join(self) -> None:
+            self.joined = True
+
+    failed = Failed()
+    monkeypatch.setitem(postcode_index._BUILDING, folder, failed)
+    assert postcode_index.postcode_index_folder(settings=settings) == folder
+    assert failed.joined
+    assert _files(folder) == _files(index_folder)
+
+
+def test_no_process_starts_before_the_postcode_table_is_cached(tmp_path: Path) -> None:
+    settings = Settings(cache_dir=tmp_path / "empty")
+    postcode_index.start_postcode_index(settings=settings)
+    assert not postcode_index._BUILDING
+    assert not settings.cache_dir.exists()
 
 
 def test_place_names_are_normalised_as_the_library_does(tmp_path: Path) -> None:

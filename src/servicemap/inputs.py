@@ -20,6 +20,7 @@ from servicemap.directory.select import Selection, SelectionSummary, select_serv
 from servicemap.geography import postcodes as postcodes_module
 from servicemap.geography.boundaries import load_district_areas, load_force_areas
 from servicemap.geography.need import load_need
+from servicemap.geography.postcode_index import start_postcode_index
 from servicemap.geography.postcodes import geography_from_postcodes
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -83,6 +84,7 @@ def load_inputs(
     districts: bool = False,
     settings: Settings = DEFAULT_SETTINGS,
     keep: bool = False,
+    search: bool = False,
 ) -> ReportInputs:
     """Load the services, force areas and need, and compute coverage (bundled data by default).
 
@@ -106,6 +108,11 @@ def load_inputs(
         the services are then the public frame (confidential places withheld, with a geometry
         from each public point), and the coverage tables are read back unless an input changed.
         Every figure and page is the same either way.
+    search
+        For a report: once the services are loaded (and so the postcode table), start building
+        its search's postcode index in another process when it is not cached
+        (``geography.postcode_index.start_postcode_index``), so a first report builds it while
+        coverage is scored.
 
     Returns
     -------
@@ -119,6 +126,8 @@ def load_inputs(
         else load_services(services_path, settings=settings)
     )
     services, summary = select_services(loaded, selection or Selection())
+    if search:
+        start_postcode_index(settings=settings)
     status("Loading police force area boundaries…")
     force_areas = load_force_areas(boundaries_source, settings=settings)
     status("Scoring coverage…")

@@ -92,6 +92,7 @@ def _report_inputs(
     cache_dir: Path | None,
     *,
     districts: bool = False,
+    search: bool = False,
 ) -> tuple[ReportInputs, Settings]:
     """Return the map and report inputs (``servicemap.inputs.load_inputs``) and the settings."""
     from servicemap.inputs import load_inputs
@@ -105,6 +106,7 @@ def _report_inputs(
         districts=districts,
         settings=settings,
         keep=True,
+        search=search,
     )
     note_selection(inputs.selection)
     return inputs, settings
@@ -260,7 +262,7 @@ def report_command(
     since = read_snapshot(since_dir) if since_dir is not None else None  # before -o is replaced
     started = time.perf_counter()
     inputs, settings = _report_inputs(
-        services_path, boundaries_source, need_path, cache_dir, districts=True
+        services_path, boundaries_source, need_path, cache_dir, districts=True, search=True
     )
     summary = build_report(
         inputs.force_areas,

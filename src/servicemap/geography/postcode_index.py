@@ -42,6 +42,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -75,6 +76,7 @@ __all__ = [
     "encode_varints",
     "postcode_index_files",
     "postcode_index_folder",
+    "start_postcode_index",
 ]
 
 FOLDER = "postcodes"
@@ -475,6 +477,52 @@ def _complete(folder: Path) -> bool:
         return False
 
 
+# The folders another process is building (:func:`start_postcode_index`), and that process.
+_BUILDING: dict[Path, Any] = {}
+
+
+def start_postcode_index(*, settings: Settings = DEFAULT_SETTINGS) -> None:
+    """Start building the postcode index in another process, when it is not in the cache yet.
+
+    A first report then builds it on a second processor core while it makes the pages;
+    :func:`postcode_index_folder` waits for that process, and builds the folder itself (with
+    the errors a user should see) if the process did not. With one core, or when no process
+    can be started, nothing happens here and the folder is built when it is asked for.
+
+    Parameters
+    ----------
+    settings
+        As for :func:`postcode_index_folder`.
+    """
+    folder = settings.cache_dir / f"search-{_folder_key(settings)}"
+    if folder in _BUILDING or (os.cpu_count() or 1) < 2 or _complete(folder):
+        return
+    if not postcode_cache_path(settings).is_file():
+        return  # the other process would build the postcode table too: once, here, is enough
+    import multiprocessing
+
+    try:
+        # spawn: a fresh interpreter, nothing of this process's threads or open files
+        process = multiprocessing.get_context("spawn").Process(
+            target=_build_quietly, args=(settings,), daemon=True
+        )
+        process.start()
+    except (OSError, RuntimeError, ValueError):
+        return  # built when asked for instead
+    _BUILDING[folder] = process
+
+
+def _build_quietly(settings: Settings) -> None:
+    """Build the folder in a helper process, silently: its caller reports any failure itself."""
+    import signal
+
+    with open(os.devnull, "w", encoding="utf-8") as quiet:
+        os.dup2(quiet.fileno(), 2)
+    # stopped with the run that started it: leave no half-built folder behind (finally runs)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    postcode_index_folder(settings=settings)
+
+
 def postcode_index_folder(*, settings: Settings = DEFAULT_SETTINGS) -> Path:
     """Return the cached folder of the postcode index, building it on first use (seconds).
 
@@ -491,6 +539,10 @@ def postcode_index_folder(*, settings: Settings = DEFAULT_SETTINGS) -> Path:
         of them); copy its files, do not change them.
     """
     folder = settings.cache_dir / f"search-{_folder_key(settings)}"
+    helper = _BUILDING.pop(folder, None)
+    if helper is not None and not _complete(folder):
+        status("Finishing the offline postcode search")
+        helper.join()  # the folder it writes is whole or absent (built below)
     if _complete(folder):
         return folder
     usable_cache_folder(settings.cache_dir)

@@ -53,6 +53,7 @@ from servicemap.analysis.snapshot import SNAPSHOT_FILE, Snapshot, snapshot_json
 from servicemap.directory.privacy import public_services
 from servicemap.directory.select import Selection, SelectionSummary, select_services
 from servicemap.errors import ReportError
+from servicemap.geography.postcode_index import start_postcode_index
 from servicemap.geography.simplified import simplify_force_areas
 from servicemap.geography.towns import TOWNS_ATTRIBUTION
 from servicemap.inputs import force_profiles
@@ -538,6 +539,8 @@ def build_report(
     """
     target = Path(out_dir)
     check_report_folder(target, force=overwrite)
+    # a first report: the search's postcode index is built beside the pages, on another core
+    start_postcode_index(settings=settings)
     if profiles is None:
         profiles = _build_profiles(services, coverage, profile, progress, settings=settings)
     pages = report_pages(
