@@ -192,7 +192,7 @@ def test_the_index_is_built_here_when_the_other_process_did_not(
     index_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _cache_with_the_postcode_table(tmp_path)
-    folder = settings.cache_dir / f"search-{postcode_index._folder_key(settings)}"
+    folder = postcode_index._folder_path(settings)
 
     class Failed:  # a process that exited having written nothing
         joined = False

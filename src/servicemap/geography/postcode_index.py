@@ -458,6 +458,10 @@ def _folder_key(settings: Settings) -> str:
     return f"{table_key}-i{INDEX_FORMAT}-t{_towns_version()}-{TOWN_POPULATION}-{digest}"
 
 
+def _folder_path(settings: Settings) -> Path:
+    return settings.cache_dir / f"search-{_folder_key(settings)}"
+
+
 def _stamp(path: Path) -> list[int]:
     info = os.stat(path)
     return [info.st_size, info.st_mtime_ns]
@@ -494,8 +498,8 @@ def start_postcode_index(*, settings: Settings = DEFAULT_SETTINGS) -> None:
     settings
         As for :func:`postcode_index_folder`.
     """
-    folder = settings.cache_dir / f"search-{_folder_key(settings)}"
-    if folder in _BUILDING or (os.cpu_count() or 1) < 2 or _complete(folder):
+    folder = _folder_path(settings)
+    if folder in _BUILDING or _cores() < 2 or _complete(folder):
         return
     if not postcode_cache_path(settings).is_file():
         return  # the other process would build the postcode table too: once, here, is enough
@@ -507,9 +511,15 @@ def start_postcode_index(*, settings: Settings = DEFAULT_SETTINGS) -> None:
             target=_build_quietly, args=(settings,), daemon=True
         )
         process.start()
-    except (OSError, RuntimeError, ValueError):
+    except (OSError, RuntimeError, ValueError, AssertionError):  # (a daemon has no children)
         return  # built when asked for instead
     _BUILDING[folder] = process
+
+
+def _cores() -> int:
+    """Return how many processor cores this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 def _build_quietly(settings: Settings) -> None:
@@ -538,7 +548,7 @@ def postcode_index_folder(*, settings: Settings = DEFAULT_SETTINGS) -> Path:
         A folder holding exactly the files of :func:`postcode_index_files` (and a hidden list
         of them); copy its files, do not change them.
     """
-    folder = settings.cache_dir / f"search-{_folder_key(settings)}"
+    folder = _folder_path(settings)
     helper = _BUILDING.pop(folder, None)
     if helper is not None and not _complete(folder):
         status("Finishing the offline postcode search")
