@@ -187,3 +187,29 @@ def test_the_quick_stable_sort_orders_as_numpys_stable_sort() -> None:
         np.testing.assert_array_equal(
             access._stable_argsort(values), np.argsort(values, kind="stable"), err_msg=str(n)
         )
+
+
+def test_each_forces_box_and_farthest_resident_are_those_of_its_own_slice(
+    geography: Geography,
+) -> None:
+    km = np.random.default_rng(8).uniform(0, 90, len(geography.resident_xy))
+    boxes, farthest = access._force_boxes(geography, km)
+    bounds = geography.force_bounds
+    for k in range(geography.n_forces):
+        part = slice(bounds[k], bounds[k + 1])
+        xy = geography.resident_xy[part]
+        np.testing.assert_array_equal(boxes[k], [*xy.min(axis=0), *xy.max(axis=0)])
+        assert farthest[k] == km[part].max()
+
+
+def test_a_force_without_residents_has_no_box_and_the_others_keep_theirs() -> None:
+    from types import SimpleNamespace
+
+    xy = np.array([[1.0, 5.0], [3.0, 2.0], [7.0, 7.0], [9.0, 8.0], [8.0, 9.0]])
+    # force 0: rows 0-1; force 1: none; force 2: rows 2-4; force 3: none
+    fake = SimpleNamespace(force_bounds=np.array([0, 2, 2, 5, 5]), resident_xy=xy, n_forces=4)
+    boxes, farthest = access._force_boxes(fake, np.array([4.0, 1.0, 2.0, 6.0, 3.0]))  # type: ignore[arg-type]
+    np.testing.assert_array_equal(boxes[0], [1, 2, 3, 5])
+    np.testing.assert_array_equal(boxes[2], [7, 7, 9, 9])
+    assert np.isnan(boxes[[1, 3]]).all()
+    assert farthest.tolist() == [4.0, -np.inf, 6.0, -np.inf]

@@ -542,12 +542,12 @@ def _force_boxes(
     xy = geography.resident_xy
     boxes = np.full((geography.n_forces, 4), np.nan)
     farthest = np.full(geography.n_forces, -np.inf)
-    for k in range(geography.n_forces):
-        part = slice(bounds[k], bounds[k + 1])
-        if bounds[k + 1] > bounds[k]:
-            boxes[k, :2] = xy[part].min(axis=0)
-            boxes[k, 2:] = xy[part].max(axis=0)
-            farthest[k] = float(km[part].max())
+    some = np.flatnonzero(bounds[1:] > bounds[:-1])  # forces with residents (slices in order)
+    if len(some):
+        starts = bounds[some]  # reduceat over these starts: each slice runs to the next start
+        boxes[some, :2] = np.minimum.reduceat(xy, starts, axis=0)
+        boxes[some, 2:] = np.maximum.reduceat(xy, starts, axis=0)
+        farthest[some] = np.maximum.reduceat(km, starts)
     return boxes, farthest
 
 
