@@ -104,15 +104,12 @@ def load_inputs(
     settings
         Settings (CRS, cache folder).
     keep
-        Reuse the results kept between runs in the cache folder (:mod:`servicemap.analysis.kept`):
-        the services are then the public frame (confidential places withheld, with a geometry
-        from each public point), and the coverage tables are read back unless an input changed.
-        Every figure and page is the same either way.
+        Reuse the results kept in the cache folder (:mod:`servicemap.analysis.kept`): the
+        services are then the public frame (confidential places withheld, each public point a
+        geometry), and coverage is read back unless an input changed; every figure is the same.
     search
-        For a report: once the services are loaded (and so the postcode table), start building
-        its search's postcode index in another process when it is not cached
-        (``geography.postcode_index.start_postcode_index``), so a first report builds it while
-        coverage is scored.
+        Start building a report search's postcode index beside the rest once the postcode
+        table is loaded (``postcode_index.start_postcode_index``): a first report's work.
 
     Returns
     -------
@@ -126,7 +123,7 @@ def load_inputs(
         else load_services(services_path, settings=settings)
     )
     services, summary = select_services(loaded, selection or Selection())
-    if search:
+    if search:  # a first report builds it while coverage is scored
         start_postcode_index(settings=settings)
     status("Loading police force area boundaries…")
     force_areas = load_force_areas(boundaries_source, settings=settings)
