@@ -226,6 +226,21 @@ def test_postal_only_addresses_are_recognised(address: str) -> None:
     assert postal_only(frame).tolist() == [True, False]
 
 
+@pytest.mark.parametrize("extra", ["", "İstanbul Road"])  # İ lowers to two characters
+def test_postal_only_is_each_addresss_own_match_in_a_long_list(extra: str) -> None:
+    import re
+
+    from servicemap.directory import schema
+
+    rng = np.random.default_rng(4)
+    pieces = ["PO", "P.O.", " ", ".", "Box", "BOX", "Free", "post", "Private", "Bag", "\n", "a"]
+    addresses = ["".join(rng.choice(pieces, size=rng.integers(0, 7))) for _ in range(3_000)]
+    frame = pd.DataFrame({"address": [*addresses, None, "", extra]})
+    expected = [bool(re.search(schema._POSTAL_ONLY, a)) for a in frame["address"].fillna("")]
+    assert 50 < sum(expected) < 2_900  # both kinds, and the same answer for each
+    assert postal_only(frame).tolist() == expected
+
+
 def test_a_po_box_is_not_a_place_to_visit_but_keeps_its_district(
     canonical_services: Factory, need: pd.DataFrame, postcodes: PostcodeTable
 ) -> None:

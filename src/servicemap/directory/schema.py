@@ -29,6 +29,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from servicemap._csv import column_key
@@ -490,5 +491,35 @@ def postal_only(services: pd.DataFrame) -> pd.Series:
     """
     if "address" not in services.columns:
         return pd.Series(False, index=services.index, dtype=bool)
-    text = services["address"].fillna("").astype(str)
-    return text.str.contains(_POSTAL_ONLY, regex=True).astype(bool)
+    text = services["address"].fillna("").astype(str).tolist()
+    found = np.zeros(len(text), dtype=bool)
+    for row in _rows_mentioning(text, _POSTAL_WORDS):  # the pattern, where it can match
+        found[row] = _POSTAL_ONLY.search(text[row]) is not None
+    return pd.Series(found, index=services.index, dtype=bool)
+
+
+# Every postal-only address holds one of these, in lower case (each letter of them matches
+# only itself and its capital under the pattern's IGNORECASE).
+_POSTAL_WORDS = ("box", "bag", "freepo")
+
+
+def _rows_mentioning(texts: list[str], words: tuple[str, ...]) -> list[int]:
+    """Return which of ``texts`` hold one of ``words`` (lower case, no newline), any case.
+
+    One search of all the texts joined: a directory of a million addresses is not read one
+    address at a time. The rows are in order, each once.
+    """
+    joined = "\n".join(texts)  # no word holds a newline, so none spans two texts
+    lower = joined.lower()
+    if len(lower) != len(joined):  # a character lowers to two ("İ"): every text, then
+        return list(range(len(texts)))
+    hits = []
+    for word in words:
+        at = lower.find(word)
+        while at >= 0:
+            hits.append(at)
+            at = lower.find(word, at + 1)
+    lengths = np.fromiter(map(len, texts), dtype=np.intp, count=len(texts))
+    starts = np.r_[0, np.cumsum(lengths[:-1] + 1)]
+    rows = np.unique(np.searchsorted(starts, np.asarray(hits, dtype=np.intp), side="right") - 1)
+    return [int(row) for row in rows]
