@@ -132,14 +132,14 @@ def confidential_mask(services: pd.DataFrame) -> pd.Series:
     pandas.Series
         Booleans on the frame's index.
     """
-    # copies: a column's text can share memory with the frame, which its owner may edit
-    texts = [_text_column(services, name).to_numpy(copy=True) for name in _RULE_COLUMNS]
+    columns = {name: _text_column(services, name) for name in _RULE_COLUMNS}
+    # copies kept: what they were found from must not change with the frame's next edit
+    texts = [columns[name].to_numpy(copy=True) for name in _RULE_COLUMNS]
     for seen, mask in _LAST_MASKS:
         if all(len(a) == len(b) and bool((a == b).all()) for a, b in zip(seen, texts, strict=True)):
             return pd.Series(mask.copy(), index=services.index, dtype=bool)  # callers may edit
     terms = pd.Series(
-        per_value(_text_column(services, "location_confidential"), confidentiality_term),
-        index=services.index,
+        per_value(columns["location_confidential"], confidentiality_term), index=services.index
     )
     said = ~terms.isin(["", "no"])
     in_doubt = (offers_accommodation(services) | named_as_refuge(services)) & (terms != "no")

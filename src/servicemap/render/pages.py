@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from markupsafe import Markup, escape
 
 from servicemap import __version__
 from servicemap.analysis.coverage import (
@@ -223,8 +224,6 @@ def page_context(
 def _asset(name: str) -> Any:
     from importlib import resources
 
-    from markupsafe import Markup
-
     text = resources.files("servicemap").joinpath("assets", name).read_text(encoding="utf-8")
     # Trusted, static files of this package inlined into <style>/<script>: not escaped, but an
     # end tag inside them would close the element early.
@@ -328,8 +327,6 @@ def _svg_minimap(
     settings: Settings,
 ) -> Any:
     """Return an inline SVG of a force (thick outline) and its neighbours, or '' if none."""
-    from markupsafe import Markup, escape
-
     wanted = [code, *neighbours]
     chosen = simplified.loc[simplified["force_code"].isin(wanted)]
     if not chosen.crs.equals(settings.crs):
@@ -698,8 +695,6 @@ def profile_pages(
         else code
         for code in simplified["force_code"]
     }
-    from markupsafe import Markup
-
     projected = simplified.to_crs(settings.crs)  # once, not once per minimap
     pages: dict[str, str] = {}
     listings: dict[tuple[Any, ...], dict[str, str]] = {}  # one listing per service, not per page
