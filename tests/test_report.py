@@ -371,3 +371,34 @@ def test_profile_listings_are_made_from_the_listed_cells_alone(inputs):
         expected = [listings.service_listing(row) for row in rows]
         assert listings.profile_services(profile.services, kept) == expected
     assert len(kept) == 2  # the hostile first profile's service, and "Safe Steps"
+
+
+def test_the_downloads_made_on_another_core_are_those_made_here(inputs, monkeypatch):
+    """report_pages makes the downloads and snapshot in a forked copy: the same files."""
+    import datetime as dt
+    import os
+
+    from servicemap import _beside
+
+    forces, coverage, services, profiles = inputs
+    day = dt.date(2026, 12, 4)
+    can_fork = hasattr(os, "fork") and _beside.cores() > 1
+    forked = []
+    started = _beside.Beside.__init__
+
+    def noting(self, *args, **kwargs):
+        started(self, *args, **kwargs)
+        forked.append(self.forked)
+
+    monkeypatch.setattr(_beside.Beside, "__init__", noting)
+    beside_pages = report_module.report_pages(
+        forces, coverage, services, profiles=profiles, generated=day
+    )
+    monkeypatch.setattr(_beside, "cores", lambda: 1)
+    here_pages = report_module.report_pages(
+        forces, coverage, services, profiles=profiles, generated=day
+    )
+    assert forked == [can_fork, False]
+    assert beside_pages.downloads == here_pages.downloads
+    assert beside_pages.snapshot == here_pages.snapshot
+    assert set(beside_pages.downloads) >= {"services.csv", "services.json"}

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from servicemap._beside import cores
 from servicemap._cache import usable_cache_folder, writing_cache
 from servicemap._progress import status
 from servicemap.geography.areas import accepted_names, area_key
@@ -499,7 +500,7 @@ def start_postcode_index(*, settings: Settings = DEFAULT_SETTINGS) -> None:
         As for :func:`postcode_index_folder`.
     """
     folder = _folder_path(settings)
-    if folder in _BUILDING or _cores() < 2 or _complete(folder):
+    if folder in _BUILDING or cores() < 2 or _complete(folder):
         return
     if not postcode_cache_path(settings).is_file():
         return  # the other process would build the postcode table too: once, here, is enough
@@ -514,12 +515,6 @@ def start_postcode_index(*, settings: Settings = DEFAULT_SETTINGS) -> None:
     except (OSError, RuntimeError, ValueError, AssertionError):  # (a daemon has no children)
         return  # built when asked for instead
     _BUILDING[folder] = process
-
-
-def _cores() -> int:
-    """Return how many processor cores this process may run on."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 def _build_quietly(settings: Settings) -> None:

@@ -47,6 +47,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from servicemap._beside import beside
 from servicemap._csv import csv_text as frame_csv_text
 from servicemap._folder import check_folder, publish_folder
 from servicemap.analysis.snapshot import SNAPSHOT_FILE, Snapshot, snapshot_json
@@ -241,27 +242,35 @@ def report_pages(
     frame = force_map_frame(force_areas, coverage, metric=metric)
     simplified = _simplified(frame, settings=settings)
     lookup = force_lookup(force_areas, coverage, frame, settings=settings)
-    env = jinja_environment()
-    common = page_context(title=title, metric=metric, generated=generated, contact=contact)
-    common["changes"] = report_changes(since, services, coverage, generated, lookup.slugs)
-    index_html = _index_html(
-        env, common, coverage, (services, public), profiles, lookup, metric=metric,
-        selection=selection, sources=(boundary_source, services_source), generated=generated,
-    )  # fmt: skip
-    force_pages = profile_pages(
-        env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
-    )
-    options = _map_options(metric, tiles, simplified, districts, settings=settings)
-    map_html, search = _map_and_search(env, force_areas, coverage, services, public, lookup,
-                                       force_pages, options)  # fmt: skip
+    # the downloads on another core, while this one makes the pages (the same with one core)
+    with beside(_downloads, services, _profile_ids(profiles, lookup), coverage, generated) as files:
+        env = jinja_environment()
+        common = page_context(title=title, metric=metric, generated=generated, contact=contact)
+        common["changes"] = report_changes(since, services, coverage, generated, lookup.slugs)
+        index_html = _index_html(
+            env, common, coverage, (services, public), profiles, lookup, metric=metric,
+            selection=selection, sources=(boundary_source, services_source), generated=generated,
+        )  # fmt: skip
+        force_pages = profile_pages(
+            env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
+        )
+        options = _map_options(metric, tiles, simplified, districts, settings=settings)
+        map_html, search = _map_and_search(env, force_areas, coverage, services, public, lookup,
+                                           force_pages, options)  # fmt: skip
+        downloads, snapshot = files.result()
     return ReportPages(
         index_html=index_html, force_pages=force_pages, map_html=map_html, search=search,
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
-        generated=format_date(generated),
-        downloads=service_downloads(services, _profile_ids(profiles, lookup)),
-        snapshot=snapshot_json(services, coverage, generated=generated),
+        generated=format_date(generated), downloads=downloads, snapshot=snapshot,
     )  # fmt: skip
+
+
+def _downloads(
+    services: pd.DataFrame, ids: dict[str, list[str]], coverage: pd.DataFrame, generated: dt.date
+) -> tuple[dict[str, str], str]:
+    """Return the service downloads and ``snapshot.json``: a pure function, run beside."""
+    return service_downloads(services, ids), snapshot_json(services, coverage, generated=generated)
 
 
 def _simplified(frame: gpd.GeoDataFrame, *, settings: Settings) -> gpd.GeoDataFrame:

@@ -1,0 +1,148 @@
+"""Work done on a second processor core while this process goes on: :func:`beside`.
+
+``with beside(func, *args, **kwargs) as work:`` starts the call in a forked copy of this
+process and ``work.result()`` returns what it returned. A fork needs no re-import and no copy of
+the inputs: the copy sees this process's memory as it was. The function must be pure (it
+returns a value and writes nothing), because its answer comes back only through a pipe,
+pickled.
+
+Nothing is forked (the work is done by ``result()`` in this process instead) when there is one
+core, no ``os.fork`` (Windows), or another Python thread is running (a fork copies only the
+calling thread, so a lock another thread holds would stay held in the copy). The warnings the
+call gives in the copy (past this process's filters, as they were at the fork) are shown here
+by ``result()``, through :func:`warnings.showwarning`. If the copy fails in any way (an
+exception, a signal, an answer that cannot be pickled), ``result()`` does the work here, so the
+caller sees the same value or the same error as without a copy.
+
+The copy's stdout and stderr are silenced, and it ends with ``os._exit``: it runs no caller's
+``finally``, no exit handler, and flushes none of this process's buffers. Leaving the ``with``
+block early (an error in this process) kills the copy and waits for it, so none is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import pickle
+import signal
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+__all__ = ["Beside", "beside", "cores"]
+
+T = TypeVar("T")
+
+
+def cores() -> int:
+    """Return how many processor cores this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+class Beside(Generic[T]):
+    """A call running in a forked copy of this process (or, failing that, not yet)."""
+
+    def __init__(self, func: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self._call = functools.partial(func, *args, **kwargs)
+        self._pid, self._read = 0, -1
+        self.forked = False
+        if cores() < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+            return
+        read, write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return
+        if pid == 0:  # the copy: never returns
+            os.close(read)
+            _run_copy(self._call, write)
+        os.close(write)
+        self._pid, self._read, self.forked = pid, read, True
+
+    def result(self) -> T:
+        """Return the call's value: the copy's answer, or else the work done here and now."""
+        if self._pid:
+            answer = self._collect()
+            if answer is not None:
+                value, shown = answer
+                for message, category, filename, lineno in shown:
+                    warnings.showwarning(message, category, filename, lineno)
+                return value  # type: ignore[no-any-return]
+        return self._call()
+
+    def _collect(self) -> tuple[Any, list[tuple[Any, ...]]] | None:
+        """Read the copy's answer and reap it; ``None`` when it gave none."""
+        chunks = []
+        with os.fdopen(self._read, "rb") as pipe:
+            self._read = -1
+            while chunk := pipe.read(1 << 20):
+                chunks.append(chunk)
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
+        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+            return None
+        try:
+            answer = pickle.loads(b"".join(chunks))
+        except Exception:  # noqa: BLE001 - a torn answer is no answer: the work is done here
+            return None
+        return answer if isinstance(answer, tuple) and len(answer) == 2 else None
+
+    def close(self) -> None:
+        """Stop the copy if it is still running, and reap it."""
+        if self._read >= 0:
+            os.close(self._read)
+            self._read = -1
+        if self._pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = 0
+
+
+def _run_copy(call: Callable[[], Any], write: int) -> None:
+    """In the forked copy: call, send the pickled answer, and end (exit status 0 when sent)."""
+    status = 1
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        sys.stdout = sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the copy with the run
+        with warnings.catch_warnings(record=True) as caught:  # the filters stay as they were
+            value = call()
+        shown = [(w.message, w.category, w.filename, w.lineno) for w in caught]
+        data = pickle.dumps((value, shown), protocol=pickle.HIGHEST_PROTOCOL)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write, view) :]
+        status = 0
+    except BaseException:  # noqa: BLE001, S110 - the caller does the work itself and sees why
+        pass
+    finally:
+        os._exit(status)
+
+
+@contextlib.contextmanager
+def beside(func: Callable[..., T], *args: Any, **kwargs: Any) -> Iterator[Beside[T]]:
+    """Start ``func(*args, **kwargs)`` on another core; ``.result()`` in the block returns it.
+
+    Parameters
+    ----------
+    func, args, kwargs
+        A pure function (it returns a picklable value and writes nothing) and its arguments.
+
+    Yields
+    ------
+    Beside
+        Call ``result()`` once, in the block, for the call's value.
+    """
+    work = Beside(func, args, kwargs)
+    try:
+        yield work
+    finally:
+        work.close()
