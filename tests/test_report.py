@@ -374,7 +374,7 @@ def test_profile_listings_are_made_from_the_listed_cells_alone(inputs):
 
 
 def test_the_downloads_made_on_another_core_are_those_made_here(inputs, monkeypatch):
-    """report_pages makes the downloads and snapshot in a forked copy: the same files."""
+    """report_pages makes the downloads, snapshot and map in forked copies: the same files."""
     import datetime as dt
     import os
 
@@ -398,7 +398,41 @@ def test_the_downloads_made_on_another_core_are_those_made_here(inputs, monkeypa
     here_pages = report_module.report_pages(
         forces, coverage, services, profiles=profiles, generated=day
     )
-    assert forked == [can_fork, False]
+    assert forked == [can_fork, can_fork, False, False]
     assert beside_pages.downloads == here_pages.downloads
+    folium_ids = re.compile(r"_[0-9a-f]{32}(?![0-9a-f])")  # folium names each element afresh
+    assert folium_ids.sub("_", beside_pages.map_html) == folium_ids.sub("_", here_pages.map_html)
     assert beside_pages.snapshot == here_pages.snapshot
     assert set(beside_pages.downloads) >= {"services.csv", "services.json"}
+
+
+def test_force_profiles_made_half_on_another_core_are_those_made_here(
+    bundled_services, monkeypatch
+):
+    """inputs.force_profiles makes the second half in a forked copy: the same profiles, in order,
+    with the progress wrapper given every code."""
+    import pandas as pd
+
+    from servicemap import _beside
+    from servicemap.analysis.coverage import coverage_by_district, coverage_by_force
+    from servicemap.inputs import force_profiles
+
+    coverage = coverage_by_force(bundled_services)
+    districts = coverage_by_district(bundled_services)
+    codes = [str(code) for code in coverage["force_code"]]
+    shown: list[list[str]] = []
+
+    def progress(items):
+        shown.append(list(items))
+        return items
+
+    kwargs = {"codes": codes, "districts": districts, "progress": progress}
+    beside_made = force_profiles(bundled_services, coverage, **kwargs)
+    monkeypatch.setattr(_beside, "cores", lambda: 1)
+    here_made = force_profiles(bundled_services, coverage, **kwargs)
+    assert list(beside_made) == list(here_made) == codes
+    assert shown == [codes, codes]
+    for code in codes:
+        assert beside_made[code].to_dict() == here_made[code].to_dict()
+        pd.testing.assert_frame_equal(beside_made[code].services, here_made[code].services)
+        pd.testing.assert_frame_equal(beside_made[code].districts, here_made[code].districts)

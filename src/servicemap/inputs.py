@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from servicemap._beside import beside
 from servicemap._progress import status
 from servicemap.analysis import profile as profile_module
 from servicemap.analysis.coverage import coverage_by_district, coverage_by_force
@@ -194,19 +195,29 @@ def force_profiles(
     # Prepared once for every force: placing and matching the services is national work.
     prepared = prepare_services(services, geography_from_postcodes(table))
     wanted = list(codes)
-    iterator = progress(wanted) if progress is not None else wanted
-    return {
-        code: profile_module.force_profile(
-            code,
-            services,
-            coverage,
-            postcodes=table,
-            districts=districts,
-            prepared=prepared,
-            settings=settings,
-        )
-        for code in iterator
-    }
+
+    def some(part: Sequence[str]) -> dict[str, ForceProfile]:
+        return {
+            code: profile_module.force_profile(
+                code,
+                services,
+                coverage,
+                postcodes=table,
+                districts=districts,
+                prepared=prepared,
+                settings=settings,
+            )  # fmt: skip
+            for code in part
+        }
+
+    # the second half on another core, while this one makes the first (one core: in turn)
+    later = set(wanted[(len(wanted) + 1) // 2 :])
+    made: dict[str, ForceProfile] = {}
+    with beside(some, [code for code in wanted if code in later]) as other:
+        for code in progress(wanted) if progress is not None else wanted:
+            if code not in made:
+                made.update(other.result() if code in later else some([code]))
+    return {code: made[code] for code in wanted}
 
 
 def profile_maker(

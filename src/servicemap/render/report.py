@@ -225,8 +225,7 @@ def report_pages(
     contact
         A web or email address shown on every page as "Is a service missing or wrong? Tell us".
     since
-        An earlier report's snapshot (``analysis.snapshot.read_snapshot``): the pages then say
-        "What changed since <its date>".
+        An earlier report's snapshot (``analysis.snapshot.read_snapshot``), for "What changed".
     districts
         ``(district polygons, coverage_by_district)`` for a district layer in ``map.html``.
     settings
@@ -242,21 +241,21 @@ def report_pages(
     frame = force_map_frame(force_areas, coverage, metric=metric)
     simplified = _simplified(frame, settings=settings)
     lookup = force_lookup(force_areas, coverage, frame, settings=settings)
-    # the downloads on another core, while this one makes the pages (the same with one core)
-    with beside(_downloads, services, _profile_ids(profiles, lookup), coverage, generated) as files:
-        env = jinja_environment()
-        common = page_context(title=title, metric=metric, generated=generated, contact=contact)
-        common["changes"] = report_changes(since, services, coverage, generated, lookup.slugs)
-        index_html = _index_html(
-            env, common, coverage, (services, public), profiles, lookup, metric=metric,
-            selection=selection, sources=(boundary_source, services_source), generated=generated,
+    env = jinja_environment()
+    options = _map_options(metric, tiles, simplified, districts, settings=settings)
+    # the downloads and the map on other cores while this one makes the pages (one core: here)
+    with (
+        beside(_downloads, services, _profile_ids(profiles, lookup), coverage, generated) as files,
+        beside(_map_page, env, force_areas, coverage, public, options) as map_page,
+    ):
+        index_html, force_pages = _pages(
+            env, coverage, (services, public), profiles, lookup, simplified, title=title,
+            metric=metric, generated=generated, contact=contact, since=since, selection=selection,
+            sources=(boundary_source, services_source), settings=settings,
         )  # fmt: skip
-        force_pages = profile_pages(
-            env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
-        )
-        options = _map_options(metric, tiles, simplified, districts, settings=settings)
-        map_html, search = _map_and_search(env, force_areas, coverage, services, public, lookup,
-                                           force_pages, options)  # fmt: skip
+        slugs = {code: slug for code, slug in lookup.slugs.items() if slug in force_pages}
+        search = search_files(services, public, profiles=slugs, settings=settings)
+        map_html = map_page.result()
         downloads, snapshot = files.result()
     return ReportPages(
         index_html=index_html, force_pages=force_pages, map_html=map_html, search=search,
@@ -278,6 +277,36 @@ def _simplified(frame: gpd.GeoDataFrame, *, settings: Settings) -> gpd.GeoDataFr
     simplified = simplify_force_areas(frame, settings=settings)
     simplified.attrs.update(frame.attrs)
     return simplified
+
+
+def _pages(
+    env: Any,
+    coverage: pd.DataFrame,
+    services: tuple[pd.DataFrame, pd.DataFrame],
+    profiles: Mapping[str, ProfileLike],
+    lookup: ForceLookup,
+    simplified: gpd.GeoDataFrame,
+    *,
+    title: str,
+    metric: str,
+    generated: dt.date,
+    contact: str | None,
+    since: Snapshot | None,
+    selection: SelectionSummary | None,
+    sources: tuple[str, str],
+    settings: Settings,
+) -> tuple[str, dict[str, str]]:
+    """Return ``index.html`` and each force's page by slug (``services``: canonical, public)."""
+    common = page_context(title=title, metric=metric, generated=generated, contact=contact)
+    common["changes"] = report_changes(since, services[0], coverage, generated, lookup.slugs)
+    index_html = _index_html(
+        env, common, coverage, services, profiles, lookup, metric=metric, selection=selection,
+        sources=sources, generated=generated,
+    )  # fmt: skip
+    force_pages = profile_pages(
+        env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
+    )
+    return index_html, force_pages
 
 
 def _index_html(
@@ -305,25 +334,17 @@ def _index_html(
     )  # fmt: skip
 
 
-def _map_and_search(
+def _map_page(
     env: Any,
     force_areas: gpd.GeoDataFrame,
     coverage: pd.DataFrame,
-    services: pd.DataFrame,
     public: pd.DataFrame,
-    lookup: ForceLookup,
-    force_pages: Mapping[str, str],
     options: dict[str, Any],
-) -> tuple[str, SearchFiles]:
-    """Return ``map.html`` with the search box, and what the search adds to the folder.
-
-    The polygons are simplified once, for the map, the picture and the pages.
-    """
+) -> str:
+    """Return ``map.html`` with its search box (a pure function, made beside the pages)."""
     map_ = coverage_map(force_areas, coverage, public, credits=[TOWNS_ATTRIBUTION], **options)
     map_.add_child(search_control(search_box_html(env, public)))  # below the title box
-    slugs = {code: slug for code, slug in lookup.slugs.items() if slug in force_pages}
-    search = search_files(services, public, profiles=slugs, settings=options["settings"])
-    return render_map(map_), search
+    return render_map(map_)
 
 
 def _profile_ids(profiles: Mapping[str, ProfileLike], lookup: ForceLookup) -> dict[str, list[str]]:
