@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from servicemap._beside import cores
 from servicemap.analysis.reach import PreparedServices, Units
 from servicemap.geography.postcodes import Geography
 
@@ -402,9 +404,14 @@ def _weighted_median(
         # values alone gives lexsort's order, about twice as fast.
         bounds = np.searchsorted(group, np.arange(n + 1))
         order = np.empty(len(values), dtype=np.intp)
-        for k in range(n):
+
+        def sort_group(k: int) -> None:
             start, end = bounds[k], bounds[k + 1]
             order[start:end] = start + _stable_argsort(values[start:end])
+
+        # numpy sorts without holding the GIL: two threads sort two groups at once
+        with ThreadPoolExecutor(max_workers=min(cores(), 2)) as pool:
+            list(pool.map(sort_group, range(n)))
         v, w = values[order], weights[order]
     else:
         order = np.lexsort((values, group))
