@@ -1219,3 +1219,28 @@ def test_property_no_map_report_or_plan_reveals_a_confidential_place(directory):
         _check_directory(
             directory, Path(folder), page_writers(force=forces["c0"], every_format=False)
         )
+
+
+def test_usable_home_districts_reads_shared_and_separate_lists_alike():
+    """A confidential service's home district is usable only where it says it serves it; rows
+    sharing one tuple object (as a national service's rows do) are judged like separate ones."""
+    import numpy as np
+    import pandas as pd
+
+    from servicemap.directory.privacy import usable_home_districts
+
+    shared = ("E06000001", "E06000002")
+    frame = pd.DataFrame(
+        {
+            "name": ["a", "b", "c", "d", "e", "f"],
+            "confidential": [True, True, True, True, False, True],
+            "served_districts": [
+                shared, shared, ("E06000001", "E06000002"), np.array(["E06000003"]), (),
+                "E06000001",
+            ],
+        }
+    )  # fmt: skip
+    homes = ["E06000001", "E06000003", "E06000002", "E06000003", "E06000009", "E06000001"]
+    # served here / not served / a separate equal tuple / an array / public / not a list: no
+    assert usable_home_districts(frame, homes).tolist() == [True, False, True, True, True, False]
+    assert usable_home_districts(frame, [""] * 6).tolist() == [False] * 4 + [True, False]

@@ -306,10 +306,14 @@ def usable_home_districts(
         if "served_districts" in services.columns
         else [()] * len(services)
     )
+    said: dict[int, set[str]] = {}  # the codes of each stated object: rows often share one
     for i in np.flatnonzero(hidden).tolist():
         home = str(home_districts[i])
         stated = served[i] if isinstance(served[i], tuple | list | np.ndarray) else ()
-        usable[i] = bool(home) and home in {str(d) for d in stated}
+        codes = said.get(id(stated))
+        if codes is None:  # (served keeps every object alive, so an id is not reused)
+            codes = said[id(stated)] = {str(d) for d in stated}
+        usable[i] = bool(home) and home in codes
     return usable
 
 
