@@ -148,3 +148,42 @@ def test_the_copy_runs_no_finally_of_its_caller(tmp_path):
         with marker.open("a") as notes:  # in this process only: the copy ends with os._exit
             notes.write(f"{os.getpid()}\n")
     assert marker.read_text() == f"{PARENT}\n"
+
+
+@needs_fork
+def test_the_answer_is_the_copys_and_is_kept():
+    with beside(_where, 3) as work:
+        first = work.result()
+        assert work.answered
+        assert work.result() == first  # once: not worked out again here
+    assert first[1] != PARENT
+
+
+@needs_fork
+def test_a_copy_reaped_by_someone_else_means_the_work_is_done_here():
+    before = signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps children itself
+    try:
+        with beside(_where, 8) as work:
+            assert work.forked
+            time.sleep(0.2)
+            assert work.result() == (16, PARENT)
+            assert not work.answered
+    finally:
+        signal.signal(signal.SIGCHLD, before)
+
+
+def _warns_plainly(value: int) -> int:
+    warnings.warn("a plain warning", UserWarning, stacklevel=1)
+    return value
+
+
+@needs_fork
+def test_a_warning_already_shown_here_is_not_shown_again():
+    """Under the "default" action a warning shows once per place, with a copy as without."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        _warns_plainly(1)
+        with beside(_warns_plainly, 2) as work:
+            assert work.result() == 2
+            assert work.answered
+    assert [str(w.message) for w in caught] == ["a plain warning"]

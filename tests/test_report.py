@@ -383,12 +383,12 @@ def test_the_downloads_made_on_another_core_are_those_made_here(inputs, monkeypa
     forces, coverage, services, profiles = inputs
     day = dt.date(2026, 12, 4)
     can_fork = hasattr(os, "fork") and _beside.cores() > 1
-    forked = []
+    works = []
     started = _beside.Beside.__init__
 
     def noting(self, *args, **kwargs):
         started(self, *args, **kwargs)
-        forked.append(self.forked)
+        works.append(self)
 
     monkeypatch.setattr(_beside.Beside, "__init__", noting)
     beside_pages = report_module.report_pages(
@@ -398,7 +398,10 @@ def test_the_downloads_made_on_another_core_are_those_made_here(inputs, monkeypa
     here_pages = report_module.report_pages(
         forces, coverage, services, profiles=profiles, generated=day
     )
-    assert forked == [can_fork, can_fork, False, False]
+    # the copies' answers were used (not made again here after a failed copy)
+    assert [(w.forked, w.answered) for w in works] == [(can_fork, can_fork)] * 2 + [
+        (False,) * 2
+    ] * 2
     assert beside_pages.downloads == here_pages.downloads
     folium_ids = re.compile(r"_[0-9a-f]{32}(?![0-9a-f])")  # folium names each element afresh
     assert folium_ids.sub("_", beside_pages.map_html) == folium_ids.sub("_", here_pages.map_html)
@@ -427,7 +430,17 @@ def test_force_profiles_made_half_on_another_core_are_those_made_here(
         return items
 
     kwargs = {"codes": codes, "districts": districts, "progress": progress}
+    works = []
+    started = _beside.Beside.__init__
+
+    def noting(self, *args, **kwargs):
+        started(self, *args, **kwargs)
+        works.append(self)
+
+    monkeypatch.setattr(_beside.Beside, "__init__", noting)
     beside_made = force_profiles(bundled_services, coverage, **kwargs)
+    can_fork = hasattr(__import__("os"), "fork") and _beside.cores() > 1
+    assert [(w.forked, w.answered) for w in works] == [(can_fork, can_fork)]
     monkeypatch.setattr(_beside, "cores", lambda: 1)
     here_made = force_profiles(bundled_services, coverage, **kwargs)
     assert list(beside_made) == list(here_made) == codes
@@ -436,3 +449,19 @@ def test_force_profiles_made_half_on_another_core_are_those_made_here(
         assert beside_made[code].to_dict() == here_made[code].to_dict()
         pd.testing.assert_frame_equal(beside_made[code].services, here_made[code].services)
         pd.testing.assert_frame_equal(beside_made[code].districts, here_made[code].districts)
+
+
+def test_force_profiles_with_repeated_codes_and_a_wrapper_that_stops(bundled_services):
+    """Each code is profiled once however often it is asked for; a progress wrapper that gives
+    only some codes gets those profiles, in its order."""
+    from servicemap.analysis.coverage import coverage_by_force
+    from servicemap.inputs import force_profiles
+
+    coverage = coverage_by_force(bundled_services)
+    codes = [str(code) for code in coverage["force_code"]][:4]
+    asked = [codes[2], codes[0], codes[2], codes[3], codes[1]]
+    made = force_profiles(bundled_services, coverage, codes=asked)
+    assert list(made) == [codes[2], codes[0], codes[3], codes[1]]
+    assert all(made[code].code == code for code in made)
+    some = force_profiles(bundled_services, coverage, codes=codes, progress=lambda items: items[:3])
+    assert list(some) == codes[:3]

@@ -8,15 +8,19 @@ pickled.
 
 Nothing is forked (the work is done by ``result()`` in this process instead) when there is one
 core, no ``os.fork`` (Windows), or another Python thread is running (a fork copies only the
-calling thread, so a lock another thread holds would stay held in the copy). The warnings the
-call gives in the copy (past this process's filters, as they were at the fork) are shown here
-by ``result()``, through :func:`warnings.showwarning`. If the copy fails in any way (an
-exception, a signal, an answer that cannot be pickled), ``result()`` does the work here, so the
-caller sees the same value or the same error as without a copy.
+calling thread, so a lock another thread holds would stay held in the copy). Every warning the
+call gives in the copy is given again here by ``result()``, through this process's filters and
+each module's record of warnings shown, as if the call had run here. If the copy fails in any
+way (an exception, a signal, an answer that cannot be pickled, a child reaped by someone
+else), ``result()`` does the work here, so the caller sees the same value or the same error as
+without a copy.
 
-The copy's stdout and stderr are silenced, and it ends with ``os._exit``: it runs no caller's
-``finally``, no exit handler, and flushes none of this process's buffers. Leaving the ``with``
-block early (an error in this process) kills the copy and waits for it, so none is left behind.
+The copy's stdout and stderr (file descriptors 1 and 2 too) are silenced, and it ends with
+``os._exit``: it runs no caller's ``finally``, no exit handler, and flushes none of this
+process's buffers. SIGINT and SIGTERM are held back while forking, so Ctrl-C cannot land in
+between; the copy keeps this process's choice of ignoring SIGINT (a run in the background),
+and is otherwise ended by it. Leaving the ``with`` block early (an error in this process)
+kills the copy and waits for it, so none is left behind.
 """
 
 from __future__ import annotations
@@ -49,9 +53,18 @@ class Beside(Generic[T]):
     def __init__(self, func: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]):
         self._call = functools.partial(func, *args, **kwargs)
         self._pid, self._read = 0, -1
-        self.forked = False
+        self.forked = self.answered = False  # a copy started; its answer used
+        self._value: tuple[T] | None = None
         if cores() < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
             return
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            self._fork(held)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def _fork(self, held: set[int | signal.Signals]) -> None:
+        """Fork (signals held back by the caller); in the copy, run the call and end."""
         read, write = os.pipe()
         try:
             pid = os.fork()
@@ -60,21 +73,29 @@ class Beside(Generic[T]):
             os.close(write)
             return
         if pid == 0:  # the copy: never returns
-            os.close(read)
-            _run_copy(self._call, write)
+            try:
+                os.close(read)
+                if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it with the run
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                _run_copy(self._call, write)
+            finally:
+                os._exit(1)
         os.close(write)
         self._pid, self._read, self.forked = pid, read, True
 
     def result(self) -> T:
-        """Return the call's value: the copy's answer, or else the work done here and now."""
-        if self._pid:
-            answer = self._collect()
-            if answer is not None:
+        """Return the call's value: the copy's answer, or else the work done here (once)."""
+        if self._value is None:
+            answer = self._collect() if self._pid else None
+            if answer is None:
+                self._value = (self._call(),)
+            else:
                 value, shown = answer
                 for message, category, filename, lineno in shown:
-                    warnings.showwarning(message, category, filename, lineno)
-                return value  # type: ignore[no-any-return]
-        return self._call()
+                    _warn_again(message, category, filename, lineno)
+                self._value, self.answered = (value,), True
+        return self._value[0]
 
     def _collect(self) -> tuple[Any, list[tuple[Any, ...]]] | None:
         """Read the copy's answer and reap it; ``None`` when it gave none."""
@@ -83,7 +104,10 @@ class Beside(Generic[T]):
             self._read = -1
             while chunk := pipe.read(1 << 20):
                 chunks.append(chunk)
-        _, status = os.waitpid(self._pid, 0)
+        try:
+            _, status = os.waitpid(self._pid, 0)
+        except ChildProcessError:  # reaped by someone else (SIGCHLD ignored): no answer known
+            status = -1
         self._pid = 0
         if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
             return None
@@ -101,8 +125,21 @@ class Beside(Generic[T]):
         if self._pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)
-            os.waitpid(self._pid, 0)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._pid, 0)
             self._pid = 0
+
+
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+def _warn_again(message: Warning, category: type[Warning], filename: str, lineno: int) -> None:
+    """Give a warning the copy gave, through this process's filters and the module's record."""
+    module = next(
+        (m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == filename), None
+    )
+    registry = None if module is None else module.__dict__.setdefault("__warningregistry__", {})
+    warnings.warn_explicit(message, category, filename, lineno, registry=registry)
 
 
 def _run_copy(call: Callable[[], Any], write: int) -> None:
@@ -110,10 +147,11 @@ def _run_copy(call: Callable[[], Any], write: int) -> None:
     status = 1
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         sys.stdout = sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the copy with the run
-        with warnings.catch_warnings(record=True) as caught:  # the filters stay as they were
+        with warnings.catch_warnings(record=True) as caught:  # each given again by the caller
+            warnings.simplefilter("always")
             value = call()
         shown = [(w.message, w.category, w.filename, w.lineno) for w in caught]
         data = pickle.dumps((value, shown), protocol=pickle.HIGHEST_PROTOCOL)

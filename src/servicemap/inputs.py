@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,7 +197,7 @@ def force_profiles(
     prepared = prepare_services(services, geography_from_postcodes(table))
     wanted = list(codes)
 
-    def some(part: Sequence[str]) -> dict[str, ForceProfile]:
+    def profiles_of(part: Sequence[str]) -> dict[str, ForceProfile]:
         return {
             code: profile_module.force_profile(
                 code,
@@ -211,13 +212,21 @@ def force_profiles(
         }
 
     # the second half on another core, while this one makes the first (one core: in turn)
-    later = set(wanted[(len(wanted) + 1) // 2 :])
+    distinct = list(dict.fromkeys(wanted))
+    later = distinct[(len(distinct) + 1) // 2 :]
+    in_copy = set(later)
     made: dict[str, ForceProfile] = {}
-    with beside(some, [code for code in wanted if code in later]) as other:
+    shown: list[str] = []  # the codes the progress wrapper gave, in its order
+    with beside(profiles_of, later) if later else contextlib.nullcontext(None) as other:
         for code in progress(wanted) if progress is not None else wanted:
-            if code not in made:
-                made.update(other.result() if code in later else some([code]))
-    return {code: made[code] for code in wanted}
+            if code in made:
+                pass
+            elif other is not None and code in in_copy:
+                made.update(other.result())
+            else:
+                made.update(profiles_of([code]))
+            shown.append(code)
+    return {code: made[code] for code in shown}
 
 
 def profile_maker(

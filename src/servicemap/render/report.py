@@ -87,6 +87,7 @@ from servicemap.render.search import (
 )
 from servicemap.render.selection import selection_sentences
 from servicemap.render.static_map import write_locator_maps, write_static_map
+from servicemap.render.tiles import tile_provider
 from servicemap.render.workbook import for_programs, write_coverage_workbook
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -365,6 +366,8 @@ def _map_options(
     settings: Settings,
 ) -> dict[str, Any]:
     """Return the options of ``map.html``'s coverage_map (the district frame made here, once)."""
+    if tiles:  # as coverage_map reads it
+        tile_provider(tiles)  # an unknown name fails now, before any page is made
     frame = None if districts is None else district_map_frame(*districts, settings=settings)
     return {
         "metric": metric, "tiles": tiles, "simplified": simplified, "settings": settings,
