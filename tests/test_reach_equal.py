@@ -143,11 +143,18 @@ def test_weighted_medians_are_the_same(grouped: bool) -> None:
     group = np.sort(group) if grouped else group
     values = np.round(rng.exponential(5, len(group)), 1)  # many ties
     values[rng.random(len(group)) < 0.05] = np.inf
+    values[rng.random(len(group)) < 0.02] = np.nan  # NaN last, as lexsort puts it
     weights = rng.choice([0.0, 1.0, 2.5, 1 / 3], size=len(group))
     weights[group == 4] = 0.0  # no weight at all: the plain median
     before = reach_before.weighted_median_before(values, weights, group, 10)
     after = access._weighted_median(values, weights, group, 10)
     np.testing.assert_array_equal(before, after)
+
+
+def test_weighted_medians_of_no_residents_are_nan() -> None:
+    empty = np.array([], dtype=np.float64)
+    after = access._weighted_median(empty, empty, np.array([], dtype=np.intp), 3)
+    assert np.isnan(after).all() and len(after) == 3
 
 
 def test_nearest_postcodes_are_as_far_with_the_tree_as_directly(

@@ -450,7 +450,7 @@ def _served_areas(
     onehot = np.zeros((geography.n_districts, geography.n_forces), dtype=np.int32)
     in_ew = district_force >= 0
     onehot[np.flatnonzero(in_ew), district_force[in_ew]] = 1
-    area_forces = (area_districts.astype(np.int32) @ onehot) > 0
+    area_forces = _reaches(area_districts, onehot)
     area = np.asarray(codes, dtype=np.intp)
     empty: npt.NDArray[np.bool_] = ~np.any(area_districts, axis=1)
     area = np.where((area >= 0) & ~empty[np.maximum(area, 0)], area, -1)
@@ -639,7 +639,19 @@ def area_units(prepared: PreparedServices, units: Units) -> npt.NDArray[np.bool_
     numpy.ndarray
         Booleans, one row per unique served area.
     """
-    reached: npt.NDArray[np.bool_] = (prepared.area_districts.astype(np.int32) @ units.onehot()) > 0
+    return _reaches(prepared.area_districts, units.onehot())
+
+
+def _reaches(
+    area_districts: npt.NDArray[np.bool_], onehot: npt.NDArray[np.int32]
+) -> npt.NDArray[np.bool_]:
+    """Return which units (columns of ``onehot``) each area (row of ``area_districts``) reaches.
+
+    A product of 0/1 matrices in float32: sums of at most a few hundred ones are exact, and
+    BLAS makes it about twenty times faster than the same product in integers.
+    """
+    product = area_districts.astype(np.float32) @ onehot.astype(np.float32)
+    reached: npt.NDArray[np.bool_] = product > 0
     return reached
 
 
@@ -660,7 +672,7 @@ def _count_by_unit(
     if reach is not None:
         reached = reach[used]
     else:
-        reached = (prepared.area_districts[used].astype(np.int32) @ units.onehot()) > 0
+        reached = _reaches(prepared.area_districts[used], units.onehot())
     counts = per_area[used] @ reached.astype(np.float64)
     return np.rint(counts).astype(np.int64)
 
