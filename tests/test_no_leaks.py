@@ -52,7 +52,7 @@ from servicemap.cli import cli
 from servicemap.directory.export import write_services
 from servicemap.directory.load import load_services
 from servicemap.directory.openreferral_write import write_oruk
-from servicemap.directory.privacy import confidential_mask, public_services
+from servicemap.directory.privacy import confidential_mask, named_as_refuge, public_services
 from servicemap.directory.schema import HEADER_SYNONYMS
 from servicemap.directory.validate import validate_services
 from worlds import marker_data, popups_from_marker_data
@@ -751,6 +751,28 @@ def test_the_rule_is_applied_again_to_a_frame_edited_in_place():
     frame.loc[1, "location_confidential"] = "no"
     assert confidential_mask(frame).tolist() == [True, True]  # refuge only, whatever it says
     assert confidential_mask(frame.iloc[[1]]).tolist() == [True]
+
+
+_NAME_PIECES = st.sampled_from(
+    ["refuge", "Refuges", "refugee", "safe", "house", "SHELTER", "s", "x", "é", " ", "_", "-",
+     "\n", "\t", "\0", "'"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_NAME_PIECES, max_size=5).map("".join), max_size=8))
+def test_names_judged_together_are_judged_as_each_alone(names):
+    # named_as_refuge searches every name in one text: a match never runs from one name into
+    # the next ("safe" then "house"), and each name's start and end are word boundaries
+    alone = [bool(re.search(r"\b(?:refuges?|safe[\s_-]*houses?|shelters?)\b",
+                            name.replace("_", " "), re.IGNORECASE)) for name in names]  # fmt: skip
+    frame = pd.DataFrame({"name": pd.Series(names, dtype=object)})
+    assert named_as_refuge(frame).tolist() == alone
+
+
+def test_a_name_with_a_missing_value_beside_it_is_still_judged():
+    frame = pd.DataFrame({"name": ["safe", None, "house", "Leeds refuge", np.nan, "x"]})
+    assert named_as_refuge(frame).tolist() == [False, False, False, True, False, False]
 
 
 @pytest.mark.parametrize("name", ["Refugee Women's Centre", "Women for Refugee Women", "Hub"])

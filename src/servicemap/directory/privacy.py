@@ -100,8 +100,25 @@ def only_refuge(frame: pd.DataFrame) -> pd.Series:
 def named_as_refuge(frame: pd.DataFrame) -> pd.Series:
     """Mark services whose name says refuge, safe house or shelter."""
     column = _text_column(frame, "name")
-    found = per_value(column, lambda v: bool(_REFUGE_WORDS.search(v.replace("_", " "))))
-    return pd.Series(found, index=frame.index, dtype=bool)
+    return pd.Series(_say_refuge(column.tolist()), index=frame.index, dtype=bool)
+
+
+def _say_refuge(texts: list[str]) -> npt.NDArray[np.bool_]:
+    """Return which texts say refuge, safe house or shelter (``_`` read as a space).
+
+    Names are mostly distinct, so one search runs over them all, joined by NUL: no part of
+    the pattern matches a NUL and ``\\b`` sees it as a text's start or end does, so each
+    match is one text's own, found as in that text alone.
+    """
+    found = np.zeros(len(texts), dtype=bool)
+    joined = "\0".join(texts).replace("_", " ")
+    starts = np.zeros(len(texts), dtype=np.intp)
+    if len(texts) > 1:
+        lengths = np.fromiter(map(len, texts[:-1]), dtype=np.intp, count=len(texts) - 1)
+        np.cumsum(lengths + 1, out=starts[1:])
+    at = np.fromiter((m.start() for m in _REFUGE_WORDS.finditer(joined)), dtype=np.intp)
+    found[np.searchsorted(starts, at, side="right") - 1] = True
+    return found
 
 
 def confidential_mask(services: pd.DataFrame) -> pd.Series:
