@@ -237,7 +237,8 @@ def test_every_england_and_wales_postcode_maps_to_the_official_force() -> None:
     """The issue's acceptance test: the ONS directory x the official LAD -> PFA lookup."""
     from servicemap.geography.postcodes import _read_package
 
-    raw = _read_package()  # the package's own rows, not the cached table
+    columns = _read_package()  # the package's own rows, not the cached table
+    raw = pd.DataFrame({k: v.astype(str) if v.dtype.kind == "S" else v for k, v in columns.items()})
     lookup = pd.read_csv(REFERENCE / "lookups" / "lad24_pfa24_ew.csv", dtype=str)
     lookup["LAD24CD"] = lookup["LAD24CD"].replace(RECODED_2025)
     force_of = lookup.set_index("LAD24CD")["PFA24CD"]

