@@ -6,6 +6,7 @@ heal when damaged, and never put a confidential service's place in the cache fol
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -526,6 +527,48 @@ def test_the_picture_and_workbook_are_kept_and_the_same(bundled, settings, tmp_p
         return [[c.value for c in row] for sheet in book for row in sheet.iter_rows()]
 
     assert cells(tmp_path / "k1.xlsx") == cells(tmp_path / "plain.xlsx")
+
+
+def test_figures_drawn_beside_are_kept_and_written_as_if_drawn_here(
+    bundled, settings, tmp_path, monkeypatch
+):
+    from servicemap.geography.boundaries import load_force_areas
+    from servicemap.geography.simplified import simplify_force_areas
+    from servicemap.render import static_map
+    from servicemap.render.maps import force_map_frame
+
+    _, public = bundled
+    full = force_map_frame(load_force_areas(), kept.kept_coverage(public, settings=settings))
+    frame = simplify_force_areas(full, settings=settings)
+    frame.attrs.update(full.attrs)
+    frame["slug"] = frame["force_code"].str.lower()
+    assert not static_map.figures_kept(frame, title="Coverage", settings=settings)
+    drawn = static_map.draw_figures(frame, title="Coverage", settings=settings)
+    other = static_map.draw_figures(frame, title="Another title", settings=settings)
+    calls: list[int] = []
+    real_draw = static_map.coverage_figures
+    monkeypatch.setattr(
+        static_map, "coverage_figures", lambda *a, **k: calls.append(1) or real_draw(*a, **k)
+    )
+    # figures drawn for another title are not this picture: it is drawn here
+    static_map.write_static_map(
+        frame, tmp_path / "x.png", title="Coverage", settings=settings, drawn=other
+    )
+    assert calls == [1] and (tmp_path / "x.png").read_bytes() == drawn.coverage["png"]
+    settings_b = dataclasses.replace(settings, cache_dir=tmp_path / "cache-b")
+    static_map.write_static_map(
+        frame, tmp_path / "a.png", title="Coverage", settings=settings_b, drawn=drawn,
+        svg_path=tmp_path / "a.svg",
+    )  # fmt: skip
+    written = static_map.write_locator_maps(
+        frame, tmp_path / "loc", settings=settings_b, drawn=drawn
+    )
+    assert calls == [1]  # the drawn figures were used
+    assert (tmp_path / "a.png").read_bytes() == drawn.coverage["png"]
+    assert (tmp_path / "a.svg").read_bytes() == drawn.coverage["svg"]
+    assert {p.name: p.read_bytes() for p in written} == drawn.locators
+    assert static_map.figures_kept(frame, title="Coverage", settings=settings_b)  # and kept
+    assert not static_map.figures_kept(frame, title="Another title", settings=settings_b)
 
 
 def test_a_plan_asked_again_is_read_back_and_the_same(bundled, settings, monkeypatch):

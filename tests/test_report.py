@@ -391,6 +391,7 @@ def test_the_downloads_made_on_another_core_are_those_made_here(inputs, monkeypa
         works.append(self)
 
     monkeypatch.setattr(_beside.Beside, "__init__", noting)
+    monkeypatch.setattr(report_module, "figures_kept", lambda *a, **k: False)  # a first report
     beside_pages = report_module.report_pages(
         forces, coverage, services, profiles=profiles, generated=day
     )
@@ -399,14 +400,30 @@ def test_the_downloads_made_on_another_core_are_those_made_here(inputs, monkeypa
         forces, coverage, services, profiles=profiles, generated=day
     )
     # the copies' answers were used (not made again here after a failed copy)
-    assert [(w.forked, w.answered) for w in works] == [(can_fork, can_fork)] * 2 + [
+    assert [(w.forked, w.answered) for w in works] == [(can_fork, can_fork)] * 3 + [
         (False,) * 2
-    ] * 2
+    ] * 3
     assert beside_pages.downloads == here_pages.downloads
+    assert beside_pages.figures is not None and beside_pages.figures == here_pages.figures
+    assert len(beside_pages.figures.locators) == 2 * len(forces)
     folium_ids = re.compile(r"_[0-9a-f]{32}(?![0-9a-f])")  # folium names each element afresh
     assert folium_ids.sub("_", beside_pages.map_html) == folium_ids.sub("_", here_pages.map_html)
     assert beside_pages.snapshot == here_pages.snapshot
     assert set(beside_pages.downloads) >= {"services.csv", "services.json"}
+
+
+def test_kept_figures_are_not_drawn_again_beside_the_pages(inputs, monkeypatch):
+    from servicemap.render import static_map
+
+    forces, coverage, services, profiles = inputs
+    monkeypatch.setattr(report_module, "figures_kept", lambda *a, **k: True)
+    monkeypatch.setattr(static_map, "coverage_figures", _never_drawn)
+    pages = report_module.report_pages(forces, coverage, services, profiles=profiles)
+    assert pages.figures is None  # write_report copies the kept ones
+
+
+def _never_drawn(*args, **kwargs):
+    raise AssertionError("drawn although kept")
 
 
 def test_force_profiles_made_half_on_another_core_are_those_made_here(

@@ -281,6 +281,11 @@ def _warn_again(notes: list[tuple[str, str]]) -> None:
         warnings.warn(message, category, stacklevel=3)
 
 
+def kept_path(cache_dir: Path, kind: str, key: str) -> Path:
+    """Return where :func:`kept_result` keeps the result of ``kind`` under ``key``."""
+    return cache_dir / kind / f"{key}.pickle"
+
+
 def kept_result(
     cache_dir: Path,
     kind: str,
@@ -320,7 +325,7 @@ def kept_result(
     object
         The kept or freshly built result.
     """
-    path = cache_dir / kind / f"{key}.pickle"
+    path = kept_path(cache_dir, kind, key)
     if path.exists():
         try:
             value, notes = _read_kept(path)

@@ -38,6 +38,7 @@ are kept.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,7 +87,13 @@ from servicemap.render.search import (
     write_search_files,
 )
 from servicemap.render.selection import selection_sentences
-from servicemap.render.static_map import write_locator_maps, write_static_map
+from servicemap.render.static_map import (
+    DrawnFigures,
+    draw_figures,
+    figures_kept,
+    write_locator_maps,
+    write_static_map,
+)
 from servicemap.render.tiles import tile_provider
 from servicemap.render.workbook import for_programs, write_coverage_workbook
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -169,6 +176,9 @@ class ReportPages:
         by path in the folder: public fields only.
     snapshot
         What the report rested on, as JSON (written as ``snapshot.json``).
+    figures
+        The picture and locator maps, drawn beside the pages when they were not kept in the
+        cache folder (``None``: :func:`write_report` takes the kept ones, or draws them).
     """
 
     index_html: str
@@ -182,6 +192,7 @@ class ReportPages:
     search: SearchFiles
     downloads: dict[str, str]
     snapshot: str = ""
+    figures: DrawnFigures | None = None
 
 
 def report_pages(
@@ -244,11 +255,18 @@ def report_pages(
     lookup = force_lookup(force_areas, coverage, frame, settings=settings)
     env = jinja_environment()
     options = _map_options(metric, tiles, simplified, districts, settings=settings)
-    # the downloads and the map on other cores while this one makes the pages (one core: here)
+    # the downloads, the map and (not kept) the figures on other cores while this one makes
+    # the pages (one core: here)
     with (
         beside(_downloads, services, _profile_ids(profiles, lookup), coverage, generated) as files,
         beside(_map_page, env, force_areas, coverage, public, options) as map_page,
+        contextlib.ExitStack() as more,
     ):
+        drawing = None
+        if not figures_kept(simplified, title=title, settings=settings):
+            drawing = more.enter_context(
+                beside(draw_figures, simplified, title=title, settings=settings)
+            )
         index_html, force_pages = _pages(
             env, coverage, (services, public), profiles, lookup, simplified, title=title,
             metric=metric, generated=generated, contact=contact, since=since, selection=selection,
@@ -258,11 +276,12 @@ def report_pages(
         search = search_files(services, public, profiles=slugs, settings=settings)
         map_html = map_page.result()
         downloads, snapshot = files.result()
+        figures = drawing.result() if drawing is not None else None
     return ReportPages(
         index_html=index_html, force_pages=force_pages, map_html=map_html, search=search,
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
-        generated=format_date(generated), downloads=downloads, snapshot=snapshot,
+        generated=format_date(generated), downloads=downloads, snapshot=snapshot, figures=figures,
     )  # fmt: skip
 
 
@@ -480,9 +499,11 @@ def _write_files(pages: ReportPages, build: Path, *, settings: Settings) -> None
         (build / name).write_text(text, encoding=encoding, newline="")
     write_static_map(
         pages.simplified, build / "coverage.png", svg_path=build / "coverage.svg",
-        title=pages.title, settings=settings,
+        title=pages.title, settings=settings, drawn=pages.figures,
     )  # fmt: skip
-    write_locator_maps(pages.simplified, build / LOCATOR_FOLDER, settings=settings)
+    write_locator_maps(
+        pages.simplified, build / LOCATOR_FOLDER, settings=settings, drawn=pages.figures
+    )
 
 
 def _files(folder: Path) -> list[Path]:
