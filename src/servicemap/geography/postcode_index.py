@@ -126,19 +126,21 @@ def _varints(values: npt.ArrayLike) -> tuple[str, npt.NDArray[np.intp]]:
         return "", np.zeros(0, dtype=np.intp)
     if (v < 0).any():
         raise ValueError("encode_varints takes non-negative integers; zigzag-code signed ones.")
-    # a table of every value's 5-bit digits (as many columns as the largest needs), of which
-    # each value's own are read row by row: the digits in order, value after value
-    width = max(1, -(-int(v.max()).bit_length() // 5))
-    small = v.astype(np.uint32 if width <= 6 else np.uint64)
-    shifts = (np.arange(width) * 5).astype(small.dtype)
-    table = ((small[:, None] >> shifts) & small.dtype.type(31)).astype(np.uint8)
     digits = np.ones(len(v), dtype=np.intp)
-    for place in range(1, width):
+    for place in range(1, max(1, -(-int(v.max()).bit_length() // 5))):
         digits += v >= 1 << (5 * place)
-    places = np.arange(width)
-    table[places < digits[:, None] - 1] |= 32  # another digit follows
-    chars = _CODES[table[places < digits[:, None]]]
-    return chars.tobytes().decode("ascii"), digits
+    # each value's characters, place by place (least significant first): only the values with
+    # a digit at that place are written, at their own offset in the text
+    out = np.empty(int(digits.sum()), dtype=np.uint8)
+    at = np.cumsum(digits) - digits
+    rest, left = v, digits
+    while len(rest):
+        more = left > 1
+        out[at] = _CODES[(rest & 31) | (more << 5)]  # 32: another digit follows
+        if not more.any():
+            break
+        rest, at, left = rest[more] >> 5, at[more] + 1, left[more] - 1
+    return out.tobytes().decode("ascii"), digits
 
 
 def _varint_parts(values: npt.ArrayLike, part: npt.NDArray[np.intp], parts: int) -> list[str]:
