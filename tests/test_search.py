@@ -173,12 +173,26 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ".complete"}
 
 
+@pytest.mark.parametrize("other_thread", [False, True])
 def test_a_first_report_builds_the_index_in_another_process(
-    index_folder: Path, tmp_path: Path
+    index_folder: Path, tmp_path: Path, other_thread: bool
 ) -> None:
+    import threading
+
     settings = _cache_with_the_postcode_table(tmp_path)
-    postcode_index.start_postcode_index(settings=settings)
+    # forked (this process's modules and table) unless another thread runs: then spawned
+    stop = threading.Event()
+    waiting = threading.Thread(target=stop.wait)
+    if other_thread:
+        waiting.start()
+    try:
+        postcode_index.start_postcode_index(settings=settings)
+    finally:
+        stop.set()
+        if other_thread:
+            waiting.join()
     (helper,) = postcode_index._BUILDING.values()
+    assert helper._popen.method == ("spawn" if other_thread else "fork")
     helper.join(timeout=600)
     assert helper.exitcode == 0
     folder = postcode_index.postcode_index_folder(settings=settings)

@@ -507,12 +507,16 @@ def start_postcode_index(*, settings: Settings = DEFAULT_SETTINGS) -> None:
     if not postcode_cache_path(settings).is_file():
         return  # the other process would build the postcode table too: once, here, is enough
     import multiprocessing
+    import threading
 
+    # fork where it is safe (no other thread, whose locks the copy would find held): the copy
+    # has this process's modules and postcode table already; else spawn, a fresh interpreter
+    forking = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
     try:
-        # spawn: a fresh interpreter, nothing of this process's threads or open files
-        process = multiprocessing.get_context("spawn").Process(
-            target=_build_quietly, args=(settings,), daemon=True
+        context = (
+            multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
         )
+        process = context.Process(target=_build_quietly, args=(settings,), daemon=True)
         process.start()
     except (OSError, RuntimeError, ValueError, AssertionError):  # (a daemon has no children)
         return  # built when asked for instead
