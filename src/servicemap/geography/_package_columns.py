@@ -11,7 +11,8 @@ is decoded by msgpack as before, file by file; the columns are the same either w
 compares them on the whole package).
 
 Columns are numpy arrays: text as bytes (UTF-8; ``b""`` where missing), numbers as float64
-(NaN where missing).
+(NaN where missing). :func:`factorize_districts` numbers the district codes of the postcode
+table's rows, hashing one code per run of rows in the same district.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
-__all__ = ["decode_columns", "join_columns"]
+__all__ = ["decode_columns", "factorize_districts", "join_columns"]
 
 Columns = dict[str, npt.NDArray[Any]]
 
@@ -203,3 +205,23 @@ def _strings(data: bytes, at: int, length: int, code: int) -> tuple[npt.NDArray[
     text[missing] = False
     values[text] = rows[:, 1:].copy().view(f"S{width - 1}").ravel()
     return values, at
+
+
+def factorize_districts(
+    values: pd.Series | npt.NDArray[Any], rows: npt.NDArray[np.intp]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.str_]]:
+    """Return which distinct code each of ``rows`` has (-1: missing), and the codes and ``""``.
+
+    ``values`` is the package's district column (``laua``): bytes as :func:`decode_columns`
+    reads it, or text (a frame's column).
+    """
+    if isinstance(values, np.ndarray) and values.dtype.kind == "S":
+        # Bytes in postcode order: districts come in runs, so only each run's code is hashed.
+        ordered = values[rows]
+        change = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(rows) else rows
+        run_code, codes = pd.factorize(ordered[change].astype(object))
+        lengths = np.diff(np.r_[change, len(rows)])
+        names = [code.decode() for code in codes]  # b"" (missing) is the code ""
+        return np.repeat(run_code, lengths), np.array([*names, ""], dtype=str)
+    of_row, codes = pd.factorize(np.asarray(values, dtype=object)[rows])
+    return of_row, np.append(np.asarray(codes, dtype=object).astype(str), "")

