@@ -151,6 +151,17 @@ def test_weighted_medians_are_the_same(grouped: bool) -> None:
     np.testing.assert_array_equal(before, after)
 
 
+@pytest.mark.parametrize("grouped", [True, False])
+def test_weighted_medians_leave_out_rows_of_no_group(grouped: bool) -> None:
+    rng = np.random.default_rng(4)
+    group = rng.integers(-2, 8, 3_000)  # -2, -1 and 6, 7 are no group of the 6
+    group = np.sort(group) if grouped else group
+    values = np.round(rng.exponential(5, len(group)), 1)
+    weights = rng.choice([1.0, 2.5], size=len(group))
+    before = reach_before.weighted_median_before(values, weights, group, 6)
+    np.testing.assert_array_equal(access._weighted_median(values, weights, group, 6), before)
+
+
 def test_weighted_medians_of_no_residents_are_nan() -> None:
     empty = np.array([], dtype=np.float64)
     after = access._weighted_median(empty, empty, np.array([], dtype=np.intp), 3)

@@ -403,7 +403,7 @@ def _weighted_median(
         # Already grouped (forces: residents come grouped by force): sorting each group's
         # values alone gives lexsort's order, about twice as fast.
         bounds = np.searchsorted(group, np.arange(n + 1))
-        order = np.empty(len(values), dtype=np.intp)
+        order = np.arange(len(values))  # rows outside groups 0..n-1 (unused) keep their place
 
         def sort_group(k: int) -> None:
             start, end = bounds[k], bounds[k + 1]
