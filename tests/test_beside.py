@@ -18,7 +18,7 @@ from servicemap.errors import DataQualityWarning
 PARENT = os.getpid()
 
 needs_fork = pytest.mark.skipif(
-    not hasattr(os, "fork") or _beside.cores() < 2, reason="needs os.fork and two cores"
+    not _beside.can_fork(), reason="needs Linux (os.fork) and two cores"
 )
 
 
@@ -40,6 +40,26 @@ def test_with_one_core_the_call_runs_here(monkeypatch):
     with beside(_where, 5) as work:
         assert not work.forked
         assert work.result() == (10, PARENT)
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_nothing_is_forked_but_on_linux(platform, monkeypatch):
+    monkeypatch.setattr(sys, "platform", platform)  # macOS's libraries are not safe in a copy
+    assert not _beside.can_fork()
+    with beside(_where, 2) as work:
+        assert not work.forked
+        assert work.result() == (4, PARENT)
+
+
+def test_forking_is_quiet_about_native_threads_only():
+    # Python 3.12 warns at a fork when the process has threads (numpy's maths library's too)
+    threads = "This process (pid=7) is multi-threaded, use of fork() may lead to deadlocks."
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with _beside.quiet_fork():
+            warnings.warn(threads, DeprecationWarning, stacklevel=1)
+            with pytest.raises(DeprecationWarning):
+                warnings.warn("something else", DeprecationWarning, stacklevel=1)
 
 
 def test_with_another_thread_running_nothing_is_forked():

@@ -7,8 +7,9 @@ returns a value and writes nothing), because its answer comes back only through 
 pickled.
 
 Nothing is forked (the work is done by ``result()`` in this process instead) when there is one
-core, no ``os.fork`` (Windows), or another Python thread is running (a fork copies only the
-calling thread, so a lock another thread holds would stay held in the copy). Every warning the
+core, the system is not Linux (Windows has no fork; macOS's libraries are not safe in a forked
+copy), or another Python thread is running (a fork copies only the calling thread, so a lock
+another thread holds would stay held in the copy). Every warning the
 call gives in the copy is given again here by ``result()``, through this process's filters and
 each module's record of warnings shown, as if the call had run here. If the copy fails in any
 way (an exception, a signal, an answer that cannot be pickled, a child reaped by someone
@@ -29,6 +30,7 @@ import contextlib
 import functools
 import os
 import pickle
+import re
 import signal
 import sys
 import threading
@@ -36,7 +38,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Beside", "beside", "cores"]
+__all__ = ["Beside", "beside", "can_fork", "cores", "quiet_fork"]
 
 T = TypeVar("T")
 
@@ -47,6 +49,41 @@ def cores() -> int:
     return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
+def can_fork() -> bool:
+    """Return whether work may go to a forked copy: Linux, two or more cores, one Python thread.
+
+    Not elsewhere: Windows has no fork, and on macOS the system's libraries are not safe to use
+    in a forked copy.
+    """
+    return (
+        sys.platform.startswith("linux")
+        and hasattr(os, "fork")
+        and cores() >= 2
+        and threading.active_count() == 1
+    )
+
+
+@contextlib.contextmanager
+def quiet_fork() -> Iterator[None]:
+    """Fork inside this block without Python 3.12's warning that the process has threads.
+
+    It counts the native threads of numpy's maths library too, which make ready for a fork
+    themselves; every Python thread is checked for by :func:`can_fork`. The filter is put in
+    the filter list and taken out again by hand: ``warnings.catch_warnings`` would also make
+    every module forget the warnings it has shown once.
+    """
+    entry = ("ignore", _FORK_WARNING, DeprecationWarning, None, 0)
+    warnings.filters.insert(0, entry)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            warnings.filters.remove(entry)  # type: ignore[attr-defined]
+
+
+_FORK_WARNING = re.compile(r".*is multi-threaded, use of fork\(\)")
+
+
 class Beside(Generic[T]):
     """A call running in a forked copy of this process (or, failing that, not yet)."""
 
@@ -55,7 +92,7 @@ class Beside(Generic[T]):
         self._pid, self._read = 0, -1
         self.forked = self.answered = False  # a copy started; its answer used
         self._value: tuple[T] | None = None
-        if cores() < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+        if not can_fork():
             return
         held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
         try:
@@ -67,7 +104,8 @@ class Beside(Generic[T]):
         """Fork (signals held back by the caller); in the copy, run the call and end."""
         read, write = os.pipe()
         try:
-            pid = os.fork()
+            with quiet_fork():
+                pid = os.fork()
         except OSError:
             os.close(read)
             os.close(write)

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from servicemap._beside import cores
+from servicemap._beside import can_fork, cores, quiet_fork
 from servicemap._cache import usable_cache_folder, writing_cache
 from servicemap._progress import status
 from servicemap.geography.areas import accepted_names, area_key
@@ -507,17 +507,17 @@ def start_postcode_index(*, settings: Settings = DEFAULT_SETTINGS) -> None:
     if not postcode_cache_path(settings).is_file():
         return  # the other process would build the postcode table too: once, here, is enough
     import multiprocessing
-    import threading
 
-    # fork where it is safe (no other thread, whose locks the copy would find held): the copy
-    # has this process's modules and postcode table already; else spawn, a fresh interpreter
-    forking = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    # fork where it is safe (servicemap._beside.can_fork): the copy has this process's modules
+    # and postcode table already; else spawn, a fresh interpreter
+    forking = can_fork() and "fork" in multiprocessing.get_all_start_methods()
     try:
         context = (
             multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
         )
         process = context.Process(target=_build_quietly, args=(settings,), daemon=True)
-        process.start()
+        with quiet_fork():
+            process.start()
     except (OSError, RuntimeError, ValueError, AssertionError):  # (a daemon has no children)
         return  # built when asked for instead
     _BUILDING[folder] = process
