@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -569,6 +570,42 @@ def test_figures_drawn_beside_are_kept_and_written_as_if_drawn_here(
     assert {p.name: p.read_bytes() for p in written} == drawn.locators
     assert static_map.figures_kept(frame, title="Coverage", settings=settings_b)  # and kept
     assert not static_map.figures_kept(frame, title="Another title", settings=settings_b)
+    other_metric = frame.copy()
+    other_metric.attrs = {**frame.attrs, "metric": "in_person_within_10km"}  # another legend
+    assert not static_map.figures_kept(other_metric, title="Coverage", settings=settings_b)
+
+
+def test_a_warning_drawing_a_figure_beside_gave_is_kept_with_it(
+    bundled, settings, tmp_path, monkeypatch
+):
+    from servicemap import _beside
+    from servicemap.errors import DataQualityWarning
+    from servicemap.geography.boundaries import load_force_areas
+    from servicemap.geography.simplified import simplify_force_areas
+    from servicemap.render import static_map
+    from servicemap.render.maps import force_map_frame
+
+    _, public = bundled
+    full = force_map_frame(load_force_areas(), kept.kept_coverage(public, settings=settings))
+    frame = simplify_force_areas(full, settings=settings)
+    frame.attrs.update(full.attrs)
+    real = static_map._draw_coverage
+
+    def warning(*args):
+        warnings.warn("a label did not fit", DataQualityWarning, stacklevel=1)
+        return real(*args)
+
+    monkeypatch.setattr(static_map, "_draw_coverage", warning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with _beside.beside(static_map.draw_figures, frame, title="T", settings=settings) as work:
+            drawn = work.result()  # (in a copy where it can fork)
+        assert [str(w.message) for w in caught] == []  # given when the figure is kept
+        for name in ("a.png", "b.png"):  # drawn beside, then kept
+            static_map.write_static_map(
+                frame, tmp_path / name, title="T", settings=settings, drawn=drawn
+            )
+    assert [str(w.message) for w in caught] == ["a label did not fit"] * 2  # and again
 
 
 def test_a_plan_asked_again_is_read_back_and_the_same(bundled, settings, monkeypatch):

@@ -12,9 +12,11 @@ beside its pages (:func:`draw_figures`, in a forked copy: :mod:`servicemap._besi
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -44,11 +46,18 @@ class DrawnFigures:
     keys
         What each was drawn from (the keys they are kept under): figures drawn from another
         frame, title or projection are not used for this one.
+    notes
+        The warnings each drawing gave (category, message): given when the figure is kept and
+        written, so they are kept with it, as when it is drawn there.
     """
 
     coverage: dict[str, bytes]
     locators: dict[str, bytes]
     keys: tuple[str, str]
+    notes: tuple[Notes, Notes] = ((), ())
+
+
+Notes = tuple[tuple[type[Warning], str], ...]
 
 
 def draw_figures(
@@ -66,11 +75,27 @@ def draw_figures(
     DrawnFigures
         To pass to :func:`write_static_map` and :func:`write_locator_maps` as ``drawn``.
     """
+    coverage, coverage_notes = _noting(_draw_coverage, frame, title, settings)
+    locators, locator_notes = _noting(_draw_locators, frame, settings)
     return DrawnFigures(
-        coverage=_draw_coverage(frame, title, settings),
-        locators=_draw_locators(frame, settings),
+        coverage=coverage,
+        locators=locators,
         keys=(_coverage_key(frame, title, settings), _locator_key(frame, settings)),
+        notes=(coverage_notes, locator_notes),
     )
+
+
+def _noting(draw: Callable[..., dict[str, bytes]], *args: Any) -> tuple[dict[str, bytes], Notes]:
+    """Return what ``draw`` drew and the warnings it gave, which are given later instead."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        files = draw(*args)
+    return files, tuple((w.category, str(w.message)) for w in caught)
+
+
+def _given(notes: Notes) -> None:
+    for category, message in notes:
+        warnings.warn(message, category, stacklevel=3)
 
 
 def figures_kept(
@@ -124,6 +149,7 @@ def write_static_map(
 
     def draw() -> dict[str, bytes]:
         if drawn is not None and drawn.keys[0] == key:
+            _given(drawn.notes[0])
             return drawn.coverage
         return _draw_coverage(frame, title, settings)
 
@@ -167,6 +193,7 @@ def write_locator_maps(
 
     def draw() -> dict[str, bytes]:
         if drawn is not None and drawn.keys[1] == key:
+            _given(drawn.notes[1])
             return drawn.locators
         return _draw_locators(frame, settings)
 
@@ -195,7 +222,8 @@ def _draw_locators(frame: gpd.GeoDataFrame, settings: Settings) -> dict[str, byt
 
 def _coverage_key(frame: gpd.GeoDataFrame, title: str, settings: Settings) -> str:
     columns = ("force_code", "force_name", "colour", "value")
-    return _figure_key(frame, columns, title, frame.attrs.get("classes"), str(settings.crs))
+    classes, metric = frame.attrs.get("classes"), frame.attrs.get("metric")  # the legend's too
+    return _figure_key(frame, columns, title, classes, metric, str(settings.crs))
 
 
 def _locator_key(frame: gpd.GeoDataFrame, settings: Settings) -> str:
