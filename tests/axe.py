@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from browsing import wait_until_still
+
 AXE_JS = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa", "best-practice"]
 """The rules run: WCAG 2.0, 2.1 and 2.2 at levels A and AA, and axe's best practices."""
@@ -36,8 +38,12 @@ def axe_source() -> str:
 def axe_violations(page: Any, *, context: str | None = None) -> list[dict[str, Any]]:
     """Run axe on a Playwright page (optionally within a CSS selector) and return its violations.
 
-    Each violation is axe's own dict (``id``, ``impact``, ``help``, ``nodes`` ...).
+    Each violation is axe's own dict (``id``, ``impact``, ``help``, ``nodes`` ...). On a map
+    page, axe runs once its zoom and cluster animations are over: meanwhile markers fading in
+    and out overlap, which is not what a person is left to tap.
     """
+    if page.evaluate("() => !!(window.servicemap && servicemap.map && servicemap.cluster)"):
+        wait_until_still(page)
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.add_script_tag(content=axe_source())
     result: dict[str, Any] = page.evaluate(

@@ -376,13 +376,12 @@ def test_profile_listings_are_made_from_the_listed_cells_alone(inputs):
 def test_the_downloads_made_on_another_core_are_those_made_here(inputs, monkeypatch):
     """report_pages makes the downloads, snapshot and map in forked copies: the same files."""
     import datetime as dt
-    import os
 
     from servicemap import _beside
 
     forces, coverage, services, profiles = inputs
     day = dt.date(2026, 12, 4)
-    can_fork = hasattr(os, "fork") and _beside.cores() > 1
+    can_fork = _beside.can_fork()
     works = []
     started = _beside.Beside.__init__
 
@@ -456,7 +455,7 @@ def test_force_profiles_made_half_on_another_core_are_those_made_here(
 
     monkeypatch.setattr(_beside.Beside, "__init__", noting)
     beside_made = force_profiles(bundled_services, coverage, **kwargs)
-    can_fork = hasattr(__import__("os"), "fork") and _beside.cores() > 1
+    can_fork = _beside.can_fork()
     assert [(w.forked, w.answered) for w in works] == [(can_fork, can_fork)]
     monkeypatch.setattr(_beside, "cores", lambda: 1)
     here_made = force_profiles(bundled_services, coverage, **kwargs)
