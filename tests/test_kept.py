@@ -530,18 +530,24 @@ def test_the_picture_and_workbook_are_kept_and_the_same(bundled, settings, tmp_p
     assert cells(tmp_path / "k1.xlsx") == cells(tmp_path / "plain.xlsx")
 
 
-def test_figures_drawn_beside_are_kept_and_written_as_if_drawn_here(
-    bundled, settings, tmp_path, monkeypatch
-):
+def _picture_frame(public, settings):
+    """The simplified, coloured force areas a report draws its picture from."""
     from servicemap.geography.boundaries import load_force_areas
     from servicemap.geography.simplified import simplify_force_areas
-    from servicemap.render import static_map
     from servicemap.render.maps import force_map_frame
 
-    _, public = bundled
     full = force_map_frame(load_force_areas(), kept.kept_coverage(public, settings=settings))
     frame = simplify_force_areas(full, settings=settings)
     frame.attrs.update(full.attrs)
+    return frame
+
+
+def test_figures_drawn_beside_are_kept_and_written_as_if_drawn_here(
+    bundled, settings, tmp_path, monkeypatch
+):
+    from servicemap.render import static_map
+
+    frame = _picture_frame(bundled[1], settings)
     frame["slug"] = frame["force_code"].str.lower()
     assert not static_map.figures_kept(frame, title="Coverage", settings=settings)
     drawn = static_map.draw_figures(frame, title="Coverage", settings=settings)
@@ -580,15 +586,9 @@ def test_a_warning_drawing_a_figure_beside_gave_is_kept_with_it(
 ):
     from servicemap import _beside
     from servicemap.errors import DataQualityWarning
-    from servicemap.geography.boundaries import load_force_areas
-    from servicemap.geography.simplified import simplify_force_areas
     from servicemap.render import static_map
-    from servicemap.render.maps import force_map_frame
 
-    _, public = bundled
-    full = force_map_frame(load_force_areas(), kept.kept_coverage(public, settings=settings))
-    frame = simplify_force_areas(full, settings=settings)
-    frame.attrs.update(full.attrs)
+    frame = _picture_frame(bundled[1], settings)
     real = static_map._draw_coverage
 
     def warning(*args):
