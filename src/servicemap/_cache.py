@@ -273,7 +273,20 @@ def _recorded(caught: list[warnings.WarningMessage]) -> list[tuple[str, str]]:
     return notes
 
 
-def _warn_again(notes: list[tuple[str, str]]) -> None:
+def recorded_warnings(build: Callable[[], T]) -> tuple[T, list[tuple[str, str]]]:
+    """Return what ``build`` returns and the data-quality warnings it gave, as notes.
+
+    The notes are (category name, message), as :func:`kept_result` keeps them; other warnings
+    are shown as they came. Give the notes with :func:`warn_again` where the result is used.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = build()
+    return value, _recorded(caught)
+
+
+def warn_again(notes: list[tuple[str, str]]) -> None:
+    """Give again the data-quality warnings :func:`recorded_warnings` recorded."""
     for name, message in notes:
         category = getattr(errors, name, None)
         if not (isinstance(category, type) and issubclass(category, Warning)):
@@ -332,13 +345,10 @@ def kept_result(
         except Exception:  # noqa: BLE001 - any unreadable entry is rebuilt
             heal_cache_entry(path, what=what, reason=describe_damage(path), rebuild=rebuild)
         else:
-            _warn_again(notes)
+            warn_again(notes)
             return cast(T, value)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        value = build()
-    notes = _recorded(caught)
+    built, notes = recorded_warnings(build)
     with contextlib.suppress(OSError, CacheError):
-        _write_kept(path, value, notes, keep)
-    _warn_again(notes)
-    return value
+        _write_kept(path, built, notes, keep)
+    warn_again(notes)
+    return built

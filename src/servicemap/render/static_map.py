@@ -12,18 +12,16 @@ beside its pages (:func:`draw_figures`, in a forked copy: :mod:`servicemap._besi
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 
 from servicemap._atomic import atomic_write_bytes
-from servicemap._cache import cache_key, kept_path, kept_result
+from servicemap._cache import cache_key, kept_path, kept_result, recorded_warnings, warn_again
 from servicemap.analysis.kept import frame_digest
 from servicemap.render.figures import coverage_figures, locator_pngs, locator_svgs
 from servicemap.settings import DEFAULT_SETTINGS, Settings
@@ -47,17 +45,15 @@ class DrawnFigures:
         What each was drawn from (the keys they are kept under): figures drawn from another
         frame, title or projection are not used for this one.
     notes
-        The warnings each drawing gave (category, message): given when the figure is kept and
-        written, so they are kept with it, as when it is drawn there.
+        The data-quality warnings each drawing gave (:func:`servicemap._cache.recorded_warnings`):
+        given when the figure is kept and written, so they are kept with it, as when it is drawn
+        there.
     """
 
     coverage: dict[str, bytes]
     locators: dict[str, bytes]
     keys: tuple[str, str]
-    notes: tuple[Notes, Notes] = ((), ())
-
-
-Notes = tuple[tuple[type[Warning], str], ...]
+    notes: tuple[list[tuple[str, str]], list[tuple[str, str]]]
 
 
 def draw_figures(
@@ -75,27 +71,14 @@ def draw_figures(
     DrawnFigures
         To pass to :func:`write_static_map` and :func:`write_locator_maps` as ``drawn``.
     """
-    coverage, coverage_notes = _noting(_draw_coverage, frame, title, settings)
-    locators, locator_notes = _noting(_draw_locators, frame, settings)
+    coverage, coverage_notes = recorded_warnings(lambda: _draw_coverage(frame, title, settings))
+    locators, locator_notes = recorded_warnings(lambda: _draw_locators(frame, settings))
     return DrawnFigures(
         coverage=coverage,
         locators=locators,
         keys=(_coverage_key(frame, title, settings), _locator_key(frame, settings)),
         notes=(coverage_notes, locator_notes),
     )
-
-
-def _noting(draw: Callable[..., dict[str, bytes]], *args: Any) -> tuple[dict[str, bytes], Notes]:
-    """Return what ``draw`` drew and the warnings it gave, which are given later instead."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        files = draw(*args)
-    return files, tuple((w.category, str(w.message)) for w in caught)
-
-
-def _given(notes: Notes) -> None:
-    for category, message in notes:
-        warnings.warn(message, category, stacklevel=3)
 
 
 def figures_kept(
@@ -149,7 +132,7 @@ def write_static_map(
 
     def draw() -> dict[str, bytes]:
         if drawn is not None and drawn.keys[0] == key:
-            _given(drawn.notes[0])
+            warn_again(drawn.notes[0])
             return drawn.coverage
         return _draw_coverage(frame, title, settings)
 
@@ -193,7 +176,7 @@ def write_locator_maps(
 
     def draw() -> dict[str, bytes]:
         if drawn is not None and drawn.keys[1] == key:
-            _given(drawn.notes[1])
+            warn_again(drawn.notes[1])
             return drawn.locators
         return _draw_locators(frame, settings)
 
