@@ -510,10 +510,11 @@ def start_postcode_index(*, settings: Settings = DEFAULT_SETTINGS) -> None:
 
     # fork where it is safe (servicemap._beside.can_fork): the copy has this process's modules
     # and postcode table already; else spawn, a fresh interpreter
-    forking = can_fork() and "fork" in multiprocessing.get_all_start_methods()
     try:
         context = (
-            multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
+            multiprocessing.get_context("fork")
+            if can_fork()
+            else multiprocessing.get_context("spawn")
         )
         process = context.Process(target=_build_quietly, args=(settings,), daemon=True)
         with quiet_fork():
